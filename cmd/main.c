@@ -1,0 +1,184 @@
+#include "cmd/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/banned.h"
+
+#define MANIFEST_OPTS                                                                              \
+    "  -f PATH               manifest file or directory (repeatable; default ./kvz.yaml)\n"
+
+static const struct kvz_command commands[] = {
+    {"validate", cmd_validate, "kvz validate [-f PATH]...", "check manifests; no host access",
+     MANIFEST_OPTS},
+    {"plan", cmd_plan,
+     "kvz plan [-f PATH]... [-o PLANFILE] [--json] [--detailed-exitcode] [--target NAME]...",
+     "show what apply would change",
+     MANIFEST_OPTS "  -o PLANFILE           save the plan, for 'kvz apply PLANFILE'\n"
+                   "  --json                one JSON object on stdout\n"
+                   "  --detailed-exitcode   exit 0: no changes, 2: changes, 1: error\n"
+                   "  --target NAME         plan only this resource (repeatable)\n"},
+    {"apply", cmd_apply,
+     "kvz apply [-f PATH]... [--auto-approve] [--json] [--parallel N] [--target NAME]... "
+     "[--max-disruption LEVEL] | kvz apply PLANFILE",
+     "make the host match the manifests",
+     MANIFEST_OPTS
+     "  --auto-approve        do not ask; required without a terminal\n"
+     "  --json                report as JSON\n"
+     "  --parallel N          resources applied at once (default 4)\n"
+     "  --target NAME         apply only this resource (repeatable)\n"
+     "  --max-disruption L    live | restart | destroy (default destroy): refuse plans beyond L\n"},
+    {"destroy", cmd_destroy, "kvz destroy [-f PATH]... [--auto-approve] [--target NAME]...",
+     "delete the stack's guests",
+     MANIFEST_OPTS "  --auto-approve        do not ask\n"
+                   "  --target NAME         destroy only this resource (repeatable)\n"},
+    {"status", cmd_status, "kvz status [-f PATH]... [--json]",
+     "managed resources, state, drift, provenance", MANIFEST_OPTS "  --json                JSON\n"},
+    {"templates", cmd_templates, "kvz templates pull|list|prune [-f PATH]...", "the download cache",
+     "  pull                  download, verify and unpack the manifests' templates\n"
+     "  list                  each template: kind, size, digest, cached or not\n"
+     "  prune                 remove cache entries no given manifest references\n" MANIFEST_OPTS},
+    {"doctor", cmd_doctor, "kvz doctor [-f PATH]...", "host checks: libvirt, KVM, cgroups, storage",
+     MANIFEST_OPTS},
+};
+
+static const char global_help[] =
+    "Global options:\n"
+    "  --state-dir DIR       state and cache (default /var/lib/kvz, env KVZ_STATE_DIR)\n"
+    "  --containers-uri URI  libvirt URI for containers (overrides connection:)\n"
+    "  --vms-uri URI         libvirt URI for vms (overrides connection:)\n"
+    "  --no-color            no colour (also with NO_COLOR, or when not a terminal)\n"
+    "  -q, -v                quieter, more verbose\n";
+
+const struct kvz_command *kvz_cli_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+void kvz_cli_print_help(const struct kvz_command *cmd)
+{
+    printf("usage: %s\n\n%s.\n\n%s\n%s", cmd->usage, cmd->summary, cmd->help, global_help);
+}
+
+static void print_usage(FILE *f)
+{
+    fprintf(f, "usage: kvz [global options] COMMAND [options]\n\n"
+               "kvz provisions Linux containers and KVM virtual machines from YAML manifests.\n\n"
+               "Commands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "  %-10s %s\n\n%s\nSee 'kvz help COMMAND' for a command's options.\n", "help",
+            "show help for a command", global_help);
+}
+
+static int cmd_help(struct kvz_cli *cli, int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stdout);
+        return KVZ_EXIT_OK;
+    }
+    const struct kvz_command *c = kvz_cli_command(argv[1]);
+    if (!c) {
+        kvz_out_error(cli, "unknown command '%s'; run 'kvz help' for the list", argv[1]);
+        return KVZ_EXIT_ERROR;
+    }
+    kvz_cli_print_help(c);
+    return KVZ_EXIT_OK;
+}
+
+/* Global options may stand anywhere before "--"; they are removed from argv. */
+static int take_globals(struct kvz_cli *cli, int *argc, char **argv)
+{
+    int w = 1;
+    for (int r = 1; r < *argc; r++) {
+        char *a = argv[r];
+        const char **slot = NULL;
+        const char *name = NULL;
+        if (!strcmp(a, "--")) {
+            while (r < *argc)
+                argv[w++] = argv[r++];
+            break;
+        }
+        if (!strcmp(a, "--no-color")) {
+            cli->color = cli->color_err = false;
+            continue;
+        }
+        if (!strcmp(a, "-q")) {
+            cli->verbosity = -1;
+            continue;
+        }
+        if (!strcmp(a, "-v")) {
+            cli->verbosity = 1;
+            continue;
+        }
+        static const char *const names[] = {"--state-dir", "--containers-uri", "--vms-uri"};
+        const char **slots[] = {&cli->state_dir, &cli->containers_uri, &cli->vms_uri};
+        for (size_t i = 0; i < 3; i++) {
+            size_t l = strlen(names[i]);
+            if (!strncmp(a, names[i], l) && (a[l] == '\0' || a[l] == '=')) {
+                slot = slots[i];
+                name = names[i];
+                if (a[l] == '=') {
+                    *slot = a + l + 1;
+                } else if (r + 1 < *argc) {
+                    *slot = argv[++r];
+                } else {
+                    kvz_out_error(cli, "option '%s' needs a value", name);
+                    return -1;
+                }
+                if (!**slot) {
+                    kvz_out_error(cli, "option '%s' needs a non-empty value", name);
+                    return -1;
+                }
+                break;
+            }
+        }
+        if (!slot)
+            argv[w++] = a;
+    }
+    argv[w] = NULL;
+    *argc = w;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *nc = getenv("NO_COLOR");
+    bool color_ok = !(nc && *nc);
+    struct kvz_cli cli = {
+        .state_dir = getenv("KVZ_STATE_DIR"),
+        .color = color_ok && isatty(STDOUT_FILENO),
+        .color_err = color_ok && isatty(STDERR_FILENO),
+    };
+    if (!cli.state_dir || !*cli.state_dir)
+        cli.state_dir = "/var/lib/kvz";
+    if (take_globals(&cli, &argc, argv) < 0)
+        return KVZ_EXIT_ERROR;
+    if (argc < 2) {
+        print_usage(stderr);
+        return KVZ_EXIT_ERROR;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "--version") || !strcmp(name, "version")) {
+        printf("kvz %s\n", KVZ_VERSION);
+        return KVZ_EXIT_OK;
+    }
+    if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h"))
+        return cmd_help(&cli, argc - 1, argv + 1);
+    const struct kvz_command *c = kvz_cli_command(name);
+    if (!c) {
+        kvz_out_error(&cli, "unknown command '%s'; run 'kvz help' for the list", name);
+        return KVZ_EXIT_ERROR;
+    }
+    for (int i = 2; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            kvz_cli_print_help(c);
+            return KVZ_EXIT_OK;
+        }
+    return c->fn(&cli, argc - 1, argv + 1);
+}

@@ -1,0 +1,121 @@
+#ifndef KVZ_PARSER_MANIFEST_H
+#define KVZ_PARSER_MANIFEST_H
+
+#include "parser/diag.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The desired model: what the manifests ask for, validated, with every
+ * default filled in. Produced by kvz_manifest_load(); read-only afterwards.
+ */
+
+enum kvz_content_kind {
+    KVZ_CONTENT_UNKNOWN = 0, /* URL says nothing; checked from the bytes at pull */
+    KVZ_CONTENT_ROOTFS,      /* tar archive, maybe compressed */
+    KVZ_CONTENT_DISK,        /* qcow2 or raw, maybe compressed */
+    KVZ_CONTENT_ISO,         /* ISO9660 */
+};
+
+enum kvz_digest_algo { KVZ_DIGEST_NONE = 0, KVZ_DIGEST_SHA256, KVZ_DIGEST_SHA512 };
+
+struct kvz_loc {
+    const char *file; /* owned by the manifest (files[]) */
+    unsigned line, col;
+};
+
+struct kvz_template {
+    char *name;
+    char *url;                  /* http://, https://, file:// or a plain path */
+    enum kvz_digest_algo algo;  /* NONE when checksums_url or insecure */
+    char *digest;               /* lowercase hex, or NULL */
+    char *checksums_url;        /* SUMS file, or NULL */
+    bool insecure;              /* no checksum; warn on every use */
+    enum kvz_content_kind hint; /* guessed from the URL's file name */
+    struct kvz_loc loc;
+};
+
+enum kvz_kind { KVZ_KIND_CONTAINER = 0, KVZ_KIND_VM };
+enum kvz_os { KVZ_OS_LINUX = 0, KVZ_OS_WINDOWS };
+enum kvz_firmware { KVZ_FW_BIOS = 0, KVZ_FW_UEFI };
+enum kvz_power { KVZ_POWER_RUNNING = 0, KVZ_POWER_STOPPED };
+enum kvz_net_type { KVZ_NET_NETWORK = 0, KVZ_NET_BRIDGE, KVZ_NET_NONE };
+
+struct kvz_network {
+    enum kvz_net_type type;
+    char *name; /* libvirt network or bridge name; NULL for NONE */
+};
+
+struct kvz_resource {
+    enum kvz_kind kind;
+    char *name;
+    char *template_name;             /* container `template:` or vm `image:` */
+    const struct kvz_template *tmpl; /* resolved; points into manifest->templates */
+    uint64_t memory;                 /* bytes */
+    uint64_t max_memory;             /* bytes; vm only, = memory by default; containers: = memory */
+    uint32_t cpus_milli;             /* cpus * 1000; containers fractional, vms whole */
+    uint32_t max_cpus;               /* vm: whole vCPUs, = cpus by default; containers: 0 */
+    uint64_t disk;                   /* bytes; 0 = none (container: rootfs dir; vm: image size) */
+    char *hostname;                  /* default: name */
+    enum kvz_power state;
+    bool autostart;
+    bool protect;
+    struct kvz_network network; /* default: network "default" */
+    char **ssh_keys;
+    size_t n_ssh_keys;
+    /* vm only */
+    enum kvz_os os;
+    enum kvz_firmware firmware;
+    char *cdrom_name;                 /* template name, or NULL */
+    const struct kvz_template *cdrom; /* resolved */
+    bool has_cloud_init;
+    char *user_data; /* cloud_init.user_data, or NULL */
+    struct kvz_loc loc;
+};
+
+struct kvz_manifest {
+    char *stack;          /* default "default" */
+    char *containers_uri; /* default lxc:///system */
+    char *vms_uri;        /* default qemu:///system */
+    char **files;         /* every file loaded, in load order */
+    size_t n_files;
+    struct kvz_template *templates;
+    size_t n_templates;
+    struct kvz_resource *resources; /* containers first, then vms; each in file order */
+    size_t n_resources;
+};
+
+/* Limits that keep parsing bounded; see docs/manifest.md. */
+#define KVZ_MANIFEST_MAX_FILE_SIZE (4u << 20) /* bytes per file */
+#define KVZ_MANIFEST_MAX_DEPTH     16
+#define KVZ_MANIFEST_MAX_SCALAR    (64u << 10) /* bytes */
+
+/*
+ * Loads and validates the manifests at `paths` (files, or directories meaning
+ * their *.yaml / *.yml, sorted). n == 0 means "./kvz.yaml".
+ * Every problem goes to `diags` (sorted). Returns 0 and sets *out (caller
+ * frees with kvz_manifest_free) when there is no error diagnostic, else -1
+ * and *out is NULL. Never prints, never exits.
+ */
+int kvz_manifest_load(struct kvz_manifest **out, const char *const *paths, size_t n,
+                      struct kvz_diags *diags) __attribute__((warn_unused_result));
+
+/* Same, from a string in memory (the fuzzer and unit tests); name is used in diagnostics. */
+int kvz_manifest_load_string(struct kvz_manifest **out, const char *name, const char *data,
+                             size_t len, struct kvz_diags *diags)
+    __attribute__((warn_unused_result));
+
+void kvz_manifest_free(struct kvz_manifest *m);
+
+const struct kvz_template *kvz_manifest_template(const struct kvz_manifest *m, const char *name);
+const struct kvz_resource *kvz_manifest_resource(const struct kvz_manifest *m, const char *name);
+
+/* Names: [a-z0-9][a-z0-9-]{0,62}. */
+bool kvz_name_valid(const char *s);
+
+const char *kvz_kind_str(enum kvz_kind k);                 /* "container", "vm" */
+const char *kvz_content_kind_str(enum kvz_content_kind k); /* "rootfs", "disk", "iso", "unknown" */
+
+#endif
