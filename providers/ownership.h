@@ -1,0 +1,44 @@
+#ifndef KVZ_PROVIDERS_OWNERSHIP_H
+#define KVZ_PROVIDERS_OWNERSHIP_H
+
+/*
+ * kvz's <metadata> on libvirt domains (SPEC.md section 3): which stack owns
+ * the domain and what it was made from. Written by the providers at create
+ * and update, read back by observe. A domain without it is not kvz's.
+ */
+
+#include "base/error.h"
+#include "parser/manifest.h"
+
+#include <stdbool.h>
+
+#define KVZ_XMLNS        "https://kvz.dev/xmlns/domain/1"
+#define KVZ_XMLNS_PREFIX "kvz"
+
+struct kvz_ownership {
+    char *stack;
+    enum kvz_kind kind;
+    char *spec_digest;
+    char *template_digest;
+    char *config_digest;
+    char *applied_at; /* RFC 3339 UTC */
+    char *kvz_version;
+    char *source;
+    bool protect;
+};
+
+/* The <kvz:resource xmlns:kvz=...> element as a string, escaped by libxml2; caller frees *out. */
+int kvz_ownership_to_xml(char **out, const struct kvz_ownership *o, struct kvz_error **err);
+
+/* Reads kvz's metadata from a whole domain XML document. *out is NULL (and 0 is returned) when
+ * the domain has none. Caller frees with kvz_ownership_free. */
+int kvz_ownership_from_domain_xml(struct kvz_ownership **out, const char *domain_xml,
+                                  struct kvz_error **err);
+
+void kvz_ownership_free(struct kvz_ownership *o);
+
+/* MAC address (52:54:00:xx:xx:xx) and UUID derived from stack and name, stable across replace. */
+void kvz_identity_mac(char out[18], const char *stack, const char *name);
+void kvz_identity_uuid(char out[37], const char *stack, const char *name);
+
+#endif

@@ -1,0 +1,155 @@
+#ifndef KVZ_PROVIDERS_PROVIDER_H
+#define KVZ_PROVIDERS_PROVIDER_H
+
+/*
+ * The one interface between the planner and the providers. The planner sees
+ * nothing of a provider but this header. A provider is a constant ops table;
+ * each slot says whether it is mandatory.
+ */
+
+#include "base/error.h"
+#include "parser/manifest.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct kvz_store;   /* providers/image_store.h: the template cache */
+struct _virConnect; /* libvirt's virConnectPtr */
+
+/* Reports progress of one resource ("creating rootfs", ...); may be called from worker threads. */
+typedef void (*kvz_log_fn)(void *ctx, const char *resource, const char *msg);
+
+/* What a provider works with: one libvirt connection of its kind, the stack, the state dir. */
+struct kvz_host {
+    const char *uri;          /* libvirt URI of this provider's connection */
+    struct _virConnect *conn; /* opened by the caller (kvz_host_connect), shared by threads */
+    const char *state_dir;    /* root of kvz's files: <state_dir>/containers/<stack>/<name>/ ... */
+    const char *stack;
+    const char *source;      /* provenance recorded on apply: manifest path or git URL@commit */
+    struct kvz_store *store; /* template cache; NULL for plan-only use */
+    kvz_log_fn log;          /* may be NULL */
+    void *log_ctx;
+};
+
+/* The digests that identify what a resource was made from (hex, NUL-terminated). */
+#define KVZ_DIGEST_HEX_MAX 129
+
+/*
+ * What is observed on the host for one domain, read from libvirt (definition,
+ * live state, cgroup parameters) and from kvz's <metadata> on the domain.
+ * Never from a record of what kvz did.
+ */
+struct kvz_observed_resource {
+    enum kvz_kind kind;
+    char *name;
+    bool managed; /* carries kvz's metadata */
+    /* from the metadata (NULL/0 when unmanaged) */
+    char *stack;
+    char *spec_digest;     /* digest of the applied resource spec */
+    char *template_digest; /* content digest of the template/image it was made from */
+    char *config_digest;   /* digest of injected config: hostname, ssh keys, cloud-init */
+    char *applied_at;      /* RFC 3339 UTC */
+    char *kvz_version;
+    char *source;
+    bool protect;
+    /* observed for real */
+    bool running;
+    int id; /* libvirt domain id; -1 when not running */
+    bool autostart;
+    uint64_t memory;     /* bytes: container memory hard limit; vm current memory */
+    uint64_t max_memory; /* bytes: vm <memory>; container = memory */
+    uint32_t cpus_milli; /* container: CPU quota / period * 1000; vm: current vCPUs * 1000 */
+    uint32_t max_cpus;   /* vm: maximum vCPUs; container: 0 */
+    uint64_t disk;       /* bytes: container ext4 image size / vm disk virtual size; 0 = none */
+    struct kvz_network network;
+    char *hostname;  /* as configured (metadata), NULL when unknown */
+    bool storage_ok; /* rootfs / disk image present and complete */
+    char *problem;   /* drift that has no field: "rootfs missing", or NULL */
+};
+
+struct kvz_observed {
+    struct kvz_observed_resource *v;
+    size_t n;
+};
+
+/* Frees every entry and the array; accepts NULL. */
+void kvz_observed_free(struct kvz_observed *o);
+
+enum kvz_action {
+    KVZ_ACTION_NOOP = 0,
+    KVZ_ACTION_CREATE,
+    KVZ_ACTION_UPDATE,
+    KVZ_ACTION_REPLACE,
+    KVZ_ACTION_DELETE,
+    KVZ_ACTION_START,
+    KVZ_ACTION_STOP,
+};
+
+/* Ordered: a change's disruption is the most disruptive of its steps. */
+enum kvz_disruption {
+    KVZ_DISRUPT_NONE = 0, /* noop */
+    KVZ_DISRUPT_LIVE,     /* create, live update, start */
+    KVZ_DISRUPT_RESTART,  /* restart, stop */
+    KVZ_DISRUPT_DESTROY,  /* replace, delete */
+};
+
+enum kvz_field_type {
+    KVZ_FIELD_BYTES,
+    KVZ_FIELD_CPUS,
+    KVZ_FIELD_COUNT,
+    KVZ_FIELD_BOOL,
+    KVZ_FIELD_STRING
+};
+
+struct kvz_field_delta {
+    const char *field; /* manifest key: "memory", "cpus", "disk", "network", ... */
+    enum kvz_field_type type;
+    uint64_t before, after; /* BYTES, COUNT, BOOL; CPUS in milli */
+    char *sbefore, *safter; /* STRING (user_data: its sha256, never the contents) */
+    bool live;              /* this field changes without a restart */
+};
+
+struct kvz_change {
+    enum kvz_kind kind;
+    char *name;
+    enum kvz_action action;
+    bool live; /* update only: every field is live */
+    struct kvz_field_delta *fields;
+    size_t n_fields;
+    char *reason;                    /* "memory changed", "stopped by hand", "rootfs missing" */
+    const struct kvz_resource *want; /* NULL for delete */
+    const struct kvz_observed_resource *have; /* NULL for create */
+};
+
+struct kvz_provider_ops {
+    const char *kind; /* "container", "vm" */
+
+    /* mandatory: every domain on the connection (managed or not) of this kind */
+    int (*observe)(struct kvz_observed *out, struct kvz_host *h, struct kvz_error **err);
+
+    /* mandatory: make `want` exist from nothing (template pulled through h->store), and running
+     * if want->state says so. Idempotent: finishes or redoes a half-made resource. */
+    int (*create)(struct kvz_host *h, const struct kvz_resource *want, struct kvz_error **err);
+
+    /* mandatory: apply chg->fields to an existing resource, live where chg->live / field->live,
+     * else with a restart. Persists every change in the definition too. */
+    int (*update)(struct kvz_host *h, const struct kvz_change *chg, struct kvz_error **err);
+
+    /* mandatory: stop (forced after the graceful timeout) and remove the domain and every file
+     * kvz made for it. Idempotent: a missing resource is success. */
+    int (*remove)(struct kvz_host *h, const char *name, struct kvz_error **err);
+
+    /* optional: NULL means the kind cannot do it. Graceful stop, forced after a timeout. */
+    int (*set_power)(struct kvz_host *h, const char *name, bool on, struct kvz_error **err);
+
+    /* optional: whether `field` of `want` can change from `have` without a restart on this host
+     * (e.g. container disk grow needs online resize support; vm memory up to max_memory).
+     * NULL means the planner's SPEC.md table applies as is. */
+    bool (*field_is_live)(struct kvz_host *h, const struct kvz_resource *want,
+                          const struct kvz_observed_resource *have, const char *field);
+};
+
+extern const struct kvz_provider_ops kvz_container_ops, kvz_vm_ops;
+
+#endif
