@@ -4,7 +4,8 @@
 
 #include "base/banned.h"
 
-/* The observed model belongs to the planner (CONVENTIONS.md); providers only fill it. */
+/* The observed model belongs to the planner (CONVENTIONS.md); providers only fill it. The
+ * struct itself is the caller's (observe fills one in place). */
 void kvz_observed_free(struct kvz_observed *o)
 {
     if (!o)
@@ -24,5 +25,6 @@ void kvz_observed_free(struct kvz_observed *o)
         free(r->problem);
     }
     free(o->v);
-    free(o);
+    o->v = NULL;
+    o->n = 0;
 }
