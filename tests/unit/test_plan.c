@@ -14,7 +14,7 @@
 #include <string.h>
 
 /*
- * Golden tests: tests/data/plan/<case>.json (desired + observed) gives
+ * Golden tests: tests/data/plan/<case>.yaml (desired) and <case>.json (observed) give
  * <case>.txt (the text plan, or "error: MESSAGE") and <case>.plan.json.
  * KVZ_REGEN=1 rewrites the expected files; review the diff.
  */
@@ -57,12 +57,12 @@ static void run_case(const char *name)
     char path[1024], out[1024];
     const char *src = getenv("KVZ_SOURCE_DIR");
     assert_non_null(src);
-    snprintf(path, sizeof(path), "%s/tests/data/plan/%s.json", src, name);
+    snprintf(path, sizeof(path), "%s/tests/data/plan", src);
     struct plan_fixture fx;
-    assert_int_equal(plan_fixture_load(&fx, path), 0);
+    assert_int_equal(plan_fixture_load(&fx, path, name), 0);
     struct kvz_plan_input in = {
-        .m = &fx.m,
-        .stack = fx.m.stack,
+        .m = fx.m,
+        .stack = fx.m->stack,
         .observed = {&fx.observed[0], &fx.observed[1]},
         .targets = (const char *const *)fx.targets,
         .n_targets = fx.n_targets,
@@ -143,11 +143,11 @@ static void test_plan_disruption(void **state)
     const char *src = getenv("KVZ_SOURCE_DIR");
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char path[1024];
-        snprintf(path, sizeof(path), "%s/tests/data/plan/%s.json", src, cases[i].name);
+        snprintf(path, sizeof(path), "%s/tests/data/plan", src);
         struct plan_fixture fx;
-        assert_int_equal(plan_fixture_load(&fx, path), 0);
-        struct kvz_plan_input in = {.m = &fx.m,
-                                    .stack = fx.m.stack,
+        assert_int_equal(plan_fixture_load(&fx, path, cases[i].name), 0);
+        struct kvz_plan_input in = {.m = fx.m,
+                                    .stack = fx.m->stack,
                                     .observed = {&fx.observed[0], &fx.observed[1]},
                                     .targets = (const char *const *)fx.targets,
                                     .n_targets = fx.n_targets};
