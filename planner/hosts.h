@@ -7,6 +7,7 @@
  */
 
 #include "base/error.h"
+#include "planner/observed.h"
 #include "planner/plan.h"
 #include "providers/provider.h"
 
@@ -42,12 +43,6 @@ int kvz_hosts_observe(struct kvz_hosts *hs, struct kvz_error **err)
 
 /* Fills the observed/ops/hosts slots of a plan input. */
 void kvz_hosts_plan_input(struct kvz_plan_input *in, struct kvz_hosts *hs);
-
-/* The sha256 (hex) of what was observed of stack `stack` and of the names in `m`: a plan made
- * from it is stale once it changes. Domain ids and other stacks' guests do not count. */
-int kvz_observed_fingerprint(char out[65], const struct kvz_observed *observed, size_t n_kinds,
-                             const char *stack, const struct kvz_manifest *m,
-                             struct kvz_error **err);
 
 void kvz_hosts_close(struct kvz_hosts *hs);
 
