@@ -4,6 +4,7 @@
 #include "base/error.h"
 #include "planner/executor.h"
 #include "planner/provenance.h"
+#include "providers/image_store.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -194,14 +195,42 @@ static void report(void *ctx, const struct kvz_exec_event *ev)
     fflush(stdout);
 }
 
+/* Templates through the store, distinct ones in parallel, before any resource. */
+static int store_pull(void *ctx, const struct kvz_template *const *t,
+                      const enum kvz_content_kind *wants, size_t n, struct kvz_error **errs)
+{
+    struct kvz_image *imgs = calloc(n + 1, sizeof(*imgs));
+    if (!imgs) {
+        for (size_t i = 0; i < n; i++)
+            kvz_error_set(&errs[i], "pull: out of memory");
+        return -1;
+    }
+    int ret = kvz_store_pull_many(imgs, ctx, t, wants, n, 4, errs);
+    for (size_t i = 0; i < n; i++)
+        kvz_image_release(&imgs[i]);
+    free(imgs);
+    return ret;
+}
+
 int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, unsigned parallel, bool json)
 {
     struct reporter rp = {.cli = cli, .json = json, .results = json_array()};
     struct kvz_exec_opts o = {.parallel = parallel, .report = report, .report_ctx = &rp};
-    struct kvz_exec_result res;
+    struct kvz_exec_result res = {0};
     struct kvz_error *err = NULL;
+    struct kvz_store *store = NULL;
+    int ret = -1;
     clock_gettime(CLOCK_MONOTONIC, &rp.t0);
-    int ret = kvz_plan_execute(&res, r->plan, &r->hs, &o, &err);
+    if (r->plan->counts[KVZ_ACTION_CREATE] || r->plan->counts[KVZ_ACTION_REPLACE]) {
+        if (kvz_store_open(&store, cli->state_dir, NULL, &err) < 0)
+            goto done;
+        for (int k = 0; k < KVZ_N_KINDS; k++)
+            r->hs.h[k].store = store;
+        o.pull = store_pull;
+        o.pull_ctx = store;
+    }
+    ret = kvz_plan_execute(&res, r->plan, &r->hs, &o, &err);
+done:
     if (json) {
         json_t *j = kvz_plan_to_json(r->plan);
         json_object_set(j, "results", rp.results);
@@ -223,6 +252,9 @@ int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, unsigned par
         kvz_out_kvz_error(cli, err);
     kvz_error_free(err);
     json_decref(rp.results);
+    for (int k = 0; k < KVZ_N_KINDS; k++)
+        r->hs.h[k].store = NULL;
+    kvz_store_free(store);
     return ret;
 }
 

@@ -133,6 +133,7 @@ static int pull_templates(struct exec *x)
     const struct kvz_plan *p = x->p;
     const struct kvz_template **v = calloc(2 * p->n_changes + 1, sizeof(*v));
     enum kvz_content_kind *kinds = calloc(2 * p->n_changes + 1, sizeof(*kinds));
+    struct kvz_error **errs = NULL;
     size_t n = 0;
     int ret = -1;
     x->bad = calloc(2 * p->n_changes + 1, sizeof(*x->bad));
@@ -152,19 +153,24 @@ static int pull_templates(struct exec *x)
             v[n++] = w->cdrom;
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        struct kvz_error *e = NULL;
+    errs = calloc(n + 1, sizeof(*errs));
+    if (!errs)
+        goto cleanup;
+    for (size_t i = 0; i < n; i++)
         report(x, KVZ_EXEC_PULL, NULL, v[i]->name, v[i]->url);
-        if (x->o->pull(x->o->pull_ctx, v[i], kinds[i], &e) < 0) {
-            report(x, KVZ_EXEC_FAILED, NULL, v[i]->name, kvz_error_msg(e));
-            x->bad[x->n_bad++] = v[i];
-        }
-        kvz_error_free(e);
+    (void)x->o->pull(x->o->pull_ctx, v, kinds, n, errs); /* failures are in errs[] */
+    for (size_t i = 0; i < n; i++) {
+        if (!errs[i])
+            continue;
+        report(x, KVZ_EXEC_FAILED, NULL, v[i]->name, kvz_error_msg(errs[i]));
+        x->bad[x->n_bad++] = v[i];
+        kvz_error_free(errs[i]);
     }
     ret = 0;
 cleanup:
     free(v);
     free(kinds);
+    free(errs);
     return ret;
 }
 

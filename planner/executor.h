@@ -29,9 +29,12 @@ struct kvz_exec_event {
 /* Called from worker threads, one call at a time (the executor serialises them). */
 typedef void (*kvz_exec_report_fn)(void *ctx, const struct kvz_exec_event *ev);
 
-/* Makes template `t` available for use `want` before any resource needs it. */
-typedef int (*kvz_exec_pull_fn)(void *ctx, const struct kvz_template *t, enum kvz_content_kind want,
-                                struct kvz_error **err);
+/* Makes the n templates t[] available for their uses wants[] before any resource needs them
+ * (distinct templates may download at once). errs[i] (starting NULL) receives each failure;
+ * returns 0 when all succeeded, else -1. */
+typedef int (*kvz_exec_pull_fn)(void *ctx, const struct kvz_template *const *t,
+                                const enum kvz_content_kind *wants, size_t n,
+                                struct kvz_error **errs);
 
 struct kvz_exec_opts {
     unsigned parallel; /* resources at once; 0 means 4 */

@@ -90,14 +90,18 @@ static const struct kvz_provider_ops fake_ops = {
     .set_power = fake_power,
 };
 
-static int fake_pull(void *ctx, const struct kvz_template *t, enum kvz_content_kind want,
-                     struct kvz_error **err)
+static int fake_pull(void *ctx, const struct kvz_template *const *t,
+                     const enum kvz_content_kind *wants, size_t n, struct kvz_error **errs)
 {
-    record("pull", t->name);
+    int ret = 0;
+    for (size_t i = 0; i < n; i++) {
+        record("pull", t[i]->name);
+        assert_int_equal(wants[i], KVZ_CONTENT_ROOTFS);
+        if (!strcmp(t[i]->name, "broken"))
+            ret = kvz_error_set(&errs[i], "template 'broken': sha256 mismatch");
+    }
     pulls++;
-    if (!strcmp(t->name, "broken"))
-        return kvz_error_set(err, "template 'broken': sha256 mismatch");
-    return 0;
+    return ret;
 }
 
 struct events {
@@ -157,8 +161,8 @@ static void test_execute(void **state)
     assert_int_equal(res.failed, 2);
     assert_int_equal(ev.failed, 3); /* the template, then its resource, and 'bad' */
 
-    /* each template pulled once, before any resource */
-    assert_int_equal(pulls, 2);
+    /* each template pulled once, all before any resource */
+    assert_int_equal(pulls, 1);
     assert_int_equal(n_creates_before_pull_done, 0);
     assert_memory_equal(calls, "pull:deb pull:broken ", 21);
     assert_null(strstr(calls, "create:c ")); /* its template failed: never touched */
