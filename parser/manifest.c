@@ -4,6 +4,7 @@
 #include "parser/manifest_files.h"
 #include "parser/names.h"
 #include "parser/schema.h"
+#include "parser/show.h"
 #include "parser/suggest.h"
 #include "parser/template_url.h"
 #include "parser/yaml_tree.h"
@@ -160,7 +161,7 @@ static void merge_setting(struct loader *L, struct setting *s, const char *what,
     if (strcmp(s->value, *value))
         diag_at(L, KVZ_SEV_ERROR, at, "conflict",
                 "%s '%s' differs from '%s' at %s:%u:%u; the files of one run must agree", what,
-                *value, s->value, s->at.file, s->at.line, s->at.col);
+                kvz_show(*value), kvz_show(s->value), s->at.file, s->at.line, s->at.col);
 }
 
 static void load_head(struct loader *L, const char *file, const struct kvz_ynode *root)
@@ -190,11 +191,11 @@ static bool check_name(struct loader *L, const char *file, const struct kvz_ynod
         diag_at(L, KVZ_SEV_ERROR, loc_of(file, k), "bad-name",
                 "%s name '%s' %s (did you mean '%s'?); names are 1-63 lowercase letters, digits "
                 "and '-'",
-                what, k->str, problem, fix);
+                what, kvz_show(k->str), problem, fix);
     else
         diag_at(L, KVZ_SEV_ERROR, loc_of(file, k), "bad-name",
-                "%s name '%s' %s; names are 1-63 lowercase letters, digits and '-'", what, k->str,
-                problem);
+                "%s name '%s' %s; names are 1-63 lowercase letters, digits and '-'", what,
+                kvz_show(k->str), problem);
     return false;
 }
 
@@ -207,8 +208,8 @@ static bool body_ok(struct loader *L, const char *file, const struct kvz_ynode *
     if (v->type == KVZ_YINVALID)
         return false;
     diag_at(L, KVZ_SEV_ERROR, loc_of(file, kvz_ynode_is_null(v) ? k : v), "bad-type",
-            "%s '%s' must be a mapping of settings, not %s; give at least %s", what, k->str,
-            kvz_ynode_describe(v), needs);
+            "%s '%s' must be a mapping of settings, not %s; give at least %s", what,
+            kvz_show(k->str), kvz_ynode_describe(v), needs);
     return false;
 }
 
@@ -220,7 +221,7 @@ static void load_template(struct loader *L, const char *file, const struct kvz_y
     bool name_ok = check_name(L, file, k, "template");
     if (!body_ok(L, file, k, v, "template", "'url:' and 'sha256:'"))
         goto cleanup;
-    kvz_buf_printf(&owner, "template '%s'", k->str);
+    kvz_buf_printf(&owner, "template '%s'", kvz_show(k->str));
     kvz_schema_decode(&kvz_schema_template, v, &raw, kvz_buf_cstr(&owner), k, file, L->d);
 
     const char *sums[] = {"sha256", "sha512", "checksums"};
@@ -232,24 +233,25 @@ static void load_template(struct loader *L, const char *file, const struct kvz_y
         if (count++)
             diag_at(L, KVZ_SEV_ERROR, loc_of(file, at), "checksum-conflict",
                     "template '%s' has more than one of sha256, sha512 and checksums; keep one",
-                    k->str);
+                    kvz_show(k->str));
     }
     const struct kvz_ynode *insecure_at = kvz_ymap_get(v, "insecure");
     if (raw.insecure && count)
         diag_at(L, KVZ_SEV_ERROR, loc_of(file, insecure_at), "checksum-conflict",
-                "template '%s' has a checksum and 'insecure: true'; remove 'insecure'", k->str);
+                "template '%s' has a checksum and 'insecure: true'; remove 'insecure'",
+                kvz_show(k->str));
     enum kvz_url_scheme scheme = raw.url ? kvz_url_scheme(raw.url) : KVZ_URL_BAD;
     if ((scheme == KVZ_URL_HTTP || scheme == KVZ_URL_HTTPS) && !count && !raw.insecure)
         diag_at(L, KVZ_SEV_ERROR, loc_of(file, k), "checksum-missing",
                 "template '%s' downloads over http(s) without a checksum; add 'sha256: HEX', "
                 "'sha512: HEX' or 'checksums: URL' of a SHA256SUMS file (or 'insecure: true' to "
                 "skip verification)",
-                k->str);
+                kvz_show(k->str));
     if (raw.insecure && !count)
         diag_at(L, KVZ_SEV_WARNING, loc_of(file, insecure_at), "insecure-template",
                 "template '%s' is not verified (insecure: true); anyone on the network path can "
                 "change what it installs; add a sha256",
-                k->str);
+                kvz_show(k->str));
     /* Kept even when broken, so references to it do not add "not defined" errors. */
     if (!name_ok)
         goto cleanup;
@@ -307,7 +309,7 @@ static void check_resource(struct loader *L, const char *file, const struct kvz_
             diag_at(L, KVZ_SEV_ERROR, loc_of(file, os), "container-windows",
                     "container '%s' cannot run windows: a container shares the host's Linux "
                     "kernel; declare it under 'vms:' instead",
-                    r->name);
+                    kvz_show(r->name));
         return;
     }
     const struct kvz_ynode *maxm = kvz_ymap_get(v, "max_memory");
@@ -316,28 +318,28 @@ static void check_resource(struct loader *L, const char *file, const struct kvz_
     const struct kvz_ynode *cpus = kvz_ymap_get(v, "cpus");
     if (r->memory && r->max_memory && r->max_memory < r->memory)
         diag_at(L, KVZ_SEV_ERROR, loc_of(file, maxm), "max-memory",
-                "max_memory %s is less than memory %s; raise max_memory or remove it", maxm->str,
-                mem->str);
+                "max_memory %s is less than memory %s; raise max_memory or remove it",
+                kvz_show(maxm->str), kvz_show(mem->str));
     if (r->max_cpus && r->cpus_milli && (uint64_t)r->max_cpus * 1000 < r->cpus_milli)
         diag_at(L, KVZ_SEV_ERROR, loc_of(file, maxc), "max-cpus",
-                "max_cpus %s is less than cpus %s; raise max_cpus or remove it", maxc->str,
-                cpus->str);
+                "max_cpus %s is less than cpus %s; raise max_cpus or remove it",
+                kvz_show(maxc->str), kvz_show(cpus->str));
     if (r->has_cloud_init && r->os != KVZ_OS_LINUX)
         diag_at(L, KVZ_SEV_ERROR, loc_of(file, kvz_ymap_key(v, "cloud_init")), "cloud-init-os",
                 "vm '%s' is windows but has cloud_init, which only linux guests read; remove "
                 "cloud_init (use an unattended install ISO instead)",
-                r->name);
+                kvz_show(r->name));
     bool has_image = kvz_ymap_get(v, "image") != NULL;
     if (!has_image && !kvz_ymap_get(v, "cdrom"))
         diag_at(L, KVZ_SEV_ERROR, loc_of(file, k), "vm-no-boot",
                 "vm '%s' has nothing to boot; add 'image: TEMPLATE' (a disk image) or 'cdrom: "
                 "TEMPLATE' (an install ISO)",
-                r->name);
+                kvz_show(r->name));
     else if (!has_image && !kvz_ymap_get(v, "disk"))
         diag_at(L, KVZ_SEV_ERROR, loc_of(file, k), "vm-no-disk",
                 "vm '%s' has no image, so it needs 'disk:' for its blank disk; add e.g. 'disk: "
                 "64GiB'",
-                r->name);
+                kvz_show(r->name));
 }
 
 static void load_resource(struct loader *L, const char *file, enum kvz_kind kind,
@@ -356,7 +358,7 @@ static void load_resource(struct loader *L, const char *file, enum kvz_kind kind
         oom(L, file);
         goto cleanup;
     }
-    kvz_buf_printf(&owner, "%s '%s'", what, k->str);
+    kvz_buf_printf(&owner, "%s '%s'", what, kvz_show(k->str));
     kvz_schema_decode(kind == KVZ_KIND_VM ? &kvz_schema_vm : &kvz_schema_container, v, &p.r,
                       kvz_buf_cstr(&owner), k, file, L->d);
     check_resource(L, file, k, v, &p.r);

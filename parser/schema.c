@@ -2,6 +2,7 @@
 
 #include "base/buf.h"
 #include "parser/names.h"
+#include "parser/show.h"
 #include "parser/suggest.h"
 #include "parser/template_url.h"
 #include "parser/units.h"
@@ -286,9 +287,10 @@ static void decode_enum(struct dctx *c, const struct kvz_field *f, const struct 
     const char *sugg = kvz_suggest(s, f->choices, n);
     if (sugg)
         err(c, v, "bad-enum", "'%s' must be %s, not '%s' (did you mean '%s'?)", f->key,
-            kvz_buf_cstr(&list), s, sugg);
+            kvz_buf_cstr(&list), kvz_show(s), sugg);
     else
-        err(c, v, "bad-enum", "'%s' must be %s, not '%s'", f->key, kvz_buf_cstr(&list), s);
+        err(c, v, "bad-enum", "'%s' must be %s, not '%s'", f->key, kvz_buf_cstr(&list),
+            kvz_show(s));
     kvz_buf_release(&list);
 }
 
@@ -345,7 +347,7 @@ static void decode_network(struct dctx *c, const struct kvz_field *f, const stru
             err(c, k, "unknown-key",
                 "unknown key '%s' in network; write 'network: {bridge: br0}' for a host bridge "
                 "or 'network: NAME' for a libvirt network",
-                k->str);
+                kvz_show(k->str));
         }
         if (!br) {
             if (!v->n)
@@ -362,7 +364,7 @@ static void decode_network(struct dctx *c, const struct kvz_field *f, const stru
             err(c, br, "bad-network",
                 "bridge '%s' is not a valid interface name; use 1-15 letters, digits, '-', '_' "
                 "or '.', like br0",
-                s);
+                kvz_show(s));
             return;
         }
         if (set_string(c, net, offsetof(struct kvz_network, name), s) == 0)
@@ -380,7 +382,7 @@ static void decode_network(struct dctx *c, const struct kvz_field *f, const stru
         err(c, v, "bad-network",
             "network '%s' is not a valid libvirt network name; use letters, digits, '-', '_' "
             "and '.', like 'default' (or {bridge: br0}, or none)",
-            s);
+            kvz_show(s));
         return;
     }
     if (set_string(c, net, offsetof(struct kvz_network, name), s) == 0)
@@ -442,10 +444,11 @@ static void decode_field(struct dctx *c, const struct kvz_field *f, const struct
                 err(c, v, "bad-name",
                     "name '%s' %s (did you mean '%s'?); names are 1-63 lowercase letters, "
                     "digits and '-'",
-                    s, problem, fix);
+                    kvz_show(s), problem, fix);
             else
                 err(c, v, "bad-name",
-                    "name '%s' %s; names are 1-63 lowercase letters, digits and '-'", s, problem);
+                    "name '%s' %s; names are 1-63 lowercase letters, digits and '-'", kvz_show(s),
+                    problem);
             break;
         }
         set_string(c, target, f->off, s);
@@ -455,7 +458,7 @@ static void decode_field(struct dctx *c, const struct kvz_field *f, const struct
             err(c, v, "bad-hostname",
                 "hostname '%s' is not valid; use letters, digits and '-' in dot-separated parts "
                 "of at most 63 characters",
-                s);
+                kvz_show(s));
             break;
         }
         set_string(c, target, f->off, s);
@@ -465,7 +468,7 @@ static void decode_field(struct dctx *c, const struct kvz_field *f, const struct
             err(c, v, "bad-url",
                 "'%s' is not a URL kvz can fetch; use http://, https://, file:///PATH or a "
                 "path",
-                s);
+                kvz_show(s));
             break;
         }
         set_string(c, target, f->off, s);
@@ -474,7 +477,7 @@ static void decode_field(struct dctx *c, const struct kvz_field *f, const struct
         if (!uri_valid(s)) {
             err(c, v, "bad-uri",
                 "'%s' is not a libvirt connection URI; write e.g. '%s' or 'qemu+ssh://host/system'",
-                s, f->example);
+                kvz_show(s), f->example);
             break;
         }
         set_string(c, target, f->off, s);
@@ -500,7 +503,7 @@ static void decode_field(struct dctx *c, const struct kvz_field *f, const struct
         else if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
             *(bool *)at_off(target, f->off) = false;
         else
-            err(c, v, "bad-bool", "'%s' must be true or false, not '%s'", f->key, s);
+            err(c, v, "bad-bool", "'%s' must be true or false, not '%s'", f->key, kvz_show(s));
         break;
     case KVZ_F_SIZE:
         if (kvz_size_parse(at_off(target, f->off), s, why, sizeof(why)) < 0)
@@ -522,7 +525,8 @@ static void decode_field(struct dctx *c, const struct kvz_field *f, const struct
     case KVZ_F_VERSION:
         if (strcmp(s, "1"))
             err(c, v, "bad-version",
-                "manifest format version '%s' is not supported; this kvz reads 'kvz: 1'", s);
+                "manifest format version '%s' is not supported; this kvz reads 'kvz: 1'",
+                kvz_show(s));
         else
             *(int *)at_off(target, f->off) = 1;
         break;
@@ -543,21 +547,21 @@ static void unknown_key(struct dctx *c, const struct kvz_schema *s, const struct
         if (!strcmp(key_aliases[i][0], s->what) && !strcmp(key_aliases[i][1], k->str))
             sugg = key_aliases[i][2];
     if (sugg) {
-        err(c, k, "unknown-key", "unknown key '%s' in %s (did you mean '%s'?)", k->str, owner,
-            sugg);
+        err(c, k, "unknown-key", "unknown key '%s' in %s (did you mean '%s'?)", kvz_show(k->str),
+            owner, sugg);
         return;
     }
     if (s->sibling)
         for (size_t i = 0; i < s->sibling->n; i++)
             if (!strcmp(s->sibling->fields[i].key, k->str)) {
-                err(c, k, "unknown-key", "unknown key '%s' in %s; it applies to %ss only", k->str,
-                    owner, s->sibling->what);
+                err(c, k, "unknown-key", "unknown key '%s' in %s; it applies to %ss only",
+                    kvz_show(k->str), owner, s->sibling->what);
                 return;
             }
     struct kvz_buf list = KVZ_BUF_INIT;
     for (size_t i = 0; i < n; i++)
         kvz_buf_printf(&list, "%s%s", i ? ", " : "", cands[i]);
-    err(c, k, "unknown-key", "unknown key '%s' in %s; valid keys are %s", k->str, owner,
+    err(c, k, "unknown-key", "unknown key '%s' in %s; valid keys are %s", kvz_show(k->str), owner,
         kvz_buf_cstr(&list));
     kvz_buf_release(&list);
 }

@@ -1,5 +1,7 @@
 #include "parser/units.h"
 
+#include "parser/show.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,7 +64,8 @@ int kvz_size_parse(uint64_t *out, const char *s, char *why, size_t whylen)
     const char *p = s;
     *out = 0;
     if (*p == '-') {
-        snprintf(why, whylen, "size '%s' is negative; write a positive size like 512MiB", s);
+        snprintf(why, whylen, "size '%s' is negative; write a positive size like 512MiB",
+                 kvz_show(s));
         return -1;
     }
     if (*p == '+')
@@ -81,7 +84,7 @@ int kvz_size_parse(uint64_t *out, const char *s, char *why, size_t whylen)
     }
     if (!ilen && !flen) {
         snprintf(why, whylen, "'%s' is not a size; write a number and a unit like 512MiB or 20GiB",
-                 s);
+                 kvz_show(s));
         return -1;
     }
     while (*p == ' ')
@@ -91,15 +94,16 @@ int kvz_size_parse(uint64_t *out, const char *s, char *why, size_t whylen)
         const char *sugg = "MiB";
         bool whole = !fp && digits_value(&n, ip, ilen) == 0;
         if (whole && n == 0) {
-            snprintf(why, whylen, "size '%s' is zero; give a positive size like 512MiB", s);
+            snprintf(why, whylen, "size '%s' is zero; give a positive size like 512MiB",
+                     kvz_show(s));
             return -1;
         }
         if (whole && n >= (1u << 20))
             sugg = "B";
         else if (whole && n < 64)
             sugg = "GiB";
-        snprintf(why, whylen, "size '%s' has no unit (did you mean %.*s%s?)", s,
-                 (int)(p - s > 64 ? 64 : p - s), s, sugg);
+        snprintf(why, whylen, "size '%s' has no unit (did you mean %.*s%s?)", kvz_show(s),
+                 (int)(p - s > 64 ? 64 : p - s), kvz_show(s), sugg);
         return -1;
     }
     int u = find_unit(p);
@@ -109,10 +113,10 @@ int kvz_size_parse(uint64_t *out, const char *s, char *why, size_t whylen)
             snprintf(why, whylen,
                      "unknown size unit '%s' in '%s' (did you mean '%s'?); units are B, KiB, "
                      "MiB, GiB, TiB",
-                     p, s, g);
+                     kvz_show(p), kvz_show(s), g);
         else
             snprintf(why, whylen, "unknown size unit '%s' in '%s'; units are B, KiB, MiB, GiB, TiB",
-                     p, s);
+                     kvz_show(p), kvz_show(s));
         return -1;
     }
     unsigned shift = units[u].shift;
@@ -131,7 +135,7 @@ int kvz_size_parse(uint64_t *out, const char *s, char *why, size_t whylen)
             snprintf(why, whylen,
                      "size '%s' is not a whole number of bytes; use a smaller unit or fewer "
                      "decimals",
-                     s);
+                     kvz_show(s));
             return -1;
         }
         total += f / pow10;
@@ -139,13 +143,13 @@ int kvz_size_parse(uint64_t *out, const char *s, char *why, size_t whylen)
     if (total > KVZ_SIZE_MAX)
         goto too_large;
     if (total == 0) {
-        snprintf(why, whylen, "size '%s' is zero; give a positive size like 512MiB", s);
+        snprintf(why, whylen, "size '%s' is zero; give a positive size like 512MiB", kvz_show(s));
         return -1;
     }
     *out = (uint64_t)total;
     return 0;
 too_large:
-    snprintf(why, whylen, "size '%s' is too large; the largest size is 8388607TiB", s);
+    snprintf(why, whylen, "size '%s' is too large; the largest size is 8388607TiB", kvz_show(s));
     return -1;
 }
 
@@ -154,7 +158,7 @@ int kvz_cpus_parse(uint32_t *out_milli, const char *s, int whole, char *why, siz
     const char *p = s;
     *out_milli = 0;
     if (*p == '-') {
-        snprintf(why, whylen, "cpus '%s' is negative; write a positive count like 2", s);
+        snprintf(why, whylen, "cpus '%s' is negative; write a positive count like 2", kvz_show(s));
         return -1;
     }
     if (*p == '+')
@@ -172,7 +176,7 @@ int kvz_cpus_parse(uint32_t *out_milli, const char *s, int whole, char *why, siz
         flen = (size_t)(p - fp);
     }
     if ((!ilen && !flen) || *p) {
-        snprintf(why, whylen, "cpus '%s' is not a number; write a count like %s", s,
+        snprintf(why, whylen, "cpus '%s' is not a number; write a count like %s", kvz_show(s),
                  whole ? "2" : "2 or 1.5");
         return -1;
     }
@@ -182,11 +186,12 @@ int kvz_cpus_parse(uint32_t *out_milli, const char *s, int whole, char *why, siz
         snprintf(why, whylen,
                  "cpus '%s' is not a whole number; a vm has whole vCPUs (a container can have "
                  "a fraction)",
-                 s);
+                 kvz_show(s));
         return -1;
     }
     if (flen > 3) {
-        snprintf(why, whylen, "cpus '%s' has more than 3 decimals; round it, e.g. to 1.25", s);
+        snprintf(why, whylen, "cpus '%s' has more than 3 decimals; round it, e.g. to 1.25",
+                 kvz_show(s));
         return -1;
     }
     uint64_t ipart = 0;
@@ -200,12 +205,14 @@ int kvz_cpus_parse(uint32_t *out_milli, const char *s, int whole, char *why, siz
     if (milli > (uint64_t)KVZ_CPUS_MAX * 1000)
         goto too_many;
     if (milli == 0) {
-        snprintf(why, whylen, "cpus '%s' is zero; give at least %s", s, whole ? "1" : "0.001");
+        snprintf(why, whylen, "cpus '%s' is zero; give at least %s", kvz_show(s),
+                 whole ? "1" : "0.001");
         return -1;
     }
     *out_milli = (uint32_t)milli;
     return 0;
 too_many:
-    snprintf(why, whylen, "cpus '%s' is more than %u; give a smaller count", s, KVZ_CPUS_MAX);
+    snprintf(why, whylen, "cpus '%s' is more than %u; give a smaller count", kvz_show(s),
+             KVZ_CPUS_MAX);
     return -1;
 }

@@ -1,6 +1,7 @@
 #include "parser/yaml_tree.h"
 
 #include "parser/manifest.h"
+#include "parser/show.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -255,7 +256,7 @@ static void report_anchor(struct ctx *c, const struct kvz_ynode *at, const yaml_
     kvz_diags_add(c->d, KVZ_SEV_ERROR, c->file, at->line, at->col, "yaml-anchor",
                   "YAML anchor '&%s' is not allowed; remove it and write the value out where it "
                   "is needed",
-                  (const char *)anchor);
+                  kvz_show((const char *)anchor));
 }
 
 static int push(struct kvz_ynode *parent, size_t *cap, size_t used, const struct kvz_ynode *kid)
@@ -303,8 +304,8 @@ static int drop_duplicate_keys(struct ctx *c, struct kvz_ynode *m)
             continue;
         }
         kvz_diags_add(c->d, KVZ_SEV_ERROR, c->file, keys[i]->line, keys[i]->col, "duplicate-key",
-                      "duplicate key '%s' (first at line %u); remove one of them", keys[i]->str,
-                      keys[first]->line);
+                      "duplicate key '%s' (first at line %u); remove one of them",
+                      kvz_show(keys[i]->str), keys[first]->line);
         drop[(size_t)(keys[i] - m->kids) / 2] = true;
         any = true;
     }
@@ -417,7 +418,7 @@ static int build(struct ctx *c, yaml_event_t *ev, struct kvz_ynode *out, unsigne
         kvz_diags_add(c->d, KVZ_SEV_ERROR, c->file, out->line, out->col, "yaml-alias",
                       "YAML alias '*%s' is not allowed (aliases can multiply a small file into "
                       "a huge one); write the value out instead",
-                      (const char *)ev->data.alias.anchor);
+                      kvz_show((const char *)ev->data.alias.anchor));
         break;
     case YAML_SCALAR_EVENT: {
         size_t len = ev->data.scalar.length;
