@@ -288,8 +288,9 @@ static void load_template(struct loader *L, const char *file, const struct kvz_y
     raw.url = NULL;
     if (raw.sha256 || raw.sha512) {
         t->algo = raw.sha256 ? KVZ_DIGEST_SHA256 : KVZ_DIGEST_SHA512;
-        t->digest = raw.sha256 ? raw.sha256 : raw.sha512;
-        raw.sha256 = raw.sha512 = NULL;
+        char **taken = raw.sha256 ? &raw.sha256 : &raw.sha512;
+        t->digest = *taken;
+        *taken = NULL;
     }
     t->checksums_url = raw.checksums;
     raw.checksums = NULL;
