@@ -30,8 +30,8 @@ static const char *env(const char *name)
     return v;
 }
 
-/* Runs `kvz --no-color validate -f arg` in dir; returns stdout+stderr, sets *status. */
-static char *run_validate(const char *dir, const char *arg, int *status)
+/* Runs kvz with argv (NULL-terminated, argv[0] "kvz") in dir; returns stdout+stderr. */
+static char *run_kvz(const char *dir, char *const *argv, int *status)
 {
     int fds[2];
     assert_int_equal(pipe(fds), 0);
@@ -44,7 +44,7 @@ static char *run_validate(const char *dir, const char *arg, int *status)
         close(fds[1]);
         if (chdir(dir) < 0)
             _exit(127);
-        execl(env("KVZ_BINARY"), "kvz", "--no-color", "validate", "-f", arg, (char *)NULL);
+        execv(env("KVZ_BINARY"), argv);
         _exit(127);
     }
     close(fds[1]);
@@ -61,6 +61,13 @@ static char *run_validate(const char *dir, const char *arg, int *status)
     char *s = kvz_buf_detach(&out);
     assert_non_null(s);
     return s;
+}
+
+/* Runs `kvz --no-color validate -f arg` in dir. */
+static char *run_validate(const char *dir, const char *arg, int *status)
+{
+    char *argv[] = {"kvz", "--no-color", "validate", "-f", (char *)arg, NULL};
+    return run_kvz(dir, argv, status);
 }
 
 static char *read_all(const char *path)
@@ -215,13 +222,56 @@ static void test_examples_validate(void **state)
     assert_true(seen >= 4);
 }
 
+static void expect_run(const char *dir, char *const *argv, int want_status, const char *want)
+{
+    int status;
+    char *got = run_kvz(dir, argv, &status);
+    if (strcmp(got, want) || status != want_status)
+        fail_msg("%s %s: got status %d and\n%s\nwant status %d and\n%s", argv[1], argv[2], status,
+                 got, want_status, want);
+    free(got);
+}
+
+static void test_validate_cli(void **state)
+{
+    struct kvz_buf good = KVZ_BUF_INIT, quick = KVZ_BUF_INIT;
+    kvz_buf_printf(&good, "%s/tests/data/manifest/good", env("KVZ_SOURCE_DIR"));
+    kvz_buf_printf(&quick, "%s/examples/quickstart", env("KVZ_SOURCE_DIR"));
+    const char *g = kvz_buf_cstr(&good);
+
+    char *dflt[] = {"kvz", "validate", NULL};
+    expect_run(kvz_buf_cstr(&quick), dflt, 0, "kvz.yaml: valid (1 container, 1 vm, 2 templates)\n");
+    char *quiet[] = {"kvz", "-q", "validate", "-f", "full.yaml", NULL};
+    expect_run(g, quiet, 0, "");
+    char *quiet_after[] = {"kvz", "validate", "-f", "minimal.yaml", "-q", NULL};
+    expect_run(g, quiet_after, 0, "");
+    char *two[] = {"kvz", "validate", "-f", "minimal.yaml", "--file=multi", NULL};
+    expect_run(g, two, 0, "minimal.yaml, multi: valid (1 container, 2 vms, 3 templates)\n");
+    char *missing[] = {"kvz", "--no-color", "validate", "-f", "nope.yaml", NULL};
+    expect_run(g, missing, 1,
+               "nope.yaml: error: cannot read the manifest: No such file or directory; check the "
+               "path given with -f\n1 error\n");
+    char *none[] = {"kvz", "--no-color", "validate", NULL};
+    expect_run(g, none, 1,
+               "kvz.yaml: error: cannot read the manifest: No such file or directory; check the "
+               "path given with -f\n1 error\n");
+    char *stray[] = {"kvz", "--no-color", "validate", "full.yaml", NULL};
+    expect_run(g, stray, 1,
+               "error: unexpected argument 'full.yaml'; give manifests with -f PATH\n");
+    char *badopt[] = {"kvz", "--no-color", "validate", "--json", NULL};
+    expect_run(g, badopt, 1, "error: unknown option '--json'; run 'kvz help validate'\n");
+    char *noarg[] = {"kvz", "--no-color", "validate", "-f", NULL};
+    expect_run(g, noarg, 1, "error: option '-f' needs a path; run 'kvz help validate'\n");
+    kvz_buf_release(&good);
+    kvz_buf_release(&quick);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bad_corpus),
-        cmocka_unit_test(test_good_corpus),
-        cmocka_unit_test(test_no_orphan_expected),
-        cmocka_unit_test(test_examples_validate),
+        cmocka_unit_test(test_bad_corpus),         cmocka_unit_test(test_good_corpus),
+        cmocka_unit_test(test_no_orphan_expected), cmocka_unit_test(test_examples_validate),
+        cmocka_unit_test(test_validate_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
