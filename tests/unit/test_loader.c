@@ -470,6 +470,25 @@ static void test_bounds_hold(void **state)
     free(longs);
 }
 
+/* A file of 30000 bad keys: every error counted, only the first KVZ_DIAGS_MAX kept. */
+static void test_diagnostics_are_capped(void **state)
+{
+    struct kvz_buf b = KVZ_BUF_INIT;
+    kvz_buf_puts(&b, "kvz: 1\ntemplates:\n  r: {url: 'file:///r.tar'}\ncontainers:\n  c:\n"
+                     "    template: r\n    memory: 1G\n");
+    for (int i = 0; i < 30000; i++)
+        kvz_buf_printf(&b, "    k%d: 1\n", i);
+    struct kvz_diags d = KVZ_DIAGS_INIT;
+    struct kvz_manifest *m = NULL;
+    assert_int_equal(kvz_manifest_load_string(&m, "c.yaml", b.ptr, b.len, &d), -1);
+    assert_int_equal(d.errors, 30000);
+    assert_int_equal(d.n, KVZ_DIAGS_MAX + 1);
+    assert_string_equal(d.v[0].code, "too-many-problems"); /* no line: sorted first */
+    assert_string_equal(d.v[1].code, "unknown-key");
+    kvz_diags_release(&d);
+    kvz_buf_release(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -483,6 +502,7 @@ int main(void)
         cmocka_unit_test(test_missing_file_and_default_path),
         cmocka_unit_test(test_file_too_large),
         cmocka_unit_test(test_bounds_hold),
+        cmocka_unit_test(test_diagnostics_are_capped),
     };
     return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }
