@@ -564,7 +564,9 @@ static const struct kvz_template *resolve(struct loader *L, const char *name, st
     const struct kvz_template *t = find_template(L->m, name);
     if (t)
         return t;
-    const char **cands = malloc((pub->n_templates ? pub->n_templates : 1) * sizeof(*cands));
+    /* Suggestions cost an edit distance per template: skip them for huge manifests. */
+    bool suggest = pub->n_templates <= 1000;
+    const char **cands = suggest ? malloc((pub->n_templates + 1) * sizeof(*cands)) : NULL;
     const char *sugg = NULL;
     if (cands) {
         for (size_t i = 0; i < pub->n_templates; i++)
