@@ -204,6 +204,7 @@ int kvz_fetch(uint64_t *out_size, const char *url, uint64_t offset, const char *
         attempts++;
         CURLcode rc = curl_easy_perform(h);
         long code = 0;
+        uint64_t moved = x.have > x.start ? x.have - x.start : 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
         if (x.sink_err) {
             *err = x.sink_err;
@@ -242,7 +243,7 @@ int kvz_fetch(uint64_t *out_size, const char *url, uint64_t offset, const char *
             goto cleanup;
         }
         /* Attempts that moved a good amount of data do not count against the retries. */
-        if (x.have - x.start >= (1u << 20))
+        if (moved >= (1u << 20))
             failures = 0;
         if (++failures > opts->retries || attempts > 10 * (opts->retries + 1)) {
             kvz_error_set(err, "download '%s': %s (gave up after %u attempts)", url,
