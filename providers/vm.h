@@ -46,6 +46,11 @@ struct kvz_vm_domain_spec {
 int kvz_vm_domain_xml(char **out, const struct kvz_vm_domain_spec *s, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
+/* `domain_xml` with kvz's element in <metadata> replaced by `metadata_xml` (other tools'
+ * metadata kept), for redefining a domain. Caller frees *out. */
+int kvz_vm_replace_metadata(char **out, const char *domain_xml, const char *metadata_xml,
+                            struct kvz_error **err) __attribute__((warn_unused_result));
+
 /* The <interface> element alone, for hot-swapping the network of a running VM. */
 int kvz_vm_interface_xml(char **out, const struct kvz_vm_domain_spec *s, struct kvz_error **err)
     __attribute__((warn_unused_result));
@@ -65,6 +70,7 @@ struct kvz_vm_domain_info {
     char *disk_path;   /* first disk of device='disk', or NULL */
     char *disk_target; /* its target dev ("vda"), or NULL */
     char *seed_path;   /* cdrom whose file is <name>-seed.iso in the pool, or NULL */
+    char *cdrom_path;  /* the other cdrom (install medium), or NULL */
     char *nvram_path;  /* or NULL */
     struct kvz_network network;
     char *mac;
@@ -139,7 +145,42 @@ int kvz_vm_volume_capacity(uint64_t *out, struct _virStoragePool *pool, const ch
 int kvz_vm_volume_grow(struct _virStoragePool *pool, const char *path, uint64_t size,
                        struct kvz_error **err) __attribute__((warn_unused_result));
 
-/* ---- vm.c ---- */
+/* ---- vm.c and vm_update.c ---- */
+
+struct _virDomain;
+struct kvz_ownership;
+
+/*
+ * The domain `name` if kvz's stack h->stack owns it: *out NULL (and 0) when no
+ * domain has that name; an error when one exists without kvz's metadata or
+ * belongs to another stack (it is never touched). *own may be NULL.
+ */
+int kvz_vm_lookup(struct _virDomain **out, struct kvz_ownership **own, struct kvz_host *h,
+                  const char *name, struct kvz_error **err) __attribute__((warn_unused_result));
+
+/* Graceful ACPI shutdown, forced off after kvz_vm_stop_timeout() seconds. */
+int kvz_vm_stop(struct _virDomain *dom, struct kvz_error **err) __attribute__((warn_unused_result));
+
+/*
+ * The whole definition of `want` (paths in h's pool, identity from stack and
+ * name, kvz's metadata with the digests), ready for virDomainDefineXML.
+ */
+int kvz_vm_definition(char **out, struct kvz_host *h, const struct kvz_resource *want,
+                      const char *cdrom_path, const char *template_digest, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/* Rewrites the cloud-init seed of `want` (linux only; a no-op for windows). */
+int kvz_vm_seed_refresh(struct kvz_host *h, const struct kvz_resource *want, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/* kvz's <metadata> element for `want`, stamped now. Caller frees. */
+int kvz_vm_metadata_xml(char **out, struct kvz_host *h, const struct kvz_resource *want,
+                        const char *template_digest, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+int kvz_vm_update(struct kvz_host *h, const struct kvz_change *chg, struct kvz_error **err);
+bool kvz_vm_field_is_live(struct kvz_host *h, const struct kvz_resource *want,
+                          const struct kvz_observed_resource *have, const char *field);
 
 /* Seconds a graceful ACPI shutdown may take before the VM is forced off (default 60;
  * env KVZ_VM_STOP_TIMEOUT overrides it, for tests of guests that ignore ACPI). */

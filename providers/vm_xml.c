@@ -1,6 +1,8 @@
 /* The libvirt domain definition of a VM, written and read with libxml2. */
 #include "providers/vm.h"
 
+#include "providers/ownership.h"
+
 #include <libvirt/libvirt.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -194,9 +196,8 @@ static void add_devices(xmlNodePtr dom, const struct kvz_vm_domain_spec *s)
     prop(be, "model", "random");
 }
 
-static int add_metadata(xmlNodePtr dom, const char *metadata_xml, struct kvz_error **err)
+static int append_metadata(xmlNodePtr md, const char *metadata_xml, struct kvz_error **err)
 {
-    xmlNodePtr md = child(dom, "metadata", NULL);
     if (!metadata_xml)
         return 0;
     xmlDocPtr mdoc = xmlReadMemory(metadata_xml, (int)strlen(metadata_xml), "metadata.xml", NULL,
@@ -205,12 +206,48 @@ static int add_metadata(xmlNodePtr dom, const char *metadata_xml, struct kvz_err
         xmlFreeDoc(mdoc);
         return kvz_error_set(err, "kvz metadata is not well-formed XML");
     }
-    xmlNodePtr copy = xmlDocCopyNode(xmlDocGetRootElement(mdoc), dom->doc, 1);
+    xmlNodePtr copy = xmlDocCopyNode(xmlDocGetRootElement(mdoc), md->doc, 1);
     xmlFreeDoc(mdoc);
     if (!copy)
         return kvz_error_set(err, "copy kvz metadata: out of memory");
     xmlAddChild(md, copy);
     return 0;
+}
+
+static int doc_to_string(char **out, xmlDocPtr doc, xmlNodePtr node, struct kvz_error **err);
+
+int kvz_vm_replace_metadata(char **out, const char *domain_xml, const char *metadata_xml,
+                            struct kvz_error **err)
+{
+    int rc = -1;
+    *out = NULL;
+    xmlDocPtr doc = xmlReadMemory(domain_xml, (int)strlen(domain_xml), "domain.xml", NULL,
+                                  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    xmlNodePtr dom = doc ? xmlDocGetRootElement(doc) : NULL;
+    if (!dom || xmlStrcmp(dom->name, X("domain"))) {
+        kvz_error_set(err, "domain xml: not well-formed");
+        goto cleanup;
+    }
+    xmlNodePtr md = NULL;
+    for (xmlNodePtr n = dom->children; n && !md; n = n->next)
+        if (n->type == XML_ELEMENT_NODE && !xmlStrcmp(n->name, X("metadata")))
+            md = n;
+    if (!md)
+        md = child(dom, "metadata", NULL);
+    /* Drop kvz's old element; other tools' metadata stays. */
+    for (xmlNodePtr n = md->children, next; n; n = next) {
+        next = n->next;
+        if (n->type == XML_ELEMENT_NODE && n->ns && !xmlStrcmp(n->ns->href, X(KVZ_XMLNS))) {
+            xmlUnlinkNode(n);
+            xmlFreeNode(n);
+        }
+    }
+    if (append_metadata(md, metadata_xml, err) < 0)
+        goto cleanup;
+    rc = doc_to_string(out, doc, dom, err);
+cleanup:
+    xmlFreeDoc(doc);
+    return rc;
 }
 
 static int doc_to_string(char **out, xmlDocPtr doc, xmlNodePtr node, struct kvz_error **err)
@@ -262,7 +299,7 @@ int kvz_vm_domain_xml(char **out, const struct kvz_vm_domain_spec *s, struct kvz
     prop(dom, "type", s->kvm ? "kvm" : "qemu");
     child(dom, "name", s->name);
     child(dom, "uuid", s->uuid);
-    if (add_metadata(dom, s->metadata_xml, err) < 0)
+    if (append_metadata(child(dom, "metadata", NULL), s->metadata_xml, err) < 0)
         goto cleanup;
     prop(child_u(dom, "memory", s->max_memory / 1024), "unit", "KiB");
     prop(child_u(dom, "currentMemory", s->memory / 1024), "unit", "KiB");
@@ -423,6 +460,8 @@ int kvz_vm_domain_info_parse(struct kvz_vm_domain_info *out, const char *xml,
         xpath_str(ctx, "string(/domain/devices/disk[@device='disk'][1]/target/@dev)");
     out->seed_path = xpath_str(ctx, "string(/domain/devices/disk[@device='cdrom']/source/"
                                     "@file[substring(., string-length(.) - 8) = '-seed.iso'])");
+    out->cdrom_path = xpath_str(ctx, "string(/domain/devices/disk[@device='cdrom']/source/"
+                                     "@file[substring(., string-length(.) - 8) != '-seed.iso'])");
     out->nvram_path = xpath_str(ctx, "string(/domain/os/nvram)");
     itype = xpath_str(ctx, "string(/domain/devices/interface[1]/@type)");
     out->mac = xpath_str(ctx, "string(/domain/devices/interface[1]/mac/@address)");
@@ -454,6 +493,7 @@ void kvz_vm_domain_info_release(struct kvz_vm_domain_info *i)
     free(i->disk_path);
     free(i->disk_target);
     free(i->seed_path);
+    free(i->cdrom_path);
     free(i->nvram_path);
     free(i->network.name);
     free(i->mac);
