@@ -1,0 +1,586 @@
+#include "planner/plan.h"
+
+#include "planner/spec_digest.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/banned.h"
+
+/* Problems that make the whole plan fail are collected, so one run names them all. */
+struct diff {
+    const struct kvz_plan_input *in;
+    struct kvz_plan *p;
+    size_t cap;
+    struct kvz_buf problems;
+    size_t n_problems;
+    bool oom;
+};
+
+static void problem(struct diff *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void problem(struct diff *d, const char *fmt, ...)
+{
+    va_list ap;
+    if (d->n_problems++)
+        kvz_buf_puts(&d->problems, "; ");
+    va_start(ap, fmt);
+    kvz_buf_vprintf(&d->problems, fmt, ap);
+    va_end(ap);
+}
+
+const char *kvz_plan_kind_str(enum kvz_kind k)
+{
+    return k == KVZ_KIND_VM ? "vm" : "container";
+}
+
+const char *kvz_action_str(enum kvz_action a)
+{
+    static const char *const names[] = {"noop",   "create", "update", "replace",
+                                        "delete", "start",  "stop"};
+    return (unsigned)a < KVZ_N_ACTIONS ? names[a] : "noop";
+}
+
+const char *kvz_disruption_str(enum kvz_disruption d)
+{
+    static const char *const names[] = {"none", "live", "restart", "destroy"};
+    return (unsigned)d <= KVZ_DISRUPT_DESTROY ? names[d] : "destroy";
+}
+
+int kvz_disruption_parse(enum kvz_disruption *out, const char *s)
+{
+    for (int d = KVZ_DISRUPT_LIVE; d <= KVZ_DISRUPT_DESTROY; d++)
+        if (!strcmp(s, kvz_disruption_str(d))) {
+            *out = d;
+            return 0;
+        }
+    return -1;
+}
+
+enum kvz_disruption kvz_change_disruption(const struct kvz_change *c)
+{
+    switch (c->action) {
+    case KVZ_ACTION_NOOP:
+        return KVZ_DISRUPT_NONE;
+    case KVZ_ACTION_CREATE:
+    case KVZ_ACTION_START:
+        return KVZ_DISRUPT_LIVE;
+    case KVZ_ACTION_STOP:
+        return KVZ_DISRUPT_RESTART;
+    case KVZ_ACTION_REPLACE:
+    case KVZ_ACTION_DELETE:
+        return KVZ_DISRUPT_DESTROY;
+    case KVZ_ACTION_UPDATE:
+        break;
+    }
+    enum kvz_disruption d = KVZ_DISRUPT_LIVE;
+    /* a guest that is not running restarts nothing: its definition just changes */
+    if (!c->live && c->have && c->have->running)
+        d = KVZ_DISRUPT_RESTART;
+    if (c->want && c->want->state == KVZ_POWER_STOPPED && c->have && c->have->running)
+        d = KVZ_DISRUPT_RESTART;
+    return d;
+}
+
+enum kvz_disruption kvz_plan_disruption(const struct kvz_plan *p, const struct kvz_change **worst)
+{
+    enum kvz_disruption max = KVZ_DISRUPT_NONE;
+    if (worst)
+        *worst = NULL;
+    for (size_t i = 0; i < p->n_changes; i++) {
+        enum kvz_disruption d = kvz_change_disruption(&p->changes[i]);
+        if (d > max) {
+            max = d;
+            if (worst)
+                *worst = &p->changes[i];
+        }
+    }
+    return max;
+}
+
+size_t kvz_plan_n_changes(const struct kvz_plan *p)
+{
+    return p->n_changes - p->counts[KVZ_ACTION_NOOP];
+}
+
+static void change_release(struct kvz_change *c)
+{
+    free(c->name);
+    for (size_t i = 0; i < c->n_fields; i++) {
+        free(c->fields[i].sbefore);
+        free(c->fields[i].safter);
+    }
+    free(c->fields);
+    free(c->reason);
+}
+
+void kvz_plan_free(struct kvz_plan *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n_changes; i++)
+        change_release(&p->changes[i]);
+    free(p->changes);
+    free(p->stack);
+    free(p);
+}
+
+static struct kvz_change *add_change(struct diff *d, enum kvz_kind kind, const char *name,
+                                     enum kvz_action action)
+{
+    struct kvz_plan *p = d->p;
+    if (p->n_changes == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 16;
+        struct kvz_change *v = realloc(p->changes, cap * sizeof(*v));
+        if (!v) {
+            d->oom = true;
+            return NULL;
+        }
+        p->changes = v;
+        d->cap = cap;
+    }
+    struct kvz_change *c = &p->changes[p->n_changes];
+    memset(c, 0, sizeof(*c));
+    c->name = strdup(name);
+    if (!c->name) {
+        d->oom = true;
+        return NULL;
+    }
+    p->n_changes++;
+    c->kind = kind;
+    c->action = action;
+    return c;
+}
+
+static struct kvz_field_delta *add_field(struct diff *d, struct kvz_change *c, const char *field,
+                                         enum kvz_field_type type, bool live)
+{
+    struct kvz_field_delta *v = realloc(c->fields, (c->n_fields + 1) * sizeof(*v));
+    if (!v) {
+        d->oom = true;
+        return NULL;
+    }
+    c->fields = v;
+    struct kvz_field_delta *f = &v[c->n_fields++];
+    memset(f, 0, sizeof(*f));
+    f->field = field;
+    f->type = type;
+    f->live = live;
+    return f;
+}
+
+static void add_num(struct diff *d, struct kvz_change *c, const char *field,
+                    enum kvz_field_type type, uint64_t before, uint64_t after, bool live)
+{
+    struct kvz_field_delta *f = add_field(d, c, field, type, live);
+    if (f) {
+        f->before = before;
+        f->after = after;
+    }
+}
+
+static void add_str(struct diff *d, struct kvz_change *c, const char *field, const char *before,
+                    const char *after, bool live)
+{
+    struct kvz_field_delta *f = add_field(d, c, field, KVZ_FIELD_STRING, live);
+    if (!f)
+        return;
+    f->sbefore = before ? strdup(before) : NULL;
+    f->safter = after ? strdup(after) : NULL;
+    if ((before && !f->sbefore) || (after && !f->safter))
+        d->oom = true;
+}
+
+static void set_reason(struct diff *d, struct kvz_change *c, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_reason(struct diff *d, struct kvz_change *c, const char *fmt, ...)
+{
+    struct kvz_buf b = KVZ_BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    kvz_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    free(c->reason);
+    c->reason = kvz_buf_detach(&b);
+    if (!c->reason)
+        d->oom = true;
+}
+
+static bool in_targets(const struct kvz_plan_input *in, const char *name)
+{
+    if (!in->n_targets)
+        return true;
+    for (size_t i = 0; i < in->n_targets; i++)
+        if (!strcmp(in->targets[i], name))
+            return true;
+    return false;
+}
+
+static const struct kvz_observed_resource *find_observed(const struct kvz_plan_input *in,
+                                                         enum kvz_kind kind, const char *name)
+{
+    const struct kvz_observed *o = in->observed[kind];
+    for (size_t i = 0; o && i < o->n; i++)
+        if (!strcmp(o->v[i].name, name))
+            return &o->v[i];
+    return NULL;
+}
+
+static const char *net_str(const struct kvz_network *n, char *buf, size_t size)
+{
+    switch (n->type) {
+    case KVZ_NET_NONE:
+        return "none";
+    case KVZ_NET_BRIDGE:
+        snprintf(buf, size, "bridge %s", n->name ? n->name : "?");
+        return buf;
+    case KVZ_NET_NETWORK:
+        break;
+    }
+    return n->name ? n->name : "default";
+}
+
+static bool net_equal(const struct kvz_network *a, const struct kvz_network *b)
+{
+    if (a->type != b->type)
+        return false;
+    if (a->type == KVZ_NET_NONE)
+        return true;
+    return a->name && b->name && !strcmp(a->name, b->name);
+}
+
+/* The SPEC.md section 3 table, unless the provider knows better about this host. */
+static bool field_live(const struct diff *d, const struct kvz_resource *w,
+                       const struct kvz_observed_resource *h, const char *field)
+{
+    const struct kvz_provider_ops *ops = d->in->ops[w->kind];
+    if (ops && ops->field_is_live)
+        return ops->field_is_live(d->in->hosts[w->kind], w, h, field);
+    bool vm = w->kind == KVZ_KIND_VM;
+    if (!strcmp(field, "memory"))
+        return !vm || (w->memory <= h->max_memory && w->max_memory == h->max_memory);
+    if (!strcmp(field, "cpus"))
+        return !vm || (w->cpus_milli <= (uint64_t)h->max_cpus * 1000 && w->max_cpus == h->max_cpus);
+    if (!strcmp(field, "disk"))
+        return vm; /* containers: online ext4 resize is not allowed everywhere */
+    if (!strcmp(field, "network"))
+        return vm;
+    if (!strcmp(field, "autostart") || !strcmp(field, "protect"))
+        return true;
+    return false; /* max_memory, max_cpus, hostname, config: restart */
+}
+
+/* "memory", "memory and cpus", "memory, cpus and disk" */
+static void join_fields(struct kvz_buf *b, const struct kvz_change *c)
+{
+    for (size_t i = 0; i < c->n_fields; i++) {
+        if (i)
+            kvz_buf_puts(b, i + 1 == c->n_fields ? " and " : ", ");
+        kvz_buf_puts(b, c->fields[i].field);
+    }
+}
+
+static void plan_replace(struct diff *d, const struct kvz_resource *w,
+                         const struct kvz_observed_resource *h, const char *why)
+{
+    const char *lost = w->kind == KVZ_KIND_VM ? "the old disk is lost" : "the old rootfs is lost";
+    if (w->protect || h->protect) {
+        problem(d,
+                "%s '%s' is protected and would be replaced (%s); set protect: false to allow it",
+                kvz_plan_kind_str(w->kind), w->name, why);
+        return;
+    }
+    struct kvz_change *c = add_change(d, w->kind, w->name, KVZ_ACTION_REPLACE);
+    if (!c)
+        return;
+    c->want = w;
+    c->have = h;
+    set_reason(d, c, "%s: %s", why, lost);
+}
+
+static void plan_existing(struct diff *d, const struct kvz_resource *w,
+                          const struct kvz_observed_resource *h)
+{
+    const char *kind = kvz_plan_kind_str(w->kind);
+    bool vm = w->kind == KVZ_KIND_VM;
+    char spec[KVZ_SHA256_HEX], config[KVZ_SHA256_HEX];
+    if (kvz_spec_digest(spec, w, NULL) < 0 || kvz_config_digest(config, w, NULL) < 0) {
+        d->oom = true;
+        return;
+    }
+    /* the manifest still says what was applied: any difference is out-of-band drift */
+    bool drift = h->spec_digest && !strcmp(h->spec_digest, spec);
+
+    if (!h->storage_ok || h->problem) {
+        plan_replace(d, w, h, h->problem ? h->problem : vm ? "disk missing" : "rootfs missing");
+        return;
+    }
+    if (!kvz_template_digest_matches(h->template_digest, w->tmpl)) {
+        plan_replace(d, w, h, vm ? "image changed" : "template changed");
+        return;
+    }
+    if (!vm && (w->disk == 0) != (h->disk == 0)) {
+        plan_replace(d, w, h, w->disk ? "disk added" : "disk removed");
+        return;
+    }
+    if (w->disk && h->disk && w->disk < h->disk) {
+        struct kvz_buf a = KVZ_BUF_INIT, b = KVZ_BUF_INIT;
+        kvz_size_human(&a, h->disk);
+        kvz_size_human(&b, w->disk);
+        problem(d, "%s '%s': disk cannot shrink from %s to %s; keep disk: %s or more", kind,
+                w->name, kvz_buf_cstr(&a), kvz_buf_cstr(&b), kvz_buf_cstr(&a));
+        kvz_buf_release(&a);
+        kvz_buf_release(&b);
+        return;
+    }
+
+    struct kvz_change *c = add_change(d, w->kind, w->name, KVZ_ACTION_UPDATE);
+    if (!c)
+        return;
+    c->want = w;
+    c->have = h;
+    if (w->memory != h->memory)
+        add_num(d, c, "memory", KVZ_FIELD_BYTES, h->memory, w->memory,
+                field_live(d, w, h, "memory"));
+    if (vm && w->max_memory != h->max_memory)
+        add_num(d, c, "max_memory", KVZ_FIELD_BYTES, h->max_memory, w->max_memory,
+                field_live(d, w, h, "max_memory"));
+    if (w->cpus_milli != h->cpus_milli)
+        add_num(d, c, "cpus", KVZ_FIELD_CPUS, h->cpus_milli, w->cpus_milli,
+                field_live(d, w, h, "cpus"));
+    if (vm && w->max_cpus != h->max_cpus)
+        add_num(d, c, "max_cpus", KVZ_FIELD_COUNT, h->max_cpus, w->max_cpus,
+                field_live(d, w, h, "max_cpus"));
+    if (w->disk > h->disk)
+        add_num(d, c, "disk", KVZ_FIELD_BYTES, h->disk, w->disk, field_live(d, w, h, "disk"));
+    if (!net_equal(&w->network, &h->network)) {
+        char b1[80], b2[80];
+        add_str(d, c, "network", net_str(&h->network, b1, sizeof(b1)),
+                net_str(&w->network, b2, sizeof(b2)), field_live(d, w, h, "network"));
+    }
+    bool host_changed = h->hostname && w->hostname && strcmp(h->hostname, w->hostname);
+    if (host_changed)
+        add_str(d, c, "hostname", h->hostname, w->hostname, field_live(d, w, h, "hostname"));
+    if (h->config_digest && strcmp(h->config_digest, config) && !host_changed) {
+        /* only digests are recorded: say which config it is, show no contents */
+        char before[20], after[20];
+        snprintf(before, sizeof(before), "sha256:%.12s", h->config_digest);
+        snprintf(after, sizeof(after), "sha256:%.12s", config);
+        add_str(d, c, vm ? "cloud_init" : "ssh_authorized_keys", before, after,
+                field_live(d, w, h, "config"));
+    }
+    if (w->autostart != h->autostart)
+        add_num(d, c, "autostart", KVZ_FIELD_BOOL, h->autostart, w->autostart,
+                field_live(d, w, h, "autostart"));
+    if (w->protect != h->protect)
+        add_num(d, c, "protect", KVZ_FIELD_BOOL, h->protect, w->protect,
+                field_live(d, w, h, "protect"));
+    if (d->oom)
+        return;
+
+    bool want_run = w->state == KVZ_POWER_RUNNING;
+    bool power = want_run != h->running;
+    struct kvz_buf r = KVZ_BUF_INIT;
+    if (c->n_fields) {
+        c->live = true;
+        for (size_t i = 0; i < c->n_fields; i++)
+            c->live = c->live && c->fields[i].live;
+        join_fields(&r, c);
+        kvz_buf_puts(&r, drift ? " changed outside kvz" : " changed");
+        if (power)
+            kvz_buf_printf(&r, "; then %s", want_run ? "start" : "stop");
+    } else if (power) {
+        c->action = want_run ? KVZ_ACTION_START : KVZ_ACTION_STOP;
+        if (drift)
+            kvz_buf_puts(&r, want_run ? "stopped outside kvz" : "started outside kvz");
+        else
+            kvz_buf_printf(&r, "state: %s", want_run ? "running" : "stopped");
+    } else {
+        c->action = KVZ_ACTION_NOOP;
+    }
+    if (r.len) {
+        free(c->reason);
+        c->reason = kvz_buf_detach(&r);
+        if (!c->reason)
+            d->oom = true;
+    }
+    kvz_buf_release(&r);
+}
+
+static void plan_create_fields(struct diff *d, struct kvz_change *c, const struct kvz_resource *w)
+{
+    bool vm = w->kind == KVZ_KIND_VM;
+    add_str(d, c, vm ? "image" : "template", NULL, w->template_name, true);
+    add_num(d, c, "memory", KVZ_FIELD_BYTES, 0, w->memory, true);
+    if (vm && w->max_memory != w->memory)
+        add_num(d, c, "max_memory", KVZ_FIELD_BYTES, 0, w->max_memory, true);
+    add_num(d, c, "cpus", KVZ_FIELD_CPUS, 0, w->cpus_milli, true);
+    if (vm && w->max_cpus * 1000 != w->cpus_milli)
+        add_num(d, c, "max_cpus", KVZ_FIELD_COUNT, 0, w->max_cpus, true);
+    if (w->disk)
+        add_num(d, c, "disk", KVZ_FIELD_BYTES, 0, w->disk, true);
+    if (w->user_data) {
+        char hex[KVZ_SHA256_HEX], shown[80];
+        kvz_sha256_hex(hex, w->user_data, strlen(w->user_data));
+        snprintf(shown, sizeof(shown), "sha256:%s", hex);
+        add_str(d, c, "user_data", NULL, shown, true);
+    }
+    if (w->state == KVZ_POWER_STOPPED)
+        add_str(d, c, "state", NULL, "stopped", true);
+}
+
+static void plan_desired(struct diff *d, const struct kvz_resource *w)
+{
+    const struct kvz_plan_input *in = d->in;
+    const struct kvz_observed_resource *h = find_observed(in, w->kind, w->name);
+    const char *kind = kvz_plan_kind_str(w->kind);
+    if (!h) {
+        struct kvz_change *c = add_change(d, w->kind, w->name, KVZ_ACTION_CREATE);
+        if (!c)
+            return;
+        c->want = w;
+        set_reason(d, c, "not on the host");
+        plan_create_fields(d, c, w);
+        return;
+    }
+    if (!h->managed) {
+        problem(d,
+                "%s '%s': a domain of that name exists and is not managed by kvz; rename the "
+                "resource or remove the domain",
+                kind, w->name);
+        return;
+    }
+    if (!h->stack || strcmp(h->stack, in->stack)) {
+        problem(d,
+                "%s '%s': a domain of that name belongs to stack '%s'; rename the resource or "
+                "destroy it from that stack",
+                kind, w->name, h->stack ? h->stack : "?");
+        return;
+    }
+    plan_existing(d, w, h);
+}
+
+static void plan_delete(struct diff *d, const struct kvz_observed_resource *h, const char *why)
+{
+    const char *kind = kvz_plan_kind_str(h->kind);
+    if (h->protect) {
+        problem(d,
+                "%s '%s' is protected and would be deleted (%s); set protect: false on it and "
+                "apply first",
+                kind, h->name, why);
+        return;
+    }
+    struct kvz_change *c = add_change(d, h->kind, h->name, KVZ_ACTION_DELETE);
+    if (!c)
+        return;
+    c->have = h;
+    set_reason(d, c, "%s", why);
+}
+
+static bool desired_has(const struct kvz_plan_input *in, enum kvz_kind kind, const char *name)
+{
+    const struct kvz_manifest *m = in->m;
+    for (size_t i = 0; m && i < m->n_resources; i++)
+        if (m->resources[i].kind == kind && !strcmp(m->resources[i].name, name))
+            return true;
+    return false;
+}
+
+static int cmp_observed(const void *a, const void *b)
+{
+    const struct kvz_observed_resource *x = *(const struct kvz_observed_resource *const *)a;
+    const struct kvz_observed_resource *y = *(const struct kvz_observed_resource *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+/* Managed domains of the stack that the manifests no longer name, sorted by kind and name. */
+static void plan_orphans(struct diff *d)
+{
+    const struct kvz_plan_input *in = d->in;
+    for (int k = 0; k < KVZ_N_KINDS; k++) {
+        const struct kvz_observed *o = in->observed[k];
+        if (!o || !o->n)
+            continue;
+        const struct kvz_observed_resource **v = calloc(o->n, sizeof(*v));
+        if (!v) {
+            d->oom = true;
+            return;
+        }
+        size_t n = 0;
+        for (size_t i = 0; i < o->n; i++) {
+            const struct kvz_observed_resource *h = &o->v[i];
+            if (!h->managed || !h->stack || strcmp(h->stack, in->stack) || (int)h->kind != k ||
+                !in_targets(in, h->name))
+                continue;
+            if (in->destroy || !desired_has(in, h->kind, h->name))
+                v[n++] = h;
+        }
+        qsort(v, n, sizeof(*v), cmp_observed);
+        for (size_t i = 0; i < n; i++)
+            plan_delete(d, v[i], in->destroy ? "destroy requested" : "not in the manifests");
+        free(v);
+    }
+}
+
+static void check_targets(struct diff *d)
+{
+    const struct kvz_plan_input *in = d->in;
+    for (size_t t = 0; t < in->n_targets; t++) {
+        const char *name = in->targets[t];
+        bool found = false;
+        for (size_t i = 0; in->m && i < in->m->n_resources && !found; i++)
+            found = !strcmp(in->m->resources[i].name, name);
+        for (int k = 0; k < KVZ_N_KINDS && !found; k++) {
+            const struct kvz_observed_resource *h = find_observed(in, k, name);
+            found = h && h->managed && h->stack && !strcmp(h->stack, in->stack);
+        }
+        if (!found)
+            problem(d, "target '%s' is neither in the manifests nor managed by stack '%s'", name,
+                    in->stack);
+    }
+}
+
+int kvz_plan_compute(struct kvz_plan **out, const struct kvz_plan_input *in, struct kvz_error **err)
+{
+    int ret = -1;
+    struct diff d = {.in = in, .problems = KVZ_BUF_INIT};
+    *out = NULL;
+    d.p = calloc(1, sizeof(*d.p));
+    if (!d.p || !(d.p->stack = strdup(in->stack))) {
+        kvz_error_set(err, "plan: out of memory");
+        goto cleanup;
+    }
+    check_targets(&d);
+    for (size_t i = 0; !in->destroy && in->m && i < in->m->n_resources; i++)
+        if (in_targets(in, in->m->resources[i].name))
+            plan_desired(&d, &in->m->resources[i]);
+    plan_orphans(&d);
+    if (d.oom || d.problems.oom) {
+        kvz_error_set(err, "plan: out of memory");
+        goto cleanup;
+    }
+    if (d.n_problems) {
+        kvz_error_set(err, "cannot plan stack '%s': %s", in->stack, kvz_buf_cstr(&d.problems));
+        goto cleanup;
+    }
+    for (size_t i = 0; i < d.p->n_changes; i++) {
+        const struct kvz_change *c = &d.p->changes[i];
+        d.p->counts[c->action]++;
+        if (c->action == KVZ_ACTION_UPDATE) {
+            if (c->live)
+                d.p->n_live++;
+            else
+                d.p->n_restart++;
+        }
+    }
+    *out = d.p;
+    d.p = NULL;
+    ret = 0;
+cleanup:
+    kvz_plan_free(d.p);
+    kvz_buf_release(&d.problems);
+    return ret;
+}

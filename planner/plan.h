@@ -1,0 +1,78 @@
+#ifndef KVZ_PLANNER_PLAN_H
+#define KVZ_PLANNER_PLAN_H
+
+/*
+ * The plan: the manifests (desired) diffed against what providers observe on
+ * the host, one change per resource (SPEC.md section 3).
+ */
+
+#include "base/buf.h"
+#include "base/error.h"
+#include "parser/manifest.h"
+#include "providers/provider.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define KVZ_N_KINDS   2 /* indexed by enum kvz_kind */
+#define KVZ_N_ACTIONS 7 /* indexed by enum kvz_action */
+
+struct kvz_plan {
+    char *stack;
+    struct kvz_change *changes; /* every resource in scope, noops included: manifest order, then
+                                   deletions by kind and name */
+    size_t n_changes;
+    size_t counts[KVZ_N_ACTIONS]; /* by enum kvz_action */
+    size_t n_live, n_restart;     /* updates, split */
+};
+
+struct kvz_plan_input {
+    const struct kvz_manifest *m;
+    const char *stack; /* m->stack when m is set */
+    /* observed domains by kind; NULL when the kind's connection is not open (nothing seen) */
+    const struct kvz_observed *observed[KVZ_N_KINDS];
+    /* for field_is_live; either may be NULL */
+    const struct kvz_provider_ops *ops[KVZ_N_KINDS];
+    struct kvz_host *hosts[KVZ_N_KINDS];
+    const char *const *targets; /* --target names; n_targets == 0 means everything */
+    size_t n_targets;
+    bool destroy; /* kvz destroy: delete every managed resource of the stack in scope */
+};
+
+/*
+ * Computes the plan. Fails (-1, nothing in *out) when a resource cannot be planned safely: a
+ * same-named domain kvz does not own, one owned by another stack, a protected resource that
+ * would be deleted or replaced, a disk shrink, an unknown target. The message names every such
+ * resource. The plan points into in->m and in->observed, which must outlive it.
+ */
+int kvz_plan_compute(struct kvz_plan **out, const struct kvz_plan_input *in, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+void kvz_plan_free(struct kvz_plan *p);
+
+/* Changes other than noop. */
+size_t kvz_plan_n_changes(const struct kvz_plan *p);
+
+enum kvz_disruption kvz_change_disruption(const struct kvz_change *c);
+/* The most disruptive change of the plan, and that change (NULL when none). */
+enum kvz_disruption kvz_plan_disruption(const struct kvz_plan *p, const struct kvz_change **worst);
+
+const char *kvz_action_str(enum kvz_action a);         /* "create", ... */
+const char *kvz_disruption_str(enum kvz_disruption d); /* "none", "live", "restart", "destroy" */
+int kvz_disruption_parse(enum kvz_disruption *out, const char *s); /* live|restart|destroy */
+const char *kvz_plan_kind_str(enum kvz_kind k);                    /* "container", "vm" */
+
+/* Human rendering (SPEC.md section 2): one change a line, deltas below, the summary line. */
+int kvz_plan_render_text(struct kvz_buf *out, const struct kvz_plan *p, bool color);
+/* "Plan: 1 to create, 2 to update (1 live, 1 restart), 0 to replace, 1 to delete." */
+int kvz_plan_render_summary(struct kvz_buf *out, const struct kvz_plan *p);
+/* "512MiB", "1.5GiB" */
+int kvz_size_human(struct kvz_buf *out, uint64_t bytes);
+
+/* The JSON object of SPEC.md section 2; caller json_decref()s it. NULL on OOM. */
+struct json_t;
+struct json_t *kvz_plan_to_json(const struct kvz_plan *p);
+/* Just the "changes" array (noops left out). */
+struct json_t *kvz_plan_changes_json(const struct kvz_plan *p);
+
+#endif

@@ -1,0 +1,206 @@
+#include "planner/plan.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "base/banned.h"
+
+int kvz_size_human(struct kvz_buf *out, uint64_t bytes)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (u < 4 && bytes >= (UINT64_C(1) << (10 * (u + 1))))
+        u++;
+    uint64_t unit = UINT64_C(1) << (10 * u);
+    if (bytes % unit == 0)
+        return kvz_buf_printf(out, "%" PRIu64 "%s", bytes / unit, units[u]);
+    /* not a whole number of units: one decimal, as a person reads it */
+    return kvz_buf_printf(out, "%.1f%s", (double)bytes / (double)unit, units[u]);
+}
+
+static void cpus_human(struct kvz_buf *out, uint64_t milli)
+{
+    if (milli % 1000 == 0)
+        kvz_buf_printf(out, "%" PRIu64, milli / 1000);
+    else if (milli % 100 == 0)
+        kvz_buf_printf(out, "%" PRIu64 ".%" PRIu64, milli / 1000, (milli % 1000) / 100);
+    else
+        kvz_buf_printf(out, "%" PRIu64 ".%03" PRIu64, milli / 1000, milli % 1000);
+}
+
+static void value_human(struct kvz_buf *out, const struct kvz_field_delta *f, bool after)
+{
+    uint64_t v = after ? f->after : f->before;
+    switch (f->type) {
+    case KVZ_FIELD_BYTES:
+        kvz_size_human(out, v);
+        break;
+    case KVZ_FIELD_CPUS:
+        cpus_human(out, v);
+        break;
+    case KVZ_FIELD_COUNT:
+        kvz_buf_printf(out, "%" PRIu64, v);
+        break;
+    case KVZ_FIELD_BOOL:
+        kvz_buf_puts(out, v ? "true" : "false");
+        break;
+    case KVZ_FIELD_STRING: {
+        const char *s = after ? f->safter : f->sbefore;
+        kvz_buf_puts(out, s ? s : "(none)");
+        break;
+    }
+    }
+}
+
+static const char *symbol(enum kvz_action a)
+{
+    switch (a) {
+    case KVZ_ACTION_CREATE:
+        return "+";
+    case KVZ_ACTION_UPDATE:
+        return "~";
+    case KVZ_ACTION_REPLACE:
+        return "-/+";
+    case KVZ_ACTION_DELETE:
+        return "-";
+    case KVZ_ACTION_START:
+        return ">";
+    case KVZ_ACTION_STOP:
+        return "<";
+    case KVZ_ACTION_NOOP:
+        break;
+    }
+    return " ";
+}
+
+static const char *colour(enum kvz_action a)
+{
+    switch (a) {
+    case KVZ_ACTION_CREATE:
+    case KVZ_ACTION_START:
+        return "\033[32m";
+    case KVZ_ACTION_UPDATE:
+    case KVZ_ACTION_STOP:
+        return "\033[33m";
+    default:
+        return "\033[31m";
+    }
+}
+
+int kvz_plan_render_summary(struct kvz_buf *out, const struct kvz_plan *p)
+{
+    kvz_buf_printf(out,
+                   "Plan: %zu to create, %zu to update (%zu live, %zu restart), %zu to replace, "
+                   "%zu to delete",
+                   p->counts[KVZ_ACTION_CREATE], p->counts[KVZ_ACTION_UPDATE], p->n_live,
+                   p->n_restart, p->counts[KVZ_ACTION_REPLACE], p->counts[KVZ_ACTION_DELETE]);
+    if (p->counts[KVZ_ACTION_START])
+        kvz_buf_printf(out, ", %zu to start", p->counts[KVZ_ACTION_START]);
+    if (p->counts[KVZ_ACTION_STOP])
+        kvz_buf_printf(out, ", %zu to stop", p->counts[KVZ_ACTION_STOP]);
+    return kvz_buf_puts(out, ".\n");
+}
+
+int kvz_plan_render_text(struct kvz_buf *out, const struct kvz_plan *p, bool color)
+{
+    if (!kvz_plan_n_changes(p))
+        return kvz_buf_printf(out, "No changes: stack '%s' matches the manifests (%zu %s).\n",
+                              p->stack, p->n_changes, p->n_changes == 1 ? "resource" : "resources");
+    for (size_t i = 0; i < p->n_changes; i++) {
+        const struct kvz_change *c = &p->changes[i];
+        if (c->action == KVZ_ACTION_NOOP)
+            continue;
+        const char *on = color ? colour(c->action) : "", *off = color ? "\033[0m" : "";
+        kvz_buf_printf(out, "  %s%s%s %s (%s)", on, symbol(c->action), off, c->name,
+                       kvz_plan_kind_str(c->kind));
+        if (c->action == KVZ_ACTION_UPDATE)
+            kvz_buf_puts(out, c->live ? " (live)" : " (restart)");
+        else if (c->action == KVZ_ACTION_START || c->action == KVZ_ACTION_STOP)
+            kvz_buf_printf(out, " (%s)", kvz_action_str(c->action));
+        kvz_buf_putc(out, '\n');
+        for (size_t j = 0; j < c->n_fields; j++) {
+            const struct kvz_field_delta *f = &c->fields[j];
+            kvz_buf_printf(out, "      %s: ", f->field);
+            if (c->action != KVZ_ACTION_CREATE) {
+                value_human(out, f, false);
+                kvz_buf_puts(out, " -> ");
+            }
+            value_human(out, f, true);
+            if (c->action == KVZ_ACTION_UPDATE && !c->live && f->live)
+                kvz_buf_puts(out, " (live)");
+            kvz_buf_putc(out, '\n');
+        }
+        if (c->reason && c->action != KVZ_ACTION_CREATE)
+            kvz_buf_printf(out, "      # %s\n", c->reason);
+    }
+    kvz_buf_putc(out, '\n');
+    return kvz_plan_render_summary(out, p);
+}
+
+static json_t *value_json(const struct kvz_field_delta *f, bool after)
+{
+    uint64_t v = after ? f->after : f->before;
+    switch (f->type) {
+    case KVZ_FIELD_BYTES:
+    case KVZ_FIELD_COUNT:
+        return json_integer((json_int_t)v);
+    case KVZ_FIELD_CPUS:
+        if (v % 1000 == 0)
+            return json_integer((json_int_t)(v / 1000));
+        return json_real((double)v / 1000.0);
+    case KVZ_FIELD_BOOL:
+        return json_boolean(v);
+    case KVZ_FIELD_STRING: {
+        const char *s = after ? f->safter : f->sbefore;
+        return s ? json_string(s) : json_null();
+    }
+    }
+    return json_null();
+}
+
+static json_t *change_json(const struct kvz_change *c)
+{
+    json_t *fields = json_array();
+    for (size_t j = 0; fields && j < c->n_fields; j++) {
+        const struct kvz_field_delta *f = &c->fields[j];
+        json_t *fj = json_pack("{s:s, s:o, s:o}", "field", f->field, "before",
+                               c->action == KVZ_ACTION_CREATE ? json_null() : value_json(f, false),
+                               "after", value_json(f, true));
+        if (json_array_append_new(fields, fj) < 0) {
+            json_decref(fields);
+            return NULL;
+        }
+    }
+    return json_pack("{s:s, s:s, s:s, s:b, s:o, s:o}", "kind", kvz_plan_kind_str(c->kind), "name",
+                     c->name, "action", kvz_action_str(c->action), "live",
+                     c->action == KVZ_ACTION_UPDATE ? c->live
+                                                    : kvz_change_disruption(c) <= KVZ_DISRUPT_LIVE,
+                     "fields", fields, "reason", c->reason ? json_string(c->reason) : json_null());
+}
+
+json_t *kvz_plan_changes_json(const struct kvz_plan *p)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < p->n_changes; i++) {
+        if (p->changes[i].action == KVZ_ACTION_NOOP)
+            continue;
+        if (json_array_append_new(a, change_json(&p->changes[i])) < 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+json_t *kvz_plan_to_json(const struct kvz_plan *p)
+{
+    const size_t *n = p->counts;
+    return json_pack("{s:i, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "format_version", 1,
+                     "stack", p->stack, "changes", kvz_plan_changes_json(p), "summary", "create",
+                     (json_int_t)n[KVZ_ACTION_CREATE], "update", (json_int_t)n[KVZ_ACTION_UPDATE],
+                     "replace", (json_int_t)n[KVZ_ACTION_REPLACE], "delete",
+                     (json_int_t)n[KVZ_ACTION_DELETE], "start", (json_int_t)n[KVZ_ACTION_START],
+                     "stop", (json_int_t)n[KVZ_ACTION_STOP], "noop",
+                     (json_int_t)n[KVZ_ACTION_NOOP]);
+}

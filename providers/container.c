@@ -1,0 +1,713 @@
+#include "providers/container.h"
+
+#include "base/buf.h"
+#include "planner/spec_digest.h"
+#include "providers/image_store.h"
+#include "providers/ownership.h"
+
+#include <libvirt/virterror.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/banned.h"
+
+static void say(struct kvz_host *h, const char *name, const char *msg)
+{
+    if (h->log)
+        h->log(h->log_ctx, name, msg);
+}
+
+int kvz_ct_dir(char **out, const struct kvz_host *h, const char *name, struct kvz_error **err)
+{
+    *out = NULL;
+    /* These become path components: refuse anything that could climb or nest. */
+    if (!kvz_name_valid(h->stack))
+        return kvz_error_set(err, "stack name '%s' is invalid; use [a-z0-9-]", h->stack);
+    if (!kvz_name_valid(name))
+        return kvz_error_set(err, "container name '%s' is invalid; use [a-z0-9-]", name);
+    struct kvz_buf b = KVZ_BUF_INIT;
+    kvz_buf_printf(&b, "%s/containers/%s/%s", h->state_dir, h->stack, name);
+    if (!(*out = kvz_buf_detach(&b)))
+        return kvz_error_set(err, "out of memory");
+    return 0;
+}
+
+static char *path_join(const char *dir, const char *name)
+{
+    struct kvz_buf b = KVZ_BUF_INIT;
+    kvz_buf_printf(&b, "%s/%s", dir, name);
+    return kvz_buf_detach(&b);
+}
+
+static int mkdir_p(const char *path, struct kvz_error **err)
+{
+    char *p = strdup(path);
+    if (!p)
+        return kvz_error_set(err, "out of memory");
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = 0;
+        if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+            kvz_error_set_errno(err, "mkdir '%s'", p);
+            free(p);
+            return -1;
+        }
+        *s = '/';
+    }
+    int ret = 0;
+    if (mkdir(p, 0700) < 0 && errno != EEXIST)
+        ret = kvz_error_set_errno(err, "mkdir '%s'", p);
+    free(p);
+    return ret;
+}
+
+static bool path_exists(const char *p, bool dir)
+{
+    struct stat st;
+    return lstat(p, &st) == 0 && (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
+}
+
+/* ---- ownership ---- */
+
+/* The domain's kvz metadata; *out NULL when unmanaged. A domain of another stack, or without
+ * metadata, is an error when `require` (kvz never touches what is not its own). */
+static int domain_ownership(struct kvz_ownership **out, struct kvz_host *h, virDomainPtr dom,
+                            bool require, struct kvz_error **err)
+{
+    char *xml = virDomainGetXMLDesc(dom, 0);
+    *out = NULL;
+    if (!xml)
+        return kvz_error_set(err, "read domain '%s': %s", virDomainGetName(dom), kvz_ct_virt_msg());
+    int r = kvz_ownership_from_domain_xml(out, xml, err);
+    free(xml);
+    if (r < 0)
+        return kvz_error_wrap(err, "domain '%s'", virDomainGetName(dom));
+    if (!require)
+        return 0;
+    if (!*out)
+        return kvz_error_set(err,
+                             "domain '%s' exists and is not managed by kvz; rename the resource "
+                             "or remove the domain yourself",
+                             virDomainGetName(dom));
+    if ((*out)->kind != KVZ_KIND_CONTAINER || strcmp((*out)->stack, h->stack) != 0) {
+        int ret = kvz_error_set(err,
+                                "domain '%s' belongs to stack '%s' (%s), not to '%s'; "
+                                "kvz leaves it alone",
+                                virDomainGetName(dom), (*out)->stack, kvz_kind_str((*out)->kind),
+                                h->stack);
+        kvz_ownership_free(*out);
+        *out = NULL;
+        return ret;
+    }
+    return 0;
+}
+
+static int make_ownership(struct kvz_ownership *o, char spec[KVZ_SHA256_HEX],
+                          char config[KVZ_SHA256_HEX], char applied[32], struct kvz_host *h,
+                          const struct kvz_resource *want, struct kvz_error **err)
+{
+    memset(o, 0, sizeof(*o));
+    if (kvz_spec_digest(spec, want, err) < 0 || kvz_config_digest(config, want, err) < 0)
+        return -1;
+    if (want->tmpl && kvz_template_identity(&o->template_digest, want->tmpl, err) < 0)
+        return -1;
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(applied, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    o->stack = (char *)h->stack;
+    o->kind = KVZ_KIND_CONTAINER;
+    o->spec_digest = spec;
+    o->config_digest = config;
+    o->applied_at = applied;
+    o->kvz_version = KVZ_VERSION;
+    o->source = (char *)h->source;
+    o->protect = want->protect;
+    return 0;
+}
+
+/* Rewrites kvz's metadata after an update, live and in the definition. */
+static int refresh_metadata(struct kvz_host *h, virDomainPtr dom, const struct kvz_resource *want,
+                            bool running, struct kvz_error **err)
+{
+    struct kvz_ownership o;
+    char spec[KVZ_SHA256_HEX], config[KVZ_SHA256_HEX], applied[32];
+    char *xml = NULL;
+    int ret = -1;
+    if (make_ownership(&o, spec, config, applied, h, want, err) < 0 ||
+        kvz_ownership_to_metadata_xml(&xml, &o, err) < 0)
+        goto cleanup;
+    unsigned int flags = VIR_DOMAIN_AFFECT_CONFIG | (running ? VIR_DOMAIN_AFFECT_LIVE : 0);
+    if (virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, xml, KVZ_XMLNS_PREFIX, KVZ_XMLNS,
+                             flags) < 0) {
+        kvz_error_set(err, "container '%s': record kvz metadata: %s", want->name,
+                      kvz_ct_virt_msg());
+        goto cleanup;
+    }
+    ret = 0;
+cleanup:
+    free(o.template_digest);
+    free(xml);
+    return ret;
+}
+
+/* ---- power ---- */
+
+static int wait_inactive(virDomainPtr dom, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 100) {
+        int a = virDomainIsActive(dom);
+        if (a == 0)
+            return 0;
+        if (a < 0)
+            return -1;
+        usleep(100 * 1000);
+    }
+    return virDomainIsActive(dom) == 0 ? 0 : -1;
+}
+
+static int stop_domain(struct kvz_host *h, virDomainPtr dom, struct kvz_error **err)
+{
+    const char *name = virDomainGetName(dom);
+    if (virDomainIsActive(dom) != 1)
+        return 0;
+    /* Graceful first: libvirt asks init to shut down (/dev/initctl, else SIGTERM). */
+    say(h, name, "stopping");
+    if (virDomainShutdown(dom) == 0 && wait_inactive(dom, KVZ_CT_STOP_TIMEOUT_MS) == 0)
+        return 0;
+    say(h, name, "did not stop in time; forcing");
+    if (virDomainDestroy(dom) < 0 && virDomainIsActive(dom) == 1)
+        return kvz_error_set(err, "stop container '%s': %s", name, kvz_ct_virt_msg());
+    return 0;
+}
+
+static int start_domain(struct kvz_host *h, virDomainPtr dom, struct kvz_error **err)
+{
+    if (virDomainIsActive(dom) == 1)
+        return 0;
+    say(h, virDomainGetName(dom), "starting");
+    if (virDomainCreate(dom) < 0)
+        return kvz_error_set(err,
+                             "start container '%s': %s; see "
+                             "/var/log/libvirt/lxc/%s.log",
+                             virDomainGetName(dom), kvz_ct_virt_msg(), virDomainGetName(dom));
+    return 0;
+}
+
+static int container_set_power(struct kvz_host *h, const char *name, bool on,
+                               struct kvz_error **err)
+{
+    virDomainPtr dom = virDomainLookupByName(h->conn, name);
+    struct kvz_ownership *o = NULL;
+    int ret = -1;
+    if (!dom)
+        return kvz_error_set(err, "container '%s' does not exist: %s", name, kvz_ct_virt_msg());
+    if (domain_ownership(&o, h, dom, true, err) < 0)
+        goto cleanup;
+    ret = on ? start_domain(h, dom, err) : stop_domain(h, dom, err);
+cleanup:
+    kvz_ownership_free(o);
+    virDomainFree(dom);
+    return ret;
+}
+
+/* ---- observe ---- */
+
+static int observe_one(struct kvz_observed_resource *r, struct kvz_host *h, virDomainPtr dom,
+                       struct kvz_error **err)
+{
+    struct kvz_ownership *o = NULL;
+    char *xml = NULL, *rootfs = NULL, *img = NULL;
+    int ret = -1, autostart = 0;
+
+    memset(r, 0, sizeof(*r));
+    r->kind = KVZ_KIND_CONTAINER;
+    r->id = -1;
+    if (!(r->name = strdup(virDomainGetName(dom))))
+        goto oom;
+    int active = virDomainIsActive(dom);
+    if (active < 0 || !(xml = virDomainGetXMLDesc(dom, 0)))
+        goto virt;
+    r->running = active == 1;
+    if (r->running)
+        r->id = (int)virDomainGetID(dom);
+    if (virDomainGetAutostart(dom, &autostart) < 0)
+        goto virt;
+    r->autostart = autostart;
+    if (kvz_ownership_from_domain_xml(&o, xml, err) < 0)
+        goto cleanup;
+    if (o) {
+        r->managed = true;
+        r->stack = o->stack;
+        r->spec_digest = o->spec_digest;
+        r->template_digest = o->template_digest;
+        r->config_digest = o->config_digest;
+        r->applied_at = o->applied_at;
+        r->kvz_version = o->kvz_version;
+        r->source = o->source;
+        r->protect = o->protect;
+        o->stack = o->spec_digest = o->template_digest = o->config_digest = NULL;
+        o->applied_at = o->kvz_version = o->source = NULL;
+        r->kind = o->kind;
+    }
+    if (kvz_ct_get_memory(&r->memory, dom, r->running, err) < 0 ||
+        kvz_ct_get_cpus(&r->cpus_milli, dom, r->running, err) < 0)
+        goto cleanup;
+    if (!r->memory) /* no hard limit (not made by kvz): the definition's size */
+        r->memory = (uint64_t)virDomainGetMaxMemory(dom) * 1024;
+    r->max_memory = r->memory;
+    if (kvz_ct_xml_parse(r, &rootfs, &img, xml, err) < 0)
+        goto cleanup;
+    /* The files themselves, not a record: a rootfs deleted by hand shows as missing. */
+    if (img) {
+        struct stat st;
+        r->storage_ok = stat(img, &st) == 0 && S_ISREG(st.st_mode);
+        r->disk = r->storage_ok ? (uint64_t)st.st_size : 0;
+        if (!r->storage_ok && !(r->problem = strdup("disk image missing")))
+            goto oom;
+    } else if (rootfs) {
+        r->storage_ok = path_exists(rootfs, true);
+        if (!r->storage_ok && !(r->problem = strdup("rootfs missing")))
+            goto oom;
+        if (r->storage_ok && r->managed && kvz_rootfs_read_hostname(&r->hostname, rootfs, err) < 0)
+            goto cleanup;
+    }
+    ret = 0;
+    goto cleanup;
+virt:
+    ret = kvz_error_set(err, "observe domain '%s': %s", virDomainGetName(dom), kvz_ct_virt_msg());
+    goto cleanup;
+oom:
+    ret = kvz_error_set(err, "observe: out of memory");
+cleanup:
+    kvz_ownership_free(o);
+    free(xml);
+    free(rootfs);
+    free(img);
+    return ret;
+}
+
+static int container_observe(struct kvz_observed *out, struct kvz_host *h, struct kvz_error **err)
+{
+    virDomainPtr *doms = NULL;
+    int n = virConnectListAllDomains(h->conn, &doms, 0);
+    int ret = -1;
+
+    out->v = NULL;
+    out->n = 0;
+    if (n < 0)
+        return kvz_error_set(err, "list containers on '%s': %s; is libvirtd running?", h->uri,
+                             kvz_ct_virt_msg());
+    if (n && !(out->v = calloc((size_t)n, sizeof(*out->v)))) {
+        kvz_error_set(err, "observe: out of memory");
+        goto cleanup;
+    }
+    for (int i = 0; i < n; i++) {
+        struct kvz_error *e = NULL;
+        if (observe_one(&out->v[out->n], h, doms[i], &e) == 0) {
+            out->n++;
+            continue;
+        }
+        /* A domain undefined while we looked is simply gone. */
+        virErrorPtr ve = virGetLastError();
+        bool gone = ve && ve->code == VIR_ERR_NO_DOMAIN;
+        /* Free the half-filled entry through the planner's free: count it, then drop it. */
+        struct kvz_observed_resource keep = out->v[out->n];
+        struct kvz_observed one = {calloc(1, sizeof(keep)), 1};
+        if (one.v)
+            one.v[0] = keep;
+        kvz_observed_free(&one);
+        memset(&out->v[out->n], 0, sizeof(keep));
+        if (!gone) {
+            kvz_error_set(err, "%s", kvz_error_msg(e));
+            kvz_error_free(e);
+            goto cleanup;
+        }
+        kvz_error_free(e);
+    }
+    ret = 0;
+cleanup:
+    for (int i = 0; i < n; i++)
+        virDomainFree(doms[i]);
+    free(doms);
+    if (ret < 0)
+        kvz_observed_free(out);
+    return ret;
+}
+
+/* ---- create ---- */
+
+/* Deletes what a killed create left: unfinished copies, images and injection dirs. */
+static int remove_leftovers(const char *dir, struct kvz_error **err)
+{
+    static const char *const names[] = {KVZ_CT_ROOTFS_DIR ".tmp", KVZ_CT_DISK_IMG ".tmp"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
+        char *p = path_join(dir, names[i]);
+        int r = p ? kvz_rootfs_remove(p, err) : kvz_error_set(err, "out of memory");
+        free(p);
+        if (r < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The private rootfs (or disk image) of `want`, made when missing: copied to a temp name,
+ * configured, renamed into place only when complete. */
+static int make_storage(char **rootfs_out, char **img_out, struct kvz_host *h,
+                        const struct kvz_resource *want, const char *src, const char *dir,
+                        struct kvz_error **err)
+{
+    char *rootfs = path_join(dir, KVZ_CT_ROOTFS_DIR);
+    char *img = path_join(dir, KVZ_CT_DISK_IMG);
+    char *tmp = NULL;
+    int ret = -1;
+
+    if (!rootfs || !img) {
+        kvz_error_set(err, "out of memory");
+        goto cleanup;
+    }
+    const char *final = want->disk ? img : rootfs;
+    if (path_exists(final, !want->disk)) {
+        /* finished by an earlier create that died before defining the domain: keep it, but
+         * make sure the injected files are the wanted ones */
+        say(h, want->name, "reusing complete storage from an earlier run");
+        if ((want->disk ? kvz_disk_inject(img, want, err) : kvz_rootfs_inject(rootfs, want, err)) <
+            0)
+            goto cleanup;
+    } else {
+        if (remove_leftovers(dir, err) < 0)
+            goto cleanup;
+        if (!(tmp = path_join(dir, want->disk ? KVZ_CT_DISK_IMG ".tmp" : KVZ_CT_ROOTFS_DIR ".tmp")))
+            goto cleanup;
+        if (!src) {
+            kvz_error_set(err, "container '%s': no template store to take the rootfs from",
+                          want->name);
+            goto cleanup;
+        }
+        if (kvz_rootfs_check_arch(src, want->template_name ? want->template_name : src, err) < 0)
+            goto cleanup;
+        if (want->disk) {
+            say(h, want->name, "making ext4 disk image");
+            if (kvz_disk_make(tmp, want->disk, src, err) < 0 || kvz_disk_inject(tmp, want, err) < 0)
+                goto cleanup;
+        } else {
+            say(h, want->name, "copying rootfs");
+            if (kvz_rootfs_copy(src, tmp, err) < 0 || kvz_rootfs_inject(tmp, want, err) < 0)
+                goto cleanup;
+        }
+        if (rename(tmp, final) < 0) {
+            kvz_error_set_errno(err, "rename '%s' to '%s'", tmp, final);
+            goto cleanup;
+        }
+    }
+    if (want->disk) {
+        struct stat st;
+        if (stat(img, &st) == 0 && (uint64_t)st.st_size < want->disk &&
+            kvz_disk_grow_offline(img, want->disk, err) < 0)
+            goto cleanup;
+    }
+    *rootfs_out = want->disk ? NULL : rootfs;
+    *img_out = want->disk ? img : NULL;
+    if (want->disk)
+        img = NULL;
+    else
+        rootfs = NULL;
+    ret = 0;
+cleanup:
+    if (ret < 0 && tmp) {
+        struct kvz_error *ignored = NULL;
+        kvz_rootfs_remove(tmp, &ignored);
+        kvz_error_free(ignored);
+    }
+    free(tmp);
+    free(rootfs);
+    free(img);
+    return ret;
+}
+
+/* Defines (or redefines) the domain of `want` on storage at rootfs/img. */
+static int define_domain(virDomainPtr *out, struct kvz_host *h, const struct kvz_resource *want,
+                         const char *rootfs, const char *img, struct kvz_error **err)
+{
+    struct kvz_ownership o;
+    char spec[KVZ_SHA256_HEX], config[KVZ_SHA256_HEX], applied[32];
+    char uuid[37], mac[18];
+    char *meta = NULL, *xml = NULL;
+    int ret = -1;
+
+    *out = NULL;
+    if (make_ownership(&o, spec, config, applied, h, want, err) < 0 ||
+        kvz_ownership_to_xml(&meta, &o, err) < 0)
+        goto cleanup;
+    kvz_identity_uuid(uuid, h->stack, want->name);
+    kvz_identity_mac(mac, h->stack, want->name);
+    struct kvz_ct_def def = {
+        .name = want->name,
+        .uuid = uuid,
+        .mac = mac,
+        .memory = want->memory,
+        .cpus_milli = want->cpus_milli,
+        .rootfs_dir = rootfs,
+        .disk_img = img,
+        .network = &want->network,
+        .metadata_xml = meta,
+    };
+    if (kvz_ct_xml_build(&xml, &def, err) < 0)
+        goto cleanup;
+    if (!(*out = virDomainDefineXML(h->conn, xml))) {
+        kvz_error_set(err, "define container '%s': %s", want->name, kvz_ct_virt_msg());
+        goto cleanup;
+    }
+    ret = 0;
+cleanup:
+    free(o.template_digest);
+    free(meta);
+    free(xml);
+    return ret;
+}
+
+/* Autostart and power as `want` says. */
+static int converge_power(struct kvz_host *h, virDomainPtr dom, const struct kvz_resource *want,
+                          struct kvz_error **err)
+{
+    int autostart = -1;
+    if (virDomainGetAutostart(dom, &autostart) < 0 ||
+        (autostart != (int)want->autostart && virDomainSetAutostart(dom, want->autostart) < 0))
+        return kvz_error_set(err, "container '%s': set autostart: %s", want->name,
+                             kvz_ct_virt_msg());
+    if (want->state == KVZ_POWER_RUNNING)
+        return start_domain(h, dom, err);
+    return stop_domain(h, dom, err);
+}
+
+int kvz_ct_create_from(struct kvz_host *h, const struct kvz_resource *want, const char *src,
+                       struct kvz_error **err)
+{
+    char *dir = NULL, *rootfs = NULL, *img = NULL;
+    virDomainPtr dom = NULL;
+    struct kvz_ownership *o = NULL;
+    int ret = -1;
+
+    if (kvz_ct_dir(&dir, h, want->name, err) < 0)
+        goto cleanup;
+    /* A same-named domain must be this stack's (a half-made create); never someone else's. */
+    if ((dom = virDomainLookupByName(h->conn, want->name))) {
+        if (domain_ownership(&o, h, dom, true, err) < 0)
+            goto cleanup;
+        if (stop_domain(h, dom, err) < 0)
+            goto cleanup;
+        virDomainFree(dom);
+        dom = NULL;
+    }
+    if (mkdir_p(dir, err) < 0 || make_storage(&rootfs, &img, h, want, src, dir, err) < 0)
+        goto cleanup;
+    if (define_domain(&dom, h, want, rootfs, img, err) < 0 || converge_power(h, dom, want, err) < 0)
+        goto cleanup;
+    ret = 0;
+cleanup:
+    if (ret < 0)
+        kvz_error_wrap(err, "create container '%s'", want->name);
+    kvz_ownership_free(o);
+    if (dom)
+        virDomainFree(dom);
+    free(dir);
+    free(rootfs);
+    free(img);
+    return ret;
+}
+
+static int container_create(struct kvz_host *h, const struct kvz_resource *want,
+                            struct kvz_error **err)
+{
+    struct kvz_image img = {0};
+    int ret;
+    if (!h->store || !want->tmpl)
+        return kvz_error_set(err, "create container '%s': template '%s' unavailable (no store)",
+                             want->name, want->template_name ? want->template_name : "");
+    say(h, want->name, "pulling template");
+    if (kvz_store_pull(&img, h->store, want->tmpl, KVZ_CONTENT_ROOTFS, err) < 0)
+        return kvz_error_wrap(err, "create container '%s'", want->name);
+    ret = kvz_ct_create_from(h, want, img.path, err);
+    kvz_image_release(&img);
+    return ret;
+}
+
+/* ---- update ---- */
+
+static bool has_field(const struct kvz_change *chg, const char *field)
+{
+    for (size_t i = 0; i < chg->n_fields; i++)
+        if (!strcmp(chg->fields[i].field, field))
+            return true;
+    return false;
+}
+
+/* The init process of a running container: the only child of libvirt's controller, whose pid
+ * is the domain id for LXC. */
+static int container_init_pid(virDomainPtr dom)
+{
+    char path[64], buf[64];
+    unsigned int id = virDomainGetID(dom);
+    if (id == (unsigned int)-1)
+        return -1;
+    snprintf(path, sizeof(path), "/proc/%u/task/%u/children", id, id);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    int pid = -1;
+    if (fgets(buf, sizeof(buf), f))
+        pid = atoi(buf);
+    fclose(f);
+    return pid > 0 ? pid : -1;
+}
+
+static int container_update(struct kvz_host *h, const struct kvz_change *chg,
+                            struct kvz_error **err)
+{
+    const struct kvz_resource *want = chg->want;
+    struct kvz_ownership *o = NULL;
+    char *dir = NULL, *rootfs = NULL, *img = NULL, *xml = NULL;
+    virDomainPtr dom = NULL;
+    int ret = -1;
+    bool restart = false;
+
+    if (!want)
+        return kvz_error_set(err, "update container '%s': no desired spec", chg->name);
+    if (!(dom = virDomainLookupByName(h->conn, want->name))) {
+        kvz_error_set(err, "container '%s' does not exist: %s", want->name, kvz_ct_virt_msg());
+        goto cleanup;
+    }
+    if (domain_ownership(&o, h, dom, true, err) < 0 || kvz_ct_dir(&dir, h, want->name, err) < 0)
+        goto cleanup;
+    bool running = virDomainIsActive(dom) == 1;
+    if (!(xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE))) {
+        kvz_error_set(err, "read container '%s': %s", want->name, kvz_ct_virt_msg());
+        goto cleanup;
+    }
+    struct kvz_observed_resource tmp = {.name = want->name};
+    if (kvz_ct_xml_parse(&tmp, &rootfs, &img, xml, err) < 0)
+        goto cleanup;
+    free(tmp.network.name);
+
+    /* Live first: these never need a restart on LXC. */
+    if (has_field(chg, "memory") && kvz_ct_set_memory(dom, want->memory, running, err) < 0)
+        goto cleanup;
+    if (has_field(chg, "cpus") && kvz_ct_set_cpus(dom, want->cpus_milli, running, err) < 0)
+        goto cleanup;
+    if (has_field(chg, "disk")) {
+        if (!img) {
+            kvz_error_set(err, "container '%s' has no disk image to grow", want->name);
+            goto cleanup;
+        }
+        int r = 1;
+        if (running && kvz_disk_online_resize_possible()) {
+            say(h, want->name, "growing disk online");
+            r = kvz_disk_grow_online(img, want->disk, container_init_pid(dom), err);
+            if (r < 0)
+                goto cleanup;
+        }
+        if (r == 1) {
+            /* The kernel refused online resize here: offline, around a restart. */
+            say(h, want->name, "growing disk offline (restart)");
+            if (stop_domain(h, dom, err) < 0 || kvz_disk_grow_offline(img, want->disk, err) < 0)
+                goto cleanup;
+            restart = running;
+            running = false;
+        }
+    }
+    /* Network, hostname and ssh keys go into the definition and the rootfs: restart. */
+    bool inject = has_field(chg, "hostname") || has_field(chg, "ssh_authorized_keys");
+    bool redefine = has_field(chg, "network");
+    if (inject || redefine) {
+        if (stop_domain(h, dom, err) < 0)
+            goto cleanup;
+        restart = restart || running;
+        running = false;
+        if (inject &&
+            (img ? kvz_disk_inject(img, want, err) : kvz_rootfs_inject(rootfs, want, err)) < 0)
+            goto cleanup;
+        virDomainFree(dom);
+        dom = NULL;
+        if (define_domain(&dom, h, want, rootfs, img, err) < 0)
+            goto cleanup;
+    }
+    if (refresh_metadata(h, dom, want, running, err) < 0)
+        goto cleanup;
+    (void)restart; /* the final state is what want->state says, restarted or not */
+    if (converge_power(h, dom, want, err) < 0)
+        goto cleanup;
+    ret = 0;
+cleanup:
+    if (ret < 0)
+        kvz_error_wrap(err, "update container '%s'", chg->name);
+    kvz_ownership_free(o);
+    if (dom)
+        virDomainFree(dom);
+    free(dir);
+    free(rootfs);
+    free(img);
+    free(xml);
+    return ret;
+}
+
+/* ---- remove ---- */
+
+static int container_remove(struct kvz_host *h, const char *name, struct kvz_error **err)
+{
+    struct kvz_ownership *o = NULL;
+    char *dir = NULL;
+    virDomainPtr dom = NULL;
+    int ret = -1;
+
+    if (kvz_ct_dir(&dir, h, name, err) < 0)
+        goto cleanup;
+    if ((dom = virDomainLookupByName(h->conn, name))) {
+        if (domain_ownership(&o, h, dom, true, err) < 0 || stop_domain(h, dom, err) < 0)
+            goto cleanup;
+        if (virDomainUndefine(dom) < 0) {
+            kvz_error_set(err, "undefine '%s': %s", name, kvz_ct_virt_msg());
+            goto cleanup;
+        }
+    }
+    say(h, name, "deleting files");
+    if (kvz_rootfs_remove(dir, err) < 0)
+        goto cleanup;
+    ret = 0;
+cleanup:
+    if (ret < 0)
+        kvz_error_wrap(err, "remove container '%s'", name);
+    kvz_ownership_free(o);
+    if (dom)
+        virDomainFree(dom);
+    free(dir);
+    return ret;
+}
+
+static bool container_field_is_live(struct kvz_host *h, const struct kvz_resource *want,
+                                    const struct kvz_observed_resource *have, const char *field)
+{
+    if (!strcmp(field, "memory") || !strcmp(field, "cpus") || !strcmp(field, "autostart") ||
+        !strcmp(field, "protect"))
+        return true;
+    /* Online ext4 grow needs CAP_SYS_RESOURCE; a stopped container grows offline anyway. */
+    if (!strcmp(field, "disk"))
+        return !have->running || kvz_disk_online_resize_possible();
+    return false; /* network, hostname, ssh keys: restart with re-injection */
+}
+
+const struct kvz_provider_ops kvz_container_ops = {
+    .kind = "container",
+    .observe = container_observe,
+    .create = container_create,
+    .update = container_update,
+    .remove = container_remove,
+    .set_power = container_set_power,
+    .field_is_live = container_field_is_live,
+};

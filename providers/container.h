@@ -1,0 +1,126 @@
+#ifndef KVZ_PROVIDERS_CONTAINER_H
+#define KVZ_PROVIDERS_CONTAINER_H
+
+/*
+ * Internals of the container provider (libvirt LXC), shared by its files:
+ *   container.c         the ops table: observe, create, update, remove, power
+ *   container_xml.c     domain XML written and read with libxml2
+ *   container_rootfs.c  private rootfs copy, architecture check, injected files
+ *   container_disk.c    the ext4 image of `disk:` (mkfs.ext4 -d, debugfs, resize)
+ *   container_tune.c    memory and CPU limits through libvirt's cgroup parameters
+ * The planner never includes this header.
+ *
+ * Files of one container live under <state_dir>/containers/<stack>/<name>/:
+ *   rootfs/      the private rootfs copy (no `disk:`), renamed into place when complete
+ *   disk.img     the ext4 image (with `disk:`), renamed into place when complete
+ *   *.tmp*       unfinished work a killed create left; the next create deletes it
+ */
+
+#include "base/error.h"
+#include "parser/manifest.h"
+#include "providers/provider.h"
+
+#include <libvirt/libvirt.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define KVZ_CT_ROOTFS_DIR      "rootfs"
+#define KVZ_CT_DISK_IMG        "disk.img"
+#define KVZ_CT_CPU_PERIOD      100000 /* µs; cpus 1.5 = quota 150000 per this period */
+#define KVZ_CT_STOP_TIMEOUT_MS 30000
+
+/* <state_dir>/containers/<stack>/<name>; stack and name are checked [a-z0-9-]. Caller frees. */
+int kvz_ct_dir(char **out, const struct kvz_host *h, const char *name, struct kvz_error **err);
+
+/* create, with the template's unpacked rootfs at `src` (the ops' create takes it from the
+ * store). Idempotent like create. */
+int kvz_ct_create_from(struct kvz_host *h, const struct kvz_resource *want, const char *src,
+                       struct kvz_error **err);
+
+/* --- container_rootfs.c --- */
+
+/* Copies the tree `src` to `dst` (which must not exist) keeping owners, modes, times, xattrs,
+ * symlinks, device nodes and hard links inside the tree; file data by FICLONE where the
+ * filesystem shares extents, else copy_file_range. */
+int kvz_rootfs_copy(const char *src, const char *dst, struct kvz_error **err);
+
+/* Deletes the tree at `path` without following symlinks or crossing mounts; missing is ok. */
+int kvz_rootfs_remove(const char *path, struct kvz_error **err);
+
+/* Fails unless the rootfs holds a Linux /sbin/init (or shell) for the host's CPU architecture;
+ * the message says to use a vm. `what` names the template in the message. */
+int kvz_rootfs_check_arch(const char *root, const char *what, struct kvz_error **err);
+
+/* Writes /etc/hostname, /etc/hosts and root's authorized_keys into the rootfs directory,
+ * resolving every path inside it (openat2 RESOLVE_IN_ROOT): a symlink in the rootfs never
+ * leads a write out of it. No keys removes kvz's authorized_keys. */
+int kvz_rootfs_inject(const char *root, const struct kvz_resource *want, struct kvz_error **err);
+
+/* The contents of the three injected files; caller frees each. */
+int kvz_rootfs_render(char **hostname, char **hosts, char **keys, const struct kvz_resource *want,
+                      struct kvz_error **err);
+
+/* /etc/hostname of the rootfs directory, first line; *out NULL when absent. */
+int kvz_rootfs_read_hostname(char **out, const char *root, struct kvz_error **err);
+
+/* --- container_disk.c --- */
+
+/* Makes an ext4 image of `size` bytes at `img` filled from the directory `src`, without
+ * mounting (mkfs.ext4 -d). `img` must not exist. */
+int kvz_disk_make(const char *img, uint64_t size, const char *src, struct kvz_error **err);
+
+/* Writes the injected files into the (unmounted) image with debugfs; same contents as
+ * kvz_rootfs_inject. */
+int kvz_disk_inject(const char *img, const struct kvz_resource *want, struct kvz_error **err);
+
+/* Offline grow: file to `size`, e2fsck -f, resize2fs. The image must not be in use. */
+int kvz_disk_grow_offline(const char *img, uint64_t size, struct kvz_error **err);
+
+/* Online grow of the image mounted as the root of the container whose init is `init_pid`:
+ * file to `size`, loop device capacity, EXT4_IOC_RESIZE_FS. Returns 1 (not an error) when the
+ * kernel refuses for lack of privilege (EPERM/EACCES): the caller falls back to offline. */
+int kvz_disk_grow_online(const char *img, uint64_t size, int init_pid, struct kvz_error **err);
+
+/* Whether this process may resize a mounted ext4 (CAP_SYS_RESOURCE in its effective set). */
+bool kvz_disk_online_resize_possible(void);
+
+/* /etc/hostname inside the image (debugfs); *out NULL when absent. */
+int kvz_disk_read_file(char **out, const char *img, const char *path, struct kvz_error **err);
+
+/* --- container_xml.c --- */
+
+struct kvz_ct_def {
+    const char *name;
+    const char *uuid;
+    const char *mac;
+    uint64_t memory; /* bytes */
+    uint32_t cpus_milli;
+    const char *rootfs_dir; /* one of the two */
+    const char *disk_img;
+    const struct kvz_network *network;
+    const char *metadata_xml; /* kvz_ownership_to_xml */
+};
+
+/* The LXC domain XML of `def`. Caller frees. */
+int kvz_ct_xml_build(char **out, const struct kvz_ct_def *def, struct kvz_error **err);
+
+/* What the definition says: rootfs dir or disk image source, network, init; filled into r
+ * (network) and the out strings (caller frees; NULL when absent). */
+int kvz_ct_xml_parse(struct kvz_observed_resource *r, char **rootfs_dir, char **disk_img,
+                     const char *xml, struct kvz_error **err);
+
+/* --- container_tune.c --- */
+
+/* hard_limit and CPU quota, live and in the definition (flags LIVE|CONFIG when running). */
+int kvz_ct_set_memory(virDomainPtr dom, uint64_t bytes, bool running, struct kvz_error **err);
+int kvz_ct_set_cpus(virDomainPtr dom, uint32_t cpus_milli, bool running, struct kvz_error **err);
+
+/* The values in force: live when running, else the definition's. */
+int kvz_ct_get_memory(uint64_t *out, virDomainPtr dom, bool running, struct kvz_error **err);
+int kvz_ct_get_cpus(uint32_t *out, virDomainPtr dom, bool running, struct kvz_error **err);
+
+/* libvirt's last error message, or "unknown libvirt error". */
+const char *kvz_ct_virt_msg(void);
+
+#endif

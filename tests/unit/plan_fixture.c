@@ -1,0 +1,235 @@
+#include "plan_fixture.h"
+
+#include "planner/spec_digest.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct kvz_template *find_template(const struct kvz_manifest *m, const char *name)
+{
+    for (size_t i = 0; i < m->n_templates; i++)
+        if (!strcmp(m->templates[i].name, name))
+            return &m->templates[i];
+    return NULL;
+}
+
+static const struct kvz_resource *find_resource(const struct kvz_manifest *m, const char *name)
+{
+    for (size_t i = 0; i < m->n_resources; i++)
+        if (!strcmp(m->resources[i].name, name))
+            return &m->resources[i];
+    return NULL;
+}
+
+static char *dup_or_null(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? strdup(s) : NULL;
+}
+
+static uint64_t u64(json_t *o, const char *key, uint64_t dflt)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? (uint64_t)json_integer_value(v) : dflt;
+}
+
+static bool boolean(json_t *o, const char *key, bool dflt)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_boolean(v) ? json_boolean_value(v) : dflt;
+}
+
+static uint32_t milli(json_t *o, const char *key, uint32_t dflt)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_number(v) ? (uint32_t)(json_number_value(v) * 1000 + 0.5) : dflt;
+}
+
+static void network(struct kvz_network *n, json_t *o)
+{
+    json_t *v = json_object_get(o, "network");
+    const char *s = json_string_value(v);
+    if (s && !strcmp(s, "none")) {
+        n->type = KVZ_NET_NONE;
+    } else if (json_is_object(v)) {
+        n->type = KVZ_NET_BRIDGE;
+        n->name = dup_or_null(v, "bridge");
+    } else {
+        n->type = KVZ_NET_NETWORK;
+        n->name = strdup(s ? s : "default");
+    }
+}
+
+static enum kvz_kind kind(json_t *o)
+{
+    const char *s = json_string_value(json_object_get(o, "kind"));
+    return s && !strcmp(s, "vm") ? KVZ_KIND_VM : KVZ_KIND_CONTAINER;
+}
+
+static void load_resource(struct kvz_manifest *m, struct kvz_resource *r, json_t *o)
+{
+    r->kind = kind(o);
+    r->name = dup_or_null(o, "name");
+    r->template_name = dup_or_null(o, "template");
+    r->tmpl = r->template_name ? find_template(m, r->template_name) : NULL;
+    r->memory = u64(o, "memory", 512u << 20);
+    r->max_memory = u64(o, "max_memory", r->memory);
+    r->cpus_milli = milli(o, "cpus", 1000);
+    r->max_cpus = r->kind == KVZ_KIND_VM ? (uint32_t)u64(o, "max_cpus", r->cpus_milli / 1000) : 0;
+    r->disk = u64(o, "disk", 0);
+    r->hostname = dup_or_null(o, "hostname");
+    if (!r->hostname)
+        r->hostname = strdup(r->name);
+    const char *st = json_string_value(json_object_get(o, "state"));
+    r->state = st && !strcmp(st, "stopped") ? KVZ_POWER_STOPPED : KVZ_POWER_RUNNING;
+    r->autostart = boolean(o, "autostart", false);
+    r->protect = boolean(o, "protect", false);
+    network(&r->network, o);
+    json_t *keys = json_object_get(o, "ssh_authorized_keys");
+    r->n_ssh_keys = json_array_size(keys);
+    r->ssh_keys = calloc(r->n_ssh_keys + 1, sizeof(char *));
+    for (size_t i = 0; i < r->n_ssh_keys; i++)
+        r->ssh_keys[i] = strdup(json_string_value(json_array_get(keys, i)));
+    r->user_data = dup_or_null(o, "user_data");
+    r->has_cloud_init = r->user_data != NULL;
+}
+
+/* "=desired" digests are computed from the desired resource of the same kind and name. */
+static char *digest(struct kvz_manifest *m, json_t *o, const char *key, enum kvz_kind k,
+                    const char *name)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    if (!s || strcmp(s, "=desired"))
+        return s ? strdup(s) : NULL;
+    const struct kvz_resource *r = find_resource(m, name);
+    if (!r || r->kind != k)
+        return NULL;
+    char hex[KVZ_SHA256_HEX];
+    char *id = NULL;
+    if (!strcmp(key, "spec_digest"))
+        kvz_spec_digest(hex, r, NULL);
+    else if (!strcmp(key, "config_digest"))
+        kvz_config_digest(hex, r, NULL);
+    else if (kvz_template_identity(&id, r->tmpl, NULL) == 0)
+        return id;
+    return strdup(hex);
+}
+
+static void load_observed(struct kvz_manifest *m, struct kvz_observed_resource *h, json_t *o)
+{
+    h->kind = kind(o);
+    h->name = dup_or_null(o, "name");
+    h->managed = boolean(o, "managed", true);
+    if (h->managed) {
+        h->stack = dup_or_null(o, "stack");
+        if (!h->stack)
+            h->stack = strdup(m->stack);
+        h->spec_digest = digest(m, o, "spec_digest", h->kind, h->name);
+        h->template_digest = digest(m, o, "template_digest", h->kind, h->name);
+        h->config_digest = digest(m, o, "config_digest", h->kind, h->name);
+        h->applied_at = dup_or_null(o, "applied_at");
+        h->kvz_version = dup_or_null(o, "kvz_version");
+        h->source = dup_or_null(o, "source");
+        h->protect = boolean(o, "protect", false);
+    }
+    const char *st = json_string_value(json_object_get(o, "state"));
+    h->running = !st || !strcmp(st, "running");
+    h->id = h->running ? 1 : -1;
+    h->autostart = boolean(o, "autostart", false);
+    h->memory = u64(o, "memory", 512u << 20);
+    h->max_memory = u64(o, "max_memory", h->memory);
+    h->cpus_milli = milli(o, "cpus", 1000);
+    h->max_cpus = h->kind == KVZ_KIND_VM ? (uint32_t)u64(o, "max_cpus", h->cpus_milli / 1000) : 0;
+    h->disk = u64(o, "disk", 0);
+    network(&h->network, o);
+    h->hostname = dup_or_null(o, "hostname");
+    if (!h->hostname && h->managed)
+        h->hostname = strdup(h->name);
+    h->storage_ok = boolean(o, "storage_ok", true);
+    h->problem = dup_or_null(o, "problem");
+}
+
+int plan_fixture_load(struct plan_fixture *f, const char *path)
+{
+    json_error_t je;
+    memset(f, 0, sizeof(*f));
+    json_t *root = json_load_file(path, 0, &je);
+    if (!root) {
+        fprintf(stderr, "%s:%d: %s\n", path, je.line, je.text);
+        return -1;
+    }
+    struct kvz_manifest *m = &f->m;
+    m->stack = dup_or_null(root, "stack");
+    if (!m->stack)
+        m->stack = strdup("default");
+    m->files = calloc(1, sizeof(char *));
+    m->files[0] = strdup(path);
+    m->n_files = 1;
+    json_t *tmpls = json_object_get(root, "templates");
+    m->n_templates = json_array_size(tmpls);
+    m->templates = calloc(m->n_templates + 1, sizeof(*m->templates));
+    for (size_t i = 0; i < m->n_templates; i++) {
+        json_t *o = json_array_get(tmpls, i);
+        struct kvz_template *t = &m->templates[i];
+        t->name = dup_or_null(o, "name");
+        t->url = dup_or_null(o, "url");
+        t->digest = dup_or_null(o, "sha256");
+        t->algo = t->digest ? KVZ_DIGEST_SHA256 : KVZ_DIGEST_NONE;
+        t->checksums_url = dup_or_null(o, "checksums");
+    }
+    json_t *want = json_object_get(root, "desired");
+    m->n_resources = json_array_size(want);
+    m->resources = calloc(m->n_resources + 1, sizeof(*m->resources));
+    for (size_t i = 0; i < m->n_resources; i++)
+        load_resource(m, &m->resources[i], json_array_get(want, i));
+    json_t *have = json_object_get(root, "observed");
+    for (size_t i = 0; i < json_array_size(have); i++) {
+        json_t *o = json_array_get(have, i);
+        struct kvz_observed *ob = &f->observed[kind(o)];
+        ob->v = realloc(ob->v, (ob->n + 1) * sizeof(*ob->v));
+        memset(&ob->v[ob->n], 0, sizeof(*ob->v));
+        load_observed(m, &ob->v[ob->n++], o);
+    }
+    json_t *targets = json_object_get(root, "targets");
+    f->n_targets = json_array_size(targets);
+    f->targets = calloc(f->n_targets + 1, sizeof(char *));
+    for (size_t i = 0; i < f->n_targets; i++)
+        f->targets[i] = strdup(json_string_value(json_array_get(targets, i)));
+    f->destroy = boolean(root, "destroy", false);
+    json_decref(root);
+    return 0;
+}
+
+void plan_fixture_release(struct plan_fixture *f)
+{
+    struct kvz_manifest *m = &f->m;
+    for (size_t i = 0; i < m->n_resources; i++) {
+        struct kvz_resource *r = &m->resources[i];
+        free(r->name);
+        free(r->template_name);
+        free(r->hostname);
+        free(r->network.name);
+        for (size_t k = 0; k < r->n_ssh_keys; k++)
+            free(r->ssh_keys[k]);
+        free(r->ssh_keys);
+        free(r->user_data);
+    }
+    free(m->resources);
+    for (size_t i = 0; i < m->n_templates; i++) {
+        free(m->templates[i].name);
+        free(m->templates[i].url);
+        free(m->templates[i].digest);
+        free(m->templates[i].checksums_url);
+    }
+    free(m->templates);
+    free(m->files[0]);
+    free(m->files);
+    free(m->stack);
+    for (int k = 0; k < 2; k++)
+        kvz_observed_free(&f->observed[k]);
+    for (size_t i = 0; i < f->n_targets; i++)
+        free(f->targets[i]);
+    free(f->targets);
+}

@@ -1,0 +1,167 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "base/buf.h"
+#include "providers/ownership.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const struct kvz_ownership sample = {
+    .stack = "web",
+    .kind = KVZ_KIND_CONTAINER,
+    .spec_digest = "sha256:aa",
+    .template_digest = "sha256:bb",
+    .config_digest = "sha256:cc",
+    .applied_at = "2026-11-26T08:00:00Z",
+    .kvz_version = "0.1.0",
+    .source = "git https://x/y.git@abc <&> \"q\"",
+    .protect = true,
+};
+
+/* A domain document the way libvirt formats it, with kvz's element inside <metadata>. */
+static char *domain_with(const char *metadata)
+{
+    struct kvz_buf b = KVZ_BUF_INIT;
+    kvz_buf_printf(&b,
+                   "<domain type='lxc'><name>web1</name><metadata>"
+                   "<other:x xmlns:other='https://example.org/other'>y</other:x>%s"
+                   "</metadata><memory unit='KiB'>1024</memory></domain>",
+                   metadata);
+    return kvz_buf_detach(&b);
+}
+
+static void test_round_trip(void **state)
+{
+    char *xml = NULL;
+    struct kvz_error *err = NULL;
+    assert_int_equal(kvz_ownership_to_xml(&xml, &sample, &err), 0);
+    /* libxml2 escaped the markup characters of the source */
+    assert_non_null(strstr(xml, "&lt;&amp;&gt;"));
+    assert_non_null(strstr(xml, "xmlns:kvz=\"" KVZ_XMLNS "\""));
+    char *dom = domain_with(xml);
+    struct kvz_ownership *o = NULL;
+    assert_int_equal(kvz_ownership_from_domain_xml(&o, dom, &err), 0);
+    assert_non_null(o);
+    assert_string_equal(o->stack, "web");
+    assert_int_equal(o->kind, KVZ_KIND_CONTAINER);
+    assert_string_equal(o->spec_digest, sample.spec_digest);
+    assert_string_equal(o->template_digest, sample.template_digest);
+    assert_string_equal(o->config_digest, sample.config_digest);
+    assert_string_equal(o->applied_at, sample.applied_at);
+    assert_string_equal(o->kvz_version, sample.kvz_version);
+    assert_string_equal(o->source, sample.source);
+    assert_true(o->protect);
+    kvz_ownership_free(o);
+    free(dom);
+    free(xml);
+}
+
+static void test_no_metadata_is_unmanaged(void **state)
+{
+    struct kvz_error *err = NULL;
+    struct kvz_ownership *o = (struct kvz_ownership *)1;
+    char *dom = domain_with("");
+    assert_int_equal(kvz_ownership_from_domain_xml(&o, dom, &err), 0);
+    assert_null(o);
+    free(dom);
+    /* same element name in another namespace is not kvz's */
+    dom = domain_with("<k:resource xmlns:k='https://evil.example/'><k:stack>web</k:stack>"
+                      "<k:kind>vm</k:kind></k:resource>");
+    assert_int_equal(kvz_ownership_from_domain_xml(&o, dom, &err), 0);
+    assert_null(o);
+    free(dom);
+}
+
+/* libvirt's virDomainSetMetadata puts only the root element in the namespace it is given. */
+static void test_unprefixed_children(void **state)
+{
+    struct kvz_error *err = NULL;
+    struct kvz_ownership *o = NULL;
+    char *dom = domain_with("<kvz:resource xmlns:kvz='" KVZ_XMLNS "'><stack>s</stack>"
+                            "<kind>vm</kind><protect>false</protect></kvz:resource>");
+    assert_int_equal(kvz_ownership_from_domain_xml(&o, dom, &err), 0);
+    assert_non_null(o);
+    assert_string_equal(o->stack, "s");
+    assert_int_equal(o->kind, KVZ_KIND_VM);
+    assert_false(o->protect);
+    assert_null(o->spec_digest);
+    kvz_ownership_free(o);
+    free(dom);
+}
+
+static void test_metadata_form_has_no_namespace(void **state)
+{
+    char *xml = NULL;
+    struct kvz_error *err = NULL;
+    assert_int_equal(kvz_ownership_to_metadata_xml(&xml, &sample, &err), 0);
+    assert_null(strstr(xml, "xmlns"));
+    assert_memory_equal(xml, "<resource>", 10);
+    assert_non_null(strstr(xml, "<stack>web</stack>"));
+    free(xml);
+}
+
+static void test_bad_input(void **state)
+{
+    struct kvz_error *err = NULL;
+    struct kvz_ownership *o = NULL;
+    assert_int_equal(kvz_ownership_from_domain_xml(&o, "<domain", &err), -1);
+    assert_non_null(strstr(kvz_error_msg(err), "not a libvirt <domain>"));
+    kvz_error_clear(&err);
+    char *dom = domain_with("<kvz:resource xmlns:kvz='" KVZ_XMLNS "'><kvz:stack>s</kvz:stack>"
+                            "<kvz:kind>toaster</kvz:kind></kvz:resource>");
+    assert_int_equal(kvz_ownership_from_domain_xml(&o, dom, &err), -1);
+    assert_string_equal(kvz_error_msg(err),
+                        "kvz metadata: unknown kind 'toaster'; expected container or vm");
+    assert_null(o);
+    kvz_error_clear(&err);
+    free(dom);
+    dom = domain_with("<kvz:resource xmlns:kvz='" KVZ_XMLNS "'><kvz:kind>vm</kvz:kind>"
+                      "</kvz:resource>");
+    assert_int_equal(kvz_ownership_from_domain_xml(&o, dom, &err), -1);
+    assert_non_null(strstr(kvz_error_msg(err), "<stack>"));
+    kvz_error_clear(&err);
+    free(dom);
+}
+
+static void test_identity(void **state)
+{
+    char mac[18], mac2[18], uuid[37], uuid2[37];
+    kvz_identity_mac(mac, "web", "web1");
+    kvz_identity_mac(mac2, "web", "web1");
+    assert_string_equal(mac, mac2);
+    assert_int_equal(strlen(mac), 17);
+    assert_memory_equal(mac, "52:54:00:", 9);
+    kvz_identity_mac(mac2, "web", "web2");
+    assert_string_not_equal(mac, mac2);
+    /* the separator keeps stack and name apart */
+    kvz_identity_mac(mac, "a-b", "c");
+    kvz_identity_mac(mac2, "a", "b-c");
+    assert_string_not_equal(mac, mac2);
+
+    kvz_identity_uuid(uuid, "web", "web1");
+    kvz_identity_uuid(uuid2, "web", "web1");
+    assert_string_equal(uuid, uuid2);
+    assert_int_equal(strlen(uuid), 36);
+    assert_int_equal(uuid[8], '-');
+    assert_int_equal(uuid[14], '5');           /* version */
+    assert_non_null(strchr("89ab", uuid[19])); /* RFC 4122 variant */
+    kvz_identity_uuid(uuid2, "other", "web1");
+    assert_string_not_equal(uuid, uuid2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_no_metadata_is_unmanaged),
+        cmocka_unit_test(test_unprefixed_children),
+        cmocka_unit_test(test_metadata_form_has_no_namespace),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_identity),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

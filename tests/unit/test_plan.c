@@ -1,0 +1,245 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "plan_fixture.h"
+#include "planner/plan.h"
+#include "planner/spec_digest.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Golden tests: tests/data/plan/<case>.json (desired + observed) gives
+ * <case>.txt (the text plan, or "error: MESSAGE") and <case>.plan.json.
+ * KVZ_REGEN=1 rewrites the expected files; review the diff.
+ */
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    struct kvz_buf b = KVZ_BUF_INIT;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        kvz_buf_add(&b, chunk, n);
+    fclose(f);
+    return kvz_buf_detach(&b);
+}
+
+static void golden(const char *path, const char *got)
+{
+    const char *regen = getenv("KVZ_REGEN");
+    if (regen && *regen) {
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        fputs(got, f);
+        fclose(f);
+        return;
+    }
+    char *want = slurp(path);
+    if (!want)
+        fail_msg("missing golden file %s (run with KVZ_REGEN=1)", path);
+    if (strcmp(want, got))
+        fprintf(stderr, "--- %s expected:\n%s--- got:\n%s", path, want, got);
+    assert_string_equal(want, got);
+    free(want);
+}
+
+static void run_case(const char *name)
+{
+    char path[1024], out[1024];
+    const char *src = getenv("KVZ_SOURCE_DIR");
+    assert_non_null(src);
+    snprintf(path, sizeof(path), "%s/tests/data/plan/%s.json", src, name);
+    struct plan_fixture fx;
+    assert_int_equal(plan_fixture_load(&fx, path), 0);
+    struct kvz_plan_input in = {
+        .m = &fx.m,
+        .stack = fx.m.stack,
+        .observed = {&fx.observed[0], &fx.observed[1]},
+        .targets = (const char *const *)fx.targets,
+        .n_targets = fx.n_targets,
+        .destroy = fx.destroy,
+    };
+    struct kvz_plan *p = NULL;
+    struct kvz_error *err = NULL;
+    struct kvz_buf text = KVZ_BUF_INIT;
+    char *json = NULL;
+    if (kvz_plan_compute(&p, &in, &err) < 0) {
+        kvz_buf_printf(&text, "error: %s\n", kvz_error_msg(err));
+    } else {
+        kvz_plan_render_text(&text, p, false);
+        json_t *j = kvz_plan_to_json(p);
+        assert_non_null(j);
+        json = json_dumps(j, JSON_INDENT(2));
+        json_decref(j);
+    }
+    snprintf(out, sizeof(out), "%s/tests/data/plan/%s.txt", src, name);
+    golden(out, kvz_buf_cstr(&text));
+    snprintf(out, sizeof(out), "%s/tests/data/plan/%s.plan.json", src, name);
+    if (json) {
+        size_t n = strlen(json);
+        char *nl = realloc(json, n + 2);
+        assert_non_null(nl);
+        json = nl;
+        memcpy(json + n, "\n", 2);
+        golden(out, json);
+    }
+    free(json);
+    kvz_buf_release(&text);
+    kvz_error_free(err);
+    kvz_plan_free(p);
+    plan_fixture_release(&fx);
+}
+
+#define CASE(n)                                                                                    \
+    static void test_##n(void **state)                                                             \
+    {                                                                                              \
+        run_case(#n);                                                                              \
+    }
+CASE(spec_example)
+CASE(noop)
+CASE(drift)
+CASE(unmanaged)
+CASE(other_stack)
+CASE(protect_delete)
+CASE(protect_replace)
+CASE(vm_changes)
+CASE(target)
+CASE(destroy)
+CASE(disk_shrink)
+CASE(template_changed)
+
+static void test_disruption(void **state)
+{
+    enum kvz_disruption d;
+    assert_int_equal(kvz_disruption_parse(&d, "live"), 0);
+    assert_int_equal(d, KVZ_DISRUPT_LIVE);
+    assert_int_equal(kvz_disruption_parse(&d, "restart"), 0);
+    assert_int_equal(d, KVZ_DISRUPT_RESTART);
+    assert_int_equal(kvz_disruption_parse(&d, "destroy"), 0);
+    assert_int_equal(d, KVZ_DISRUPT_DESTROY);
+    assert_int_equal(kvz_disruption_parse(&d, "none"), -1);
+    assert_int_equal(kvz_disruption_parse(&d, "Live"), -1);
+}
+
+/* The disruption of each case's worst change, as --max-disruption sees it. */
+static void test_plan_disruption(void **state)
+{
+    static const struct {
+        const char *name;
+        enum kvz_disruption d;
+    } cases[] = {{"noop", KVZ_DISRUPT_NONE},
+                 {"spec_example", KVZ_DISRUPT_DESTROY},
+                 {"vm_changes", KVZ_DISRUPT_RESTART},
+                 {"target", KVZ_DISRUPT_DESTROY}};
+    const char *src = getenv("KVZ_SOURCE_DIR");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/tests/data/plan/%s.json", src, cases[i].name);
+        struct plan_fixture fx;
+        assert_int_equal(plan_fixture_load(&fx, path), 0);
+        struct kvz_plan_input in = {.m = &fx.m,
+                                    .stack = fx.m.stack,
+                                    .observed = {&fx.observed[0], &fx.observed[1]},
+                                    .targets = (const char *const *)fx.targets,
+                                    .n_targets = fx.n_targets};
+        struct kvz_plan *p = NULL;
+        assert_int_equal(kvz_plan_compute(&p, &in, NULL), 0);
+        const struct kvz_change *worst = NULL;
+        assert_int_equal(kvz_plan_disruption(p, &worst), cases[i].d);
+        assert_true((worst != NULL) == (cases[i].d != KVZ_DISRUPT_NONE));
+        kvz_plan_free(p);
+        plan_fixture_release(&fx);
+    }
+}
+
+static void test_size_human(void **state)
+{
+    static const struct {
+        uint64_t v;
+        const char *s;
+    } cases[] = {{512, "512B"},
+                 {1024, "1KiB"},
+                 {512u << 20, "512MiB"},
+                 {UINT64_C(1) << 30, "1GiB"},
+                 {UINT64_C(3) << 29, "1.5GiB"},
+                 {UINT64_C(2) << 40, "2TiB"},
+                 {UINT64_C(5000) << 40, "5000TiB"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct kvz_buf b = KVZ_BUF_INIT;
+        kvz_size_human(&b, cases[i].v);
+        assert_string_equal(kvz_buf_cstr(&b), cases[i].s);
+        kvz_buf_release(&b);
+    }
+}
+
+/* A spec digest changes with any field and with nothing else. */
+static void test_spec_digest(void **state)
+{
+    struct kvz_template t = {
+        .name = "deb", .url = "https://x/deb.tar.xz", .algo = KVZ_DIGEST_SHA256, .digest = "ab12"};
+    char *keys[] = {"ssh-ed25519 AAAA ops"};
+    struct kvz_resource r = {.name = "web1",
+                             .template_name = "deb",
+                             .tmpl = &t,
+                             .memory = 512u << 20,
+                             .cpus_milli = 1500,
+                             .hostname = "web1",
+                             .network = {KVZ_NET_NETWORK, "default"},
+                             .ssh_keys = keys,
+                             .n_ssh_keys = 1};
+    char a[KVZ_SHA256_HEX], b[KVZ_SHA256_HEX], c1[KVZ_SHA256_HEX], c2[KVZ_SHA256_HEX];
+    assert_int_equal(kvz_spec_digest(a, &r, NULL), 0);
+    assert_int_equal(strlen(a), 64);
+    assert_int_equal(kvz_spec_digest(b, &r, NULL), 0);
+    assert_string_equal(a, b);
+    kvz_config_digest(c1, &r, NULL);
+    r.cpus_milli = 2000;
+    kvz_spec_digest(b, &r, NULL);
+    assert_string_not_equal(a, b);
+    kvz_config_digest(c2, &r, NULL);
+    assert_string_equal(c1, c2); /* cpus are not injected config */
+    r.hostname = "other";
+    kvz_config_digest(c2, &r, NULL);
+    assert_string_not_equal(c1, c2);
+
+    char *id = NULL;
+    assert_int_equal(kvz_template_identity(&id, &t, NULL), 0);
+    assert_string_equal(id, "sha256:ab12");
+    assert_true(kvz_template_digest_matches(id, &t));
+    assert_true(kvz_template_digest_matches("AB12", &t));
+    assert_false(kvz_template_digest_matches("sha256:cd34", &t));
+    free(id);
+    t.algo = KVZ_DIGEST_NONE;
+    t.digest = NULL;
+    t.checksums_url = "https://x/SHA256SUMS";
+    assert_int_equal(kvz_template_identity(&id, &t, NULL), 0);
+    assert_int_equal(strncmp(id, "url:", 4), 0);
+    assert_true(kvz_template_digest_matches(id, &t));
+    t.url = "https://x/other.tar.xz";
+    assert_false(kvz_template_digest_matches(id, &t));
+    free(id);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spec_example),    cmocka_unit_test(test_noop),
+        cmocka_unit_test(test_drift),           cmocka_unit_test(test_unmanaged),
+        cmocka_unit_test(test_other_stack),     cmocka_unit_test(test_protect_delete),
+        cmocka_unit_test(test_protect_replace), cmocka_unit_test(test_vm_changes),
+        cmocka_unit_test(test_target),          cmocka_unit_test(test_destroy),
+        cmocka_unit_test(test_disk_shrink),     cmocka_unit_test(test_template_changed),
+        cmocka_unit_test(test_disruption),      cmocka_unit_test(test_plan_disruption),
+        cmocka_unit_test(test_size_human),      cmocka_unit_test(test_spec_digest),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
