@@ -161,6 +161,29 @@ static void test_plan_disruption(void **state)
     }
 }
 
+/* Colour only when asked (cmd/ passes cli->color: a terminal, no --no-color, no NO_COLOR). */
+static void test_colour(void **state)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/tests/data/plan", getenv("KVZ_SOURCE_DIR"));
+    struct plan_fixture fx;
+    assert_int_equal(plan_fixture_load(&fx, path, "spec_example"), 0);
+    struct kvz_plan_input in = {
+        .m = fx.m, .stack = fx.m->stack, .observed = {&fx.observed[0], &fx.observed[1]}};
+    struct kvz_plan *p = NULL;
+    assert_int_equal(kvz_plan_compute(&p, &in, NULL), 0);
+    struct kvz_buf on = KVZ_BUF_INIT, off = KVZ_BUF_INIT;
+    kvz_plan_render_text(&on, p, true);
+    kvz_plan_render_text(&off, p, false);
+    assert_non_null(strstr(kvz_buf_cstr(&on), "  \033[32m+\033[0m web1 (container)\n"));
+    assert_non_null(strstr(kvz_buf_cstr(&on), "  \033[31m-\033[0m old1 (container)\n"));
+    assert_null(strchr(kvz_buf_cstr(&off), '\033'));
+    kvz_buf_release(&on);
+    kvz_buf_release(&off);
+    kvz_plan_free(p);
+    plan_fixture_release(&fx);
+}
+
 static void test_size_human(void **state)
 {
     static const struct {
@@ -239,7 +262,8 @@ int main(void)
         cmocka_unit_test(test_target),          cmocka_unit_test(test_destroy),
         cmocka_unit_test(test_disk_shrink),     cmocka_unit_test(test_template_changed),
         cmocka_unit_test(test_disruption),      cmocka_unit_test(test_plan_disruption),
-        cmocka_unit_test(test_size_human),      cmocka_unit_test(test_spec_digest),
+        cmocka_unit_test(test_size_human),      cmocka_unit_test(test_colour),
+        cmocka_unit_test(test_spec_digest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
