@@ -213,9 +213,12 @@ static int stop_domain(struct kvz_host *h, virDomainPtr dom, struct kvz_error **
             return 0;
         left -= grace;
     }
-    if (left > 0 && virDomainShutdownFlags(dom, VIR_DOMAIN_SHUTDOWN_SIGNAL) == 0 &&
-        wait_inactive(dom, left) == 0)
-        return 0;
+    /* Repeated: a SIGTERM that lands before init set its handler is dropped by the kernel. */
+    for (; left > 0; left -= KVZ_CT_SIGTERM_EVERY_MS) {
+        virDomainShutdownFlags(dom, VIR_DOMAIN_SHUTDOWN_SIGNAL);
+        if (wait_inactive(dom, KVZ_CT_SIGTERM_EVERY_MS) == 0)
+            return 0;
+    }
     say(h, name, "did not stop in time; forcing");
     if (virDomainDestroy(dom) < 0 && virDomainIsActive(dom) == 1)
         return kvz_error_set(err, "stop container '%s': %s", name, kvz_ct_virt_msg());

@@ -30,6 +30,7 @@
 #define KVZ_CT_CPU_PERIOD       100000 /* µs; cpus 1.5 = quota 150000 per this period */
 #define KVZ_CT_STOP_TIMEOUT_MS  30000
 #define KVZ_CT_INITCTL_GRACE_MS 5000 /* initctl unknown (remote host): then SIGTERM */
+#define KVZ_CT_SIGTERM_EVERY_MS 1000
 
 /* <state_dir>/containers/<stack>/<name>; stack and name are checked [a-z0-9-]. Caller frees. */
 int kvz_ct_dir(char **out, const struct kvz_host *h, const char *name, struct kvz_error **err);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -132,6 +133,14 @@ static void quiet(void *data, virErrorPtr e)
 {
 }
 
+/* KVZ_TEST_VERBOSE=1 shows the provider's progress with timestamps. */
+static void log_step(void *ctx, const char *resource, const char *msg)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    fprintf(stderr, "  [%ld.%03ld] %s: %s\n", (long)ts.tv_sec, ts.tv_nsec / 1000000, resource, msg);
+}
+
 int ct_fixture_setup(void **state)
 {
     virSetErrorFunc(NULL, quiet);
@@ -149,6 +158,8 @@ int ct_fixture_setup(void **state)
     fx.host.state_dir = fx.state_dir;
     fx.host.stack = "kvzt";
     fx.host.source = "tests/integration";
+    if (getenv("KVZ_TEST_VERBOSE"))
+        fx.host.log = log_step;
     struct kvz_error *err = NULL;
     if (kvz_store_open(&fx.store, fx.state_dir, NULL, &err) < 0) {
         fprintf(stderr, "store: %s\n", kvz_error_msg(err));
