@@ -129,9 +129,9 @@ run 0 "$kvz" apply -f "$m" --auto-approve && run 0 "$kvz" plan -f "$m" --detaile
 # --- a saved plan applies while fresh, is refused when stale
 web 128MiB ""
 run 2 "$kvz" plan -f "$m" -o "$work/plan.json" --detailed-exitcode && ok "plan -o"
-virsh -q -c $uri destroy $p-b >/dev/null
+virsh -q -c $uri memtune $p-b --hard-limit 50000 --live >/dev/null
 run 1 "$kvz" apply "$work/plan.json" && has "stale plan: the host changed" && ok "stale plan refused"
-check "the stale plan changed nothing" test "$(domstate $p-b)" = "shut off"
+check "the stale plan changed nothing" test "$(virsh -q -c $uri memtune $p-b | grep hard_limit | tr -dc 0-9)" = 50000
 run 2 "$kvz" plan -f "$m" -o "$work/plan.json" --detailed-exitcode
 run 0 "$kvz" apply "$work/plan.json" && ok "fresh plan file applied"
 run 0 "$kvz" plan -f "$m" --detailed-exitcode && ok "converged after the plan file"
@@ -178,11 +178,13 @@ run 1 "$kvz" apply -f "$m" --auto-approve && has "is locked by another kvz (pid 
 check "second apply failed at once" test $((($(date +%s%N) - t0) / 1000000)) -lt 5000
 kill -CONT $bg
 
-# --- SIGKILL during an apply, then an apply converges
-sleep 0.5
-kill -KILL $bg
+# --- SIGKILL during an apply (as soon as a create has begun), then an apply converges
+for _ in $(seq 1 3000); do grep -q "$p-c1 (container): create$" "$work/bg.log" && break; sleep 0.005; done
+kill -KILL $bg && ok "apply killed"
 wait $bg 2>/dev/null
 bg=
+check "the killed apply had not finished" test -z "$(grep 'Apply complete' "$work/bg.log")"
+run 2 "$kvz" plan -f "$mm" --detailed-exitcode && ok "the killed apply left work to do"
 run 0 "$kvz" apply -f "$mm" --auto-approve && ok "apply after SIGKILL"
 run 0 "$kvz" plan -f "$mm" --detailed-exitcode && has "No changes" && ok "converged after SIGKILL"
 for i in 1 2 3; do check "c$i running" test "$(domstate $p-c$i)" = running; done
