@@ -40,14 +40,11 @@ int kvz_stack_observe(struct kvz_cli *cli, struct kvz_stack_run *r,
                       const char *const uri[KVZ_N_KINDS])
 {
     struct kvz_error *err = NULL;
-    if (!r->source && kvz_provenance(&r->source, r->m, &err) < 0)
-        goto fail;
     struct kvz_hosts_config cfg = {
         .m = r->m,
         .uri = {uri && uri[0] ? uri[0] : cli->containers_uri,
                 uri && uri[1] ? uri[1] : cli->vms_uri},
         .state_dir = cli->state_dir,
-        .source = r->source,
     };
     if (kvz_hosts_open(&r->hs, &cfg, &err) < 0)
         goto fail;
@@ -221,6 +218,11 @@ int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, unsigned par
     struct kvz_store *store = NULL;
     int ret = -1;
     clock_gettime(CLOCK_MONOTONIC, &rp.t0);
+    /* provenance only when something is recorded: libgit2 costs a plan its start-up */
+    if (!r->source && kvz_provenance(&r->source, r->m, &err) < 0)
+        goto done;
+    for (int k = 0; k < KVZ_N_KINDS; k++)
+        r->hs.h[k].source = r->source;
     if (r->plan->counts[KVZ_ACTION_CREATE] || r->plan->counts[KVZ_ACTION_REPLACE]) {
         if (kvz_store_open(&store, cli->state_dir, NULL, &err) < 0)
             goto done;
