@@ -137,9 +137,35 @@ static int copy_data(uint64_t *bytes, struct archive *in, struct archive *out, c
     }
 }
 
+/* True for the archive's own top directory ("." or "./"). */
+static bool is_top(const char *p)
+{
+    while (p[0] == '.' && (p[1] == '/' || p[1] == '\0')) {
+        p += p[1] ? 2 : 1;
+        while (*p == '/')
+            p++;
+    }
+    return *p == '\0';
+}
+
+/*
+ * libarchive leaves the directory it extracts into alone; the archive's "./"
+ * entry describes the rootfs's "/" and is applied here.
+ */
+static int apply_top(const struct stat *st, struct kvz_error **err)
+{
+    struct timespec ts[2] = {st->st_atim, st->st_mtim};
+    if (chown(".", st->st_uid, st->st_gid) < 0 || chmod(".", st->st_mode & 07777) < 0 ||
+        utimensat(AT_FDCWD, ".", ts, 0) < 0)
+        return kvz_error_set_errno(err, "unpack: set owner, mode and times of the top directory");
+    return 0;
+}
+
 static int extract(uint64_t *out_bytes, struct archive *in, const struct kvz_unpack_limits *lim,
                    struct kvz_error **err)
 {
+    struct stat top;
+    bool have_top = false;
     /* Numeric owners (no lookup): a rootfs's names mean nothing on the host. */
     const int flags = ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
                       ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_ACL |
@@ -168,6 +194,10 @@ static int extract(uint64_t *out_bytes, struct archive *in, const struct kvz_unp
         if (check_entry(e, &claimed, entries, lim, err) < 0)
             goto cleanup;
         const char *path = archive_entry_pathname(e);
+        if (archive_entry_filetype(e) == AE_IFDIR && is_top(path)) {
+            top = *archive_entry_stat(e);
+            have_top = true;
+        }
         if (archive_write_header(out, e) != ARCHIVE_OK) {
             kvz_error_set(err, "archive entry '%s': %s; refusing the whole archive", path,
                           archive_error_string(out));
@@ -186,6 +216,8 @@ static int extract(uint64_t *out_bytes, struct archive *in, const struct kvz_unp
         kvz_error_set(err, "unpack: %s", archive_error_string(out));
         goto cleanup;
     }
+    if (have_top && apply_top(&top, err) < 0)
+        goto cleanup;
     *out_bytes = bytes;
     ret = 0;
 cleanup:
