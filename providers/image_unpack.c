@@ -58,6 +58,8 @@ static struct archive *open_reader(struct reader *r, bool raw, struct kvz_error 
         kvz_error_set(err, "archive: %s; the archive is damaged or of an unsupported kind",
                       archive_error_string(a));
         archive_read_free(a);
+        free(r->buf);
+        r->buf = NULL;
         return NULL;
     }
     return a;

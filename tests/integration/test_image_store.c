@@ -492,6 +492,7 @@ static void test_cache_hit_makes_no_request(void **state)
     s = store_at(g_state, 5);
     pull_ok(&img, s, &t, KVZ_CONTENT_ROOTFS);
     assert_int_equal(requests(NULL), before);
+    kvz_image_release(&img);
     assert_int_equal(kvz_store_lookup(&img, s, &t, NULL), 1);
     kvz_image_release(&img);
     /* insecure templates and checksums: templates are found by identity, also without network */
@@ -833,7 +834,10 @@ static void test_crash_left_partial_resumed(void **state)
     snprintf(g_state, sizeof(g_state), "%s/state-%u", g_work, ++g_seq);
     s = store_at(g_state, 5);
     script("crash.img", "[\"cut:500000\", \"status:404\"]");
-    assert_int_equal(kvz_store_pull(&img, s, &t2, KVZ_CONTENT_DISK, &(struct kvz_error *){0}), -1);
+    struct kvz_error *err = NULL;
+    assert_int_equal(kvz_store_pull(&img, s, &t2, KVZ_CONTENT_DISK, &err), -1);
+    assert_non_null(strstr(kvz_error_msg(err), "HTTP 404"));
+    kvz_error_free(err);
     assert_int_equal(entries(g_state, "partial"), 1);
     DIR *d = opendir(pathf("%s/cache/partial", g_state));
     struct dirent *de;
