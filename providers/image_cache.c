@@ -439,7 +439,7 @@ int kvz_store_lookup(struct kvz_image *out, struct kvz_store *s, const struct kv
     return 0;
 }
 
-/* Sorted hex strings of what the kept templates refer to. */
+/* Hex names (object digests or template identities) that prune keeps. */
 struct keep_set {
     char (*v)[KVZ_HEX256];
     size_t n;

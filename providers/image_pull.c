@@ -353,6 +353,12 @@ static int download(bool *retry_fresh, char *out_hex, char *out_sha512, struct p
         kvz_error_set_errno(err, "open '%s'", p->part);
         goto cleanup;
     }
+    /*
+     * Without a digest nothing would notice a file that changed on the server
+     * since the crash: an unverified template is never stitched together.
+     */
+    if (!expect && st.st_size > 0 && ftruncate(p->fd, 0) == 0)
+        st.st_size = 0;
     p->size = resumed = (uint64_t)st.st_size;
     if (kvz_hasher_init(&p->hasher, algo, err) < 0)
         goto cleanup;

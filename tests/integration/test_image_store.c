@@ -851,6 +851,17 @@ static void test_crash_left_partial_resumed(void **state)
     pull_ok(&img, s, &t2, KVZ_CONTENT_DISK);
     assert_string_equal(last_range("/crash.img"), "");
     kvz_image_release(&img);
+
+    /* Without a digest nothing could catch a stale partial: it is never resumed. */
+    struct kvz_template t3 = tmpl("crash3", url("crash.img"), NULL);
+    script("crash.img", "[\"cut:500000\", \"status:404\"]");
+    err = NULL;
+    assert_int_equal(kvz_store_pull(&img, s, &t3, KVZ_CONTENT_DISK, &err), -1);
+    kvz_error_free(err);
+    assert_int_equal(entries(g_state, "partial"), 1);
+    pull_ok(&img, s, &t3, KVZ_CONTENT_DISK);
+    assert_string_equal(last_range("/crash.img"), "");
+    kvz_image_release(&img);
     kvz_store_free(s);
     free(data);
 }
