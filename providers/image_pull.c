@@ -154,7 +154,7 @@ static int consume_once(struct pull *p, struct kvz_error **err)
             kvz_error_set_errno(err, "create '%s'", dst);
             goto cleanup;
         }
-        ret = kvz_unpack_tar(&p->content_size, dst, &src, &lim, err);
+        ret = kvz_unpack_tar(&p->content_size, dst, &src, m != inner, &lim, err);
         goto cleanup;
     case KVZ_MAGIC_QCOW2:
         p->kind = KVZ_CONTENT_DISK;
@@ -185,7 +185,7 @@ static int consume_once(struct pull *p, struct kvz_error **err)
     }
     if (stage_path(&dst, p, p->file, err) < 0)
         goto cleanup;
-    ret = kvz_unpack_decompress(&p->content_size, dst, &src, err);
+    ret = kvz_unpack_decompress(&p->content_size, dst, &src, lim.max_bytes, err);
 cleanup:
     free(head);
     free(dst);

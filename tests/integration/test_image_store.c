@@ -1117,6 +1117,27 @@ static void test_too_many_entries(void **state)
     kvz_store_free(s);
 }
 
+/* A small download that inflates past the limit: refused, nothing kept. */
+static void test_decompression_bomb(void **state)
+{
+    size_t len = 8u << 20;
+    char *zeros = calloc(1, len);
+    make_compressed(pathf("%s/bomb.raw.xz", g_www), "xz", zeros, len);
+    free(zeros);
+    snprintf(g_state, sizeof(g_state), "%s/state-%u", g_work, ++g_seq);
+    struct kvz_store_opts o;
+    kvz_store_opts_init(&o);
+    o.max_unpack_bytes = 1u << 20;
+    struct kvz_store *s = NULL;
+    assert_int_equal(kvz_store_open(&s, g_state, &o, NULL), 0);
+    struct kvz_template t =
+        tmpl("bomb", url("bomb.raw.xz"), file_sha(pathf("%s/bomb.raw.xz", g_www)));
+    const char *msg = pull_fails(s, &t, KVZ_CONTENT_DISK);
+    assert_contains(msg, "more than 1048576 bytes");
+    assert_nothing_cached(g_state);
+    kvz_store_free(s);
+}
+
 static void test_disk_images_and_iso(void **state)
 {
     /* A raw disk, xz-compressed: stored decompressed, zeros as holes. */
@@ -1308,6 +1329,7 @@ int main(void)
         cmocka_unit_test_setup(test_truncated_and_garbage, reset),
         cmocka_unit_test_setup(test_member_claiming_100tb, reset),
         cmocka_unit_test_setup(test_too_many_entries, reset),
+        cmocka_unit_test_setup(test_decompression_bomb, reset),
         cmocka_unit_test_setup(test_disk_images_and_iso, reset),
         cmocka_unit_test_setup(test_local_file_and_prune, reset),
     };
