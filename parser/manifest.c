@@ -40,8 +40,7 @@ struct loader {
     struct manifest_impl *m;
     struct pending *cts, *vms;
     size_t nc, capc, nv, capv, seq;
-    struct kvz_loc *tmpl_at; /* parallel to m->pub.templates */
-    size_t capt;
+    size_t capt; /* allocated templates */
     struct setting stack, containers_uri, vms_uri;
     bool oom;
 };
@@ -170,9 +169,9 @@ static void load_head(struct loader *L, const char *file, const struct kvz_ynode
     const struct kvz_ynode *conn = kvz_ymap_get(root, "connection");
     kvz_schema_decode(&kvz_schema_file, root, &h, "the manifest", root, file, L->d);
     merge_setting(L, &L->stack, "stack", &h.stack, loc_of(file, kvz_ymap_get(root, "stack")));
-    merge_setting(L, &L->containers_uri, "connection 'containers'", &h.containers_uri,
+    merge_setting(L, &L->containers_uri, "connection containers", &h.containers_uri,
                   loc_of(file, kvz_ymap_get(conn, "containers")));
-    merge_setting(L, &L->vms_uri, "connection 'vms'", &h.vms_uri,
+    merge_setting(L, &L->vms_uri, "connection vms", &h.vms_uri,
                   loc_of(file, kvz_ymap_get(conn, "vms")));
     free(h.stack);
     free(h.containers_uri);
@@ -207,9 +206,13 @@ static bool body_ok(struct loader *L, const char *file, const struct kvz_ynode *
         return true;
     if (v->type == KVZ_YINVALID)
         return false;
-    diag_at(L, KVZ_SEV_ERROR, loc_of(file, kvz_ynode_is_null(v) ? k : v), "bad-type",
-            "%s '%s' must be a mapping of settings, not %s; give at least %s", what,
-            kvz_show(k->str), kvz_ynode_describe(v), needs);
+    if (kvz_ynode_is_null(v))
+        diag_at(L, KVZ_SEV_ERROR, loc_of(file, k), "bad-type",
+                "%s '%s' has no settings; give at least %s", what, kvz_show(k->str), needs);
+    else
+        diag_at(L, KVZ_SEV_ERROR, loc_of(file, v), "bad-type",
+                "%s '%s' must be a mapping of settings, not %s; give at least %s", what,
+                kvz_show(k->str), kvz_ynode_describe(v), needs);
     return false;
 }
 
@@ -265,12 +268,6 @@ static void load_template(struct loader *L, const char *file, const struct kvz_y
             goto cleanup;
         }
         pub->templates = t;
-        struct kvz_loc *at = realloc(L->tmpl_at, cap * sizeof(*at));
-        if (!at) {
-            oom(L, file);
-            goto cleanup;
-        }
-        L->tmpl_at = at;
         L->capt = cap;
     }
     struct kvz_template *t = &pub->templates[pub->n_templates];
@@ -284,15 +281,15 @@ static void load_template(struct loader *L, const char *file, const struct kvz_y
     raw.url = NULL;
     if (raw.sha256 || raw.sha512) {
         t->algo = raw.sha256 ? KVZ_DIGEST_SHA256 : KVZ_DIGEST_SHA512;
-        t->digest = raw.sha256 ? raw.sha256 : raw.sha512;
-        raw.sha256 = raw.sha512 = NULL;
+        char **taken = raw.sha256 ? &raw.sha256 : &raw.sha512;
+        t->digest = *taken;
+        *taken = NULL;
     }
     t->checksums_url = raw.checksums;
     raw.checksums = NULL;
     t->insecure = raw.insecure;
     t->hint = t->url ? kvz_url_content_kind(t->url) : KVZ_CONTENT_UNKNOWN;
     t->loc = loc_of(file, k);
-    L->tmpl_at[pub->n_templates] = loc_of(file, k);
     pub->n_templates++;
 cleanup:
     kvz_schema_release(&kvz_schema_template, &raw);
@@ -559,7 +556,9 @@ static const struct kvz_template *resolve(struct loader *L, const char *name, st
     const struct kvz_template *t = find_template(L->m, name);
     if (t)
         return t;
-    const char **cands = malloc((pub->n_templates ? pub->n_templates : 1) * sizeof(*cands));
+    /* Suggestions cost an edit distance per template: skip them for huge manifests. */
+    bool suggest = pub->n_templates <= 1000;
+    const char **cands = suggest ? malloc((pub->n_templates + 1) * sizeof(*cands)) : NULL;
     const char *sugg = NULL;
     if (cands) {
         for (size_t i = 0; i < pub->n_templates; i++)
@@ -596,8 +595,8 @@ static void check_refs(struct loader *L, struct pending *p)
             else if (arch)
                 diag_at(L, KVZ_SEV_ERROR, p->tmpl_at, "foreign-arch",
                         "template '%s' is built for %s, but a container runs on this host's "
-                        "kernel and CPU (%s); use a %s template, or a vm for other "
-                        "architectures",
+                        "kernel and CPU (%s); use a template built for %s, or a vm for "
+                        "other architectures",
                         t->name, arch, kvz_host_arch(), kvz_host_arch());
         } else if (t && t->hint == KVZ_CONTENT_ROOTFS) {
             diag_at(L, KVZ_SEV_ERROR, p->tmpl_at, "content-kind",
@@ -677,7 +676,6 @@ static void loader_release(struct loader *L)
         resource_release(&L->vms[i].r);
     free(L->cts);
     free(L->vms);
-    free(L->tmpl_at);
     free(L->stack.value);
     free(L->containers_uri.value);
     free(L->vms_uri.value);
