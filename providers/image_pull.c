@@ -311,6 +311,11 @@ static int resolve_expected(enum kvz_digest_algo *algo, char **hex, struct pull 
             *hex = strdup(t->digest);
             return *hex ? 0 : kvz_error_set(err, "out of memory");
         }
+        if (!t->insecure && (!strncmp(p->url, "http://", 7) || !strncmp(p->url, "https://", 8)))
+            return kvz_error_set(err,
+                                 "no checksum for '%s'; add 'sha256:', 'sha512:' or 'checksums:' "
+                                 "(or 'insecure: true' to accept unverified bytes)",
+                                 p->url);
         return 0; /* insecure, or a local file without a checksum */
     }
     if (p->s->opts.progress) {

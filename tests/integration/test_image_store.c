@@ -704,6 +704,20 @@ static void test_stall_fails(void **state)
     free(data);
 }
 
+static void test_http_without_checksum_refused(void **state)
+{
+    wfile(pathf("%s/nosum.img", g_www), "data", 4);
+    struct kvz_store *s = store_new();
+    struct kvz_template t = tmpl("nosum", url("nosum.img"), NULL);
+    t.insecure = false;
+    const char *msg = pull_fails(s, &t, KVZ_CONTENT_DISK);
+    assert_contains(msg, "no checksum for");
+    assert_contains(msg, "insecure: true");
+    assert_int_equal(requests(NULL), 0);
+    assert_nothing_cached(g_state);
+    kvz_store_free(s);
+}
+
 static void test_checksum_mismatch_deletes_and_names_both(void **state)
 {
     size_t len = 70000;
@@ -963,7 +977,7 @@ static void test_hostile_archives(void **state)
     const char *out = pathf("%s/outside", g_work);
     char outside[PATH_MAX];
     snprintf(outside, sizeof(outside), "%s", out);
-    run("mkdir -p %s && echo secret > %s/secret", outside, outside);
+    run("mkdir -p %s && chmod 755 %s && echo secret > %s/secret", outside, outside, outside);
 
     struct ent dotdot[] = {{.path = "ok", .type = AE_IFREG, .data = "a"},
                            {.path = "a/../../../outside/dotdot", .type = AE_IFREG, .data = "x"}};
@@ -1023,6 +1037,21 @@ static void test_hostile_archives(void **state)
     assert_int_equal(l, 7);
     assert_memory_equal(c, "secret\n", 7);
     free(c);
+
+    /* A directory entry over a symlink must not chmod/chown what the link points at. */
+    struct ent dir_over[] = {{.path = "x", .type = AE_IFLNK, .target = outside},
+                             {.path = "x", .type = AE_IFDIR, .perm = 0777, .uid = 4242}};
+    make_tar(pathf("%s/dir-over.tar", g_www), NULL, dir_over, 2);
+    s = store_new();
+    t = tmpl("dirover", url("dir-over.tar"), file_sha(pathf("%s/dir-over.tar", g_www)));
+    err = NULL;
+    if (kvz_store_pull(&img, s, &t, KVZ_CONTENT_ROOTFS, &err) == 0)
+        kvz_image_release(&img);
+    kvz_error_free(err);
+    kvz_store_free(s);
+    assert_int_equal(stat(outside, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0755);
+    assert_int_equal(st.st_uid, 0);
 
     assert_outside_empty(outside);
     assert_int_equal(access(pathf("%s/dotdot", g_work), F_OK), -1);
@@ -1320,6 +1349,7 @@ int main(void)
         cmocka_unit_test_setup(test_404_names_url_and_status, reset),
         cmocka_unit_test_setup(test_content_length_lies, reset),
         cmocka_unit_test_setup(test_stall_fails, reset),
+        cmocka_unit_test_setup(test_http_without_checksum_refused, reset),
         cmocka_unit_test_setup(test_checksum_mismatch_deletes_and_names_both, reset),
         cmocka_unit_test_setup(test_sums_file, reset),
         cmocka_unit_test_setup(test_crash_left_partial_resumed, reset),
