@@ -94,6 +94,22 @@ fi
 grep -q "template 'install' holds an ISO image (iso) but is used as a container template" "$work/err" ||
   fail "ISO error: $(cat "$work/err")"
 
+# https with a certificate nobody vouches for: refused, not retried
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+  -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+python3 "$src/tests/integration/httpd_faults.py" --root "$work/www" --port-file "$work/tport" \
+  --tls "$work/cert.pem" "$work/key.pem" &
+tsrv=$!
+for _ in $(seq 100); do [[ -s $work/tport ]] && break; sleep 0.05; done
+sed "s#http://127.0.0.1:$port/rootfs.tar.gz#https://127.0.0.1:$(cat "$work/tport")/rootfs.tar.gz#" \
+  "$work/keep.yaml" > "$work/tls.yaml"
+if "$kvz" --state-dir "$work/tls-state" templates pull -f "$work/tls.yaml" 2>"$work/err" >/dev/null; then
+  kill $tsrv; fail "self-signed https accepted"
+fi
+kill $tsrv
+grep -q "https://127.0.0.1:.*certificate" "$work/err" || fail "TLS error: $(cat "$work/err")"
+grep -q "retrying" "$work/err" && fail "a certificate failure was retried"
+
 # usage errors
 if "$kvz" --state-dir "$st" templates frobnicate -f "$work/m.yaml" 2>"$work/err"; then fail "bad action"; fi
 grep -q "unknown action 'frobnicate'" "$work/err" || fail "bad action message: $(cat "$work/err")"
