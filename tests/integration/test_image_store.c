@@ -1053,6 +1053,21 @@ static void test_hostile_archives(void **state)
     assert_int_equal(st.st_mode & 07777, 0755);
     assert_int_equal(st.st_uid, 0);
 
+    /* A directory replaced by a symlink: its deferred mode and times must not follow the link. */
+    struct ent sym_over[] = {{.path = "d", .type = AE_IFDIR, .perm = 0700, .uid = 4242},
+                             {.path = "d", .type = AE_IFLNK, .target = outside}};
+    make_tar(pathf("%s/sym-over.tar", g_www), NULL, sym_over, 2);
+    s = store_new();
+    t = tmpl("symover", url("sym-over.tar"), file_sha(pathf("%s/sym-over.tar", g_www)));
+    err = NULL;
+    if (kvz_store_pull(&img, s, &t, KVZ_CONTENT_ROOTFS, &err) == 0)
+        kvz_image_release(&img);
+    kvz_error_free(err);
+    kvz_store_free(s);
+    assert_int_equal(stat(outside, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0755);
+    assert_int_equal(st.st_uid, 0);
+
     assert_outside_empty(outside);
     assert_int_equal(access(pathf("%s/dotdot", g_work), F_OK), -1);
 }
