@@ -495,6 +495,15 @@ static int pull_locked(struct kvz_image *out, struct pull *p, struct kvz_error *
         }
         free(dst);
     }
+    /*
+     * mkdtemp made the object 0700: right for a rootfs (its setuid binaries
+     * must not be reachable by local users), but qemu runs unprivileged and
+     * must read disk images and ISOs.
+     */
+    if (p->kind != KVZ_CONTENT_ROOTFS && chmod(p->tmpdir, 0755) < 0) {
+        kvz_error_set_errno(err, "chmod '%s'", p->tmpdir);
+        goto cleanup;
+    }
     if (kvz_cache_install(p->s, p->tmpdir, hex, p->kind, p->format, p->file, p->content_size,
                           p->url, err) < 0 ||
         kvz_cache_record(p->s, p->id, hex, algo == KVZ_DIGEST_SHA512 ? sha512 : NULL, err) < 0)

@@ -438,6 +438,9 @@ static void test_rootfs_kept_intact(void **state)
     pull_ok(&img, s, &t, KVZ_CONTENT_ROOTFS);
     assert_int_equal(img.kind, KVZ_CONTENT_ROOTFS);
     assert_string_equal(img.format, "tar+gzip");
+    /* setuid binaries of a rootfs are out of local users' reach */
+    assert_int_equal(stat(pathf("%s/..", img.path), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
     assert_string_equal(img.digest + 7, t.digest);
     assert_true(g_log.done == 1 && g_log.last_done > 0);
 
@@ -1241,6 +1244,9 @@ static void test_disk_images_and_iso(void **state)
     pull_ok(&img, s, &iso, KVZ_CONTENT_ISO);
     assert_int_equal(requests(NULL), before); /* verified and kept the first time */
     assert_string_equal(img.format, "iso");
+    assert_int_equal(stat(pathf("%.*s", (int)(strrchr(img.path, '/') - img.path), img.path), &st),
+                     0);
+    assert_int_equal(st.st_mode & 0777, 0755); /* qemu reads it unprivileged */
     assert_non_null(strstr(img.path, "image.iso"));
     kvz_image_release(&img);
     /* A disk image is no rootfs either. */
