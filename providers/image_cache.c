@@ -548,8 +548,11 @@ static int prune_index(const struct kvz_store *s, const char *dir, const char *n
 {
     struct prune_ctx *c = arg;
     char hex[KVZ_HEX256];
-    if (strlen(name) == 64 && keep_has(&c->ids, name))
+    size_t len = strlen(name);
+    if (len == 64 && keep_has(&c->ids, name))
         return 0;
+    if (len > 4 && !strcmp(name + len - 4, ".tmp"))
+        return 0; /* a pull is writing it right now */
     if (!strcmp(dir, "alias") && read_hex(hex, s, "alias", name) == 1 && keep_has(&c->objects, hex))
         return 0;
     return unlink_counted(c, s, dir, name, err);
@@ -561,7 +564,14 @@ static int prune_stale(const struct kvz_store *s, const char *dir, const char *n
 {
     struct prune_ctx *c = arg;
     char id[KVZ_HEX256] = "";
-    const char *p = strchr(name, '.') && !strncmp(name, "obj.", 4) ? name + 4 : name;
+    if (!strncmp(name, "del.", 4)) {
+        /* an object a prune moved out of objects/ but did not finish removing */
+        char *path = kvz_cache_path(s, dir, name);
+        int r = path ? kvz_tree_remove(&c->freed, path, err) : kvz_error_set(err, "out of memory");
+        free(path);
+        return r;
+    }
+    const char *p = !strncmp(name, "obj.", 4) ? name + 4 : name;
     if (strlen(p) < 64)
         return unlink_counted(c, s, dir, name, err);
     memcpy(id, p, 64);
