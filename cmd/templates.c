@@ -76,10 +76,14 @@ static void draw(struct progress_ui *ui, struct slot *sl, const struct kvz_progr
 {
     double t = now_s(), el = t - sl->t0;
     double rate = el > 0.2 ? (double)(p->done - sl->d0) / el : 0;
-    char done[32], total[32], r[32], eta[32] = "";
+    char done[32], total[32], r[32] = "", eta[32] = "";
     human_size(done, sizeof(done), p->done);
     human_size(total, sizeof(total), p->total);
-    human_size(r, sizeof(r), (uint64_t)rate);
+    if (rate > 0) {
+        char rs[24];
+        human_size(rs, sizeof(rs), (uint64_t)rate);
+        snprintf(r, sizeof(r), "%s/s", rs);
+    }
     if (p->total > p->done && rate > 0) {
         unsigned s = (unsigned)((double)(p->total - p->done) / rate);
         snprintf(eta, sizeof(eta), " ETA %u:%02u", s / 60, s % 60);
@@ -93,12 +97,12 @@ static void draw(struct progress_ui *ui, struct slot *sl, const struct kvz_progr
         for (unsigned i = 0; i < 20; i++)
             bar[i] = i < pct / 5 ? '#' : '.';
         bar[20] = '\0';
-        fprintf(stderr, "\r\033[K%s [%s] %3u%% %s/%s %s/s%s", p->name, bar, pct, done,
+        fprintf(stderr, "\r\033[K%s [%s] %3u%% %s/%s %s%s", p->name, bar, pct, done,
                 p->total ? total : "?", r, eta);
         ui->line_dirty = true;
     } else if (p->total && p->done * 4 / p->total > sl->quarter) {
         sl->quarter = (unsigned)(p->done * 4 / p->total);
-        fprintf(stderr, "%s: %s of %s (%s/s)%s\n", p->name, done, total, r, eta);
+        fprintf(stderr, "%s: %s of %s %s%s\n", p->name, done, total, r, eta);
     }
 }
 
