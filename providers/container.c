@@ -401,7 +401,7 @@ static int remove_leftovers(const char *dir, struct kvz_error **err)
  * configured, renamed into place only when complete. */
 static int make_storage(char **rootfs_out, char **img_out, struct kvz_host *h,
                         const struct kvz_resource *want, const char *src, const char *dir,
-                        struct kvz_error **err)
+                        bool in_use, struct kvz_error **err)
 {
     char *rootfs = path_join(dir, KVZ_CT_ROOTFS_DIR);
     char *img = path_join(dir, KVZ_CT_DISK_IMG);
@@ -415,10 +415,10 @@ static int make_storage(char **rootfs_out, char **img_out, struct kvz_host *h,
     const char *final = want->disk ? img : rootfs;
     if (path_exists(final, !want->disk)) {
         /* finished by an earlier create that died before defining the domain: keep it, but
-         * make sure the injected files are the wanted ones */
+         * make sure the injected files are the wanted ones (never into a mounted image) */
         say(h, want->name, "reusing complete storage from an earlier run");
-        if ((want->disk ? kvz_disk_inject(img, want, err) : kvz_rootfs_inject(rootfs, want, err)) <
-            0)
+        if (!in_use && (want->disk ? kvz_disk_inject(img, want, err)
+                                   : kvz_rootfs_inject(rootfs, want, err)) < 0)
             goto cleanup;
     } else {
         if (remove_leftovers(dir, err) < 0)
@@ -446,7 +446,7 @@ static int make_storage(char **rootfs_out, char **img_out, struct kvz_host *h,
             goto cleanup;
         }
     }
-    if (want->disk) {
+    if (want->disk && !in_use) {
         struct stat st;
         if (stat(img, &st) == 0 && (uint64_t)st.st_size < want->disk &&
             kvz_disk_grow_offline(img, want->disk, err) < 0)
@@ -536,16 +536,21 @@ int kvz_ct_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
 
     if (kvz_ct_dir(&dir, h, want->name, err) < 0)
         goto cleanup;
-    /* A same-named domain must be this stack's (a half-made create); never someone else's. */
+    /* A same-named domain must be this stack's (a half-made create); never someone else's.
+     * Running on complete storage, it keeps running: only the definition is redone. */
+    bool in_use = false;
     if ((dom = virDomainLookupByName(h->conn, want->name))) {
         if (domain_ownership(&o, h, dom, true, err) < 0)
             goto cleanup;
-        if (stop_domain(h, dom, err) < 0)
+        char *final = path_join(dir, want->disk ? KVZ_CT_DISK_IMG : KVZ_CT_ROOTFS_DIR);
+        in_use = final && path_exists(final, !want->disk) && virDomainIsActive(dom) == 1;
+        free(final);
+        if (!in_use && stop_domain(h, dom, err) < 0)
             goto cleanup;
         virDomainFree(dom);
         dom = NULL;
     }
-    if (mkdir_p(dir, err) < 0 || make_storage(&rootfs, &img, h, want, src, dir, err) < 0)
+    if (mkdir_p(dir, err) < 0 || make_storage(&rootfs, &img, h, want, src, dir, in_use, err) < 0)
         goto cleanup;
     if (define_domain(&dom, h, want, rootfs, img, err) < 0 || converge_power(h, dom, want, err) < 0)
         goto cleanup;
