@@ -306,11 +306,14 @@ static int observe_one(struct kvz_observed_resource *r, struct kvz_host *h, virD
     r->max_memory = r->memory;
     /* The files themselves, not a record: a rootfs deleted by hand shows as missing. */
     if (img) {
-        struct stat st;
-        r->storage_ok = stat(img, &st) == 0 && S_ISREG(st.st_mode);
-        r->disk = r->storage_ok ? (uint64_t)st.st_size : 0;
-        if (!r->storage_ok && !(r->problem = strdup("disk image missing")))
+        struct kvz_error *bad = NULL;
+        r->storage_ok = path_exists(img, false) && kvz_disk_size(&r->disk, img, &bad) == 0;
+        if (!r->storage_ok &&
+            !(r->problem = strdup(bad ? kvz_error_msg(bad) : "disk image missing"))) {
+            kvz_error_free(bad);
             goto oom;
+        }
+        kvz_error_free(bad);
     } else if (rootfs) {
         r->storage_ok = path_exists(rootfs, true);
         if (!r->storage_ok && !(r->problem = strdup("rootfs missing")))
@@ -652,10 +655,10 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
             goto cleanup;
         }
         int r = 1;
-        if (running && kvz_disk_online_resize_possible()) {
+        int pid = running ? container_init_pid(dom) : -1;
+        if (pid > 0 && kvz_disk_online_resize_possible()) {
             say(h, want->name, "growing disk online");
-            r = kvz_disk_grow_online(img, want->disk, container_init_pid(dom), err);
-            if (r < 0)
+            if ((r = kvz_disk_grow_online(img, want->disk, pid, err)) < 0)
                 goto cleanup;
         }
         if (r == 1) {

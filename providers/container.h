@@ -84,6 +84,10 @@ int kvz_disk_grow_offline(const char *img, uint64_t size, struct kvz_error **err
  * kernel refuses for lack of privilege (EPERM/EACCES): the caller falls back to offline. */
 int kvz_disk_grow_online(const char *img, uint64_t size, int init_pid, struct kvz_error **err);
 
+/* The usable size of the image: its file size when the ext4 inside fills it, else the
+ * filesystem's size (a grow killed between the file and resize2fs shows as not done). */
+int kvz_disk_size(uint64_t *out, const char *img, struct kvz_error **err);
+
 /* Whether this process may resize a mounted ext4 (CAP_SYS_RESOURCE in its effective set). */
 bool kvz_disk_online_resize_possible(void);
 

@@ -250,6 +250,19 @@ static void test_disk_image_and_grow(void **state)
     assert_true(ct_find(&o, name)->running);
     kvz_observed_free(&o);
 
+    /* a grow killed after the file grew but before resize2fs: observe tells, update finishes */
+    must(kvz_container_ops.set_power(&fx.host, name, false, &err), err, "stop");
+    assert_int_equal(truncate(img, 128 * MiB), 0);
+    observe(&o);
+    assert_int_equal(ct_find(&o, name)->disk, 96 * MiB);
+    kvz_observed_free(&o);
+    want.disk = 128 * MiB;
+    must(kvz_container_ops.update(&fx.host, &chg, &err), err, "grow again");
+    observe(&o);
+    assert_int_equal(ct_find(&o, name)->disk, 128 * MiB);
+    assert_true(ct_find(&o, name)->running);
+    kvz_observed_free(&o);
+
     must(kvz_container_ops.remove(&fx.host, name, &err), err, "remove");
     assert_int_equal(stat(img, &st), -1);
     free(img);
