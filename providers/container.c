@@ -76,10 +76,10 @@ static bool path_exists(const char *p, bool dir)
 
 /* ---- ownership ---- */
 
-/* The domain's kvz metadata; *out NULL when unmanaged. A domain of another stack, or without
- * metadata, is an error when `require` (kvz never touches what is not its own). */
+/* The domain's kvz metadata, for a domain about to be changed: one without it, or of another
+ * stack, is an error (kvz never touches what is not its own). */
 static int domain_ownership(struct kvz_ownership **out, struct kvz_host *h, virDomainPtr dom,
-                            bool require, struct kvz_error **err)
+                            struct kvz_error **err)
 {
     char *xml = virDomainGetXMLDesc(dom, 0);
     *out = NULL;
@@ -89,8 +89,6 @@ static int domain_ownership(struct kvz_ownership **out, struct kvz_host *h, virD
     free(xml);
     if (r < 0)
         return kvz_error_wrap(err, "domain '%s'", virDomainGetName(dom));
-    if (!require)
-        return 0;
     if (!*out)
         return kvz_error_set(err,
                              "domain '%s' exists and is not managed by kvz; rename the resource "
@@ -246,7 +244,7 @@ static int container_set_power(struct kvz_host *h, const char *name, bool on,
     int ret = -1;
     if (!dom)
         return kvz_error_set(err, "container '%s' does not exist: %s", name, kvz_ct_virt_msg());
-    if (domain_ownership(&o, h, dom, true, err) < 0)
+    if (domain_ownership(&o, h, dom, err) < 0)
         goto cleanup;
     ret = on ? start_domain(h, dom, err) : stop_domain(h, dom, err);
 cleanup:
@@ -543,7 +541,7 @@ int kvz_ct_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
      * Running on complete storage, it keeps running: only the definition is redone. */
     bool in_use = false;
     if ((dom = virDomainLookupByName(h->conn, want->name))) {
-        if (domain_ownership(&o, h, dom, true, err) < 0)
+        if (domain_ownership(&o, h, dom, err) < 0)
             goto cleanup;
         char *final = path_join(dir, want->disk ? KVZ_CT_DISK_IMG : KVZ_CT_ROOTFS_DIR);
         in_use = final && path_exists(final, !want->disk) && virDomainIsActive(dom) == 1;
@@ -596,17 +594,25 @@ static bool has_field(const struct kvz_change *chg, const char *field)
     return false;
 }
 
-/* The init process of a running container: the only child of libvirt's controller, whose pid
- * is the domain id for LXC. */
+/* The init process of a running container on this host: the only child of libvirt's
+ * controller, whose pid is the domain id for LXC. -1 when not running, or when the id is not a
+ * libvirt_lxc here (a remote connection). */
 static int container_init_pid(virDomainPtr dom)
 {
     char path[64], buf[64];
     unsigned int id = virDomainGetID(dom);
     if (id == (unsigned int)-1)
         return -1;
-    snprintf(path, sizeof(path), "/proc/%u/task/%u/children", id, id);
+    snprintf(path, sizeof(path), "/proc/%u/comm", id);
     FILE *f = fopen(path, "re");
     if (!f)
+        return -1;
+    bool controller = fgets(buf, sizeof(buf), f) && !strcmp(buf, "libvirt_lxc\n");
+    fclose(f);
+    if (!controller)
+        return -1;
+    snprintf(path, sizeof(path), "/proc/%u/task/%u/children", id, id);
+    if (!(f = fopen(path, "re")))
         return -1;
     int pid = -1;
     if (fgets(buf, sizeof(buf), f))
@@ -630,7 +636,7 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
         kvz_error_set(err, "container '%s' does not exist: %s", want->name, kvz_ct_virt_msg());
         goto cleanup;
     }
-    if (domain_ownership(&o, h, dom, true, err) < 0 || kvz_ct_dir(&dir, h, want->name, err) < 0)
+    if (domain_ownership(&o, h, dom, err) < 0 || kvz_ct_dir(&dir, h, want->name, err) < 0)
         goto cleanup;
     bool running = virDomainIsActive(dom) == 1;
     if (!(xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE))) {
@@ -714,7 +720,7 @@ static int container_remove(struct kvz_host *h, const char *name, struct kvz_err
     if (kvz_ct_dir(&dir, h, name, err) < 0)
         goto cleanup;
     if ((dom = virDomainLookupByName(h->conn, name))) {
-        if (domain_ownership(&o, h, dom, true, err) < 0 || stop_domain(h, dom, err) < 0)
+        if (domain_ownership(&o, h, dom, err) < 0 || stop_domain(h, dom, err) < 0)
             goto cleanup;
         if (virDomainUndefine(dom) < 0) {
             kvz_error_set(err, "undefine '%s': %s", name, kvz_ct_virt_msg());
