@@ -256,6 +256,18 @@ static char *dup_or_null(const char *s)
     return s && *s ? strdup(s) : NULL;
 }
 
+/* The guest reports balloon statistics only when its virtio-balloon driver runs. */
+static bool balloon_driver_active(virDomainPtr dom)
+{
+    virDomainMemoryStatStruct st[VIR_DOMAIN_MEMORY_STAT_NR];
+    int n = virDomainMemoryStats(dom, st, VIR_DOMAIN_MEMORY_STAT_NR, 0);
+    for (int i = 0; i < n; i++)
+        if (st[i].tag == VIR_DOMAIN_MEMORY_STAT_AVAILABLE ||
+            (st[i].tag == VIR_DOMAIN_MEMORY_STAT_LAST_UPDATE && st[i].val > 0))
+            return true;
+    return false;
+}
+
 static int observe_one(struct kvz_observed_resource *r, virDomainPtr dom, struct kvz_error **err)
 {
     int rc = -1;
@@ -301,6 +313,15 @@ static int observe_one(struct kvz_observed_resource *r, virDomainPtr dom, struct
     if (virDomainGetAutostart(dom, &autostart) == 0)
         r->autostart = autostart != 0;
     r->memory = info.memory;
+    if (r->running && !balloon_driver_active(dom)) {
+        /* Without the guest's balloon driver the live size stays at the maximum whatever
+         * the target: the definition's currentMemory is then what was asked for. */
+        struct kvz_vm_domain_info def;
+        if (kvz_vm_domain_info_parse(&def, inactive, NULL) == 0) {
+            r->memory = def.memory;
+            kvz_vm_domain_info_release(&def);
+        }
+    }
     r->max_memory = info.max_memory;
     r->cpus_milli = info.cpus * 1000;
     r->max_cpus = info.max_cpus;
