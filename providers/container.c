@@ -173,15 +173,52 @@ static int wait_inactive(virDomainPtr dom, int timeout_ms)
     return virDomainIsActive(dom) == 0 ? 0 : -1;
 }
 
+static int container_init_pid(virDomainPtr dom);
+
+/* Whether the container's init listens on an initctl pipe (systemd, sysvinit): 1 yes, 0 no,
+ * -1 unknown (the container runs on another host). */
+static int has_initctl(virDomainPtr dom)
+{
+    static const char *const fifos[] = {"run/initctl", "dev/initctl"};
+    int pid = container_init_pid(dom);
+    char p[64];
+    if (pid < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(fifos) / sizeof(*fifos); i++) {
+        struct stat st;
+        snprintf(p, sizeof(p), "/proc/%d/root/%s", pid, fifos[i]);
+        if (stat(p, &st) == 0 && S_ISFIFO(st.st_mode))
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * Graceful, then forced. Inits differ: systemd and sysvinit power off on an initctl request
+ * (and systemd treats SIGTERM as "re-execute"), simple inits exit on SIGTERM. libvirt 9.0's
+ * default shutdown reports initctl success even without a pipe and then skips SIGTERM, so the
+ * two are sent here one after the other, each when it can work.
+ */
 static int stop_domain(struct kvz_host *h, virDomainPtr dom, struct kvz_error **err)
 {
     const char *name = virDomainGetName(dom);
     if (virDomainIsActive(dom) != 1)
         return 0;
-    /* Graceful first: libvirt asks init to shut down (/dev/initctl, else SIGTERM). */
     say(h, name, "stopping");
-    if (virDomainShutdown(dom) == 0 && wait_inactive(dom, KVZ_CT_STOP_TIMEOUT_MS) == 0)
-        return 0;
+    int initctl = has_initctl(dom), left = KVZ_CT_STOP_TIMEOUT_MS;
+    if (initctl != 0) {
+        int grace = initctl == 1 ? left : KVZ_CT_INITCTL_GRACE_MS;
+        if (virDomainShutdownFlags(dom, VIR_DOMAIN_SHUTDOWN_INITCTL) == 0 &&
+            wait_inactive(dom, grace) == 0)
+            return 0;
+        left -= grace;
+    }
+    /* Repeated: a SIGTERM that lands before init set its handler is dropped by the kernel. */
+    for (; left > 0; left -= KVZ_CT_SIGTERM_EVERY_MS) {
+        virDomainShutdownFlags(dom, VIR_DOMAIN_SHUTDOWN_SIGNAL);
+        if (wait_inactive(dom, KVZ_CT_SIGTERM_EVERY_MS) == 0)
+            return 0;
+    }
     say(h, name, "did not stop in time; forcing");
     if (virDomainDestroy(dom) < 0 && virDomainIsActive(dom) == 1)
         return kvz_error_set(err, "stop container '%s': %s", name, kvz_ct_virt_msg());
@@ -257,14 +294,16 @@ static int observe_one(struct kvz_observed_resource *r, struct kvz_host *h, virD
         o->applied_at = o->kvz_version = o->source = NULL;
         r->kind = o->kind;
     }
-    if (kvz_ct_get_memory(&r->memory, dom, r->running, err) < 0 ||
-        kvz_ct_get_cpus(&r->cpus_milli, dom, r->running, err) < 0)
-        goto cleanup;
-    if (!r->memory) /* no hard limit (not made by kvz): the definition's size */
-        r->memory = (uint64_t)virDomainGetMaxMemory(dom) * 1024;
-    r->max_memory = r->memory;
     if (kvz_ct_xml_parse(r, &rootfs, &img, xml, err) < 0)
         goto cleanup;
+    if (r->running) { /* what the kernel enforces now; the definition is read above */
+        uint64_t mem = 0;
+        if (kvz_ct_get_memory(&mem, dom, err) < 0 || kvz_ct_get_cpus(&r->cpus_milli, dom, err) < 0)
+            goto cleanup;
+        if (mem)
+            r->memory = mem;
+    }
+    r->max_memory = r->memory;
     /* The files themselves, not a record: a rootfs deleted by hand shows as missing. */
     if (img) {
         struct stat st;
@@ -576,7 +615,6 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
     char *dir = NULL, *rootfs = NULL, *img = NULL, *xml = NULL;
     virDomainPtr dom = NULL;
     int ret = -1;
-    bool restart = false;
 
     if (!want)
         return kvz_error_set(err, "update container '%s': no desired spec", chg->name);
@@ -596,10 +634,12 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
         goto cleanup;
     free(tmp.network.name);
 
-    /* Live first: these never need a restart on LXC. */
-    if (has_field(chg, "memory") && kvz_ct_set_memory(dom, want->memory, running, err) < 0)
+    /* Live first: these never need a restart on LXC. A stopped container gets them with the
+     * redefinition below. */
+    bool redefine = has_field(chg, "network") || !running;
+    if (running && has_field(chg, "memory") && kvz_ct_set_memory(dom, want->memory, err) < 0)
         goto cleanup;
-    if (has_field(chg, "cpus") && kvz_ct_set_cpus(dom, want->cpus_milli, running, err) < 0)
+    if (running && has_field(chg, "cpus") && kvz_ct_set_cpus(dom, want->cpus_milli, err) < 0)
         goto cleanup;
     if (has_field(chg, "disk")) {
         if (!img) {
@@ -618,17 +658,14 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
             say(h, want->name, "growing disk offline (restart)");
             if (stop_domain(h, dom, err) < 0 || kvz_disk_grow_offline(img, want->disk, err) < 0)
                 goto cleanup;
-            restart = running;
             running = false;
         }
     }
     /* Network, hostname and ssh keys go into the definition and the rootfs: restart. */
     bool inject = has_field(chg, "hostname") || has_field(chg, "ssh_authorized_keys");
-    bool redefine = has_field(chg, "network");
     if (inject || redefine) {
         if (stop_domain(h, dom, err) < 0)
             goto cleanup;
-        restart = restart || running;
         running = false;
         if (inject &&
             (img ? kvz_disk_inject(img, want, err) : kvz_rootfs_inject(rootfs, want, err)) < 0)
@@ -640,7 +677,7 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
     }
     if (refresh_metadata(h, dom, want, running, err) < 0)
         goto cleanup;
-    (void)restart; /* the final state is what want->state says, restarted or not */
+    /* Restarted or not, the final power state is what want->state says. */
     if (converge_power(h, dom, want, err) < 0)
         goto cleanup;
     ret = 0;

@@ -25,10 +25,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define KVZ_CT_ROOTFS_DIR      "rootfs"
-#define KVZ_CT_DISK_IMG        "disk.img"
-#define KVZ_CT_CPU_PERIOD      100000 /* µs; cpus 1.5 = quota 150000 per this period */
-#define KVZ_CT_STOP_TIMEOUT_MS 30000
+#define KVZ_CT_ROOTFS_DIR       "rootfs"
+#define KVZ_CT_DISK_IMG         "disk.img"
+#define KVZ_CT_CPU_PERIOD       100000 /* µs; cpus 1.5 = quota 150000 per this period */
+#define KVZ_CT_STOP_TIMEOUT_MS  30000
+#define KVZ_CT_INITCTL_GRACE_MS 5000 /* initctl unknown (remote host): then SIGTERM */
+#define KVZ_CT_SIGTERM_EVERY_MS 1000
 
 /* <state_dir>/containers/<stack>/<name>; stack and name are checked [a-z0-9-]. Caller frees. */
 int kvz_ct_dir(char **out, const struct kvz_host *h, const char *name, struct kvz_error **err);
@@ -105,20 +107,24 @@ struct kvz_ct_def {
 /* The LXC domain XML of `def`. Caller frees. */
 int kvz_ct_xml_build(char **out, const struct kvz_ct_def *def, struct kvz_error **err);
 
-/* What the definition says: rootfs dir or disk image source, network, init; filled into r
- * (network) and the out strings (caller frees; NULL when absent). */
+/* What the definition says: memory hard limit, CPU quota, network (into r), and the rootfs dir
+ * or disk image (out strings, caller frees; NULL when absent). */
 int kvz_ct_xml_parse(struct kvz_observed_resource *r, char **rootfs_dir, char **disk_img,
                      const char *xml, struct kvz_error **err);
 
 /* --- container_tune.c --- */
 
-/* hard_limit and CPU quota, live and in the definition (flags LIVE|CONFIG when running). */
-int kvz_ct_set_memory(virDomainPtr dom, uint64_t bytes, bool running, struct kvz_error **err);
-int kvz_ct_set_cpus(virDomainPtr dom, uint32_t cpus_milli, bool running, struct kvz_error **err);
+/* Only on running containers: libvirt 9.0's LXC driver dereferences the missing cgroup of a
+ * stopped domain in virDomainGetSchedulerParameters and kills libvirtd. A stopped container's
+ * limits are read from, and written to, its definition instead (kvz_ct_xml_*). */
 
-/* The values in force: live when running, else the definition's. */
-int kvz_ct_get_memory(uint64_t *out, virDomainPtr dom, bool running, struct kvz_error **err);
-int kvz_ct_get_cpus(uint32_t *out, virDomainPtr dom, bool running, struct kvz_error **err);
+/* hard_limit and CPU quota, live and persisted in the definition (LIVE|CONFIG). */
+int kvz_ct_set_memory(virDomainPtr dom, uint64_t bytes, struct kvz_error **err);
+int kvz_ct_set_cpus(virDomainPtr dom, uint32_t cpus_milli, struct kvz_error **err);
+
+/* The values the kernel enforces now; 0 when unlimited. */
+int kvz_ct_get_memory(uint64_t *out, virDomainPtr dom, struct kvz_error **err);
+int kvz_ct_get_cpus(uint32_t *out, virDomainPtr dom, struct kvz_error **err);
 
 /* libvirt's last error message, or "unknown libvirt error". */
 const char *kvz_ct_virt_msg(void);

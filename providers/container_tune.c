@@ -14,27 +14,23 @@ const char *kvz_ct_virt_msg(void)
     return m ? m : "unknown libvirt error";
 }
 
-/* LIVE|CONFIG on a running domain persists the live change in the definition too; a stopped
- * domain only has a definition. */
-static unsigned int affect(bool running)
-{
-    return running ? VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG : VIR_DOMAIN_AFFECT_CONFIG;
-}
+/* LIVE|CONFIG: the live change is persisted in the definition too, so a restart keeps it. */
+#define AFFECT (VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG)
 
-int kvz_ct_set_memory(virDomainPtr dom, uint64_t bytes, bool running, struct kvz_error **err)
+int kvz_ct_set_memory(virDomainPtr dom, uint64_t bytes, struct kvz_error **err)
 {
     virTypedParameter p;
     memset(&p, 0, sizeof(p));
     snprintf(p.field, sizeof(p.field), "%s", VIR_DOMAIN_MEMORY_HARD_LIMIT);
     p.type = VIR_TYPED_PARAM_ULLONG;
     p.value.ul = bytes / 1024; /* KiB */
-    if (virDomainSetMemoryParameters(dom, &p, 1, affect(running)) < 0)
+    if (virDomainSetMemoryParameters(dom, &p, 1, AFFECT) < 0)
         return kvz_error_set(err, "set memory limit of '%s': %s", virDomainGetName(dom),
                              kvz_ct_virt_msg());
     return 0;
 }
 
-int kvz_ct_set_cpus(virDomainPtr dom, uint32_t cpus_milli, bool running, struct kvz_error **err)
+int kvz_ct_set_cpus(virDomainPtr dom, uint32_t cpus_milli, struct kvz_error **err)
 {
     virTypedParameter p[2];
     memset(p, 0, sizeof(p));
@@ -44,18 +40,18 @@ int kvz_ct_set_cpus(virDomainPtr dom, uint32_t cpus_milli, bool running, struct 
     snprintf(p[1].field, sizeof(p[1].field), "%s", VIR_DOMAIN_SCHEDULER_VCPU_QUOTA);
     p[1].type = VIR_TYPED_PARAM_LLONG;
     p[1].value.l = (long long)cpus_milli * KVZ_CT_CPU_PERIOD / 1000;
-    if (virDomainSetSchedulerParametersFlags(dom, p, 2, affect(running)) < 0)
+    if (virDomainSetSchedulerParametersFlags(dom, p, 2, AFFECT) < 0)
         return kvz_error_set(err, "set CPU quota of '%s': %s", virDomainGetName(dom),
                              kvz_ct_virt_msg());
     return 0;
 }
 
-int kvz_ct_get_memory(uint64_t *out, virDomainPtr dom, bool running, struct kvz_error **err)
+int kvz_ct_get_memory(uint64_t *out, virDomainPtr dom, struct kvz_error **err)
 {
     virTypedParameter p[8];
     int n = 8;
     *out = 0;
-    unsigned int flags = running ? VIR_DOMAIN_AFFECT_LIVE : VIR_DOMAIN_AFFECT_CONFIG;
+    unsigned int flags = VIR_DOMAIN_AFFECT_LIVE;
     if (virDomainGetMemoryParameters(dom, p, &n, flags) < 0)
         return kvz_error_set(err, "read memory limit of '%s': %s", virDomainGetName(dom),
                              kvz_ct_virt_msg());
@@ -67,14 +63,14 @@ int kvz_ct_get_memory(uint64_t *out, virDomainPtr dom, bool running, struct kvz_
     return 0;
 }
 
-int kvz_ct_get_cpus(uint32_t *out, virDomainPtr dom, bool running, struct kvz_error **err)
+int kvz_ct_get_cpus(uint32_t *out, virDomainPtr dom, struct kvz_error **err)
 {
     virTypedParameterPtr p = NULL;
     int n = 0;
     long long quota = -1;
     unsigned long long period = 0;
     *out = 0;
-    unsigned int flags = running ? VIR_DOMAIN_AFFECT_LIVE : VIR_DOMAIN_AFFECT_CONFIG;
+    unsigned int flags = VIR_DOMAIN_AFFECT_LIVE;
     /* Only for n, the number of parameters the driver has; the type string is not needed. */
     char *type = virDomainGetSchedulerType(dom, &n);
     if (!type)

@@ -146,6 +146,54 @@ static int dup_prop(char **out, xmlNodePtr n, const char *name)
     return *out ? 0 : -1;
 }
 
+static int node_ull(unsigned long long *out, xmlNodePtr n)
+{
+    xmlChar *v = n ? xmlNodeGetContent(n) : NULL;
+    char *end = NULL;
+    *out = 0;
+    if (!v)
+        return 0;
+    *out = strtoull((const char *)v, &end, 10);
+    xmlFree(v);
+    return 0;
+}
+
+/* Unit multipliers libvirt accepts on memory elements (it writes KiB itself). */
+static unsigned long long unit_bytes(xmlNodePtr n)
+{
+    xmlChar *u = xmlGetProp(n, BAD_CAST "unit");
+    unsigned long long m = 1024;
+    if (u) {
+        const char *s = (const char *)u;
+        m = !strcmp(s, "b") || !strcmp(s, "bytes") ? 1
+            : !strcmp(s, "M") || !strcmp(s, "MiB") ? 1024ull * 1024
+            : !strcmp(s, "G") || !strcmp(s, "GiB") ? 1024ull * 1024 * 1024
+                                                   : 1024;
+        xmlFree(u);
+    }
+    return m;
+}
+
+/* The definition's limits: what a stopped container starts with. */
+static int parse_limits(struct kvz_observed_resource *r, xmlNodePtr dom)
+{
+    unsigned long long v = 0, quota = 0, period = 0;
+    xmlNodePtr hl = first(first(dom, "memtune"), "hard_limit");
+    xmlNodePtr mem = first(dom, "memory");
+    if (hl) {
+        node_ull(&v, hl);
+        r->memory = v * unit_bytes(hl);
+    } else if (mem) {
+        node_ull(&v, mem);
+        r->memory = v * unit_bytes(mem);
+    }
+    xmlNodePtr ct = first(dom, "cputune");
+    node_ull(&quota, first(ct, "quota"));
+    node_ull(&period, first(ct, "period"));
+    r->cpus_milli = quota && period ? (uint32_t)(quota * 1000 / period) : 0;
+    return 0;
+}
+
 int kvz_ct_xml_parse(struct kvz_observed_resource *r, char **rootfs_dir, char **disk_img,
                      const char *xml, struct kvz_error **err)
 {
@@ -161,6 +209,8 @@ int kvz_ct_xml_parse(struct kvz_observed_resource *r, char **rootfs_dir, char **
         ret = kvz_error_set(err, "domain '%s': XML from libvirt is not a <domain>", r->name);
         goto cleanup;
     }
+    if (parse_limits(r, dom) < 0)
+        goto oom;
     xmlNodePtr devs = first(dom, "devices");
     for (xmlNodePtr n = devs ? devs->children : NULL; n; n = n->next) {
         if (n->type != XML_ELEMENT_NODE || strcmp((const char *)n->name, "filesystem") != 0)
