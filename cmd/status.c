@@ -1,8 +1,146 @@
 #include "cmd/cli.h"
 
+#include "base/buf.h"
+#include "cmd/stack.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "base/banned.h"
+
+/* The plan's verdict on one resource: "none" when it matches the manifests. */
+static const struct kvz_change *change_of(const struct kvz_plan *p, enum kvz_kind k,
+                                          const char *name)
+{
+    for (size_t i = 0; p && i < p->n_changes; i++)
+        if (p->changes[i].kind == k && !strcmp(p->changes[i].name, name))
+            return &p->changes[i];
+    return NULL;
+}
+
+static void drift_str(struct kvz_buf *b, const struct kvz_change *c, bool planned)
+{
+    if (!planned)
+        kvz_buf_puts(b, "unknown (no plan)");
+    else if (!c || c->action == KVZ_ACTION_NOOP)
+        kvz_buf_puts(b, "none");
+    else
+        kvz_buf_printf(b, "%s: %s", kvz_action_str(c->action), c->reason ? c->reason : "");
+}
+
+static json_t *sn(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
 
 int cmd_status(struct kvz_cli *cli, int argc, char **argv)
 {
-    return kvz_out_not_implemented(cli, "status");
+    enum { OPT_JSON = 256 };
+    static const struct option opts[] = {
+        {"file", required_argument, NULL, 'f'},
+        {"json", no_argument, NULL, OPT_JSON},
+        {NULL, 0, NULL, 0},
+    };
+    struct kvz_paths paths = {0};
+    struct kvz_stack_run r = KVZ_STACK_RUN_INIT;
+    bool json = false;
+    int rc = KVZ_EXIT_ERROR, c;
+    json_t *rows = NULL;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:f:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            if (kvz_paths_add(&paths, optarg) < 0) {
+                kvz_out_error(cli, "out of memory");
+                goto cleanup;
+            }
+            break;
+        case OPT_JSON:
+            json = true;
+            break;
+        case ':':
+            kvz_out_error(cli, "option '%s' needs a value; run 'kvz help status'",
+                          argv[optind - 1]);
+            goto cleanup;
+        default:
+            kvz_out_error(cli, "unknown option '%s'; run 'kvz help status'", argv[optind - 1]);
+            goto cleanup;
+        }
+    }
+    if (optind < argc) {
+        kvz_out_error(cli, "unexpected argument '%s'; give manifests with -f PATH", argv[optind]);
+        goto cleanup;
+    }
+    if (kvz_stack_load(cli, &r, paths.v, paths.n) < 0 || kvz_stack_observe(cli, &r, NULL) < 0)
+        goto cleanup;
+    /* a plan that cannot be made (an unmanaged same-named domain...) still leaves a status */
+    bool planned = kvz_stack_plan(cli, &r, NULL, 0, false) == 0;
+    rows = json_array();
+    if (!json)
+        printf("%-20s %-9s %-8s %8s %5s  %-19s %-30s %s\n", "NAME", "KIND", "STATE", "MEMORY",
+               "CPUS", "APPLIED", "DRIFT", "SOURCE");
+    for (int k = 0; k < KVZ_N_KINDS; k++) {
+        const struct kvz_observed *o = &r.hs.observed[k];
+        for (size_t i = 0; r.hs.ops[k] && i < o->n; i++) {
+            const struct kvz_observed_resource *h = &o->v[i];
+            if (!h->managed || !h->stack || strcmp(h->stack, r.m->stack))
+                continue;
+            struct kvz_buf drift = KVZ_BUF_INIT, mem = KVZ_BUF_INIT;
+            drift_str(&drift, change_of(r.plan, h->kind, h->name), planned);
+            kvz_size_human(&mem, h->memory);
+            const char *state = h->running ? "running" : "stopped";
+            if (json) {
+                json_array_append_new(
+                    rows,
+                    json_pack("{s:s, s:s, s:s, s:I, s:f, s:I, s:s, s:o, s:o, s:o, s:b}", "kind",
+                              kvz_plan_kind_str(h->kind), "name", h->name, "state", state, "memory",
+                              (json_int_t)h->memory, "cpus", h->cpus_milli / 1000.0, "disk",
+                              (json_int_t)h->disk, "drift", kvz_buf_cstr(&drift), "applied_at",
+                              sn(h->applied_at), "source", sn(h->source), "kvz_version",
+                              sn(h->kvz_version), "protect", h->protect));
+            } else {
+                printf("%-20s %-9s %-8s %8s %5.2g  %-19.19s %-30s %s\n", h->name,
+                       kvz_plan_kind_str(h->kind), state, kvz_buf_cstr(&mem),
+                       h->cpus_milli / 1000.0, h->applied_at ? h->applied_at : "-",
+                       kvz_buf_cstr(&drift), h->source ? h->source : "-");
+            }
+            kvz_buf_release(&drift);
+            kvz_buf_release(&mem);
+        }
+    }
+    /* resources of the manifests that do not exist yet */
+    for (size_t i = 0; planned && i < r.plan->n_changes; i++) {
+        const struct kvz_change *ch = &r.plan->changes[i];
+        if (ch->action != KVZ_ACTION_CREATE)
+            continue;
+        if (json)
+            json_array_append_new(
+                rows, json_pack("{s:s, s:s, s:s, s:s}", "kind", kvz_plan_kind_str(ch->kind), "name",
+                                ch->name, "state", "absent", "drift", "create: not on the host"));
+        else
+            printf("%-20s %-9s %-8s %8s %5s  %-19s %-30s %s\n", ch->name,
+                   kvz_plan_kind_str(ch->kind), "absent", "-", "-", "-", "create: not on the host",
+                   "-");
+    }
+    if (json) {
+        json_t *j = json_pack("{s:i, s:s, s:O}", "format_version", 1, "stack", r.m->stack,
+                              "resources", rows);
+        char *s = j ? json_dumps(j, 0) : NULL;
+        if (s)
+            printf("%s\n", s);
+        free(s);
+        json_decref(j);
+    }
+    rc = planned ? KVZ_EXIT_OK : KVZ_EXIT_ERROR;
+cleanup:
+    json_decref(rows);
+    kvz_stack_release(&r);
+    kvz_paths_release(&paths);
+    return rc;
 }

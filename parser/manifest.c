@@ -170,9 +170,9 @@ static void load_head(struct loader *L, const char *file, const struct kvz_ynode
     const struct kvz_ynode *conn = kvz_ymap_get(root, "connection");
     kvz_schema_decode(&kvz_schema_file, root, &h, "the manifest", root, file, L->d);
     merge_setting(L, &L->stack, "stack", &h.stack, loc_of(file, kvz_ymap_get(root, "stack")));
-    merge_setting(L, &L->containers_uri, "connection 'containers'", &h.containers_uri,
+    merge_setting(L, &L->containers_uri, "connection containers", &h.containers_uri,
                   loc_of(file, kvz_ymap_get(conn, "containers")));
-    merge_setting(L, &L->vms_uri, "connection 'vms'", &h.vms_uri,
+    merge_setting(L, &L->vms_uri, "connection vms", &h.vms_uri,
                   loc_of(file, kvz_ymap_get(conn, "vms")));
     free(h.stack);
     free(h.containers_uri);
@@ -207,9 +207,13 @@ static bool body_ok(struct loader *L, const char *file, const struct kvz_ynode *
         return true;
     if (v->type == KVZ_YINVALID)
         return false;
-    diag_at(L, KVZ_SEV_ERROR, loc_of(file, kvz_ynode_is_null(v) ? k : v), "bad-type",
-            "%s '%s' must be a mapping of settings, not %s; give at least %s", what,
-            kvz_show(k->str), kvz_ynode_describe(v), needs);
+    if (kvz_ynode_is_null(v))
+        diag_at(L, KVZ_SEV_ERROR, loc_of(file, k), "bad-type",
+                "%s '%s' has no settings; give at least %s", what, kvz_show(k->str), needs);
+    else
+        diag_at(L, KVZ_SEV_ERROR, loc_of(file, v), "bad-type",
+                "%s '%s' must be a mapping of settings, not %s; give at least %s", what,
+                kvz_show(k->str), kvz_ynode_describe(v), needs);
     return false;
 }
 
@@ -284,8 +288,9 @@ static void load_template(struct loader *L, const char *file, const struct kvz_y
     raw.url = NULL;
     if (raw.sha256 || raw.sha512) {
         t->algo = raw.sha256 ? KVZ_DIGEST_SHA256 : KVZ_DIGEST_SHA512;
-        t->digest = raw.sha256 ? raw.sha256 : raw.sha512;
-        raw.sha256 = raw.sha512 = NULL;
+        char **taken = raw.sha256 ? &raw.sha256 : &raw.sha512;
+        t->digest = *taken;
+        *taken = NULL;
     }
     t->checksums_url = raw.checksums;
     raw.checksums = NULL;
@@ -559,7 +564,9 @@ static const struct kvz_template *resolve(struct loader *L, const char *name, st
     const struct kvz_template *t = find_template(L->m, name);
     if (t)
         return t;
-    const char **cands = malloc((pub->n_templates ? pub->n_templates : 1) * sizeof(*cands));
+    /* Suggestions cost an edit distance per template: skip them for huge manifests. */
+    bool suggest = pub->n_templates <= 1000;
+    const char **cands = suggest ? malloc((pub->n_templates + 1) * sizeof(*cands)) : NULL;
     const char *sugg = NULL;
     if (cands) {
         for (size_t i = 0; i < pub->n_templates; i++)
@@ -596,8 +603,8 @@ static void check_refs(struct loader *L, struct pending *p)
             else if (arch)
                 diag_at(L, KVZ_SEV_ERROR, p->tmpl_at, "foreign-arch",
                         "template '%s' is built for %s, but a container runs on this host's "
-                        "kernel and CPU (%s); use a %s template, or a vm for other "
-                        "architectures",
+                        "kernel and CPU (%s); use a template built for %s, or a vm for "
+                        "other architectures",
                         t->name, arch, kvz_host_arch(), kvz_host_arch());
         } else if (t && t->hint == KVZ_CONTENT_ROOTFS) {
             diag_at(L, KVZ_SEV_ERROR, p->tmpl_at, "content-kind",

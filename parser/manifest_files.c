@@ -166,7 +166,8 @@ static void read_dir(const char *dir, struct seen *seen, struct kvz_diags *d,
         kvz_diags_add(d, KVZ_SEV_ERROR, dir, 0, 0, "no-manifests",
                       "the directory holds no *.yaml or *.yml file; add one or give a file with "
                       "-f");
-    qsort(names, n, sizeof(*names), cmp_str);
+    if (n)
+        qsort(names, n, sizeof(*names), cmp_str);
     for (size_t i = 0; i < n; i++) {
         read_file(names[i], seen, d, fn, ctx);
         free(names[i]);

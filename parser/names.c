@@ -69,8 +69,12 @@ const char *kvz_name_problem(const char *s, char *fix, size_t n)
     else if (!lower_alnum(s[0]) && !(s[0] >= 'A' && s[0] <= 'Z'))
         why = "must start with a lowercase letter or a digit";
     else
-        why = "may hold only lowercase letters, digits and '-'";
+        why = "has characters other than lowercase letters, digits and '-'";
     fix_name(s, fix, n);
+    /* A guess from non-ASCII text ("wéb" -> "w-b") would mislead more than help. */
+    for (size_t i = 0; s[i]; i++)
+        if ((unsigned char)s[i] >= 0x80)
+            fix[0] = '\0';
     if (!kvz_name_valid(fix) || !strcmp(fix, s))
         fix[0] = '\0';
     return why;

@@ -442,13 +442,13 @@ static void decode_field(struct dctx *c, const struct kvz_field *f, const struct
             const char *problem = kvz_name_problem(s, fix, sizeof(fix));
             if (fix[0])
                 err(c, v, "bad-name",
-                    "name '%s' %s (did you mean '%s'?); names are 1-63 lowercase letters, "
+                    "%s '%s' %s (did you mean '%s'?); names are 1-63 lowercase letters, "
                     "digits and '-'",
-                    kvz_show(s), problem, fix);
+                    f->key, kvz_show(s), problem, fix);
             else
                 err(c, v, "bad-name",
-                    "name '%s' %s; names are 1-63 lowercase letters, digits and '-'", kvz_show(s),
-                    problem);
+                    "%s '%s' %s; names are 1-63 lowercase letters, digits and '-'", f->key,
+                    kvz_show(s), problem);
             break;
         }
         set_string(c, target, f->off, s);
@@ -486,6 +486,13 @@ static void decode_field(struct dctx *c, const struct kvz_field *f, const struct
     case KVZ_F_SHA512: {
         size_t digits = f->type == KVZ_F_SHA256 ? 64 : 128;
         char *hex = strdup(s);
+        if (hex && strlen(hex) == digits && !kvz_hex_digest_normalize(hex, digits)) {
+            err(c, v, "bad-checksum",
+                "%s must be hexadecimal digits (0-9, a-f) only; copy it from the %s output", f->key,
+                f->type == KVZ_F_SHA256 ? "sha256sum" : "sha512sum");
+            free(hex);
+            break;
+        }
         if (!hex || !kvz_hex_digest_normalize(hex, digits)) {
             err(c, v, "bad-checksum",
                 "%s must be %zu hexadecimal digits (%zu given); copy it from the %s output", f->key,
@@ -511,13 +518,14 @@ static void decode_field(struct dctx *c, const struct kvz_field *f, const struct
         break;
     case KVZ_F_CPUS:
     case KVZ_F_VCPUS:
-        if (kvz_cpus_parse(at_off(target, f->off), s, f->type == KVZ_F_VCPUS, why, sizeof(why)) < 0)
+        if (kvz_cpus_parse(at_off(target, f->off), s, f->key, f->type == KVZ_F_VCPUS, why,
+                           sizeof(why)) < 0)
             err(c, v, "bad-cpus", "%s", why);
         break;
     case KVZ_F_COUNT: {
         uint32_t milli;
-        if (kvz_cpus_parse(&milli, s, 1, why, sizeof(why)) < 0)
-            err(c, v, "bad-cpus", "%s: %s", f->key, why);
+        if (kvz_cpus_parse(&milli, s, f->key, true, why, sizeof(why)) < 0)
+            err(c, v, "bad-cpus", "%s", why);
         else
             *(uint32_t *)at_off(target, f->off) = milli / 1000;
         break;

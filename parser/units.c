@@ -153,12 +153,14 @@ too_large:
     return -1;
 }
 
-int kvz_cpus_parse(uint32_t *out_milli, const char *s, int whole, char *why, size_t whylen)
+int kvz_cpus_parse(uint32_t *out_milli, const char *s, const char *what, bool whole, char *why,
+                   size_t whylen)
 {
     const char *p = s;
     *out_milli = 0;
     if (*p == '-') {
-        snprintf(why, whylen, "cpus '%s' is negative; write a positive count like 2", kvz_show(s));
+        snprintf(why, whylen, "%s '%s' is negative; write a positive count like 2", what,
+                 kvz_show(s));
         return -1;
     }
     if (*p == '+')
@@ -176,7 +178,7 @@ int kvz_cpus_parse(uint32_t *out_milli, const char *s, int whole, char *why, siz
         flen = (size_t)(p - fp);
     }
     if ((!ilen && !flen) || *p) {
-        snprintf(why, whylen, "cpus '%s' is not a number; write a count like %s", kvz_show(s),
+        snprintf(why, whylen, "%s '%s' is not a number; write a count like %s", what, kvz_show(s),
                  whole ? "2" : "2 or 1.5");
         return -1;
     }
@@ -184,13 +186,13 @@ int kvz_cpus_parse(uint32_t *out_milli, const char *s, int whole, char *why, siz
         flen--;
     if (flen && whole) {
         snprintf(why, whylen,
-                 "cpus '%s' is not a whole number; a vm has whole vCPUs (a container can have "
+                 "%s '%s' is not a whole number; a vm has whole vCPUs (a container can have "
                  "a fraction)",
-                 kvz_show(s));
+                 what, kvz_show(s));
         return -1;
     }
     if (flen > 3) {
-        snprintf(why, whylen, "cpus '%s' has more than 3 decimals; round it, e.g. to 1.25",
+        snprintf(why, whylen, "%s '%s' has more than 3 decimals; round it, e.g. to 1.25", what,
                  kvz_show(s));
         return -1;
     }
@@ -205,14 +207,14 @@ int kvz_cpus_parse(uint32_t *out_milli, const char *s, int whole, char *why, siz
     if (milli > (uint64_t)KVZ_CPUS_MAX * 1000)
         goto too_many;
     if (milli == 0) {
-        snprintf(why, whylen, "cpus '%s' is zero; give at least %s", kvz_show(s),
+        snprintf(why, whylen, "%s '%s' is zero; give at least %s", what, kvz_show(s),
                  whole ? "1" : "0.001");
         return -1;
     }
     *out_milli = (uint32_t)milli;
     return 0;
 too_many:
-    snprintf(why, whylen, "cpus '%s' is more than %u; give a smaller count", kvz_show(s),
+    snprintf(why, whylen, "%s '%s' is more than %u; give a smaller count", what, kvz_show(s),
              KVZ_CPUS_MAX);
     return -1;
 }

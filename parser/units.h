@@ -1,6 +1,7 @@
 #ifndef KVZ_PARSER_UNITS_H
 #define KVZ_PARSER_UNITS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,8 +20,10 @@ int kvz_size_parse(uint64_t *out, const char *s, char *why, size_t whylen);
 
 /*
  * Parses a CPU count into thousandths: "1.5" -> 1500. At most three decimals;
- * `whole` refuses fractions (vm vCPUs). Returns 0, or -1 with a reason in why.
+ * `whole` refuses fractions (vm vCPUs). `what` names the key in messages.
+ * Returns 0, or -1 with a reason in why.
  */
-int kvz_cpus_parse(uint32_t *out_milli, const char *s, int whole, char *why, size_t whylen);
+int kvz_cpus_parse(uint32_t *out_milli, const char *s, const char *what, bool whole, char *why,
+                   size_t whylen);
 
 #endif

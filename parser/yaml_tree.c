@@ -1,5 +1,6 @@
 #include "parser/yaml_tree.h"
 
+#include "base/buf.h"
 #include "parser/manifest.h"
 #include "parser/show.h"
 
@@ -17,7 +18,24 @@ struct ctx {
     size_t len;
     struct kvz_diags *d;
     size_t nodes;
+    /* anchors and aliases are reported once per name: a billion-laughs file stays readable */
+    char *reported[64];
+    size_t n_reported;
 };
+
+/* True the first time `name` is seen; after 64 names, always false. */
+static bool first_report(struct ctx *c, const char *name)
+{
+    for (size_t i = 0; i < c->n_reported; i++)
+        if (!strcmp(c->reported[i], name))
+            return false;
+    if (c->n_reported == sizeof(c->reported) / sizeof(c->reported[0]))
+        return false;
+    char *dup = strdup(name);
+    if (dup)
+        c->reported[c->n_reported++] = dup;
+    return true;
+}
 
 /* Offset of the first byte that is not valid UTF-8 (overlong, surrogate, > U+10FFFF), or len. */
 static size_t utf8_invalid_at(const unsigned char *s, size_t len)
@@ -253,6 +271,12 @@ static void report_tag(struct ctx *c, const struct kvz_ynode *at, const yaml_cha
 
 static void report_anchor(struct ctx *c, const struct kvz_ynode *at, const yaml_char_t *anchor)
 {
+    struct kvz_buf key = KVZ_BUF_INIT;
+    kvz_buf_printf(&key, "&%s", (const char *)anchor);
+    bool first = first_report(c, kvz_buf_cstr(&key));
+    kvz_buf_release(&key);
+    if (!first)
+        return;
     kvz_diags_add(c->d, KVZ_SEV_ERROR, c->file, at->line, at->col, "yaml-anchor",
                   "YAML anchor '&%s' is not allowed; remove it and write the value out where it "
                   "is needed",
@@ -374,7 +398,7 @@ static int build_children(struct ctx *c, struct kvz_ynode *out, unsigned depth)
         if (what)
             kvz_diags_add(c->d, KVZ_SEV_ERROR, c->file, key.line, key.col, "non-string-key",
                           "a key must be a string, not %s; write a name%s",
-                          !strcmp(what, "null") ? "empty" : what,
+                          !strcmp(what, "null") ? "empty (null)" : what,
                           key.type == KVZ_YSCALAR && !kvz_ynode_is_null(&key)
                               ? " (quote it if the text is meant as a name)"
                               : "");
@@ -415,10 +439,11 @@ static int build(struct ctx *c, yaml_event_t *ev, struct kvz_ynode *out, unsigne
     switch (ev->type) {
     case YAML_ALIAS_EVENT:
         out->type = KVZ_YINVALID;
-        kvz_diags_add(c->d, KVZ_SEV_ERROR, c->file, out->line, out->col, "yaml-alias",
-                      "YAML alias '*%s' is not allowed (aliases can multiply a small file into "
-                      "a huge one); write the value out instead",
-                      kvz_show((const char *)ev->data.alias.anchor));
+        if (first_report(c, (const char *)ev->data.alias.anchor))
+            kvz_diags_add(c->d, KVZ_SEV_ERROR, c->file, out->line, out->col, "yaml-alias",
+                          "YAML alias '*%s' is not allowed (aliases can multiply a small file into "
+                          "a huge one); write the value out instead",
+                          kvz_show((const char *)ev->data.alias.anchor));
         break;
     case YAML_SCALAR_EVENT: {
         size_t len = ev->data.scalar.length;
@@ -558,6 +583,8 @@ int kvz_yaml_parse(struct kvz_ynode **out, const char *file, const char *data, s
     root = NULL;
     rc = 0;
 cleanup:
+    for (size_t i = 0; i < c.n_reported; i++)
+        free(c.reported[i]);
     if (root)
         kvz_ynode_free(root);
     if (parser_ready)

@@ -13,7 +13,10 @@ struct kvz_lock {
     int fd; /* -1 when not held */
 };
 
-#define KVZ_LOCK_INIT {-1}
+#define KVZ_LOCK_INIT                                                                              \
+    {                                                                                              \
+        -1                                                                                         \
+    }
 
 /*
  * Takes the lock without waiting, creating the state dir when missing. When another process

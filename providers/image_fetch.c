@@ -23,6 +23,7 @@ struct xfer {
     struct kvz_error *sink_err; /* set when the sink refused bytes */
     uint64_t have;              /* bytes the sink holds */
     uint64_t start;             /* `have` when this attempt started */
+    uint64_t resumed;           /* `have` when the fetch started */
     uint64_t total;             /* expected full size, 0 when unknown */
     bool checked;               /* the status of this response was looked at */
     bool is_http;
@@ -35,8 +36,12 @@ static void report(const struct xfer *x, enum kvz_progress_phase phase, const ch
 {
     if (!x->opts->progress)
         return;
-    struct kvz_progress p = {
-        .name = x->name, .phase = phase, .done = x->have, .total = x->total, .message = msg};
+    struct kvz_progress p = {.name = x->name,
+                             .phase = phase,
+                             .done = x->have,
+                             .total = x->total,
+                             .resumed = x->resumed,
+                             .message = msg};
     x->opts->progress(x->opts->progress_arg, &p);
 }
 
@@ -79,7 +84,7 @@ static int check_response(struct xfer *x)
         /* The server ignored Range and sends everything: start over. */
         if (x->sink->restart(x->sink->arg, &x->sink_err) < 0)
             return -1;
-        x->have = x->start = 0;
+        x->have = x->start = x->resumed = 0;
     }
     if (x->range_ok && x->range_t)
         x->total = x->range_t;
@@ -182,7 +187,7 @@ int kvz_fetch(uint64_t *out_size, const char *url, uint64_t offset, const char *
               const struct kvz_store_opts *opts, const struct kvz_fetch_sink *sink,
               struct kvz_error **err)
 {
-    struct xfer x = {.sink = sink, .opts = opts, .name = name, .have = offset};
+    struct xfer x = {.sink = sink, .opts = opts, .name = name, .have = offset, .resumed = offset};
     struct kvz_buf why = KVZ_BUF_INIT;
     char ebuf[CURL_ERROR_SIZE] = "";
     unsigned failures = 0, attempts = 0;
@@ -204,6 +209,7 @@ int kvz_fetch(uint64_t *out_size, const char *url, uint64_t offset, const char *
         attempts++;
         CURLcode rc = curl_easy_perform(h);
         long code = 0;
+        uint64_t moved = x.have > x.start ? x.have - x.start : 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
         if (x.sink_err) {
             *err = x.sink_err;
@@ -234,7 +240,7 @@ int kvz_fetch(uint64_t *out_size, const char *url, uint64_t offset, const char *
                 kvz_error_wrap(err, "download '%s'", url);
                 goto cleanup;
             }
-            x.have = 0;
+            x.have = x.resumed = 0;
             again = true;
         }
         if (!again) {
@@ -242,7 +248,7 @@ int kvz_fetch(uint64_t *out_size, const char *url, uint64_t offset, const char *
             goto cleanup;
         }
         /* Attempts that moved a good amount of data do not count against the retries. */
-        if (x.have - x.start >= (1u << 20))
+        if (moved >= (1u << 20))
             failures = 0;
         if (++failures > opts->retries || attempts > 10 * (opts->retries + 1)) {
             kvz_error_set(err, "download '%s': %s (gave up after %u attempts)", url,

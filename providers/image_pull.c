@@ -420,6 +420,9 @@ cleanup:
     if (p->fd >= 0)
         close(p->fd);
     p->fd = -1;
+    /* Keep a partial download only when there is something to resume. */
+    if (ret < 0 && p->size == 0)
+        unlink(p->part);
     kvz_error_clear(&p->cerr);
     if (ret < 0 && p->tmpdir) {
         discard(p->tmpdir);

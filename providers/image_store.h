@@ -39,6 +39,7 @@ struct kvz_progress {
     enum kvz_progress_phase phase;
     uint64_t done;       /* bytes so far (includes bytes resumed from a partial download) */
     uint64_t total;      /* expected bytes, 0 when unknown */
+    uint64_t resumed;    /* bytes a partial download already held when this transfer began */
     const char *message; /* RETRY: why; otherwise NULL */
 };
 

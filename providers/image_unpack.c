@@ -55,7 +55,8 @@ static struct archive *open_reader(struct reader *r, bool raw, struct kvz_error 
     else
         archive_read_support_format_tar(a);
     if (archive_read_open(a, r, NULL, on_read, NULL) != ARCHIVE_OK) {
-        kvz_error_set(err, "unpack: %s", archive_error_string(a));
+        kvz_error_set(err, "archive: %s; the archive is damaged or of an unsupported kind",
+                      archive_error_string(a));
         archive_read_free(a);
         return NULL;
     }

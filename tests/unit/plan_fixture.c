@@ -7,22 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct kvz_template *find_template(const struct kvz_manifest *m, const char *name)
-{
-    for (size_t i = 0; i < m->n_templates; i++)
-        if (!strcmp(m->templates[i].name, name))
-            return &m->templates[i];
-    return NULL;
-}
-
-static const struct kvz_resource *find_resource(const struct kvz_manifest *m, const char *name)
-{
-    for (size_t i = 0; i < m->n_resources; i++)
-        if (!strcmp(m->resources[i].name, name))
-            return &m->resources[i];
-    return NULL;
-}
-
 static char *dup_or_null(json_t *o, const char *key)
 {
     const char *s = json_string_value(json_object_get(o, key));
@@ -68,42 +52,14 @@ static enum kvz_kind kind(json_t *o)
     return s && !strcmp(s, "vm") ? KVZ_KIND_VM : KVZ_KIND_CONTAINER;
 }
 
-static void load_resource(struct kvz_manifest *m, struct kvz_resource *r, json_t *o)
-{
-    r->kind = kind(o);
-    r->name = dup_or_null(o, "name");
-    r->template_name = dup_or_null(o, "template");
-    r->tmpl = r->template_name ? find_template(m, r->template_name) : NULL;
-    r->memory = u64(o, "memory", 512u << 20);
-    r->max_memory = u64(o, "max_memory", r->memory);
-    r->cpus_milli = milli(o, "cpus", 1000);
-    r->max_cpus = r->kind == KVZ_KIND_VM ? (uint32_t)u64(o, "max_cpus", r->cpus_milli / 1000) : 0;
-    r->disk = u64(o, "disk", 0);
-    r->hostname = dup_or_null(o, "hostname");
-    if (!r->hostname)
-        r->hostname = strdup(r->name);
-    const char *st = json_string_value(json_object_get(o, "state"));
-    r->state = st && !strcmp(st, "stopped") ? KVZ_POWER_STOPPED : KVZ_POWER_RUNNING;
-    r->autostart = boolean(o, "autostart", false);
-    r->protect = boolean(o, "protect", false);
-    network(&r->network, o);
-    json_t *keys = json_object_get(o, "ssh_authorized_keys");
-    r->n_ssh_keys = json_array_size(keys);
-    r->ssh_keys = calloc(r->n_ssh_keys + 1, sizeof(char *));
-    for (size_t i = 0; i < r->n_ssh_keys; i++)
-        r->ssh_keys[i] = strdup(json_string_value(json_array_get(keys, i)));
-    r->user_data = dup_or_null(o, "user_data");
-    r->has_cloud_init = r->user_data != NULL;
-}
-
 /* "=desired" digests are computed from the desired resource of the same kind and name. */
-static char *digest(struct kvz_manifest *m, json_t *o, const char *key, enum kvz_kind k,
+static char *digest(const struct kvz_manifest *m, json_t *o, const char *key, enum kvz_kind k,
                     const char *name)
 {
     const char *s = json_string_value(json_object_get(o, key));
     if (!s || strcmp(s, "=desired"))
         return s ? strdup(s) : NULL;
-    const struct kvz_resource *r = find_resource(m, name);
+    const struct kvz_resource *r = kvz_manifest_resource(m, name);
     if (!r || r->kind != k)
         return NULL;
     char hex[KVZ_SHA256_HEX];
@@ -117,7 +73,7 @@ static char *digest(struct kvz_manifest *m, json_t *o, const char *key, enum kvz
     return strdup(hex);
 }
 
-static void load_observed(struct kvz_manifest *m, struct kvz_observed_resource *h, json_t *o)
+static void load_observed(const struct kvz_manifest *m, struct kvz_observed_resource *h, json_t *o)
 {
     h->kind = kind(o);
     h->name = dup_or_null(o, "name");
@@ -151,39 +107,31 @@ static void load_observed(struct kvz_manifest *m, struct kvz_observed_resource *
     h->problem = dup_or_null(o, "problem");
 }
 
-int plan_fixture_load(struct plan_fixture *f, const char *path)
+int plan_fixture_load(struct plan_fixture *f, const char *dir, const char *name)
 {
+    char path[1024];
     json_error_t je;
+    struct kvz_diags diags = KVZ_DIAGS_INIT;
     memset(f, 0, sizeof(*f));
+    snprintf(path, sizeof(path), "%s/%s.yaml", dir, name);
+    const char *paths[] = {path};
+    if (kvz_manifest_load(&f->m, paths, 1, &diags) < 0) {
+        for (size_t i = 0; i < diags.n; i++) {
+            char *s = kvz_diag_format(&diags.v[i]);
+            fprintf(stderr, "%s\n", s);
+            free(s);
+        }
+        kvz_diags_release(&diags);
+        return -1;
+    }
+    kvz_diags_release(&diags);
+    snprintf(path, sizeof(path), "%s/%s.json", dir, name);
     json_t *root = json_load_file(path, 0, &je);
     if (!root) {
         fprintf(stderr, "%s:%d: %s\n", path, je.line, je.text);
         return -1;
     }
-    struct kvz_manifest *m = &f->m;
-    m->stack = dup_or_null(root, "stack");
-    if (!m->stack)
-        m->stack = strdup("default");
-    m->files = calloc(1, sizeof(char *));
-    m->files[0] = strdup(path);
-    m->n_files = 1;
-    json_t *tmpls = json_object_get(root, "templates");
-    m->n_templates = json_array_size(tmpls);
-    m->templates = calloc(m->n_templates + 1, sizeof(*m->templates));
-    for (size_t i = 0; i < m->n_templates; i++) {
-        json_t *o = json_array_get(tmpls, i);
-        struct kvz_template *t = &m->templates[i];
-        t->name = dup_or_null(o, "name");
-        t->url = dup_or_null(o, "url");
-        t->digest = dup_or_null(o, "sha256");
-        t->algo = t->digest ? KVZ_DIGEST_SHA256 : KVZ_DIGEST_NONE;
-        t->checksums_url = dup_or_null(o, "checksums");
-    }
-    json_t *want = json_object_get(root, "desired");
-    m->n_resources = json_array_size(want);
-    m->resources = calloc(m->n_resources + 1, sizeof(*m->resources));
-    for (size_t i = 0; i < m->n_resources; i++)
-        load_resource(m, &m->resources[i], json_array_get(want, i));
+    struct kvz_manifest *m = f->m;
     json_t *have = json_object_get(root, "observed");
     for (size_t i = 0; i < json_array_size(have); i++) {
         json_t *o = json_array_get(have, i);
@@ -204,29 +152,7 @@ int plan_fixture_load(struct plan_fixture *f, const char *path)
 
 void plan_fixture_release(struct plan_fixture *f)
 {
-    struct kvz_manifest *m = &f->m;
-    for (size_t i = 0; i < m->n_resources; i++) {
-        struct kvz_resource *r = &m->resources[i];
-        free(r->name);
-        free(r->template_name);
-        free(r->hostname);
-        free(r->network.name);
-        for (size_t k = 0; k < r->n_ssh_keys; k++)
-            free(r->ssh_keys[k]);
-        free(r->ssh_keys);
-        free(r->user_data);
-    }
-    free(m->resources);
-    for (size_t i = 0; i < m->n_templates; i++) {
-        free(m->templates[i].name);
-        free(m->templates[i].url);
-        free(m->templates[i].digest);
-        free(m->templates[i].checksums_url);
-    }
-    free(m->templates);
-    free(m->files[0]);
-    free(m->files);
-    free(m->stack);
+    kvz_manifest_free(f->m);
     for (int k = 0; k < 2; k++)
         kvz_observed_free(&f->observed[k]);
     for (size_t i = 0; i < f->n_targets; i++)

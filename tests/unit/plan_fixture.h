@@ -2,15 +2,15 @@
 #define KVZ_TESTS_PLAN_FIXTURE_H
 
 /*
- * Test-only: a desired model and an observed host read from a JSON fixture
- * (tests/data/plan/<case>.json), so planner tests need neither YAML nor libvirt.
+ * Test-only: the desired model from tests/data/plan/<case>.yaml (the real loader) and an
+ * observed host from <case>.json, so planner tests need no libvirt:
  *
- *   {"stack": "web", "templates": [{"name", "url", "sha256"}],
- *    "desired": [{"kind", "name", "template", "memory", "cpus", ...}],
- *    "observed": [{"kind", "name", "managed", "stack", "spec_digest": "=desired", ...}],
- *    "targets": ["web1"], "destroy": false}
+ *   {"targets": ["web1"], "destroy": false,
+ *    "observed": [{"kind", "name", "managed", "stack", "memory", "cpus", "state",
+ *                  "spec_digest": "=desired", ...}]}
  *
- * "=desired" as a digest means "what the desired resource of that name digests to".
+ * "=desired" as a digest means "what the desired resource of that name digests to"; sizes are
+ * bytes, defaults are those of a 512MiB, 1 cpu, running guest on network "default".
  */
 
 #include "parser/manifest.h"
@@ -19,7 +19,7 @@
 #include <stdbool.h>
 
 struct plan_fixture {
-    struct kvz_manifest m;
+    struct kvz_manifest *m;
     struct kvz_observed observed[2];
     char **targets;
     size_t n_targets;
@@ -27,7 +27,7 @@ struct plan_fixture {
 };
 
 /* Loads `path`; returns 0, -1 with a message on stderr. */
-int plan_fixture_load(struct plan_fixture *f, const char *path);
+int plan_fixture_load(struct plan_fixture *f, const char *dir, const char *name);
 void plan_fixture_release(struct plan_fixture *f);
 
 #endif

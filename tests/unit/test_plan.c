@@ -14,7 +14,7 @@
 #include <string.h>
 
 /*
- * Golden tests: tests/data/plan/<case>.json (desired + observed) gives
+ * Golden tests: tests/data/plan/<case>.yaml (desired) and <case>.json (observed) give
  * <case>.txt (the text plan, or "error: MESSAGE") and <case>.plan.json.
  * KVZ_REGEN=1 rewrites the expected files; review the diff.
  */
@@ -57,12 +57,12 @@ static void run_case(const char *name)
     char path[1024], out[1024];
     const char *src = getenv("KVZ_SOURCE_DIR");
     assert_non_null(src);
-    snprintf(path, sizeof(path), "%s/tests/data/plan/%s.json", src, name);
+    snprintf(path, sizeof(path), "%s/tests/data/plan", src);
     struct plan_fixture fx;
-    assert_int_equal(plan_fixture_load(&fx, path), 0);
+    assert_int_equal(plan_fixture_load(&fx, path, name), 0);
     struct kvz_plan_input in = {
-        .m = &fx.m,
-        .stack = fx.m.stack,
+        .m = fx.m,
+        .stack = fx.m->stack,
         .observed = {&fx.observed[0], &fx.observed[1]},
         .targets = (const char *const *)fx.targets,
         .n_targets = fx.n_targets,
@@ -143,11 +143,11 @@ static void test_plan_disruption(void **state)
     const char *src = getenv("KVZ_SOURCE_DIR");
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char path[1024];
-        snprintf(path, sizeof(path), "%s/tests/data/plan/%s.json", src, cases[i].name);
+        snprintf(path, sizeof(path), "%s/tests/data/plan", src);
         struct plan_fixture fx;
-        assert_int_equal(plan_fixture_load(&fx, path), 0);
-        struct kvz_plan_input in = {.m = &fx.m,
-                                    .stack = fx.m.stack,
+        assert_int_equal(plan_fixture_load(&fx, path, cases[i].name), 0);
+        struct kvz_plan_input in = {.m = fx.m,
+                                    .stack = fx.m->stack,
                                     .observed = {&fx.observed[0], &fx.observed[1]},
                                     .targets = (const char *const *)fx.targets,
                                     .n_targets = fx.n_targets};
@@ -159,6 +159,29 @@ static void test_plan_disruption(void **state)
         kvz_plan_free(p);
         plan_fixture_release(&fx);
     }
+}
+
+/* Colour only when asked (cmd/ passes cli->color: a terminal, no --no-color, no NO_COLOR). */
+static void test_colour(void **state)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/tests/data/plan", getenv("KVZ_SOURCE_DIR"));
+    struct plan_fixture fx;
+    assert_int_equal(plan_fixture_load(&fx, path, "spec_example"), 0);
+    struct kvz_plan_input in = {
+        .m = fx.m, .stack = fx.m->stack, .observed = {&fx.observed[0], &fx.observed[1]}};
+    struct kvz_plan *p = NULL;
+    assert_int_equal(kvz_plan_compute(&p, &in, NULL), 0);
+    struct kvz_buf on = KVZ_BUF_INIT, off = KVZ_BUF_INIT;
+    kvz_plan_render_text(&on, p, true);
+    kvz_plan_render_text(&off, p, false);
+    assert_non_null(strstr(kvz_buf_cstr(&on), "  \033[32m+\033[0m web1 (container)\n"));
+    assert_non_null(strstr(kvz_buf_cstr(&on), "  \033[31m-\033[0m old1 (container)\n"));
+    assert_null(strchr(kvz_buf_cstr(&off), '\033'));
+    kvz_buf_release(&on);
+    kvz_buf_release(&off);
+    kvz_plan_free(p);
+    plan_fixture_release(&fx);
 }
 
 static void test_size_human(void **state)
@@ -239,7 +262,8 @@ int main(void)
         cmocka_unit_test(test_target),          cmocka_unit_test(test_destroy),
         cmocka_unit_test(test_disk_shrink),     cmocka_unit_test(test_template_changed),
         cmocka_unit_test(test_disruption),      cmocka_unit_test(test_plan_disruption),
-        cmocka_unit_test(test_size_human),      cmocka_unit_test(test_spec_digest),
+        cmocka_unit_test(test_size_human),      cmocka_unit_test(test_colour),
+        cmocka_unit_test(test_spec_digest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

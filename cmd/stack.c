@@ -1,0 +1,273 @@
+#include "cmd/stack.h"
+
+#include "base/buf.h"
+#include "base/error.h"
+#include "planner/executor.h"
+#include "planner/provenance.h"
+#include "providers/image_store.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/banned.h"
+
+int kvz_stack_load(struct kvz_cli *cli, struct kvz_stack_run *r, const char *const *paths, size_t n)
+{
+    struct kvz_diags diags = KVZ_DIAGS_INIT;
+    int loaded = kvz_manifest_load(&r->m, paths, n, &diags);
+    kvz_out_diags(cli, &diags);
+    kvz_diags_release(&diags);
+    return loaded < 0 ? -1 : 0;
+}
+
+int kvz_stack_lock(struct kvz_cli *cli, struct kvz_stack_run *r)
+{
+    struct kvz_error *err = NULL;
+    if (kvz_lock_acquire(&r->lock, cli->state_dir, &err) < 0) {
+        kvz_out_kvz_error(cli, err);
+        kvz_error_free(err);
+        return -1;
+    }
+    return 0;
+}
+
+int kvz_stack_observe(struct kvz_cli *cli, struct kvz_stack_run *r,
+                      const char *const uri[KVZ_N_KINDS])
+{
+    struct kvz_error *err = NULL;
+    if (!r->source && kvz_provenance(&r->source, r->m, &err) < 0)
+        goto fail;
+    struct kvz_hosts_config cfg = {
+        .m = r->m,
+        .uri = {uri && uri[0] ? uri[0] : cli->containers_uri,
+                uri && uri[1] ? uri[1] : cli->vms_uri},
+        .state_dir = cli->state_dir,
+        .source = r->source,
+    };
+    if (kvz_hosts_open(&r->hs, &cfg, &err) < 0)
+        goto fail;
+    r->connected = true;
+    for (int k = 0; k < KVZ_N_KINDS; k++)
+        if (r->hs.skipped[k] && cli->verbosity >= 0)
+            kvz_out_warn(cli, "%s", r->hs.skipped[k]);
+    if (kvz_hosts_observe(&r->hs, &err) < 0)
+        goto fail;
+    return 0;
+fail:
+    kvz_out_kvz_error(cli, err);
+    kvz_error_free(err);
+    return -1;
+}
+
+int kvz_stack_plan(struct kvz_cli *cli, struct kvz_stack_run *r, const char *const *targets,
+                   size_t n_targets, bool destroy)
+{
+    struct kvz_error *err = NULL;
+    struct kvz_plan_input in = {
+        .m = r->m,
+        .stack = r->m->stack,
+        .targets = targets,
+        .n_targets = n_targets,
+        .destroy = destroy,
+    };
+    kvz_hosts_plan_input(&in, &r->hs);
+    if (kvz_plan_compute(&r->plan, &in, &err) < 0) {
+        kvz_out_kvz_error(cli, err);
+        kvz_error_free(err);
+        return -1;
+    }
+    return 0;
+}
+
+int kvz_stack_fingerprint(struct kvz_cli *cli, struct kvz_stack_run *r, char out[65])
+{
+    struct kvz_error *err = NULL;
+    if (kvz_observed_fingerprint(out, r->hs.observed, KVZ_N_KINDS, r->m->stack, r->m, &err) < 0) {
+        kvz_out_kvz_error(cli, err);
+        kvz_error_free(err);
+        return -1;
+    }
+    return 0;
+}
+
+void kvz_stack_print_plan(struct kvz_cli *cli, const struct kvz_plan *p, bool json)
+{
+    if (json) {
+        json_t *j = kvz_plan_to_json(p);
+        char *s = j ? json_dumps(j, 0) : NULL;
+        if (s)
+            printf("%s\n", s);
+        else
+            kvz_out_error(cli, "plan: out of memory");
+        free(s);
+        json_decref(j);
+        return;
+    }
+    struct kvz_buf b = KVZ_BUF_INIT;
+    kvz_plan_render_text(&b, p, cli->color);
+    fputs(kvz_buf_cstr(&b), stdout);
+    kvz_buf_release(&b);
+}
+
+int kvz_stack_approve(struct kvz_cli *cli, bool auto_approve, const char *what)
+{
+    char line[64];
+    if (auto_approve)
+        return 0;
+    if (!isatty(STDIN_FILENO)) {
+        kvz_out_error(cli,
+                      "no terminal to ask for approval; review the plan and pass "
+                      "--auto-approve to %s without asking",
+                      what);
+        return -1;
+    }
+    printf("\nDo you want to %s these changes? Only 'yes' is accepted: ", what);
+    fflush(stdout);
+    if (!fgets(line, sizeof(line), stdin) || strcmp(line, "yes\n")) {
+        kvz_out_error(cli, "%s cancelled: nothing was changed", what);
+        return -1;
+    }
+    return 0;
+}
+
+/* Progress printing for one apply; each call comes under the executor's report lock. */
+struct reporter {
+    struct kvz_cli *cli;
+    bool json;
+    json_t *results;
+    struct timespec t0;
+};
+
+static double since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void report(void *ctx, const struct kvz_exec_event *ev)
+{
+    struct reporter *rp = ctx;
+    const struct kvz_change *c = ev->change;
+    const char *kind = c ? kvz_plan_kind_str(c->kind) : "template";
+    if (rp->json) {
+        if (ev->what == KVZ_EXEC_DONE || ev->what == KVZ_EXEC_FAILED)
+            json_array_append_new(
+                rp->results, json_pack("{s:s, s:s, s:s, s:s, s:o}", "kind", kind, "name", ev->name,
+                                       "action", c ? kvz_action_str(c->action) : "pull", "status",
+                                       ev->what == KVZ_EXEC_DONE ? "ok" : "failed", "error",
+                                       ev->msg && ev->what == KVZ_EXEC_FAILED ? json_string(ev->msg)
+                                                                              : json_null()));
+        return;
+    }
+    struct kvz_cli *cli = rp->cli;
+    double t = since(&rp->t0);
+    switch (ev->what) {
+    case KVZ_EXEC_PULL:
+        printf("[%6.1fs] template %s: pulling %s\n", t, ev->name, ev->msg ? ev->msg : "");
+        break;
+    case KVZ_EXEC_BEGIN:
+        printf("[%6.1fs] %s (%s): %s\n", t, ev->name, kind, ev->msg);
+        break;
+    case KVZ_EXEC_PROGRESS:
+        if (cli->verbosity >= 0)
+            printf("[%6.1fs] %s: %s\n", t, ev->name, ev->msg);
+        break;
+    case KVZ_EXEC_DONE:
+        printf("[%6.1fs] %s (%s): %s%s done%s\n", t, ev->name, kind,
+               kvz_color(cli->color, KVZ_GREEN), kvz_action_str(c->action),
+               kvz_color(cli->color, KVZ_RESET));
+        break;
+    case KVZ_EXEC_FAILED:
+        fflush(stdout);
+        if (c)
+            kvz_out_error(cli, "%s (%s): %s failed: %s", ev->name, kind, kvz_action_str(c->action),
+                          ev->msg);
+        else
+            kvz_out_error(cli, "template '%s': %s", ev->name, ev->msg);
+        break;
+    }
+    fflush(stdout);
+}
+
+/* Templates through the store, distinct ones in parallel, before any resource. */
+static int store_pull(void *ctx, const struct kvz_template *const *t,
+                      const enum kvz_content_kind *wants, size_t n, struct kvz_error **errs)
+{
+    struct kvz_image *imgs = calloc(n + 1, sizeof(*imgs));
+    if (!imgs) {
+        for (size_t i = 0; i < n; i++)
+            kvz_error_set(&errs[i], "pull: out of memory");
+        return -1;
+    }
+    int ret = kvz_store_pull_many(imgs, ctx, t, wants, n, 4, errs);
+    for (size_t i = 0; i < n; i++)
+        kvz_image_release(&imgs[i]);
+    free(imgs);
+    return ret;
+}
+
+int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, unsigned parallel, bool json)
+{
+    struct reporter rp = {.cli = cli, .json = json, .results = json_array()};
+    struct kvz_exec_opts o = {.parallel = parallel, .report = report, .report_ctx = &rp};
+    struct kvz_exec_result res = {0};
+    struct kvz_error *err = NULL;
+    struct kvz_store *store = NULL;
+    int ret = -1;
+    clock_gettime(CLOCK_MONOTONIC, &rp.t0);
+    if (r->plan->counts[KVZ_ACTION_CREATE] || r->plan->counts[KVZ_ACTION_REPLACE]) {
+        if (kvz_store_open(&store, cli->state_dir, NULL, &err) < 0)
+            goto done;
+        for (int k = 0; k < KVZ_N_KINDS; k++)
+            r->hs.h[k].store = store;
+        o.pull = store_pull;
+        o.pull_ctx = store;
+    }
+    ret = kvz_plan_execute(&res, r->plan, &r->hs, &o, &err);
+done:
+    if (json) {
+        json_t *j = kvz_plan_to_json(r->plan);
+        json_object_set(j, "results", rp.results);
+        json_object_set_new(j, "result",
+                            json_pack("{s:I, s:I}", "done", (json_int_t)res.done, "failed",
+                                      (json_int_t)res.failed));
+        char *s = json_dumps(j, 0);
+        if (s)
+            printf("%s\n", s);
+        free(s);
+        json_decref(j);
+    } else if (ret == 0) {
+        printf("\nApply complete: %zu %s done in %.1fs.\n", res.done,
+               res.done == 1 ? "change" : "changes", since(&rp.t0));
+    } else {
+        printf("\nApply finished with errors: %zu done, %zu failed.\n", res.done, res.failed);
+    }
+    if (ret < 0)
+        kvz_out_kvz_error(cli, err);
+    kvz_error_free(err);
+    json_decref(rp.results);
+    for (int k = 0; k < KVZ_N_KINDS; k++)
+        r->hs.h[k].store = NULL;
+    kvz_store_free(store);
+    return ret;
+}
+
+void kvz_stack_release(struct kvz_stack_run *r)
+{
+    kvz_plan_free(r->plan);
+    r->plan = NULL;
+    if (r->connected)
+        kvz_hosts_close(&r->hs);
+    r->connected = false;
+    kvz_manifest_free(r->m);
+    r->m = NULL;
+    free(r->source);
+    r->source = NULL;
+    kvz_lock_release(&r->lock);
+}

@@ -1,0 +1,58 @@
+#ifndef KVZ_CMD_STACK_H
+#define KVZ_CMD_STACK_H
+
+/*
+ * What plan, apply, destroy and status share: load the manifests, connect to
+ * the host, observe it, compute a plan; each step prints its own failure.
+ */
+
+#include "cmd/cli.h"
+#include "parser/manifest.h"
+#include "planner/hosts.h"
+#include "planner/lock.h"
+#include "planner/plan.h"
+
+struct kvz_stack_run {
+    struct kvz_manifest *m;
+    struct kvz_hosts hs;
+    bool connected;
+    struct kvz_plan *plan;
+    struct kvz_lock lock;
+    char *source;
+};
+
+#define KVZ_STACK_RUN_INIT                                                                         \
+    {                                                                                              \
+        .lock = KVZ_LOCK_INIT                                                                      \
+    }
+
+/* Loads the manifests (prints diagnostics); -1 when invalid. */
+int kvz_stack_load(struct kvz_cli *cli, struct kvz_stack_run *r, const char *const *paths,
+                   size_t n);
+
+/* Takes the state-dir lock (apply, destroy); -1 with the holder printed. */
+int kvz_stack_lock(struct kvz_cli *cli, struct kvz_stack_run *r);
+
+/* Connects (uri overrides may be NULL: the cli's, then the manifest's) and observes. */
+int kvz_stack_observe(struct kvz_cli *cli, struct kvz_stack_run *r,
+                      const char *const uri[KVZ_N_KINDS]);
+
+/* Computes r->plan; prints why it cannot be made. */
+int kvz_stack_plan(struct kvz_cli *cli, struct kvz_stack_run *r, const char *const *targets,
+                   size_t n_targets, bool destroy);
+
+/* The observed fingerprint of r (after kvz_stack_observe). */
+int kvz_stack_fingerprint(struct kvz_cli *cli, struct kvz_stack_run *r, char out[65]);
+
+/* Prints the plan as text or JSON on stdout. */
+void kvz_stack_print_plan(struct kvz_cli *cli, const struct kvz_plan *p, bool json);
+
+/* Asks for "yes" on a terminal; without one, refuses unless auto_approve. 0: go ahead. */
+int kvz_stack_approve(struct kvz_cli *cli, bool auto_approve, const char *what);
+
+/* Runs the plan, reporting each step; prints the summary. 0 when every change succeeded. */
+int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, unsigned parallel, bool json);
+
+void kvz_stack_release(struct kvz_stack_run *r);
+
+#endif

@@ -1,0 +1,239 @@
+#include "planner/planfile.h"
+
+#include "planner/spec_digest.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/banned.h"
+
+#define PLANFILE_TYPE "kvz-plan"
+
+int kvz_manifest_digest(char out[65], const struct kvz_manifest *m, struct kvz_error **err)
+{
+    int ret = -1;
+    unsigned char md[EVP_MAX_MD_SIZE], chunk[65536];
+    unsigned n = 0;
+    FILE *f = NULL;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+        kvz_error_set(err, "manifest digest: out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < m->n_files; i++) {
+        /* each file's length first, so moving bytes between files changes the digest; not
+         * its name, which depends on the directory kvz runs from */
+        if (!(f = fopen(m->files[i], "rb")) || fseeko(f, 0, SEEK_END) < 0) {
+            kvz_error_set_errno(err, "manifest '%s'", m->files[i]);
+            goto cleanup;
+        }
+        uint64_t len = (uint64_t)ftello(f);
+        rewind(f);
+        EVP_DigestUpdate(ctx, &len, sizeof(len));
+        size_t r;
+        while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0)
+            EVP_DigestUpdate(ctx, chunk, r);
+        if (ferror(f)) {
+            kvz_error_set(err, "manifest '%s': read error", m->files[i]);
+            goto cleanup;
+        }
+        fclose(f);
+        f = NULL;
+    }
+    EVP_DigestFinal_ex(ctx, md, &n);
+    for (unsigned i = 0; i < n && i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    ret = 0;
+cleanup:
+    if (f)
+        fclose(f);
+    EVP_MD_CTX_free(ctx);
+    return ret;
+}
+
+static json_t *str_array(const char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_string(v[i])) < 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+static json_t *abs_paths(const char *const *paths, size_t n)
+{
+    static const char *const dflt[] = {"kvz.yaml"};
+    if (!n) {
+        paths = dflt;
+        n = 1;
+    }
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++) {
+        char *abs = realpath(paths[i], NULL);
+        int r = json_array_append_new(a, json_string(abs ? abs : paths[i]));
+        free(abs);
+        if (r < 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+int kvz_planfile_write(const char *file, const struct kvz_plan *p, const struct kvz_manifest *m,
+                       const char *const *paths, size_t n_paths, const char *const *targets,
+                       size_t n_targets, const char *const uri[KVZ_N_KINDS],
+                       const char *fingerprint, struct kvz_error **err)
+{
+    char digest[65], tmp[PATH_MAX];
+    json_t *j = NULL;
+    int ret = -1;
+    if (kvz_manifest_digest(digest, m, err) < 0)
+        return -1;
+    j = json_pack("{s:i, s:s, s:s, s:o, s:s, s:o, s:{s:s?, s:s?}, s:s, s:o}", "format_version", 1,
+                  "type", PLANFILE_TYPE, "stack", p->stack, "manifests", abs_paths(paths, n_paths),
+                  "manifest_digest", digest, "targets", str_array(targets, n_targets), "uris",
+                  "containers", uri[KVZ_KIND_CONTAINER], "vms", uri[KVZ_KIND_VM],
+                  "observed_fingerprint", fingerprint, "plan", kvz_plan_to_json(p));
+    if (!j) {
+        kvz_error_set(err, "plan file '%s': out of memory", file);
+        goto cleanup;
+    }
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", file, (long)getpid());
+    if (json_dump_file(j, tmp, JSON_INDENT(2)) < 0) {
+        kvz_error_set_errno(err, "plan file '%s': cannot write", tmp);
+        unlink(tmp);
+        goto cleanup;
+    }
+    if (rename(tmp, file) < 0) {
+        kvz_error_set_errno(err, "plan file '%s'", file);
+        unlink(tmp);
+        goto cleanup;
+    }
+    ret = 0;
+cleanup:
+    json_decref(j);
+    return ret;
+}
+
+static char **strings(json_t *a, size_t *n)
+{
+    *n = json_array_size(a);
+    char **v = calloc(*n + 1, sizeof(*v));
+    for (size_t i = 0; v && i < *n; i++) {
+        const char *s = json_string_value(json_array_get(a, i));
+        if (!s || !(v[i] = strdup(s))) {
+            for (size_t k = 0; k < i; k++)
+                free(v[k]);
+            free(v);
+            return NULL;
+        }
+    }
+    return v;
+}
+
+static char *dup_str(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? strdup(s) : NULL;
+}
+
+int kvz_planfile_read(struct kvz_planfile **out, const char *file, struct kvz_error **err)
+{
+    json_error_t je;
+    struct kvz_planfile *pf = NULL;
+    int ret = -1;
+    *out = NULL;
+    json_t *j = json_load_file(file, JSON_REJECT_DUPLICATES, &je);
+    if (!j) {
+        if (je.line < 0 || errno == ENOENT)
+            return kvz_error_set(err, "plan file '%s': %s", file, je.text);
+        return kvz_error_set(err, "plan file '%s':%d: %s; make it again with 'kvz plan -o'", file,
+                             je.line, je.text);
+    }
+    const char *type = json_string_value(json_object_get(j, "type"));
+    if (!type || strcmp(type, PLANFILE_TYPE) ||
+        json_integer_value(json_object_get(j, "format_version")) != 1) {
+        kvz_error_set(
+            err, "'%s' is not a kvz plan file of format 1; make one with 'kvz plan -o FILE'", file);
+        goto cleanup;
+    }
+    pf = calloc(1, sizeof(*pf));
+    if (!pf)
+        goto oom;
+    json_t *uris = json_object_get(j, "uris");
+    pf->paths = strings(json_object_get(j, "manifests"), &pf->n_paths);
+    pf->targets = strings(json_object_get(j, "targets"), &pf->n_targets);
+    pf->manifest_digest = dup_str(j, "manifest_digest");
+    pf->fingerprint = dup_str(j, "observed_fingerprint");
+    pf->uri[KVZ_KIND_CONTAINER] = dup_str(uris, "containers");
+    pf->uri[KVZ_KIND_VM] = dup_str(uris, "vms");
+    pf->plan = json_incref(json_object_get(j, "plan"));
+    if (!pf->paths || !pf->targets || !pf->manifest_digest || !pf->fingerprint ||
+        !json_is_object(pf->plan)) {
+        kvz_error_set(err, "plan file '%s' is incomplete; make it again with 'kvz plan -o'", file);
+        goto cleanup;
+    }
+    *out = pf;
+    pf = NULL;
+    ret = 0;
+    goto cleanup;
+oom:
+    kvz_error_set(err, "plan file '%s': out of memory", file);
+cleanup:
+    kvz_planfile_free(pf);
+    json_decref(j);
+    return ret;
+}
+
+int kvz_planfile_check(const struct kvz_planfile *pf, const struct kvz_manifest *m,
+                       const char *fingerprint, const struct kvz_plan *p, struct kvz_error **err)
+{
+    char digest[65];
+    if (kvz_manifest_digest(digest, m, err) < 0)
+        return -1;
+    if (strcmp(digest, pf->manifest_digest))
+        return kvz_error_set(err, "stale plan: the manifests changed since it was made; run "
+                                  "'kvz plan -o' again and review the new plan");
+    if (strcmp(fingerprint, pf->fingerprint))
+        return kvz_error_set(err, "stale plan: the host changed since it was made (guests of "
+                                  "the stack were created, changed or removed); run 'kvz plan "
+                                  "-o' again and review the new plan");
+    json_t *now = kvz_plan_to_json(p);
+    bool same = now && json_equal(now, pf->plan);
+    json_decref(now);
+    if (!same)
+        return kvz_error_set(err, "stale plan: it no longer matches what kvz would do now; run "
+                                  "'kvz plan -o' again and review the new plan");
+    return 0;
+}
+
+static void free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void kvz_planfile_free(struct kvz_planfile *pf)
+{
+    if (!pf)
+        return;
+    free_strings(pf->paths, pf->n_paths);
+    free_strings(pf->targets, pf->n_targets);
+    free(pf->manifest_digest);
+    free(pf->fingerprint);
+    for (int k = 0; k < KVZ_N_KINDS; k++)
+        free(pf->uri[k]);
+    json_decref(pf->plan);
+    free(pf);
+}

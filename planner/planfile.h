@@ -1,0 +1,56 @@
+#ifndef KVZ_PLANNER_PLANFILE_H
+#define KVZ_PLANNER_PLANFILE_H
+
+/*
+ * Saved plans (kvz plan -o FILE, kvz apply FILE): the manifests a plan was
+ * made from (paths and content digests), the targets, the URIs, the plan
+ * itself and a fingerprint of the observed host. Applying re-reads the
+ * manifests and re-observes; any difference makes the plan stale.
+ */
+
+#include "base/error.h"
+#include "parser/manifest.h"
+#include "planner/plan.h"
+
+#include <stddef.h>
+
+struct kvz_planfile {
+    char **paths; /* the -f paths, absolute */
+    size_t n_paths;
+    char *manifest_digest; /* kvz_manifest_digest() when planned */
+    char **targets;
+    size_t n_targets;
+    char *uri[KVZ_N_KINDS];
+    char *fingerprint;   /* kvz_observed_fingerprint() when planned */
+    struct json_t *plan; /* kvz_plan_to_json() when planned */
+};
+
+/* sha256 over the contents of the files of `m`, in load order. */
+int kvz_manifest_digest(char out[65], const struct kvz_manifest *m, struct kvz_error **err);
+
+/*
+ * Writes a plan file (atomically: a temporary file renamed into place). `paths` are the -f
+ * paths as given (n == 0: ./kvz.yaml); they are stored absolute.
+ */
+int kvz_planfile_write(const char *file, const struct kvz_plan *p, const struct kvz_manifest *m,
+                       const char *const *paths, size_t n_paths, const char *const *targets,
+                       size_t n_targets, const char *const uri[KVZ_N_KINDS],
+                       const char *fingerprint, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/* Reads one; fails on anything that is not a kvz plan file of this format. */
+int kvz_planfile_read(struct kvz_planfile **out, const char *file, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/*
+ * Whether applying the saved plan still does what it showed: the manifests have the recorded
+ * digest, the host the recorded fingerprint, and the recomputed plan `p` equals the saved one.
+ * Fails with a "stale plan" message saying what changed and what to do.
+ */
+int kvz_planfile_check(const struct kvz_planfile *pf, const struct kvz_manifest *m,
+                       const char *fingerprint, const struct kvz_plan *p, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+void kvz_planfile_free(struct kvz_planfile *pf);
+
+#endif

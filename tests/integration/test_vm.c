@@ -1,0 +1,569 @@
+/*
+ * The VM provider against the real libvirtd (qemu:///system). The base image
+ * is a tiny blank qcow2 made with qemu-img: the domains run (under TCG here)
+ * without a guest OS, which is enough for everything qemu does on its own:
+ * overlays, vCPU hotplug, block resize, interface hot-swap, definitions.
+ * Every domain, volume, pool, network and file is named kvzt-<pid>-... and
+ * removed in teardown, also after a failure.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "providers/ownership.h"
+#include "providers/vm.h"
+
+#include <jansson.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MiB (1024ull * 1024)
+
+static char prefix[64], state_dir[128], stack[64], base_image[192], net_name[64];
+static char digest[65];
+static virConnectPtr conn;
+static struct kvz_host host;
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    return system(cmd);
+}
+
+static void file_sha256(char out[65], const char *path)
+{
+    unsigned char buf[65536], d[32];
+    unsigned int n = 0;
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    size_t r;
+    while ((r = fread(buf, 1, sizeof(buf), f)) > 0)
+        EVP_DigestUpdate(md, buf, r);
+    EVP_DigestFinal_ex(md, d, &n);
+    EVP_MD_CTX_free(md);
+    fclose(f);
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static void cleanup_all(void)
+{
+    /* The shared libvirtd may have restarted under us: clean up on a fresh connection. */
+    if (conn && virConnectIsAlive(conn) != 1) {
+        virConnectClose(conn);
+        conn = virConnectOpen("qemu:///system");
+    }
+    virDomainPtr *doms = NULL;
+    int n = conn ? virConnectListAllDomains(conn, &doms, 0) : 0;
+    for (int i = 0; i < n; i++) {
+        if (!strncmp(virDomainGetName(doms[i]), prefix, strlen(prefix))) {
+            virDomainDestroy(doms[i]);
+            virDomainUndefineFlags(doms[i], VIR_DOMAIN_UNDEFINE_NVRAM);
+        }
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+    if (conn) {
+        char pool_name[32];
+        kvz_vm_pool_name(pool_name, state_dir);
+        virStoragePoolPtr p = virStoragePoolLookupByName(conn, pool_name);
+        if (p) {
+            virStoragePoolDestroy(p);
+            virStoragePoolUndefine(p);
+            virStoragePoolFree(p);
+        }
+        virNetworkPtr net = virNetworkLookupByName(conn, net_name);
+        if (net) {
+            virNetworkDestroy(net);
+            virNetworkUndefine(net);
+            virNetworkFree(net);
+        }
+    }
+    sh("rm -rf '%s'", state_dir);
+}
+
+static void quiet(void *ctx, virErrorPtr e)
+{
+}
+
+static int group_setup(void **state)
+{
+    virSetErrorFunc(NULL, quiet);
+    snprintf(prefix, sizeof(prefix), "kvzt-%ld-", (long)getpid());
+    snprintf(state_dir, sizeof(state_dir), "/tmp/kvzt-%ld-vmstate", (long)getpid());
+    snprintf(stack, sizeof(stack), "kvzt-%ld", (long)getpid());
+    snprintf(net_name, sizeof(net_name), "kvzt-%ld-net", (long)getpid());
+    snprintf(base_image, sizeof(base_image), "%s/cache/blank.qcow2", state_dir);
+    conn = virConnectOpen("qemu:///system");
+    if (!conn) {
+        fprintf(stderr, "qemu:///system unreachable: run tests/integration/libvirtd-start\n");
+        return -1;
+    }
+    if (sh("mkdir -p '%s/cache' && chmod 755 '%s' && qemu-img create -q -f qcow2 '%s' 64M",
+           state_dir, state_dir, base_image) != 0)
+        return -1;
+    file_sha256(digest, base_image);
+    /* A second network for the hot-swap: an isolated bridge without addresses (no dnsmasq). */
+    char xml[512];
+    snprintf(xml, sizeof(xml), "<network><name>%s</name><bridge name='kvzt%ld'/></network>",
+             net_name, (long)getpid() % 100000000);
+    virNetworkPtr net = virNetworkDefineXML(conn, xml);
+    if (!net || virNetworkCreate(net) < 0)
+        return -1;
+    virNetworkFree(net);
+    host = (struct kvz_host){.uri = "qemu:///system",
+                             .conn = conn,
+                             .state_dir = state_dir,
+                             .stack = stack,
+                             .source = "tests/integration/test_vm.c"};
+    setenv("KVZ_VM_STOP_TIMEOUT", "2", 1);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    cleanup_all();
+    if (conn)
+        virConnectClose(conn);
+    return 0;
+}
+
+static void spec(struct kvz_resource *r, const char *suffix)
+{
+    static char names[16][96];
+    static int next;
+    char *name = names[next++ % 16];
+    snprintf(name, 96, "%s%s", prefix, suffix);
+    memset(r, 0, sizeof(*r));
+    r->kind = KVZ_KIND_VM;
+    r->name = name;
+    r->hostname = name;
+    r->template_name = "blank";
+    r->memory = 256 * MiB;
+    r->max_memory = 512 * MiB;
+    r->cpus_milli = 1000;
+    r->max_cpus = 2;
+    r->disk = 128 * MiB;
+    r->state = KVZ_POWER_RUNNING;
+    r->network.type = KVZ_NET_NETWORK;
+    r->network.name = "default";
+}
+
+static void free_observed_resource(struct kvz_observed_resource *r)
+{
+    free(r->name);
+    free(r->stack);
+    free(r->spec_digest);
+    free(r->template_digest);
+    free(r->config_digest);
+    free(r->applied_at);
+    free(r->kvz_version);
+    free(r->source);
+    free(r->network.name);
+    free(r->hostname);
+    free(r->problem);
+}
+
+/* observe(), keeping only `name`: what `kvz status` would show for it. */
+static bool observe(struct kvz_observed_resource *out, const char *name)
+{
+    struct kvz_observed o = {0};
+    struct kvz_error *err = NULL;
+    if (kvz_vm_ops.observe(&o, &host, &err) < 0)
+        fail_msg("observe: %s", kvz_error_msg(err));
+    bool found = false;
+    for (size_t i = 0; i < o.n; i++) {
+        if (!found && !strcmp(o.v[i].name, name)) {
+            *out = o.v[i];
+            found = true;
+        } else {
+            free_observed_resource(&o.v[i]);
+        }
+    }
+    free(o.v);
+    return found;
+}
+
+static void create(const struct kvz_resource *r)
+{
+    struct kvz_error *err = NULL;
+    if (kvz_vm_create_from(&host, r, base_image, digest, NULL, &err) < 0)
+        fail_msg("create '%s': %s", r->name, kvz_error_msg(err));
+}
+
+static void remove_vm(const char *name)
+{
+    struct kvz_error *err = NULL;
+    if (kvz_vm_ops.remove(&host, name, &err) < 0)
+        fail_msg("remove '%s': %s", name, kvz_error_msg(err));
+}
+
+static char *pool_file(const char *name, const char *suffix)
+{
+    return kvz_vm_pool_path(&host, name, suffix);
+}
+
+/* qemu-img info of `path` as JSON; -U: the running qemu holds the lock. */
+static json_t *qemu_img_info(const char *path)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "qemu-img info -U --output=json '%s'", path);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    json_error_t e;
+    json_t *j = json_loadf(p, 0, &e);
+    pclose(p);
+    if (!j)
+        fail_msg("qemu-img info '%s': %s", path, e.text);
+    return j;
+}
+
+static int update(const struct kvz_resource *want, const struct kvz_observed_resource *have,
+                  const char *field, uint64_t before, uint64_t after, struct kvz_error **err)
+{
+    struct kvz_field_delta f = {.field = field,
+                                .type = KVZ_FIELD_BYTES,
+                                .before = before,
+                                .after = after,
+                                .live = kvz_vm_ops.field_is_live(&host, want, have, field)};
+    struct kvz_change chg = {.kind = KVZ_KIND_VM,
+                             .name = want->name,
+                             .action = KVZ_ACTION_UPDATE,
+                             .live = f.live,
+                             .fields = &f,
+                             .n_fields = 1,
+                             .want = want,
+                             .have = have};
+    return kvz_vm_ops.update(&host, &chg, err);
+}
+
+static void test_overlay_not_copy(void **state)
+{
+    struct kvz_resource r;
+    spec(&r, "overlay");
+    r.state = KVZ_POWER_STOPPED;
+    create(&r);
+    char *disk = pool_file(r.name, ".qcow2");
+    json_t *info = qemu_img_info(disk);
+    assert_non_null(json_string_value(json_object_get(info, "backing-filename")));
+    char *backing = strdup(json_string_value(json_object_get(info, "backing-filename")));
+    assert_non_null(strstr(backing, "/pool/base-"));
+    assert_non_null(strstr(backing, digest));
+    assert_int_equal(json_integer_value(json_object_get(info, "virtual-size")), 128 * MiB);
+    assert_string_equal(json_string_value(json_object_get(info, "format")), "qcow2");
+    /* the overlay holds no copy of the image */
+    assert_true(json_integer_value(json_object_get(info, "actual-size")) < (json_int_t)MiB);
+    json_decref(info);
+
+    /* a second VM from the same image shares the one base volume */
+    struct kvz_resource r2;
+    spec(&r2, "overlay2");
+    r2.state = KVZ_POWER_STOPPED;
+    create(&r2);
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "test $(ls '%s/pool' | grep -c '^base-') -eq 1", state_dir);
+    assert_int_equal(sh("%s", cmd), 0);
+
+    /* the seed is attached and readable as cidata */
+    struct kvz_observed_resource o;
+    assert_true(observe(&o, r.name));
+    assert_true(o.managed);
+    assert_string_equal(o.stack, stack);
+    assert_false(o.running);
+    assert_int_equal(o.id, -1);
+    assert_true(o.storage_ok);
+    assert_int_equal(o.disk, 128 * MiB);
+    assert_int_equal(o.memory, 256 * MiB);
+    assert_int_equal(o.max_memory, 512 * MiB);
+    assert_int_equal(o.cpus_milli, 1000);
+    assert_int_equal(o.max_cpus, 2);
+    assert_string_equal(o.network.name, "default");
+    free_observed_resource(&o);
+
+    /* destroy: overlay, seed and domain go, the base stays */
+    remove_vm(r.name);
+    remove_vm(r2.name);
+    assert_int_not_equal(access(disk, F_OK), 0);
+    char *seed = pool_file(r.name, "-seed.iso");
+    assert_int_not_equal(access(seed, F_OK), 0);
+    assert_false(observe(&o, r.name));
+    assert_int_equal(access(backing, F_OK), 0);
+    /* removing what is gone is success */
+    remove_vm(r.name);
+    free(backing);
+    free(seed);
+    free(disk);
+}
+
+static void test_disk_smaller_than_image_refused(void **state)
+{
+    struct kvz_resource r;
+    spec(&r, "small");
+    r.disk = 32 * MiB; /* the image is 64 MiB */
+    struct kvz_error *err = NULL;
+    assert_int_equal(kvz_vm_create_from(&host, &r, base_image, digest, NULL, &err), -1);
+    assert_non_null(strstr(kvz_error_msg(err), "smaller than its image"));
+    kvz_error_clear(&err);
+    struct kvz_observed_resource o;
+    assert_false(observe(&o, r.name)); /* nothing half made */
+    char *disk = pool_file(r.name, ".qcow2");
+    assert_int_not_equal(access(disk, F_OK), 0);
+    free(disk);
+}
+
+static void test_live_changes_same_domain(void **state)
+{
+    struct kvz_resource r;
+    spec(&r, "live");
+    create(&r);
+    struct kvz_observed_resource o;
+    assert_true(observe(&o, r.name));
+    assert_true(o.running);
+    int id = o.id;
+    assert_true(id > 0);
+    struct kvz_error *err = NULL;
+
+    /* vCPU hotplug 1 -> 2 (max 2): qemu plugs the vCPU without the guest's help */
+    struct kvz_resource w = r;
+    w.cpus_milli = 2000;
+    assert_true(kvz_vm_ops.field_is_live(&host, &w, &o, "cpus"));
+    if (update(&w, &o, "cpus", 1000, 2000, &err) < 0)
+        fail_msg("cpus: %s", kvz_error_msg(err));
+    free_observed_resource(&o);
+    assert_true(observe(&o, r.name));
+    assert_int_equal(o.cpus_milli, 2000);
+    assert_int_equal(o.id, id);
+
+    /* disk grow, live: the running qemu resizes the overlay */
+    w.disk = 192 * MiB;
+    assert_true(kvz_vm_ops.field_is_live(&host, &w, &o, "disk"));
+    if (update(&w, &o, "disk", 128 * MiB, 192 * MiB, &err) < 0)
+        fail_msg("disk: %s", kvz_error_msg(err));
+    free_observed_resource(&o);
+    assert_true(observe(&o, r.name));
+    assert_int_equal(o.disk, 192 * MiB);
+    assert_int_equal(o.id, id);
+    char *disk = pool_file(r.name, ".qcow2");
+    json_t *info = qemu_img_info(disk);
+    assert_int_equal(json_integer_value(json_object_get(info, "virtual-size")), 192 * MiB);
+    json_decref(info);
+
+    /* shrink refused, nothing changed */
+    w.disk = 64 * MiB;
+    assert_int_equal(update(&w, &o, "disk", 192 * MiB, 64 * MiB, &err), -1);
+    assert_non_null(strstr(kvz_error_msg(err), "would lose data"));
+    kvz_error_clear(&err);
+    w.disk = 192 * MiB;
+
+    /* network hot-swap: the same interface (MAC) moves to another network */
+    w.network.name = net_name;
+    assert_true(kvz_vm_ops.field_is_live(&host, &w, &o, "network"));
+    if (update(&w, &o, "network", 0, 0, &err) < 0)
+        fail_msg("network: %s", kvz_error_msg(err));
+    free_observed_resource(&o);
+    assert_true(observe(&o, r.name));
+    assert_string_equal(o.network.name, net_name);
+    assert_int_equal(o.id, id);
+
+    /* memory within max_memory: the balloon target, live and in the definition */
+    w.memory = 384 * MiB;
+    assert_true(kvz_vm_ops.field_is_live(&host, &w, &o, "memory"));
+    if (update(&w, &o, "memory", 256 * MiB, 384 * MiB, &err) < 0)
+        fail_msg("memory: %s", kvz_error_msg(err));
+    free_observed_resource(&o);
+    assert_true(observe(&o, r.name));
+    assert_int_equal(o.id, id);
+    virDomainPtr dom = virDomainLookupByName(conn, r.name);
+    char *inactive = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+    assert_non_null(strstr(inactive, "<currentMemory unit='KiB'>393216</currentMemory>"));
+    free(inactive);
+    virDomainFree(dom);
+
+    /* above max_memory: not live; a restart (new domain id) with the new maximum. Without a
+     * guest balloon driver the live size is the maximum: observe reports the definition's. */
+    w.memory = 768 * MiB;
+    w.max_memory = 1024 * MiB;
+    assert_false(kvz_vm_ops.field_is_live(&host, &w, &o, "memory"));
+    if (update(&w, &o, "memory", 384 * MiB, 768 * MiB, &err) < 0)
+        fail_msg("memory above max: %s", kvz_error_msg(err));
+    free_observed_resource(&o);
+    assert_true(observe(&o, r.name));
+    assert_true(o.running);
+    assert_int_not_equal(o.id, id);
+    assert_int_equal(o.max_memory, 1024 * MiB);
+    assert_int_equal(o.memory, 768 * MiB);
+    assert_int_equal(o.disk, 192 * MiB);
+    assert_string_equal(o.network.name, net_name);
+
+    /* above max_cpus: a restart too */
+    id = o.id;
+    w.cpus_milli = 3000;
+    w.max_cpus = 4;
+    assert_false(kvz_vm_ops.field_is_live(&host, &w, &o, "cpus"));
+    if (update(&w, &o, "cpus", 2000, 3000, &err) < 0)
+        fail_msg("cpus above max: %s", kvz_error_msg(err));
+    free_observed_resource(&o);
+    assert_true(observe(&o, r.name));
+    assert_int_not_equal(o.id, id);
+    assert_int_equal(o.cpus_milli, 3000);
+    assert_int_equal(o.max_cpus, 4);
+    free_observed_resource(&o);
+    free(disk);
+    remove_vm(r.name);
+}
+
+static void test_drift(void **state)
+{
+    struct kvz_resource r;
+    spec(&r, "drift");
+    create(&r);
+    virDomainPtr dom = virDomainLookupByName(conn, r.name);
+    assert_non_null(dom);
+
+    /* memory changed by hand (virsh setmem --config) */
+    assert_int_equal(virDomainSetMemoryFlags(dom, 300 * 1024, VIR_DOMAIN_AFFECT_CONFIG), 0);
+    /* shut down by hand (virsh destroy) */
+    assert_int_equal(virDomainDestroy(dom), 0);
+    struct kvz_observed_resource o;
+    assert_true(observe(&o, r.name));
+    assert_false(o.running);
+    assert_int_equal(o.memory, 300 * MiB);
+    assert_true(o.storage_ok);
+    assert_null(o.problem);
+    free_observed_resource(&o);
+
+    /* overlay deleted by hand */
+    char *disk = pool_file(r.name, ".qcow2");
+    assert_int_equal(unlink(disk), 0);
+    assert_true(observe(&o, r.name));
+    assert_false(o.storage_ok);
+    assert_non_null(o.problem);
+    assert_non_null(strstr(o.problem, "missing"));
+    free_observed_resource(&o);
+
+    /* create finishes the half-made VM: a new overlay, running again */
+    create(&r);
+    assert_true(observe(&o, r.name));
+    assert_true(o.storage_ok);
+    assert_true(o.running);
+    free_observed_resource(&o);
+    virDomainFree(dom);
+    free(disk);
+    remove_vm(r.name);
+}
+
+static void test_unmanaged_untouched(void **state)
+{
+    char name[96], xml[1024];
+    snprintf(name, sizeof(name), "%sforeign", prefix);
+    snprintf(xml, sizeof(xml),
+             "<domain type='qemu'><name>%s</name><memory unit='MiB'>64</memory>"
+             "<vcpu>1</vcpu><os><type arch='x86_64' machine='q35'>hvm</type></os></domain>",
+             name);
+    virDomainPtr dom = virDomainDefineXML(conn, xml);
+    assert_non_null(dom);
+    struct kvz_observed_resource o;
+    assert_true(observe(&o, name));
+    assert_false(o.managed);
+    assert_int_equal(o.max_memory, 64 * MiB);
+    free_observed_resource(&o);
+
+    struct kvz_resource r;
+    spec(&r, "foreign");
+    struct kvz_error *err = NULL;
+    assert_int_equal(kvz_vm_create_from(&host, &r, base_image, digest, NULL, &err), -1);
+    assert_non_null(strstr(kvz_error_msg(err), "kvz did not make it"));
+    kvz_error_clear(&err);
+    assert_int_equal(kvz_vm_ops.remove(&host, name, &err), -1);
+    kvz_error_clear(&err);
+    assert_int_equal(virDomainIsPersistent(dom), 1); /* still there */
+    virDomainUndefine(dom);
+    virDomainFree(dom);
+}
+
+static void test_uefi_and_power(void **state)
+{
+    struct kvz_resource r;
+    spec(&r, "uefi");
+    r.firmware = KVZ_FW_UEFI;
+    r.network.type = KVZ_NET_NONE;
+    r.network.name = NULL;
+    create(&r);
+    struct kvz_observed_resource o;
+    assert_true(observe(&o, r.name));
+    assert_true(o.running);
+    assert_int_equal(o.network.type, KVZ_NET_NONE);
+    free_observed_resource(&o);
+    char *nvram = pool_file(r.name, "-VARS.fd");
+    assert_int_equal(access(nvram, F_OK), 0); /* libvirt made it from OVMF's template */
+
+    /* graceful stop; a guest that ignores ACPI is forced off after the timeout */
+    struct kvz_error *err = NULL;
+    if (kvz_vm_ops.set_power(&host, r.name, false, &err) < 0)
+        fail_msg("stop: %s", kvz_error_msg(err));
+    assert_true(observe(&o, r.name));
+    assert_false(o.running);
+    free_observed_resource(&o);
+    if (kvz_vm_ops.set_power(&host, r.name, true, &err) < 0)
+        fail_msg("start: %s", kvz_error_msg(err));
+    assert_true(observe(&o, r.name));
+    assert_true(o.running);
+    free_observed_resource(&o);
+
+    remove_vm(r.name);
+    assert_int_not_equal(access(nvram, F_OK), 0);
+    free(nvram);
+}
+
+static void test_windows_profile(void **state)
+{
+    struct kvz_resource r;
+    spec(&r, "win");
+    r.os = KVZ_OS_WINDOWS;
+    r.state = KVZ_POWER_STOPPED;
+    create(&r);
+    virDomainPtr dom = virDomainLookupByName(conn, r.name);
+    assert_non_null(dom);
+    char *xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+    /* libvirt accepted the definition as kvz wrote it */
+    assert_non_null(strstr(xml, "bus='sata'"));
+    assert_non_null(strstr(xml, "<model type='e1000e'/>"));
+    assert_non_null(strstr(xml, "<hyperv mode='custom'>"));
+    assert_non_null(strstr(xml, "offset='localtime'"));
+    assert_null(strstr(xml, "-seed.iso"));
+    free(xml);
+    virDomainFree(dom);
+    char *seed = pool_file(r.name, "-seed.iso");
+    assert_int_not_equal(access(seed, F_OK), 0);
+    free(seed);
+    remove_vm(r.name);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_overlay_not_copy),
+        cmocka_unit_test(test_disk_smaller_than_image_refused),
+        cmocka_unit_test(test_live_changes_same_domain),
+        cmocka_unit_test(test_drift),
+        cmocka_unit_test(test_unmanaged_untouched),
+        cmocka_unit_test(test_uefi_and_power),
+        cmocka_unit_test(test_windows_profile),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,155 @@
+/*
+ * kvz plan/apply/destroy/status options that must fail before any host access:
+ * run through the kvz binary with libvirt URIs that cannot be reached, so a test
+ * that touched the host would fail with a connection error instead.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "base/buf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/banned.h"
+
+static char state_dir[] = "/tmp/kvzt-cli-XXXXXX";
+
+/* Runs kvz with argv (NULL-terminated, after "kvz"), stdin from /dev/null; stdout+stderr. */
+static char *run_kvz(int *status, const char *const *args)
+{
+    const char *bin = getenv("KVZ_BINARY");
+    assert_non_null(bin);
+    const char *argv[32] = {"kvz",
+                            "--state-dir",
+                            state_dir,
+                            "--containers-uri",
+                            "test+unix:///nonexistent",
+                            "--vms-uri",
+                            "test+unix:///nonexistent"};
+    size_t n = 7;
+    for (size_t i = 0; args[i] && n < 31; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        dup2(fds[1], 2);
+        close(fds[0]);
+        close(fds[1]);
+        if (!freopen("/dev/null", "r", stdin))
+            _exit(127);
+        setenv("NO_COLOR", "1", 1);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    struct kvz_buf out = KVZ_BUF_INIT;
+    char chunk[4096];
+    ssize_t r;
+    while ((r = read(fds[0], chunk, sizeof(chunk))) > 0)
+        kvz_buf_add(&out, chunk, (size_t)r);
+    close(fds[0]);
+    int ws;
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    assert_true(WIFEXITED(ws));
+    *status = WEXITSTATUS(ws);
+    return kvz_buf_detach(&out);
+}
+
+static void expect(const char *const *args, int status, const char *msg)
+{
+    int st;
+    char *out = run_kvz(&st, args);
+    if (st != status || !strstr(out, msg))
+        fprintf(stderr, "exit %d, output:\n%s", st, out);
+    assert_int_equal(st, status);
+    assert_non_null(strstr(out, msg));
+    free(out);
+}
+
+static char manifest[1100];
+
+static int setup(void **state)
+{
+    if (!mkdtemp(state_dir))
+        return -1;
+    snprintf(manifest, sizeof(manifest), "%s/tests/data/plan/spec_example.yaml",
+             getenv("KVZ_SOURCE_DIR"));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", state_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_bad_options(void **state)
+{
+    expect((const char *[]){"apply", "-f", manifest, "--max-disruption", "some", NULL}, 1,
+           "error: --max-disruption 'some': use live, restart or destroy");
+    expect((const char *[]){"apply", "-f", manifest, "--parallel", "0", NULL}, 1,
+           "error: --parallel '0': give a number from 1 to 64");
+    expect((const char *[]){"apply", "-f", manifest, "--parallel", "x", NULL}, 1, "--parallel 'x'");
+    expect((const char *[]){"apply", "-f", manifest, "--json", NULL}, 1,
+           "--json leaves no room for a question: pass --auto-approve too");
+    expect((const char *[]){"apply", "-f", manifest, "--bogus", NULL}, 1,
+           "unknown option '--bogus'; run 'kvz help apply'");
+    expect((const char *[]){"plan", "-f", manifest, "--target", NULL}, 1,
+           "option '--target' needs a value");
+    expect((const char *[]){"apply", "a.json", "b.json", NULL}, 1,
+           "unexpected argument 'b.json'; 'kvz apply' takes one plan file");
+    expect((const char *[]){"apply", "-f", manifest, "plan.json", NULL}, 1,
+           "a plan file holds its manifests and targets");
+    expect((const char *[]){"status", "extra", NULL}, 1, "unexpected argument 'extra'");
+}
+
+static void test_plan_file_errors(void **state)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/missing.json", state_dir);
+    expect((const char *[]){"apply", path, NULL}, 1, "plan file '");
+    /* a JSON file that is not a plan */
+    snprintf(path, sizeof(path), "%s/other.json", state_dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"format_version\": 1}\n", f);
+    fclose(f);
+    expect((const char *[]){"apply", path, NULL}, 1, "is not a kvz plan file of format 1");
+}
+
+static void test_unreachable_host(void **state)
+{
+    /* the manifest uses containers: their URI must connect */
+    expect((const char *[]){"plan", "-f", manifest, NULL}, 1,
+           "error: cannot connect to 'test+unix:///nonexistent' for the containers");
+    /* an invalid manifest fails first, with its diagnostics */
+    char bad[1100];
+    snprintf(bad, sizeof(bad), "%s/bad.yaml", state_dir);
+    FILE *f = fopen(bad, "w");
+    assert_non_null(f);
+    fputs("kvz: 1\ncontainers:\n  web1:\n    memroy: 1GiB\n", f);
+    fclose(f);
+    expect((const char *[]){"plan", "-f", bad, NULL}, 1, "did you mean 'memory'");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_plan_file_errors),
+        cmocka_unit_test(test_unreachable_host),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

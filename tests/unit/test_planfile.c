@@ -1,0 +1,131 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "plan_fixture.h"
+#include "planner/hosts.h"
+#include "planner/planfile.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A saved plan applies only while manifests and host are what they were. */
+
+static char dir[] = "/tmp/kvzt-planfile-XXXXXX";
+
+static void copy(const char *from, const char *to)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
+    assert_int_equal(system(cmd), 0);
+}
+
+static struct kvz_plan *plan_of(struct plan_fixture *fx)
+{
+    struct kvz_plan_input in = {
+        .m = fx->m, .stack = fx->m->stack, .observed = {&fx->observed[0], &fx->observed[1]}};
+    struct kvz_plan *p = NULL;
+    assert_int_equal(kvz_plan_compute(&p, &in, NULL), 0);
+    return p;
+}
+
+static void test_planfile_roundtrip_and_stale(void **state)
+{
+    char src[1024], file[1100], fp[65], fp2[65];
+    const char *top = getenv("KVZ_SOURCE_DIR");
+    assert_non_null(mkdtemp(dir));
+    for (int i = 0; i < 2; i++) {
+        const char *ext = i ? "json" : "yaml";
+        snprintf(src, sizeof(src), "%s/tests/data/plan/spec_example.%s", top, ext);
+        snprintf(file, sizeof(file), "%s/spec_example.%s", dir, ext);
+        copy(src, file);
+    }
+    struct plan_fixture fx;
+    assert_int_equal(plan_fixture_load(&fx, dir, "spec_example"), 0);
+    struct kvz_plan *p = plan_of(&fx);
+    assert_int_equal(kvz_observed_fingerprint(fp, fx.observed, 2, "web", fx.m, NULL), 0);
+
+    snprintf(file, sizeof(file), "%s/plan.json", dir);
+    const char *paths[] = {fx.m->files[0]};
+    const char *uri[2] = {"lxc:///system", "qemu:///system"};
+    const char *targets[] = {"web2"};
+    assert_int_equal(kvz_planfile_write(file, p, fx.m, paths, 1, targets, 1, uri, fp, NULL), 0);
+
+    struct kvz_planfile *pf = NULL;
+    assert_int_equal(kvz_planfile_read(&pf, file, NULL), 0);
+    assert_int_equal(pf->n_paths, 1);
+    assert_int_equal(pf->paths[0][0], '/');
+    assert_int_equal(pf->n_targets, 1);
+    assert_string_equal(pf->targets[0], "web2");
+    assert_string_equal(pf->uri[0], "lxc:///system");
+    assert_int_equal(kvz_planfile_check(pf, fx.m, fp, p, NULL), 0);
+
+    /* the host changed: a guest stopped by hand */
+    struct kvz_error *err = NULL;
+    fx.observed[0].v[2].running = false;
+    assert_int_equal(kvz_observed_fingerprint(fp2, fx.observed, 2, "web", fx.m, NULL), 0);
+    assert_string_not_equal(fp, fp2);
+    assert_int_equal(kvz_planfile_check(pf, fx.m, fp2, p, &err), -1);
+    assert_non_null(strstr(kvz_error_msg(err), "stale plan: the host changed"));
+    kvz_error_clear(&err);
+    fx.observed[0].v[2].running = true;
+
+    /* another stack's guest and a domain id do not make it stale */
+    fx.observed[0].v[2].id = 4242;
+    free(fx.observed[0].v[5].stack);
+    fx.observed[0].v[5].stack = strdup("other"); /* old1 is no longer ours */
+    assert_int_equal(kvz_observed_fingerprint(fp2, fx.observed, 2, "web", fx.m, NULL), 0);
+    assert_string_not_equal(fp, fp2); /* ... but losing old1 from the stack does */
+
+    /* the manifest changed */
+    FILE *f = fopen(fx.m->files[0], "a");
+    assert_non_null(f);
+    fputs("# edited\n", f);
+    fclose(f);
+    assert_int_equal(kvz_planfile_check(pf, fx.m, fp, p, &err), -1);
+    assert_non_null(strstr(kvz_error_msg(err), "stale plan: the manifests changed"));
+    kvz_error_clear(&err);
+
+    kvz_planfile_free(pf);
+    kvz_plan_free(p);
+    plan_fixture_release(&fx);
+
+    /* not a plan file */
+    assert_int_equal(kvz_planfile_read(&pf, src, &err), -1);
+    assert_non_null(strstr(kvz_error_msg(err), "is not a kvz plan file"));
+    kvz_error_clear(&err);
+    snprintf(file, sizeof(file), "rm -rf '%s'", dir);
+    assert_int_equal(system(file), 0);
+}
+
+static void test_fingerprint_ignores_ids_and_other_stacks(void **state)
+{
+    struct kvz_observed_resource v[2] = {
+        {.name = "a", .managed = true, .stack = "web", .running = true, .id = 3},
+        {.name = "z", .managed = true, .stack = "other", .memory = 1},
+    };
+    struct kvz_observed o[2] = {{v, 2}, {NULL, 0}};
+    char a[65], b[65];
+    assert_int_equal(kvz_observed_fingerprint(a, o, 2, "web", NULL, NULL), 0);
+    v[0].id = 9;
+    v[1].memory = 2;
+    assert_int_equal(kvz_observed_fingerprint(b, o, 2, "web", NULL, NULL), 0);
+    assert_string_equal(a, b);
+    v[0].memory = 5;
+    assert_int_equal(kvz_observed_fingerprint(b, o, 2, "web", NULL, NULL), 0);
+    assert_string_not_equal(a, b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_planfile_roundtrip_and_stale),
+        cmocka_unit_test(test_fingerprint_ignores_ids_and_other_stacks),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,249 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "providers/vm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Domain XML golden files: tests/data/vm/<case>.xml; KVZ_REGEN=1 rewrites them. */
+
+static const char metadata[] =
+    "<kvz:resource xmlns:kvz=\"https://kvz.dev/xmlns/domain/1\"><kvz:stack>web</kvz:stack>"
+    "<kvz:kind>vm</kvz:kind></kvz:resource>";
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        s = NULL;
+    }
+    if (s)
+        s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+static void check_golden(const char *name, const char *got)
+{
+    char path[4096];
+    const char *src = getenv("KVZ_SOURCE_DIR");
+    assert_non_null(src);
+    snprintf(path, sizeof(path), "%s/tests/data/vm/%s.xml", src, name);
+    if (getenv("KVZ_REGEN")) {
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        fputs(got, f);
+        fclose(f);
+    }
+    char *want = slurp(path);
+    if (!want)
+        fail_msg("golden file '%s' missing: run with KVZ_REGEN=1", path);
+    if (strcmp(want, got)) {
+        fprintf(stderr, "--- %s\n+++ generated\n%s\n", path, got);
+        fail_msg("domain xml differs from '%s'", path);
+    }
+    free(want);
+}
+
+static struct kvz_network net_default = {KVZ_NET_NETWORK, "default"};
+
+static struct kvz_vm_domain_spec linux_spec(void)
+{
+    struct kvz_vm_domain_spec s = {
+        .name = "db1",
+        .uuid = "6f1c1b4e-0d7e-5a3c-9d1e-2b7c3c1a9f00",
+        .mac = "52:54:00:12:34:56",
+        .kvm = false,
+        .os = KVZ_OS_LINUX,
+        .firmware = KVZ_FW_BIOS,
+        .memory = 2ull << 30,
+        .max_memory = 8ull << 30,
+        .cpus = 2,
+        .max_cpus = 4,
+        .disk_path = "/var/lib/kvz/pool/db1.qcow2",
+        .seed_path = "/var/lib/kvz/pool/db1-seed.iso",
+        .network = &net_default,
+        .metadata_xml = metadata,
+    };
+    return s;
+}
+
+static void test_linux(void **state)
+{
+    struct kvz_vm_domain_spec s = linux_spec();
+    char *xml = NULL;
+    struct kvz_error *err = NULL;
+    assert_int_equal(kvz_vm_domain_xml(&xml, &s, &err), 0);
+    check_golden("linux", xml);
+    /* what a user checks in `virsh dumpxml` */
+    assert_non_null(strstr(xml, "<domain type=\"qemu\">"));
+    assert_non_null(strstr(xml, "<memory unit=\"KiB\">8388608</memory>"));
+    assert_non_null(strstr(xml, "<currentMemory unit=\"KiB\">2097152</currentMemory>"));
+    assert_non_null(strstr(xml, "current=\"2\">4</vcpu>"));
+    assert_non_null(strstr(xml, "org.qemu.guest_agent.0"));
+    assert_non_null(strstr(xml, "model=\"virtio-scsi\""));
+    assert_non_null(strstr(xml, "<target dev=\"sda\" bus=\"scsi\"/>"));
+    assert_null(strstr(xml, "sata"));
+
+    struct kvz_vm_domain_info info;
+    assert_int_equal(kvz_vm_domain_info_parse(&info, xml, &err), 0);
+    assert_int_equal(info.memory, 2ull << 30);
+    assert_int_equal(info.max_memory, 8ull << 30);
+    assert_int_equal(info.cpus, 2);
+    assert_int_equal(info.max_cpus, 4);
+    assert_string_equal(info.disk_path, s.disk_path);
+    assert_string_equal(info.disk_target, "vda");
+    assert_string_equal(info.seed_path, s.seed_path);
+    assert_int_equal(info.network.type, KVZ_NET_NETWORK);
+    assert_string_equal(info.network.name, "default");
+    assert_string_equal(info.mac, s.mac);
+    kvz_vm_domain_info_release(&info);
+    free(xml);
+}
+
+static void test_windows(void **state)
+{
+    struct kvz_vm_domain_spec s = linux_spec();
+    struct kvz_network br = {KVZ_NET_BRIDGE, "br0"};
+    s.name = "win1";
+    s.os = KVZ_OS_WINDOWS;
+    s.kvm = true;
+    s.seed_path = NULL;
+    s.cdrom_path = "/var/lib/kvz/cache/iso/abc.iso";
+    s.network = &br;
+    char *xml = NULL;
+    struct kvz_error *err = NULL;
+    assert_int_equal(kvz_vm_domain_xml(&xml, &s, &err), 0);
+    check_golden("windows", xml);
+    assert_non_null(strstr(xml, "<domain type=\"kvm\">"));
+    assert_non_null(strstr(xml, "<target dev=\"sda\" bus=\"sata\"/>"));
+    assert_non_null(strstr(xml, "<model type=\"e1000e\"/>"));
+    assert_non_null(strstr(xml, "<hyperv mode=\"custom\">"));
+    assert_non_null(strstr(xml, "offset=\"localtime\""));
+    assert_null(strstr(xml, "virtio-scsi"));
+    assert_null(strstr(xml, "seed"));
+
+    struct kvz_vm_domain_info info;
+    assert_int_equal(kvz_vm_domain_info_parse(&info, xml, &err), 0);
+    assert_int_equal(info.network.type, KVZ_NET_BRIDGE);
+    assert_string_equal(info.network.name, "br0");
+    assert_null(info.seed_path);
+    kvz_vm_domain_info_release(&info);
+    free(xml);
+}
+
+static void test_uefi(void **state)
+{
+    struct kvz_vm_domain_spec s = linux_spec();
+    struct kvz_network none = {KVZ_NET_NONE, NULL};
+    s.name = "efi1";
+    s.firmware = KVZ_FW_UEFI;
+    s.ovmf_code = KVZ_VM_OVMF_CODE;
+    s.nvram_path = "/var/lib/kvz/pool/efi1-VARS.fd";
+    s.nvram_template = KVZ_VM_OVMF_VARS;
+    s.network = &none;
+    s.max_memory = s.memory;
+    s.max_cpus = s.cpus = 1;
+    char *xml = NULL;
+    struct kvz_error *err = NULL;
+    assert_int_equal(kvz_vm_domain_xml(&xml, &s, &err), 0);
+    check_golden("uefi", xml);
+    assert_non_null(strstr(xml, KVZ_VM_OVMF_CODE));
+    assert_null(strstr(xml, "<interface"));
+
+    struct kvz_vm_domain_info info;
+    assert_int_equal(kvz_vm_domain_info_parse(&info, xml, &err), 0);
+    assert_string_equal(info.nvram_path, s.nvram_path);
+    assert_int_equal(info.network.type, KVZ_NET_NONE);
+    kvz_vm_domain_info_release(&info);
+    free(xml);
+}
+
+static void test_escaping_and_bad_input(void **state)
+{
+    struct kvz_vm_domain_spec s = linux_spec();
+    s.disk_path = "/tmp/a&b<c>'\".qcow2";
+    char *xml = NULL;
+    struct kvz_error *err = NULL;
+    assert_int_equal(kvz_vm_domain_xml(&xml, &s, &err), 0);
+    struct kvz_vm_domain_info info;
+    assert_int_equal(kvz_vm_domain_info_parse(&info, xml, &err), 0);
+    assert_string_equal(info.disk_path, s.disk_path);
+    kvz_vm_domain_info_release(&info);
+    free(xml);
+
+    s = linux_spec();
+    s.cpus = 5; /* above max_cpus */
+    assert_int_equal(kvz_vm_domain_xml(&xml, &s, &err), -1);
+    assert_null(xml);
+    assert_non_null(strstr(kvz_error_msg(err), "'db1'"));
+    kvz_error_clear(&err);
+
+    s = linux_spec();
+    s.metadata_xml = "<kvz:resource";
+    assert_int_equal(kvz_vm_domain_xml(&xml, &s, &err), -1);
+    kvz_error_clear(&err);
+
+    assert_int_equal(kvz_vm_domain_info_parse(&info, "<domain>", &err), -1);
+    kvz_error_clear(&err);
+}
+
+static void test_interface_xml(void **state)
+{
+    struct kvz_vm_domain_spec s = linux_spec();
+    char *xml = NULL;
+    struct kvz_error *err = NULL;
+    assert_int_equal(kvz_vm_interface_xml(&xml, &s, &err), 0);
+    assert_string_equal(xml, "<interface type=\"network\">\n"
+                             "  <mac address=\"52:54:00:12:34:56\"/>\n"
+                             "  <source network=\"default\"/>\n"
+                             "  <model type=\"virtio\"/>\n"
+                             "</interface>\n");
+    free(xml);
+}
+
+static void test_replace_metadata(void **state)
+{
+    const char *dom = "<domain type='qemu'><name>x</name><metadata>"
+                      "<other:x xmlns:other='https://example.org/other'>keep</other:x>"
+                      "<kvz:resource xmlns:kvz='https://kvz.dev/xmlns/domain/1'>"
+                      "<kvz:stack>old</kvz:stack></kvz:resource></metadata></domain>";
+    const char *md = "<kvz:resource xmlns:kvz=\"https://kvz.dev/xmlns/domain/1\">"
+                     "<kvz:stack>new</kvz:stack></kvz:resource>";
+    char *out = NULL;
+    struct kvz_error *err = NULL;
+    assert_int_equal(kvz_vm_replace_metadata(&out, dom, md, &err), 0);
+    assert_non_null(strstr(out, ">keep</other:x>"));
+    assert_non_null(strstr(out, "<kvz:stack>new</kvz:stack>"));
+    assert_null(strstr(out, "old"));
+    free(out);
+    /* a domain without <metadata> gets one */
+    assert_int_equal(kvz_vm_replace_metadata(&out, "<domain><name>y</name></domain>", md, &err), 0);
+    assert_non_null(strstr(out, "<metadata>"));
+    assert_non_null(strstr(out, "<kvz:stack>new</kvz:stack>"));
+    free(out);
+    assert_int_equal(kvz_vm_replace_metadata(&out, "<pool/>", md, &err), -1);
+    kvz_error_clear(&err);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_linux),         cmocka_unit_test(test_windows),
+        cmocka_unit_test(test_uefi),          cmocka_unit_test(test_escaping_and_bad_input),
+        cmocka_unit_test(test_interface_xml), cmocka_unit_test(test_replace_metadata),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
