@@ -81,25 +81,25 @@ static bool path_exists(const char *p, bool dir)
 static int domain_ownership(struct kvz_ownership **out, struct kvz_host *h, virDomainPtr dom,
                             struct kvz_error **err)
 {
+    const char *name = virDomainGetName(dom);
     char *xml = virDomainGetXMLDesc(dom, 0);
     *out = NULL;
     if (!xml)
-        return kvz_error_set(err, "read domain '%s': %s", virDomainGetName(dom), kvz_ct_virt_msg());
+        return kvz_error_set(err, "read domain '%s': %s", name, kvz_ct_virt_msg());
     int r = kvz_ownership_from_domain_xml(out, xml, err);
     free(xml);
     if (r < 0)
-        return kvz_error_wrap(err, "domain '%s'", virDomainGetName(dom));
+        return kvz_error_wrap(err, "domain '%s'", name);
     if (!*out)
         return kvz_error_set(err,
                              "domain '%s' exists and is not managed by kvz; rename the resource "
                              "or remove the domain yourself",
-                             virDomainGetName(dom));
+                             name);
     if ((*out)->kind != KVZ_KIND_CONTAINER || strcmp((*out)->stack, h->stack) != 0) {
         int ret = kvz_error_set(err,
                                 "domain '%s' belongs to stack '%s' (%s), not to '%s'; "
                                 "kvz leaves it alone",
-                                virDomainGetName(dom), (*out)->stack, kvz_kind_str((*out)->kind),
-                                h->stack);
+                                name, (*out)->stack, kvz_kind_str((*out)->kind), h->stack);
         kvz_ownership_free(*out);
         *out = NULL;
         return ret;
@@ -225,14 +225,13 @@ static int stop_domain(struct kvz_host *h, virDomainPtr dom, struct kvz_error **
 
 static int start_domain(struct kvz_host *h, virDomainPtr dom, struct kvz_error **err)
 {
+    const char *name = virDomainGetName(dom);
     if (virDomainIsActive(dom) == 1)
         return 0;
-    say(h, virDomainGetName(dom), "starting");
+    say(h, name, "starting");
     if (virDomainCreate(dom) < 0)
-        return kvz_error_set(err,
-                             "start container '%s': %s; see "
-                             "/var/log/libvirt/lxc/%s.log",
-                             virDomainGetName(dom), kvz_ct_virt_msg(), virDomainGetName(dom));
+        return kvz_error_set(err, "start container '%s': %s; see /var/log/libvirt/lxc/%s.log", name,
+                             kvz_ct_virt_msg(), name);
     return 0;
 }
 
@@ -255,14 +254,16 @@ cleanup:
 
 /* ---- observe ---- */
 
-static int observe_one(struct kvz_observed_resource *r, struct kvz_host *h, virDomainPtr dom,
-                       struct kvz_error **err)
+/* *gone: the domain vanished or changed state while being read; the caller retries or skips. */
+static int observe_one(struct kvz_observed_resource *r, bool *gone, struct kvz_host *h,
+                       virDomainPtr dom, struct kvz_error **err)
 {
     struct kvz_ownership *o = NULL;
     char *xml = NULL, *rootfs = NULL, *img = NULL;
     int ret = -1, autostart = 0;
 
     memset(r, 0, sizeof(*r));
+    *gone = false;
     r->kind = KVZ_KIND_CONTAINER;
     r->id = -1;
     if (!(r->name = strdup(virDomainGetName(dom))))
@@ -296,8 +297,11 @@ static int observe_one(struct kvz_observed_resource *r, struct kvz_host *h, virD
         goto cleanup;
     if (r->running) { /* what the kernel enforces now; the definition is read above */
         uint64_t mem = 0;
-        if (kvz_ct_get_memory(&mem, dom, err) < 0 || kvz_ct_get_cpus(&r->cpus_milli, dom, err) < 0)
+        if (kvz_ct_get_memory(&mem, dom, err) < 0 ||
+            kvz_ct_get_cpus(&r->cpus_milli, dom, err) < 0) {
+            *gone = kvz_ct_virt_changed();
             goto cleanup;
+        }
         if (mem)
             r->memory = mem;
     }
@@ -322,7 +326,8 @@ static int observe_one(struct kvz_observed_resource *r, struct kvz_host *h, virD
     ret = 0;
     goto cleanup;
 virt:
-    ret = kvz_error_set(err, "observe domain '%s': %s", virDomainGetName(dom), kvz_ct_virt_msg());
+    *gone = kvz_ct_virt_changed();
+    ret = kvz_error_set(err, "observe domain '%s': %s", r->name, kvz_ct_virt_msg());
     goto cleanup;
 oom:
     ret = kvz_error_set(err, "observe: out of memory");
@@ -351,26 +356,30 @@ static int container_observe(struct kvz_observed *out, struct kvz_host *h, struc
     }
     for (int i = 0; i < n; i++) {
         struct kvz_error *e = NULL;
-        if (observe_one(&out->v[out->n], h, doms[i], &e) == 0) {
+        bool gone = false;
+        /* A domain that changed state while read (stopped, undefined) is read again once. */
+        for (int attempt = 0; attempt < 2; attempt++) {
+            kvz_error_clear(&e);
+            if (observe_one(&out->v[out->n], &gone, h, doms[i], &e) == 0)
+                break;
+            struct kvz_observed one = {calloc(1, sizeof(*out->v)), 1};
+            if (one.v)
+                one.v[0] = out->v[out->n];
+            kvz_observed_free(&one); /* the half-filled entry, through the planner's free */
+            memset(&out->v[out->n], 0, sizeof(*out->v));
+            if (!gone)
+                break;
+        }
+        if (!e) {
             out->n++;
             continue;
         }
-        /* A domain undefined while we looked is simply gone. */
-        virErrorPtr ve = virGetLastError();
-        bool gone = ve && ve->code == VIR_ERR_NO_DOMAIN;
-        /* Free the half-filled entry through the planner's free: count it, then drop it. */
-        struct kvz_observed_resource keep = out->v[out->n];
-        struct kvz_observed one = {calloc(1, sizeof(keep)), 1};
-        if (one.v)
-            one.v[0] = keep;
-        kvz_observed_free(&one);
-        memset(&out->v[out->n], 0, sizeof(keep));
         if (!gone) {
             kvz_error_set(err, "%s", kvz_error_msg(e));
             kvz_error_free(e);
             goto cleanup;
         }
-        kvz_error_free(e);
+        kvz_error_free(e); /* undefined while we looked: simply gone */
     }
     ret = 0;
 cleanup:

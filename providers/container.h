@@ -130,7 +130,12 @@ int kvz_ct_set_cpus(virDomainPtr dom, uint32_t cpus_milli, struct kvz_error **er
 int kvz_ct_get_memory(uint64_t *out, virDomainPtr dom, struct kvz_error **err);
 int kvz_ct_get_cpus(uint32_t *out, virDomainPtr dom, struct kvz_error **err);
 
-/* libvirt's last error message, or "unknown libvirt error". */
+/* libvirt's last error message, or "unknown libvirt error"; a per-thread copy valid until the
+ * next call. */
 const char *kvz_ct_virt_msg(void);
+
+/* Whether libvirt's last error says the domain changed under us: undefined, or no longer
+ * running. */
+bool kvz_ct_virt_changed(void);
 
 #endif
