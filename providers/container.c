@@ -76,32 +76,30 @@ static bool path_exists(const char *p, bool dir)
 
 /* ---- ownership ---- */
 
-/* The domain's kvz metadata; *out NULL when unmanaged. A domain of another stack, or without
- * metadata, is an error when `require` (kvz never touches what is not its own). */
+/* The domain's kvz metadata, for a domain about to be changed: one without it, or of another
+ * stack, is an error (kvz never touches what is not its own). */
 static int domain_ownership(struct kvz_ownership **out, struct kvz_host *h, virDomainPtr dom,
-                            bool require, struct kvz_error **err)
+                            struct kvz_error **err)
 {
+    const char *name = virDomainGetName(dom);
     char *xml = virDomainGetXMLDesc(dom, 0);
     *out = NULL;
     if (!xml)
-        return kvz_error_set(err, "read domain '%s': %s", virDomainGetName(dom), kvz_ct_virt_msg());
+        return kvz_error_set(err, "read domain '%s': %s", name, kvz_ct_virt_msg());
     int r = kvz_ownership_from_domain_xml(out, xml, err);
     free(xml);
     if (r < 0)
-        return kvz_error_wrap(err, "domain '%s'", virDomainGetName(dom));
-    if (!require)
-        return 0;
+        return kvz_error_wrap(err, "domain '%s'", name);
     if (!*out)
         return kvz_error_set(err,
                              "domain '%s' exists and is not managed by kvz; rename the resource "
                              "or remove the domain yourself",
-                             virDomainGetName(dom));
+                             name);
     if ((*out)->kind != KVZ_KIND_CONTAINER || strcmp((*out)->stack, h->stack) != 0) {
         int ret = kvz_error_set(err,
                                 "domain '%s' belongs to stack '%s' (%s), not to '%s'; "
                                 "kvz leaves it alone",
-                                virDomainGetName(dom), (*out)->stack, kvz_kind_str((*out)->kind),
-                                h->stack);
+                                name, (*out)->stack, kvz_kind_str((*out)->kind), h->stack);
         kvz_ownership_free(*out);
         *out = NULL;
         return ret;
@@ -227,14 +225,13 @@ static int stop_domain(struct kvz_host *h, virDomainPtr dom, struct kvz_error **
 
 static int start_domain(struct kvz_host *h, virDomainPtr dom, struct kvz_error **err)
 {
+    const char *name = virDomainGetName(dom);
     if (virDomainIsActive(dom) == 1)
         return 0;
-    say(h, virDomainGetName(dom), "starting");
+    say(h, name, "starting");
     if (virDomainCreate(dom) < 0)
-        return kvz_error_set(err,
-                             "start container '%s': %s; see "
-                             "/var/log/libvirt/lxc/%s.log",
-                             virDomainGetName(dom), kvz_ct_virt_msg(), virDomainGetName(dom));
+        return kvz_error_set(err, "start container '%s': %s; see /var/log/libvirt/lxc/%s.log", name,
+                             kvz_ct_virt_msg(), name);
     return 0;
 }
 
@@ -246,7 +243,7 @@ static int container_set_power(struct kvz_host *h, const char *name, bool on,
     int ret = -1;
     if (!dom)
         return kvz_error_set(err, "container '%s' does not exist: %s", name, kvz_ct_virt_msg());
-    if (domain_ownership(&o, h, dom, true, err) < 0)
+    if (domain_ownership(&o, h, dom, err) < 0)
         goto cleanup;
     ret = on ? start_domain(h, dom, err) : stop_domain(h, dom, err);
 cleanup:
@@ -257,14 +254,16 @@ cleanup:
 
 /* ---- observe ---- */
 
-static int observe_one(struct kvz_observed_resource *r, struct kvz_host *h, virDomainPtr dom,
-                       struct kvz_error **err)
+/* *gone: the domain vanished or changed state while being read; the caller retries or skips. */
+static int observe_one(struct kvz_observed_resource *r, bool *gone, struct kvz_host *h,
+                       virDomainPtr dom, struct kvz_error **err)
 {
     struct kvz_ownership *o = NULL;
     char *xml = NULL, *rootfs = NULL, *img = NULL;
     int ret = -1, autostart = 0;
 
     memset(r, 0, sizeof(*r));
+    *gone = false;
     r->kind = KVZ_KIND_CONTAINER;
     r->id = -1;
     if (!(r->name = strdup(virDomainGetName(dom))))
@@ -298,19 +297,25 @@ static int observe_one(struct kvz_observed_resource *r, struct kvz_host *h, virD
         goto cleanup;
     if (r->running) { /* what the kernel enforces now; the definition is read above */
         uint64_t mem = 0;
-        if (kvz_ct_get_memory(&mem, dom, err) < 0 || kvz_ct_get_cpus(&r->cpus_milli, dom, err) < 0)
+        if (kvz_ct_get_memory(&mem, dom, err) < 0 ||
+            kvz_ct_get_cpus(&r->cpus_milli, dom, err) < 0) {
+            *gone = kvz_ct_virt_changed();
             goto cleanup;
+        }
         if (mem)
             r->memory = mem;
     }
     r->max_memory = r->memory;
     /* The files themselves, not a record: a rootfs deleted by hand shows as missing. */
     if (img) {
-        struct stat st;
-        r->storage_ok = stat(img, &st) == 0 && S_ISREG(st.st_mode);
-        r->disk = r->storage_ok ? (uint64_t)st.st_size : 0;
-        if (!r->storage_ok && !(r->problem = strdup("disk image missing")))
+        struct kvz_error *bad = NULL;
+        r->storage_ok = path_exists(img, false) && kvz_disk_size(&r->disk, img, &bad) == 0;
+        if (!r->storage_ok &&
+            !(r->problem = strdup(bad ? kvz_error_msg(bad) : "disk image missing"))) {
+            kvz_error_free(bad);
             goto oom;
+        }
+        kvz_error_free(bad);
     } else if (rootfs) {
         r->storage_ok = path_exists(rootfs, true);
         if (!r->storage_ok && !(r->problem = strdup("rootfs missing")))
@@ -321,7 +326,8 @@ static int observe_one(struct kvz_observed_resource *r, struct kvz_host *h, virD
     ret = 0;
     goto cleanup;
 virt:
-    ret = kvz_error_set(err, "observe domain '%s': %s", virDomainGetName(dom), kvz_ct_virt_msg());
+    *gone = kvz_ct_virt_changed();
+    ret = kvz_error_set(err, "observe domain '%s': %s", r->name, kvz_ct_virt_msg());
     goto cleanup;
 oom:
     ret = kvz_error_set(err, "observe: out of memory");
@@ -350,26 +356,30 @@ static int container_observe(struct kvz_observed *out, struct kvz_host *h, struc
     }
     for (int i = 0; i < n; i++) {
         struct kvz_error *e = NULL;
-        if (observe_one(&out->v[out->n], h, doms[i], &e) == 0) {
+        bool gone = false;
+        /* A domain that changed state while read (stopped, undefined) is read again once. */
+        for (int attempt = 0; attempt < 2; attempt++) {
+            kvz_error_clear(&e);
+            if (observe_one(&out->v[out->n], &gone, h, doms[i], &e) == 0)
+                break;
+            struct kvz_observed one = {calloc(1, sizeof(*out->v)), 1};
+            if (one.v)
+                one.v[0] = out->v[out->n];
+            kvz_observed_free(&one); /* the half-filled entry, through the planner's free */
+            memset(&out->v[out->n], 0, sizeof(*out->v));
+            if (!gone)
+                break;
+        }
+        if (!e) {
             out->n++;
             continue;
         }
-        /* A domain undefined while we looked is simply gone. */
-        virErrorPtr ve = virGetLastError();
-        bool gone = ve && ve->code == VIR_ERR_NO_DOMAIN;
-        /* Free the half-filled entry through the planner's free: count it, then drop it. */
-        struct kvz_observed_resource keep = out->v[out->n];
-        struct kvz_observed one = {calloc(1, sizeof(keep)), 1};
-        if (one.v)
-            one.v[0] = keep;
-        kvz_observed_free(&one);
-        memset(&out->v[out->n], 0, sizeof(keep));
         if (!gone) {
             kvz_error_set(err, "%s", kvz_error_msg(e));
             kvz_error_free(e);
             goto cleanup;
         }
-        kvz_error_free(e);
+        kvz_error_free(e); /* undefined while we looked: simply gone */
     }
     ret = 0;
 cleanup:
@@ -401,7 +411,7 @@ static int remove_leftovers(const char *dir, struct kvz_error **err)
  * configured, renamed into place only when complete. */
 static int make_storage(char **rootfs_out, char **img_out, struct kvz_host *h,
                         const struct kvz_resource *want, const char *src, const char *dir,
-                        struct kvz_error **err)
+                        bool in_use, struct kvz_error **err)
 {
     char *rootfs = path_join(dir, KVZ_CT_ROOTFS_DIR);
     char *img = path_join(dir, KVZ_CT_DISK_IMG);
@@ -415,10 +425,10 @@ static int make_storage(char **rootfs_out, char **img_out, struct kvz_host *h,
     const char *final = want->disk ? img : rootfs;
     if (path_exists(final, !want->disk)) {
         /* finished by an earlier create that died before defining the domain: keep it, but
-         * make sure the injected files are the wanted ones */
+         * make sure the injected files are the wanted ones (never into a mounted image) */
         say(h, want->name, "reusing complete storage from an earlier run");
-        if ((want->disk ? kvz_disk_inject(img, want, err) : kvz_rootfs_inject(rootfs, want, err)) <
-            0)
+        if (!in_use && (want->disk ? kvz_disk_inject(img, want, err)
+                                   : kvz_rootfs_inject(rootfs, want, err)) < 0)
             goto cleanup;
     } else {
         if (remove_leftovers(dir, err) < 0)
@@ -446,7 +456,7 @@ static int make_storage(char **rootfs_out, char **img_out, struct kvz_host *h,
             goto cleanup;
         }
     }
-    if (want->disk) {
+    if (want->disk && !in_use) {
         struct stat st;
         if (stat(img, &st) == 0 && (uint64_t)st.st_size < want->disk &&
             kvz_disk_grow_offline(img, want->disk, err) < 0)
@@ -536,16 +546,21 @@ int kvz_ct_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
 
     if (kvz_ct_dir(&dir, h, want->name, err) < 0)
         goto cleanup;
-    /* A same-named domain must be this stack's (a half-made create); never someone else's. */
+    /* A same-named domain must be this stack's (a half-made create); never someone else's.
+     * Running on complete storage, it keeps running: only the definition is redone. */
+    bool in_use = false;
     if ((dom = virDomainLookupByName(h->conn, want->name))) {
-        if (domain_ownership(&o, h, dom, true, err) < 0)
+        if (domain_ownership(&o, h, dom, err) < 0)
             goto cleanup;
-        if (stop_domain(h, dom, err) < 0)
+        char *final = path_join(dir, want->disk ? KVZ_CT_DISK_IMG : KVZ_CT_ROOTFS_DIR);
+        in_use = final && path_exists(final, !want->disk) && virDomainIsActive(dom) == 1;
+        free(final);
+        if (!in_use && stop_domain(h, dom, err) < 0)
             goto cleanup;
         virDomainFree(dom);
         dom = NULL;
     }
-    if (mkdir_p(dir, err) < 0 || make_storage(&rootfs, &img, h, want, src, dir, err) < 0)
+    if (mkdir_p(dir, err) < 0 || make_storage(&rootfs, &img, h, want, src, dir, in_use, err) < 0)
         goto cleanup;
     if (define_domain(&dom, h, want, rootfs, img, err) < 0 || converge_power(h, dom, want, err) < 0)
         goto cleanup;
@@ -588,17 +603,25 @@ static bool has_field(const struct kvz_change *chg, const char *field)
     return false;
 }
 
-/* The init process of a running container: the only child of libvirt's controller, whose pid
- * is the domain id for LXC. */
+/* The init process of a running container on this host: the only child of libvirt's
+ * controller, whose pid is the domain id for LXC. -1 when not running, or when the id is not a
+ * libvirt_lxc here (a remote connection). */
 static int container_init_pid(virDomainPtr dom)
 {
     char path[64], buf[64];
     unsigned int id = virDomainGetID(dom);
     if (id == (unsigned int)-1)
         return -1;
-    snprintf(path, sizeof(path), "/proc/%u/task/%u/children", id, id);
+    snprintf(path, sizeof(path), "/proc/%u/comm", id);
     FILE *f = fopen(path, "re");
     if (!f)
+        return -1;
+    bool controller = fgets(buf, sizeof(buf), f) && !strcmp(buf, "libvirt_lxc\n");
+    fclose(f);
+    if (!controller)
+        return -1;
+    snprintf(path, sizeof(path), "/proc/%u/task/%u/children", id, id);
+    if (!(f = fopen(path, "re")))
         return -1;
     int pid = -1;
     if (fgets(buf, sizeof(buf), f))
@@ -622,7 +645,7 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
         kvz_error_set(err, "container '%s' does not exist: %s", want->name, kvz_ct_virt_msg());
         goto cleanup;
     }
-    if (domain_ownership(&o, h, dom, true, err) < 0 || kvz_ct_dir(&dir, h, want->name, err) < 0)
+    if (domain_ownership(&o, h, dom, err) < 0 || kvz_ct_dir(&dir, h, want->name, err) < 0)
         goto cleanup;
     bool running = virDomainIsActive(dom) == 1;
     if (!(xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE))) {
@@ -647,10 +670,10 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
             goto cleanup;
         }
         int r = 1;
-        if (running && kvz_disk_online_resize_possible()) {
+        int pid = running ? container_init_pid(dom) : -1;
+        if (pid > 0 && kvz_disk_online_resize_possible()) {
             say(h, want->name, "growing disk online");
-            r = kvz_disk_grow_online(img, want->disk, container_init_pid(dom), err);
-            if (r < 0)
+            if ((r = kvz_disk_grow_online(img, want->disk, pid, err)) < 0)
                 goto cleanup;
         }
         if (r == 1) {
@@ -706,7 +729,7 @@ static int container_remove(struct kvz_host *h, const char *name, struct kvz_err
     if (kvz_ct_dir(&dir, h, name, err) < 0)
         goto cleanup;
     if ((dom = virDomainLookupByName(h->conn, name))) {
-        if (domain_ownership(&o, h, dom, true, err) < 0 || stop_domain(h, dom, err) < 0)
+        if (domain_ownership(&o, h, dom, err) < 0 || stop_domain(h, dom, err) < 0)
             goto cleanup;
         if (virDomainUndefine(dom) < 0) {
             kvz_error_set(err, "undefine '%s': %s", name, kvz_ct_virt_msg());

@@ -84,6 +84,10 @@ int kvz_disk_grow_offline(const char *img, uint64_t size, struct kvz_error **err
  * kernel refuses for lack of privilege (EPERM/EACCES): the caller falls back to offline. */
 int kvz_disk_grow_online(const char *img, uint64_t size, int init_pid, struct kvz_error **err);
 
+/* The usable size of the image: its file size when the ext4 inside fills it, else the
+ * filesystem's size (a grow killed between the file and resize2fs shows as not done). */
+int kvz_disk_size(uint64_t *out, const char *img, struct kvz_error **err);
+
 /* Whether this process may resize a mounted ext4 (CAP_SYS_RESOURCE in its effective set). */
 bool kvz_disk_online_resize_possible(void);
 
@@ -126,7 +130,12 @@ int kvz_ct_set_cpus(virDomainPtr dom, uint32_t cpus_milli, struct kvz_error **er
 int kvz_ct_get_memory(uint64_t *out, virDomainPtr dom, struct kvz_error **err);
 int kvz_ct_get_cpus(uint32_t *out, virDomainPtr dom, struct kvz_error **err);
 
-/* libvirt's last error message, or "unknown libvirt error". */
+/* libvirt's last error message, or "unknown libvirt error"; a per-thread copy valid until the
+ * next call. */
 const char *kvz_ct_virt_msg(void);
+
+/* Whether libvirt's last error says the domain changed under us: undefined, or no longer
+ * running. */
+bool kvz_ct_virt_changed(void);
 
 #endif

@@ -334,3 +334,32 @@ bool kvz_disk_online_resize_possible(void)
     fclose(f);
     return (eff >> 24) & 1; /* CAP_SYS_RESOURCE: ext4 refuses online resize without it */
 }
+
+int kvz_disk_size(uint64_t *out, const char *img, struct kvz_error **err)
+{
+    unsigned char sb[1024];
+    struct stat st;
+    int fd = open(img, O_RDONLY | O_CLOEXEC);
+    *out = 0;
+    if (fd < 0)
+        return kvz_error_set_errno(err, "open disk image '%s'", img);
+    ssize_t n = pread(fd, sb, sizeof(sb), 1024); /* the ext4 superblock */
+    int r = fstat(fd, &st);
+    close(fd);
+    if (r < 0 || n != (ssize_t)sizeof(sb) || sb[0x38] != 0x53 || sb[0x39] != 0xEF)
+        return kvz_error_set(err, "disk image '%s' holds no ext4 filesystem", img);
+    uint64_t blocks =
+        (uint64_t)sb[4] | (uint64_t)sb[5] << 8 | (uint64_t)sb[6] << 16 | (uint64_t)sb[7] << 24;
+    uint32_t incompat = (uint32_t)sb[0x60] | (uint32_t)sb[0x61] << 8 | (uint32_t)sb[0x62] << 16 |
+                        (uint32_t)sb[0x63] << 24;
+    if (incompat & 0x80) /* INCOMPAT_64BIT: s_blocks_count_hi */
+        blocks |= ((uint64_t)sb[0x150] | (uint64_t)sb[0x151] << 8 | (uint64_t)sb[0x152] << 16 |
+                   (uint64_t)sb[0x153] << 24)
+                  << 32;
+    uint64_t bsize = 1024ull << (sb[24] | sb[25] << 8 | sb[26] << 16 | (uint32_t)sb[27] << 24);
+    uint64_t fs = blocks * bsize;
+    /* The file is the disk when the filesystem fills it (to the last whole block); a file grown
+     * by a grow that died before resize2fs is not. */
+    *out = fs + bsize > (uint64_t)st.st_size ? (uint64_t)st.st_size : fs;
+    return 0;
+}

@@ -36,6 +36,7 @@ struct copy {
     int dst_root;
     void *links; /* tsearch tree of struct link_seen: hard links stay hard links */
     struct kvz_buf rel;
+    bool no_clone, no_copy_range; /* the filesystem refused once: do not ask per file */
     struct kvz_error **err;
 };
 
@@ -108,33 +109,43 @@ static int copy_meta_fd(int sfd, int dfd, const struct stat *st, const char *pat
     return 0;
 }
 
-static int copy_data(int sfd, int dfd, off_t size, const char *path, struct kvz_error **err)
+static int copy_data(struct copy *c, int sfd, int dfd, off_t size, const char *path)
 {
-    /* A reflink shares extents (btrfs, xfs): instant and still private on write. */
-    if (ioctl(dfd, FICLONE, sfd) == 0)
+    if (size == 0)
         return 0;
+    /* A reflink shares extents (btrfs, xfs): instant and still private on write. Once the
+     * filesystem said no, it says no for the rest of the tree. */
+    if (!c->no_clone) {
+        if (ioctl(dfd, FICLONE, sfd) == 0)
+            return 0;
+        c->no_clone = true;
+    }
     off_t done = 0;
-    while (done < size) {
+    while (!c->no_copy_range && done < size) {
         ssize_t n = copy_file_range(sfd, NULL, dfd, NULL, (size_t)(size - done), 0);
-        if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP))
+        if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP)) {
+            c->no_copy_range = true;
             break;
+        }
         if (n < 0)
-            return kvz_error_set_errno(err, "copy '%s'", path);
+            return kvz_error_set_errno(c->err, "copy '%s'", path);
         if (n == 0)
-            break; /* the source shrank under us; copy what is there */
+            return 0; /* the source shrank under us: what is there is copied */
         done += n;
     }
+    if (done == size)
+        return 0;
     char buf[65536];
     ssize_t n;
     while ((n = read(sfd, buf, sizeof(buf))) > 0)
         for (ssize_t w = 0; w < n;) {
             ssize_t k = write(dfd, buf + w, (size_t)(n - w));
             if (k < 0)
-                return kvz_error_set_errno(err, "write '%s'", path);
+                return kvz_error_set_errno(c->err, "write '%s'", path);
             w += k;
         }
     if (n < 0)
-        return kvz_error_set_errno(err, "read '%s'", path);
+        return kvz_error_set_errno(c->err, "read '%s'", path);
     return 0;
 }
 
@@ -192,7 +203,7 @@ static int copy_entry(struct copy *c, int sdir, int ddir, const char *name)
             kvz_error_set_errno(err, "create '%s'", path);
             goto cleanup;
         }
-        if (copy_data(sfd, dfd, st.st_size, path, err) < 0)
+        if (copy_data(c, sfd, dfd, st.st_size, path) < 0)
             goto cleanup;
         ret = copy_meta_fd(sfd, dfd, &st, path, err);
         break;
@@ -270,7 +281,7 @@ static int copy_dir(struct copy *c, int sdir, int ddir)
 
 int kvz_rootfs_copy(const char *src, const char *dst, struct kvz_error **err)
 {
-    struct copy c = {.dst_root = -1, .links = NULL, .rel = KVZ_BUF_INIT, .err = err};
+    struct copy c = {.dst_root = -1, .rel = KVZ_BUF_INIT, .err = err};
     int sfd = -1, ret = -1;
     struct stat st;
 

@@ -10,8 +10,18 @@
 
 const char *kvz_ct_virt_msg(void)
 {
-    const char *m = virGetLastErrorMessage();
-    return m ? m : "unknown libvirt error";
+    /* A copy: every libvirt call (virDomainGetName in the same argument list too) resets the
+     * last error and frees the string it points to. */
+    static _Thread_local char msg[1024];
+    virErrorPtr e = virGetLastError();
+    snprintf(msg, sizeof(msg), "%s", e && e->message ? e->message : "unknown libvirt error");
+    return msg;
+}
+
+bool kvz_ct_virt_changed(void)
+{
+    virErrorPtr e = virGetLastError();
+    return e && (e->code == VIR_ERR_NO_DOMAIN || e->code == VIR_ERR_OPERATION_INVALID);
 }
 
 /* LIVE|CONFIG: the live change is persisted in the definition too, so a restart keeps it. */
@@ -19,19 +29,20 @@ const char *kvz_ct_virt_msg(void)
 
 int kvz_ct_set_memory(virDomainPtr dom, uint64_t bytes, struct kvz_error **err)
 {
+    const char *name = virDomainGetName(dom);
     virTypedParameter p;
     memset(&p, 0, sizeof(p));
     snprintf(p.field, sizeof(p.field), "%s", VIR_DOMAIN_MEMORY_HARD_LIMIT);
     p.type = VIR_TYPED_PARAM_ULLONG;
     p.value.ul = bytes / 1024; /* KiB */
     if (virDomainSetMemoryParameters(dom, &p, 1, AFFECT) < 0)
-        return kvz_error_set(err, "set memory limit of '%s': %s", virDomainGetName(dom),
-                             kvz_ct_virt_msg());
+        return kvz_error_set(err, "set memory limit of '%s': %s", name, kvz_ct_virt_msg());
     return 0;
 }
 
 int kvz_ct_set_cpus(virDomainPtr dom, uint32_t cpus_milli, struct kvz_error **err)
 {
+    const char *name = virDomainGetName(dom);
     virTypedParameter p[2];
     memset(p, 0, sizeof(p));
     snprintf(p[0].field, sizeof(p[0].field), "%s", VIR_DOMAIN_SCHEDULER_VCPU_PERIOD);
@@ -41,20 +52,19 @@ int kvz_ct_set_cpus(virDomainPtr dom, uint32_t cpus_milli, struct kvz_error **er
     p[1].type = VIR_TYPED_PARAM_LLONG;
     p[1].value.l = (long long)cpus_milli * KVZ_CT_CPU_PERIOD / 1000;
     if (virDomainSetSchedulerParametersFlags(dom, p, 2, AFFECT) < 0)
-        return kvz_error_set(err, "set CPU quota of '%s': %s", virDomainGetName(dom),
-                             kvz_ct_virt_msg());
+        return kvz_error_set(err, "set CPU quota of '%s': %s", name, kvz_ct_virt_msg());
     return 0;
 }
 
 int kvz_ct_get_memory(uint64_t *out, virDomainPtr dom, struct kvz_error **err)
 {
+    const char *name = virDomainGetName(dom);
     virTypedParameter p[8];
     int n = 8;
     *out = 0;
     unsigned int flags = VIR_DOMAIN_AFFECT_LIVE;
     if (virDomainGetMemoryParameters(dom, p, &n, flags) < 0)
-        return kvz_error_set(err, "read memory limit of '%s': %s", virDomainGetName(dom),
-                             kvz_ct_virt_msg());
+        return kvz_error_set(err, "read memory limit of '%s': %s", name, kvz_ct_virt_msg());
     for (int i = 0; i < n; i++)
         if (!strcmp(p[i].field, VIR_DOMAIN_MEMORY_HARD_LIMIT) &&
             p[i].type == VIR_TYPED_PARAM_ULLONG &&
@@ -65,6 +75,7 @@ int kvz_ct_get_memory(uint64_t *out, virDomainPtr dom, struct kvz_error **err)
 
 int kvz_ct_get_cpus(uint32_t *out, virDomainPtr dom, struct kvz_error **err)
 {
+    const char *name = virDomainGetName(dom);
     virTypedParameterPtr p = NULL;
     int n = 0;
     long long quota = -1;
@@ -74,15 +85,13 @@ int kvz_ct_get_cpus(uint32_t *out, virDomainPtr dom, struct kvz_error **err)
     /* Only for n, the number of parameters the driver has; the type string is not needed. */
     char *type = virDomainGetSchedulerType(dom, &n);
     if (!type)
-        return kvz_error_set(err, "read CPU quota of '%s': %s", virDomainGetName(dom),
-                             kvz_ct_virt_msg());
+        return kvz_error_set(err, "read CPU quota of '%s': %s", name, kvz_ct_virt_msg());
     free(type);
     if (!(p = calloc((size_t)n, sizeof(*p))))
         return kvz_error_set(err, "read CPU quota: out of memory");
     if (virDomainGetSchedulerParametersFlags(dom, p, &n, flags) < 0) {
         free(p);
-        return kvz_error_set(err, "read CPU quota of '%s': %s", virDomainGetName(dom),
-                             kvz_ct_virt_msg());
+        return kvz_error_set(err, "read CPU quota of '%s': %s", name, kvz_ct_virt_msg());
     }
     for (int i = 0; i < n; i++) {
         if (!strcmp(p[i].field, VIR_DOMAIN_SCHEDULER_VCPU_QUOTA) &&

@@ -46,8 +46,9 @@ int kvz_ct_xml_build(char **out, const struct kvz_ct_def *def, struct kvz_error 
     ok &= child(dom, "name", def->name) != NULL;
     ok &= child(dom, "uuid", def->uuid) != NULL;
     if (def->metadata_xml) {
-        meta = xmlReadMemory(def->metadata_xml, (int)strlen(def->metadata_xml), "metadata.xml",
-                             NULL, XML_PARSE_NONET | XML_PARSE_NOBLANKS);
+        meta = xmlReadMemory(
+            def->metadata_xml, (int)strlen(def->metadata_xml), "metadata.xml", NULL,
+            XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
         if (!meta || !xmlDocGetRootElement(meta)) {
             ret = kvz_error_set(err, "container '%s': kvz metadata is not well-formed XML",
                                 def->name);

@@ -2,13 +2,14 @@
 #include "providers/vm.h"
 
 #include "base/buf.h"
+#include "planner/spec_digest.h"
+#include "providers/image_store.h"
 #include "providers/ownership.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,67 +114,46 @@ int kvz_vm_stop(virDomainPtr dom, struct kvz_error **err)
 
 /* ---- digests and metadata ---- */
 
-static void hex(char *out, const unsigned char *d, unsigned int n)
-{
-    for (unsigned int i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
-/* Everything of the spec that the definition is made of, in one canonical string. */
-static void spec_digest(char out[KVZ_DIGEST_HEX_MAX], const struct kvz_resource *w,
-                        const char *template_digest)
-{
-    char config[KVZ_DIGEST_HEX_MAX];
-    kvz_vm_config_digest(config, w);
-    struct kvz_buf b = KVZ_BUF_INIT;
-    kvz_buf_printf(&b,
-                   "vm-spec-1\nname=%s\nimage=%s\nmemory=%" PRIu64 "\nmax_memory=%" PRIu64
-                   "\ncpus=%" PRIu32 "\nmax_cpus=%" PRIu32 "\ndisk=%" PRIu64
-                   "\nos=%d\nfirmware=%d\ncdrom=%s\nnet=%d:%s\nstate=%d\nautostart=%d\n"
-                   "protect=%d\nconfig=%s\n",
-                   w->name, template_digest ? template_digest : "", w->memory, w->max_memory,
-                   w->cpus_milli, w->max_cpus, w->disk, (int)w->os, (int)w->firmware,
-                   w->cdrom_name ? w->cdrom_name : "", (int)w->network.type,
-                   w->network.name ? w->network.name : "", (int)w->state, (int)w->autostart,
-                   (int)w->protect, config);
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    out[0] = '\0';
-    if (!b.oom && EVP_Digest(b.ptr, b.len, d, &n, EVP_sha256(), NULL))
-        hex(out, d, n);
-    kvz_buf_release(&b);
-}
-
 int kvz_vm_metadata_xml(char **out, struct kvz_host *h, const struct kvz_resource *want,
                         const char *template_digest, struct kvz_error **err)
 {
-    char spec[KVZ_DIGEST_HEX_MAX], config[KVZ_DIGEST_HEX_MAX], now[32];
+    char spec[KVZ_SHA256_HEX], config[KVZ_SHA256_HEX], now[32];
+    char *identity = NULL;
     time_t t = time(NULL);
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    spec_digest(spec, want, template_digest);
-    kvz_vm_config_digest(config, want);
+    /* The digests the planner compares with the manifests (planner/spec_digest.h). */
+    if (kvz_spec_digest(spec, want, err) < 0 || kvz_config_digest(config, want, err) < 0)
+        return -1;
+    if (!template_digest && want->tmpl && kvz_template_identity(&identity, want->tmpl, err) < 0)
+        return -1;
     struct kvz_ownership o = {
         .stack = (char *)h->stack,
         .kind = KVZ_KIND_VM,
         .spec_digest = spec,
-        .template_digest = (char *)(template_digest ? template_digest : ""),
+        .template_digest = (char *)(template_digest ? template_digest
+                                    : identity      ? identity
+                                                    : ""),
         .config_digest = config,
         .applied_at = now,
         .kvz_version = KVZ_VERSION,
         .source = (char *)(h->source ? h->source : ""),
         .protect = want->protect,
     };
-    return kvz_ownership_to_xml(out, &o, err);
+    int rc = kvz_ownership_to_xml(out, &o, err);
+    free(identity);
+    return rc;
 }
 
 /* ---- definition ---- */
 
+/* Named after what is injected: new inputs, new instance, and cloud-init runs again. */
 static char *instance_id(const struct kvz_resource *want)
 {
-    char config[KVZ_DIGEST_HEX_MAX];
-    kvz_vm_config_digest(config, want);
+    char config[KVZ_SHA256_HEX];
+    if (kvz_config_digest(config, want, NULL) < 0)
+        return NULL;
     struct kvz_buf b = KVZ_BUF_INIT;
     kvz_buf_printf(&b, "kvz-%.32s", config);
     return kvz_buf_detach(&b);
@@ -276,6 +256,18 @@ static char *dup_or_null(const char *s)
     return s && *s ? strdup(s) : NULL;
 }
 
+/* The guest reports balloon statistics only when its virtio-balloon driver runs. */
+static bool balloon_driver_active(virDomainPtr dom)
+{
+    virDomainMemoryStatStruct st[VIR_DOMAIN_MEMORY_STAT_NR];
+    int n = virDomainMemoryStats(dom, st, VIR_DOMAIN_MEMORY_STAT_NR, 0);
+    for (int i = 0; i < n; i++)
+        if (st[i].tag == VIR_DOMAIN_MEMORY_STAT_AVAILABLE ||
+            (st[i].tag == VIR_DOMAIN_MEMORY_STAT_LAST_UPDATE && st[i].val > 0))
+            return true;
+    return false;
+}
+
 static int observe_one(struct kvz_observed_resource *r, virDomainPtr dom, struct kvz_error **err)
 {
     int rc = -1;
@@ -321,6 +313,15 @@ static int observe_one(struct kvz_observed_resource *r, virDomainPtr dom, struct
     if (virDomainGetAutostart(dom, &autostart) == 0)
         r->autostart = autostart != 0;
     r->memory = info.memory;
+    if (r->running && !balloon_driver_active(dom)) {
+        /* Without the guest's balloon driver the live size stays at the maximum whatever
+         * the target: the definition's currentMemory is then what was asked for. */
+        struct kvz_vm_domain_info def;
+        if (kvz_vm_domain_info_parse(&def, inactive, NULL) == 0) {
+            r->memory = def.memory;
+            kvz_vm_domain_info_release(&def);
+        }
+    }
     r->max_memory = info.max_memory;
     r->cpus_milli = info.cpus * 1000;
     r->max_cpus = info.max_cpus;
@@ -459,14 +460,18 @@ int kvz_vm_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
         virDomainFree(dom);
         dom = NULL;
     }
-    log_step(h, want->name, "importing base image");
-    if (kvz_vm_base_import(&base, &base_qcow2, &base_size, pool, image_path, image_digest, err) <
-        0) {
-        kvz_error_wrap(err, "vm '%s'", want->name);
-        goto cleanup;
+    uint64_t size = want->disk;
+    if (image_path) {
+        log_step(h, want->name, "importing base image");
+        if (kvz_vm_base_import(&base, &base_qcow2, &base_size, pool, image_path, image_digest,
+                               err) < 0) {
+            kvz_error_wrap(err, "vm '%s'", want->name);
+            goto cleanup;
+        }
+        if (!size)
+            size = base_size;
     }
-    uint64_t size = want->disk ? want->disk : base_size;
-    if (size < base_size) {
+    if (size < base_size || size == 0) {
         kvz_error_set(err,
                       "vm '%s': disk %" PRIu64 " bytes is smaller than its image (%" PRIu64
                       " bytes); set disk: to at least the image size",
@@ -482,7 +487,8 @@ int kvz_vm_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
         goto cleanup;
     if (kvz_vm_seed_refresh(h, want, err) < 0)
         goto cleanup;
-    if (kvz_vm_definition(&xml, h, want, cdrom_path, image_digest, err) < 0)
+    /* Without a manifest template (tests), the content digest identifies the image. */
+    if (kvz_vm_definition(&xml, h, want, cdrom_path, want->tmpl ? NULL : image_digest, err) < 0)
         goto cleanup;
     dom = virDomainDefineXML(h->conn, xml);
     if (!dom) {
@@ -523,10 +529,29 @@ cleanup:
 
 static int vm_create(struct kvz_host *h, const struct kvz_resource *want, struct kvz_error **err)
 {
-    return kvz_error_set(err,
-                         "vm '%s': the template store is not available in this build; "
-                         "cannot resolve image '%s'",
-                         want->name, want->template_name ? want->template_name : "?");
+    struct kvz_image img = {0}, iso = {0};
+    int rc = -1;
+    if (!h->store && (want->tmpl || want->cdrom))
+        return kvz_error_set(err, "vm '%s': no template store to pull its image from", want->name);
+    log_step(h, want->name, "pulling image");
+    if (want->tmpl && kvz_store_pull(&img, h->store, want->tmpl, KVZ_CONTENT_DISK, err) < 0) {
+        kvz_error_wrap(err, "vm '%s'", want->name);
+        goto cleanup;
+    }
+    if (want->cdrom && kvz_store_pull(&iso, h->store, want->cdrom, KVZ_CONTENT_ISO, err) < 0) {
+        kvz_error_wrap(err, "vm '%s': cdrom", want->name);
+        goto cleanup;
+    }
+    /* The store names content "sha256:<hex>"; the base volume is named by the hex. A VM
+     * without an image gets a blank disk (an install from its cdrom). */
+    const char *hex = !img.digest               ? NULL
+                      : strchr(img.digest, ':') ? strchr(img.digest, ':') + 1
+                                                : img.digest;
+    rc = kvz_vm_create_from(h, want, img.path, hex, want->cdrom ? iso.path : NULL, err);
+cleanup:
+    kvz_image_release(&img);
+    kvz_image_release(&iso);
+    return rc;
 }
 
 /* ---- remove and power ---- */

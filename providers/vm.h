@@ -90,13 +90,6 @@ struct kvz_vm_seed {
     size_t n_ssh_keys;
 };
 
-/*
- * The digest of everything injected through the seed (hostname, ssh keys,
- * user_data) as lowercase sha256 hex. It names the cloud-init instance, so a
- * change makes cloud-init run again on the next boot.
- */
-void kvz_vm_config_digest(char out[KVZ_DIGEST_HEX_MAX], const struct kvz_resource *r);
-
 /* The seed as ISO9660 (label cidata, Rock Ridge + Joliet) in memory; the same input gives
  * the same bytes. Caller frees *out. */
 int kvz_vm_seed_iso(unsigned char **out, size_t *out_len, const struct kvz_vm_seed *s,
@@ -128,7 +121,8 @@ int kvz_vm_base_import(char **out_path, bool *out_qcow2, uint64_t *out_size,
                        struct _virStoragePool *pool, const char *image_path, const char *digest,
                        struct kvz_error **err) __attribute__((warn_unused_result));
 
-/* Creates the qcow2 overlay `name`.qcow2 backed by `base_path`, of virtual size `size`. */
+/* Creates the qcow2 overlay `name`.qcow2 backed by `base_path`, of virtual size `size`;
+ * base_path NULL: a blank disk. */
 int kvz_vm_overlay_create(struct _virStoragePool *pool, const char *name, const char *base_path,
                           bool base_qcow2, uint64_t size, struct kvz_error **err)
     __attribute__((warn_unused_result));
@@ -188,8 +182,9 @@ int kvz_vm_stop_timeout(void);
 
 /*
  * create() once the image is known: `image_path` is the verified, decompressed
- * disk image with content digest `image_digest`, `cdrom_path` the install ISO
- * or NULL. kvz_vm_ops.create resolves these through h->store.
+ * disk image with content digest `image_digest` (both NULL: a blank disk of
+ * want->disk), `cdrom_path` the install ISO or NULL. kvz_vm_ops.create resolves
+ * these through h->store.
  */
 int kvz_vm_create_from(struct kvz_host *h, const struct kvz_resource *want, const char *image_path,
                        const char *image_digest, const char *cdrom_path, struct kvz_error **err)

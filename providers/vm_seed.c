@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,40 +22,6 @@
 
 #define ISO_SECTOR 2048
 #define ISO_PVD    (16 * ISO_SECTOR)
-
-static void digest_field(EVP_MD_CTX *md, const char *s)
-{
-    /* Length-prefixed, so ("ab","c") and ("a","bc") differ. */
-    size_t n = s ? strlen(s) : 0;
-    unsigned char len[8];
-    for (int i = 0; i < 8; i++)
-        len[i] = (unsigned char)(n >> (8 * i));
-    EVP_DigestUpdate(md, len, sizeof(len));
-    if (n)
-        EVP_DigestUpdate(md, s, n);
-}
-
-void kvz_vm_config_digest(char out[KVZ_DIGEST_HEX_MAX], const struct kvz_resource *r)
-{
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    out[0] = '\0';
-    if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-        EVP_MD_CTX_free(md);
-        return;
-    }
-    digest_field(md, "kvz-vm-config-1");
-    digest_field(md, r->name);
-    digest_field(md, r->hostname ? r->hostname : r->name);
-    digest_field(md, r->user_data);
-    for (size_t i = 0; i < r->n_ssh_keys; i++)
-        digest_field(md, r->ssh_keys[i]);
-    EVP_DigestFinal_ex(md, d, &n);
-    EVP_MD_CTX_free(md);
-    for (unsigned int i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
 
 /* YAML is a superset of JSON: jansson gives us correct quoting of any key or name. */
 static char *meta_data(const struct kvz_vm_seed *s)

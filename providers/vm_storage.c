@@ -301,10 +301,12 @@ static char *overlay_xml(const char *name, const char *base_path, bool base_qcow
     xmlNewProp(xmlNewChild(target, NULL, X("format"), NULL), X("type"), X("qcow2"));
     xmlNodePtr perms = xmlNewChild(target, NULL, X("permissions"), NULL);
     xmlNewTextChild(perms, NULL, X("mode"), X("0600"));
-    xmlNodePtr backing = xmlNewChild(vol, NULL, X("backingStore"), NULL);
-    xmlNewTextChild(backing, NULL, X("path"), X(base_path));
-    xmlNewProp(xmlNewChild(backing, NULL, X("format"), NULL), X("type"),
-               X(base_qcow2 ? "qcow2" : "raw"));
+    if (base_path) {
+        xmlNodePtr backing = xmlNewChild(vol, NULL, X("backingStore"), NULL);
+        xmlNewTextChild(backing, NULL, X("path"), X(base_path));
+        xmlNewProp(xmlNewChild(backing, NULL, X("format"), NULL), X("type"),
+                   X(base_qcow2 ? "qcow2" : "raw"));
+    }
     xmlChar *s = NULL;
     int len = 0;
     xmlDocDumpMemory(doc, &s, &len);

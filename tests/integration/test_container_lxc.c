@@ -130,16 +130,18 @@ static void test_create_live_changes_remove(void **state)
         {.field = "memory", .type = KVZ_FIELD_BYTES, .live = true},
         {.field = "cpus", .type = KVZ_FIELD_CPUS, .live = true},
         {.field = "autostart", .type = KVZ_FIELD_BOOL, .live = true},
+        {.field = "protect", .type = KVZ_FIELD_BOOL, .live = true},
     };
     want.memory = want.max_memory = 128 * MiB;
     want.cpus_milli = 1500;
     want.autostart = false;
+    want.protect = true;
     struct kvz_change chg = {.kind = KVZ_KIND_CONTAINER,
                              .name = (char *)name,
                              .action = KVZ_ACTION_UPDATE,
                              .live = true,
                              .fields = fields,
-                             .n_fields = 3,
+                             .n_fields = 4,
                              .want = &want};
     must(kvz_container_ops.update(&fx.host, &chg, &err), err, "update");
     assert_int_equal(ct_cgroup_value(name, "memory", "memory.limit_in_bytes"), 128 * MiB);
@@ -148,6 +150,7 @@ static void test_create_live_changes_remove(void **state)
     xml = ct_domain_xml(name, VIR_DOMAIN_XML_INACTIVE);
     assert_non_null(strstr(xml, "<hard_limit unit='KiB'>131072</hard_limit>"));
     assert_non_null(strstr(xml, "<quota>150000</quota>"));
+    assert_non_null(strstr(xml, "<kvz:protect>true</kvz:protect>"));
     free(xml);
     observe(&o);
     r = ct_find(&o, name);
@@ -155,6 +158,7 @@ static void test_create_live_changes_remove(void **state)
     assert_int_equal(r->memory, 128 * MiB);
     assert_int_equal(r->cpus_milli, 1500);
     assert_false(r->autostart);
+    assert_true(r->protect); /* recorded on the host, live and in the definition */
     assert_int_equal(kvz_spec_digest(spec, &want, &err), 0);
     assert_string_equal(r->spec_digest, spec);
     kvz_observed_free(&o);
@@ -243,6 +247,19 @@ static void test_disk_image_and_grow(void **state)
         assert_int_not_equal(domain_id(name), id);
     observe(&o);
     assert_int_equal(ct_find(&o, name)->disk, 96 * MiB);
+    assert_true(ct_find(&o, name)->running);
+    kvz_observed_free(&o);
+
+    /* a grow killed after the file grew but before resize2fs: observe tells, update finishes */
+    must(kvz_container_ops.set_power(&fx.host, name, false, &err), err, "stop");
+    assert_int_equal(truncate(img, 128 * MiB), 0);
+    observe(&o);
+    assert_int_equal(ct_find(&o, name)->disk, 96 * MiB);
+    kvz_observed_free(&o);
+    want.disk = 128 * MiB;
+    must(kvz_container_ops.update(&fx.host, &chg, &err), err, "grow again");
+    observe(&o);
+    assert_int_equal(ct_find(&o, name)->disk, 128 * MiB);
     assert_true(ct_find(&o, name)->running);
     kvz_observed_free(&o);
 
@@ -423,6 +440,12 @@ static void test_half_made_is_redone(void **state)
     want.state = KVZ_POWER_RUNNING;
     must(kvz_container_ops.create(&fx.host, &want, &err), err, "create again");
     assert_true(ct_init_pid(name) > 0);
+
+    /* create on a running, complete container (killed after start, before reporting):
+     * nothing restarts */
+    int id = domain_id(name);
+    must(kvz_container_ops.create(&fx.host, &want, &err), err, "create once more");
+    assert_int_equal(domain_id(name), id);
 
     /* the rootfs deleted by hand shows as missing */
     must(kvz_container_ops.set_power(&fx.host, name, false, &err), err, "stop");

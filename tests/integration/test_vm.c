@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 #include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,11 @@ static void file_sha256(char out[65], const char *path)
 
 static void cleanup_all(void)
 {
+    /* The shared libvirtd may have restarted under us: clean up on a fresh connection. */
+    if (conn && virConnectIsAlive(conn) != 1) {
+        virConnectClose(conn);
+        conn = virConnectOpen("qemu:///system");
+    }
     virDomainPtr *doms = NULL;
     int n = conn ? virConnectListAllDomains(conn, &doms, 0) : 0;
     for (int i = 0; i < n; i++) {
@@ -91,8 +97,13 @@ static void cleanup_all(void)
     sh("rm -rf '%s'", state_dir);
 }
 
+static void quiet(void *ctx, virErrorPtr e)
+{
+}
+
 static int group_setup(void **state)
 {
+    virSetErrorFunc(NULL, quiet);
     snprintf(prefix, sizeof(prefix), "kvzt-%ld-", (long)getpid());
     snprintf(state_dir, sizeof(state_dir), "/tmp/kvzt-%ld-vmstate", (long)getpid());
     snprintf(stack, sizeof(stack), "kvzt-%ld", (long)getpid());
@@ -249,14 +260,14 @@ static void test_overlay_not_copy(void **state)
     create(&r);
     char *disk = pool_file(r.name, ".qcow2");
     json_t *info = qemu_img_info(disk);
-    const char *backing = json_string_value(json_object_get(info, "backing-filename"));
-    assert_non_null(backing);
+    assert_non_null(json_string_value(json_object_get(info, "backing-filename")));
+    char *backing = strdup(json_string_value(json_object_get(info, "backing-filename")));
     assert_non_null(strstr(backing, "/pool/base-"));
     assert_non_null(strstr(backing, digest));
     assert_int_equal(json_integer_value(json_object_get(info, "virtual-size")), 128 * MiB);
     assert_string_equal(json_string_value(json_object_get(info, "format")), "qcow2");
     /* the overlay holds no copy of the image */
-    assert_true(json_integer_value(json_object_get(info, "actual-size")) < 1 * MiB);
+    assert_true(json_integer_value(json_object_get(info, "actual-size")) < (json_int_t)MiB);
     json_decref(info);
 
     /* a second VM from the same image shares the one base volume */
@@ -294,6 +305,7 @@ static void test_overlay_not_copy(void **state)
     assert_int_equal(access(backing, F_OK), 0);
     /* removing what is gone is success */
     remove_vm(r.name);
+    free(backing);
     free(seed);
     free(disk);
 }
@@ -382,7 +394,8 @@ static void test_live_changes_same_domain(void **state)
     free(inactive);
     virDomainFree(dom);
 
-    /* above max_memory: not live; a restart (new domain id) with the new maximum */
+    /* above max_memory: not live; a restart (new domain id) with the new maximum. Without a
+     * guest balloon driver the live size is the maximum: observe reports the definition's. */
     w.memory = 768 * MiB;
     w.max_memory = 1024 * MiB;
     assert_false(kvz_vm_ops.field_is_live(&host, &w, &o, "memory"));

@@ -125,25 +125,6 @@ static void test_deterministic(void **state)
     free(b);
 }
 
-static void test_config_digest(void **state)
-{
-    char *keys[] = {"k1"};
-    struct kvz_resource r = {.name = "db1", .hostname = "db1"};
-    char d1[KVZ_DIGEST_HEX_MAX], d2[KVZ_DIGEST_HEX_MAX];
-    kvz_vm_config_digest(d1, &r);
-    assert_int_equal(strlen(d1), 64);
-    kvz_vm_config_digest(d2, &r);
-    assert_string_equal(d1, d2);
-    r.ssh_keys = keys;
-    r.n_ssh_keys = 1;
-    kvz_vm_config_digest(d2, &r);
-    assert_string_not_equal(d1, d2);
-    r.n_ssh_keys = 0;
-    r.user_data = "#cloud-config\n";
-    kvz_vm_config_digest(d2, &r);
-    assert_string_not_equal(d1, d2);
-}
-
 static void test_write_file(void **state)
 {
     char dir[] = "/tmp/kvzt-seed-XXXXXX";
@@ -165,8 +146,9 @@ static void test_write_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_generated_user_data), cmocka_unit_test(test_verbatim_user_data),
-        cmocka_unit_test(test_deterministic),       cmocka_unit_test(test_config_digest),
+        cmocka_unit_test(test_generated_user_data),
+        cmocka_unit_test(test_verbatim_user_data),
+        cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_write_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

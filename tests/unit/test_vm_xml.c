@@ -214,12 +214,36 @@ static void test_interface_xml(void **state)
     free(xml);
 }
 
+static void test_replace_metadata(void **state)
+{
+    const char *dom = "<domain type='qemu'><name>x</name><metadata>"
+                      "<other:x xmlns:other='https://example.org/other'>keep</other:x>"
+                      "<kvz:resource xmlns:kvz='https://kvz.dev/xmlns/domain/1'>"
+                      "<kvz:stack>old</kvz:stack></kvz:resource></metadata></domain>";
+    const char *md = "<kvz:resource xmlns:kvz=\"https://kvz.dev/xmlns/domain/1\">"
+                     "<kvz:stack>new</kvz:stack></kvz:resource>";
+    char *out = NULL;
+    struct kvz_error *err = NULL;
+    assert_int_equal(kvz_vm_replace_metadata(&out, dom, md, &err), 0);
+    assert_non_null(strstr(out, ">keep</other:x>"));
+    assert_non_null(strstr(out, "<kvz:stack>new</kvz:stack>"));
+    assert_null(strstr(out, "old"));
+    free(out);
+    /* a domain without <metadata> gets one */
+    assert_int_equal(kvz_vm_replace_metadata(&out, "<domain><name>y</name></domain>", md, &err), 0);
+    assert_non_null(strstr(out, "<metadata>"));
+    assert_non_null(strstr(out, "<kvz:stack>new</kvz:stack>"));
+    free(out);
+    assert_int_equal(kvz_vm_replace_metadata(&out, "<pool/>", md, &err), -1);
+    kvz_error_clear(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linux),         cmocka_unit_test(test_windows),
         cmocka_unit_test(test_uefi),          cmocka_unit_test(test_escaping_and_bad_input),
-        cmocka_unit_test(test_interface_xml),
+        cmocka_unit_test(test_interface_xml), cmocka_unit_test(test_replace_metadata),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

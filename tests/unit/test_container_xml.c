@@ -1,0 +1,167 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "providers/container.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* LXC domain XML golden files: tests/data/container/<case>.xml; KVZ_REGEN=1 rewrites them. */
+
+static const char metadata[] =
+    "<kvz:resource xmlns:kvz=\"https://kvz.dev/xmlns/domain/1\"><kvz:stack>web</kvz:stack>"
+    "<kvz:kind>container</kvz:kind></kvz:resource>";
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        s = NULL;
+    }
+    if (s)
+        s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+static void check_golden(const char *name, const char *got)
+{
+    char path[4096];
+    const char *src = getenv("KVZ_SOURCE_DIR");
+    assert_non_null(src);
+    snprintf(path, sizeof(path), "%s/tests/data/container/%s.xml", src, name);
+    if (getenv("KVZ_REGEN")) {
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        fputs(got, f);
+        fclose(f);
+    }
+    char *want = slurp(path);
+    if (!want)
+        fail_msg("golden file '%s' missing: run with KVZ_REGEN=1", path);
+    if (strcmp(want, got)) {
+        fprintf(stderr, "--- %s\n+++ generated\n%s\n", path, got);
+        fail_msg("domain xml differs from '%s'", path);
+    }
+    free(want);
+}
+
+/* Builds, compares with the golden file, reads it back as observe would. */
+static void build_and_read(const char *golden, const struct kvz_ct_def *def)
+{
+    char *xml = NULL, *rootfs = NULL, *img = NULL;
+    struct kvz_error *err = NULL;
+    assert_int_equal(kvz_ct_xml_build(&xml, def, &err), 0);
+    check_golden(golden, xml);
+    struct kvz_observed_resource r = {.name = "web1"};
+    assert_int_equal(kvz_ct_xml_parse(&r, &rootfs, &img, xml, &err), 0);
+    assert_int_equal(r.memory, def->memory);
+    assert_int_equal(r.cpus_milli, def->cpus_milli);
+    assert_int_equal(r.network.type, def->network->type);
+    if (def->network->name)
+        assert_string_equal(r.network.name, def->network->name);
+    else
+        assert_null(r.network.name);
+    if (def->disk_img) {
+        assert_string_equal(img, def->disk_img);
+        assert_null(rootfs);
+    } else {
+        assert_string_equal(rootfs, def->rootfs_dir);
+        assert_null(img);
+    }
+    free(r.network.name);
+    free(rootfs);
+    free(img);
+    free(xml);
+}
+
+static void test_rootfs_dir_on_network(void **state)
+{
+    struct kvz_network net = {KVZ_NET_NETWORK, "default"};
+    struct kvz_ct_def def = {
+        .name = "web1",
+        .uuid = "0e1f3c52-9a4b-5c6d-8e7f-0a1b2c3d4e5f",
+        .mac = "52:54:00:ab:cd:ef",
+        .memory = 512ull << 20,
+        .cpus_milli = 1500,
+        .rootfs_dir = "/var/lib/kvz/containers/web/web1/rootfs",
+        .network = &net,
+        .metadata_xml = metadata,
+    };
+    build_and_read("dir-network", &def);
+}
+
+static void test_disk_on_bridge(void **state)
+{
+    struct kvz_network net = {KVZ_NET_BRIDGE, "br0"};
+    struct kvz_ct_def def = {
+        .name = "web1",
+        .uuid = "0e1f3c52-9a4b-5c6d-8e7f-0a1b2c3d4e5f",
+        .mac = "52:54:00:ab:cd:ef",
+        .memory = 1ull << 30,
+        .cpus_milli = 250,
+        .disk_img = "/var/lib/kvz/containers/web/web1/disk.img",
+        .network = &net,
+        .metadata_xml = metadata,
+    };
+    build_and_read("disk-bridge", &def);
+}
+
+/* network: none must not mean "the host's network" */
+static void test_no_network_is_private(void **state)
+{
+    struct kvz_network net = {KVZ_NET_NONE, NULL};
+    struct kvz_ct_def def = {
+        .name = "web1",
+        .uuid = "0e1f3c52-9a4b-5c6d-8e7f-0a1b2c3d4e5f",
+        .mac = "52:54:00:ab:cd:ef",
+        .memory = 64ull << 20,
+        .cpus_milli = 1000,
+        .rootfs_dir = "/srv/a&b <odd>/rootfs",
+        .network = &net,
+        .metadata_xml = metadata,
+    };
+    build_and_read("no-network", &def);
+}
+
+static void test_bad_metadata(void **state)
+{
+    struct kvz_network net = {KVZ_NET_NONE, NULL};
+    struct kvz_ct_def def = {.name = "web1",
+                             .uuid = "0e1f3c52-9a4b-5c6d-8e7f-0a1b2c3d4e5f",
+                             .mac = "52:54:00:ab:cd:ef",
+                             .memory = 64ull << 20,
+                             .cpus_milli = 1000,
+                             .rootfs_dir = "/x",
+                             .network = &net,
+                             .metadata_xml = "<kvz:resource"};
+    char *xml = NULL;
+    struct kvz_error *err = NULL;
+    assert_int_equal(kvz_ct_xml_build(&xml, &def, &err), -1);
+    assert_string_equal(kvz_error_msg(err),
+                        "container 'web1': kvz metadata is not well-formed XML");
+    assert_null(xml);
+    kvz_error_free(err);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rootfs_dir_on_network),
+        cmocka_unit_test(test_disk_on_bridge),
+        cmocka_unit_test(test_no_network_is_private),
+        cmocka_unit_test(test_bad_metadata),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
