@@ -209,7 +209,8 @@ static int store_pull(void *ctx, const struct kvz_template *const *t,
     return ret;
 }
 
-int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, unsigned parallel, bool json)
+int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, const char *what,
+                      unsigned parallel, bool json)
 {
     struct reporter rp = {.cli = cli, .json = json, .results = json_array()};
     struct kvz_exec_opts o = {.parallel = parallel, .report = report, .report_ctx = &rp};
@@ -245,10 +246,10 @@ done:
         free(s);
         json_decref(j);
     } else if (ret == 0) {
-        printf("\nApply complete: %zu %s done in %.1fs.\n", res.done,
+        printf("\n%s complete: %zu %s done in %.1fs.\n", what, res.done,
                res.done == 1 ? "change" : "changes", since(&rp.t0));
     } else {
-        printf("\nApply finished with errors: %zu done, %zu failed.\n", res.done, res.failed);
+        printf("\n%s finished with errors: %zu done, %zu failed.\n", what, res.done, res.failed);
     }
     if (ret < 0)
         kvz_out_kvz_error(cli, err);

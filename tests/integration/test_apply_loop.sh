@@ -156,6 +156,17 @@ run 0 "$kvz" plan -f "$m" --detailed-exitcode && ok "converged after the approve
 web 96MiB ""
 run 0 "$kvz" apply -f "$m" --auto-approve
 
+# --- --target: only the named resource changes
+{ ct $p-a 104MiB; ct $p-b 72MiB "cpus: 0.5"; } | manifest "$m" "$p-web"
+run 0 "$kvz" apply -f "$m" --auto-approve --target $p-a && has "memory: 96MiB -> 104MiB" && ok "--target applies a"
+grep -qF "$p-b" <<<"$out" && bad "--target touched b" || ok "--target leaves b alone"
+run 2 "$kvz" plan -f "$m" --detailed-exitcode && has "~ $p-b (container) (live)" && has "Plan: 0 to create, 1 to update" &&
+  ok "b still pending after a targeted apply"
+run 1 "$kvz" plan -f "$m" --target nope && has "target 'nope' is neither in the manifests nor managed by stack '$p-web'" &&
+  ok "unknown target refused"
+web 96MiB ""
+run 0 "$kvz" apply -f "$m" --auto-approve
+
 # --- a saved plan applies while fresh, is refused when stale
 web 128MiB ""
 run 2 "$kvz" plan -f "$m" -o "$work/plan.json" --detailed-exitcode && ok "plan -o"
