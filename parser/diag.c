@@ -8,25 +8,22 @@
 
 #include "base/banned.h"
 
-void kvz_diags_add(struct kvz_diags *d, enum kvz_severity sev, const char *file, unsigned line,
-                   unsigned col, const char *code, const char *fmt, ...)
+static void record(struct kvz_diags *d, enum kvz_severity sev, const char *file, unsigned line,
+                   unsigned col, const char *code, char *msg)
 {
     if (d->n == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 16;
         struct kvz_diag *v = realloc(d->v, cap * sizeof(*v));
-        if (!v)
+        if (!v) {
+            free(msg);
             return;
+        }
         d->v = v;
         d->cap = cap;
     }
-    struct kvz_buf b = KVZ_BUF_INIT;
-    va_list ap;
-    va_start(ap, fmt);
-    kvz_buf_vprintf(&b, fmt, ap);
-    va_end(ap);
     struct kvz_diag *dg = &d->v[d->n];
     dg->file = strdup(file ? file : "");
-    dg->msg = kvz_buf_detach(&b);
+    dg->msg = msg;
     if (!dg->file || !dg->msg) {
         free(dg->file);
         free(dg->msg);
@@ -38,8 +35,26 @@ void kvz_diags_add(struct kvz_diags *d, enum kvz_severity sev, const char *file,
     dg->code = code;
     dg->seq = d->n;
     d->n++;
+}
+
+void kvz_diags_add(struct kvz_diags *d, enum kvz_severity sev, const char *file, unsigned line,
+                   unsigned col, const char *code, const char *fmt, ...)
+{
     if (sev == KVZ_SEV_ERROR)
         d->errors++;
+    if (d->n > KVZ_DIAGS_MAX)
+        return;
+    if (d->n == KVZ_DIAGS_MAX) {
+        record(d, KVZ_SEV_ERROR, file, 0, 0, "too-many-problems",
+               strdup("too many problems; only the first ones are shown, fix them and run again"));
+        return;
+    }
+    struct kvz_buf b = KVZ_BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    kvz_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    record(d, sev, file, line, col, code, kvz_buf_detach(&b));
 }
 
 static int cmp(const void *a, const void *b)

@@ -30,7 +30,16 @@ struct kvz_diags {
         NULL, 0, 0, 0                                                                              \
     }
 
-/* Records a diagnostic (copies file and the formatted message). */
+/*
+ * At most this many diagnostics are kept, so no input can make kvz use much
+ * memory on messages; errors past it are still counted in `errors`.
+ */
+#define KVZ_DIAGS_MAX 10000
+
+/*
+ * Records a diagnostic (copies file and the formatted message). Past
+ * KVZ_DIAGS_MAX, records one "too many problems" note instead and then only counts.
+ */
 void kvz_diags_add(struct kvz_diags *d, enum kvz_severity sev, const char *file, unsigned line,
                    unsigned col, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
