@@ -49,11 +49,11 @@ int kvz_stack_observe(struct kvz_cli *cli, struct kvz_stack_run *r,
     if (kvz_hosts_open(&r->hs, &cfg, &err) < 0)
         goto fail;
     r->connected = true;
+    if (kvz_hosts_observe(&r->hs, &err) < 0)
+        goto fail;
     for (int k = 0; k < KVZ_N_KINDS; k++)
         if (r->hs.skipped[k] && cli->verbosity >= 0)
             kvz_out_warn(cli, "%s", r->hs.skipped[k]);
-    if (kvz_hosts_observe(&r->hs, &err) < 0)
-        goto fail;
     return 0;
 fail:
     kvz_out_kvz_error(cli, err);
