@@ -671,14 +671,16 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
         }
         int r = 1;
         int pid = running ? container_init_pid(dom) : -1;
-        if (pid > 0 && kvz_disk_online_resize_possible()) {
+        /* Always tried on a running container: the kernel's answer is the detection
+         * (field_is_live only predicts it from CAP_SYS_RESOURCE). */
+        if (pid > 0) {
             say(h, want->name, "growing disk online");
             if ((r = kvz_disk_grow_online(img, want->disk, pid, err)) < 0)
                 goto cleanup;
         }
         if (r == 1) {
-            /* The kernel refused online resize here: offline, around a restart. */
-            say(h, want->name, "growing disk offline (restart)");
+            /* The kernel refused online resize here (EPERM): offline, around a restart. */
+            say(h, want->name, "online resize not permitted here; growing offline (restart)");
             if (stop_domain(h, dom, err) < 0 || kvz_disk_grow_offline(img, want->disk, err) < 0)
                 goto cleanup;
             running = false;
