@@ -7,6 +7,7 @@
 
 #include <libvirt/virterror.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -396,15 +397,20 @@ cleanup:
 /* Deletes what a killed create left: unfinished copies, images and injection dirs. */
 static int remove_leftovers(const char *dir, struct kvz_error **err)
 {
-    static const char *const names[] = {KVZ_CT_ROOTFS_DIR ".tmp", KVZ_CT_DISK_IMG ".tmp"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
-        char *p = path_join(dir, names[i]);
-        int r = p ? kvz_rootfs_remove(p, err) : kvz_error_set(err, "out of memory");
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int ret = 0;
+    if (!d)
+        return errno == ENOENT ? 0 : kvz_error_set_errno(err, "read '%s'", dir);
+    while (ret == 0 && (e = readdir(d))) {
+        if (!strstr(e->d_name, ".tmp") && !strstr(e->d_name, ".inject-"))
+            continue;
+        char *p = path_join(dir, e->d_name);
+        ret = p ? kvz_rootfs_remove(p, err) : kvz_error_set(err, "out of memory");
         free(p);
-        if (r < 0)
-            return -1;
     }
-    return 0;
+    closedir(d);
+    return ret;
 }
 
 /* The private rootfs (or disk image) of `want`, made when missing: copied to a temp name,
@@ -671,14 +677,16 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
         }
         int r = 1;
         int pid = running ? container_init_pid(dom) : -1;
-        if (pid > 0 && kvz_disk_online_resize_possible()) {
+        /* Always tried on a running container: the kernel's answer is the detection
+         * (field_is_live only predicts it from CAP_SYS_RESOURCE). */
+        if (pid > 0) {
             say(h, want->name, "growing disk online");
             if ((r = kvz_disk_grow_online(img, want->disk, pid, err)) < 0)
                 goto cleanup;
         }
         if (r == 1) {
-            /* The kernel refused online resize here: offline, around a restart. */
-            say(h, want->name, "growing disk offline (restart)");
+            /* The kernel refused online resize here (EPERM): offline, around a restart. */
+            say(h, want->name, "online resize not permitted here; growing offline (restart)");
             if (stop_domain(h, dom, err) < 0 || kvz_disk_grow_offline(img, want->disk, err) < 0)
                 goto cleanup;
             running = false;

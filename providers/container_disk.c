@@ -174,6 +174,7 @@ int kvz_disk_inject(const char *img, const struct kvz_resource *want, struct kvz
 {
     char *hostname = NULL, *hosts = NULL, *keys = NULL, *check = NULL;
     struct kvz_buf dir = KVZ_BUF_INIT, script = KVZ_BUF_INIT;
+    bool made = false;
     int ret = -1;
 
     if (kvz_rootfs_render(&hostname, &hosts, &keys, want, err) < 0)
@@ -183,6 +184,7 @@ int kvz_disk_inject(const char *img, const struct kvz_resource *want, struct kvz
         kvz_error_set_errno(err, "temp dir beside '%s'", img);
         goto cleanup;
     }
+    made = true;
     /* Local names are relative (debugfs runs in the temp dir), so the state dir path never goes
      * through debugfs's argument parsing. Errors of "rm"/"mkdir" on missing/existing entries are
      * expected; the read-back below is what proves the result. */
@@ -212,7 +214,7 @@ int kvz_disk_inject(const char *img, const struct kvz_resource *want, struct kvz
 cleanup:
     if (ret < 0)
         kvz_error_wrap(err, "write files into '%s'", img);
-    if (dir.ptr && dir.ptr[dir.len - 1] != 'X') {
+    if (made) {
         struct kvz_error *ignored = NULL;
         kvz_rootfs_remove(dir.ptr, &ignored);
         kvz_error_free(ignored);

@@ -419,6 +419,8 @@ static void test_half_made_is_redone(void **state)
     assert_int_equal(ct_sh("mkdir -p '%s/bin' && echo partial > '%s/bin/busybox'", tmp, tmp), 0);
     char *tmpimg = ct_path(name, "disk.img.tmp");
     assert_int_equal(ct_sh("echo partial > '%s'", tmpimg), 0);
+    char *inject = ct_path(name, "disk.img.tmp.inject-Ab12Cd");
+    assert_int_equal(ct_sh("mkdir -p '%s' && echo x > '%s/hostname'", inject, inject), 0);
     struct kvz_observed o = {0};
     observe(&o);
     assert_null(ct_find(&o, name)); /* nothing that counts as the container yet */
@@ -431,6 +433,8 @@ static void test_half_made_is_redone(void **state)
     struct stat st;
     assert_int_equal(stat(tmp, &st), -1);
     assert_int_equal(stat(tmpimg, &st), -1);
+    assert_int_equal(stat(inject, &st), -1);
+    free(inject);
     char *bb = ct_path(name, "rootfs/bin/busybox");
     assert_int_equal(stat(bb, &st), 0);
     assert_true(st.st_size > 100000);
