@@ -3,6 +3,7 @@
 #include "base/buf.h"
 #include "base/error.h"
 #include "planner/executor.h"
+#include "cmd/pull_progress.h"
 #include "planner/provenance.h"
 #include "providers/image_store.h"
 
@@ -135,6 +136,7 @@ int kvz_stack_approve(struct kvz_cli *cli, bool auto_approve, const char *what)
 /* Progress printing for one apply; each call comes under the executor's report lock. */
 struct reporter {
     struct kvz_cli *cli;
+    struct kvz_pull_progress *ui; /* download display, NULL with --json */
     bool json;
     json_t *results;
     struct timespec t0;
@@ -164,6 +166,7 @@ static void report(void *ctx, const struct kvz_exec_event *ev)
     }
     struct kvz_cli *cli = rp->cli;
     double t = since(&rp->t0);
+    kvz_pull_progress_clear(rp->ui);
     switch (ev->what) {
     case KVZ_EXEC_PULL:
         printf("[%6.1fs] template %s: pulling %s\n", t, ev->name, ev->msg ? ev->msg : "");
@@ -217,6 +220,7 @@ int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, const char *
     struct kvz_exec_result res = {0};
     struct kvz_error *err = NULL;
     struct kvz_store *store = NULL;
+    struct kvz_store_opts sopts;
     int ret = -1;
     clock_gettime(CLOCK_MONOTONIC, &rp.t0);
     /* provenance only when something is recorded: libgit2 costs a plan its start-up */
@@ -225,7 +229,12 @@ int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, const char *
     for (int k = 0; k < KVZ_N_KINDS; k++)
         r->hs.h[k].source = r->source;
     if (r->plan->counts[KVZ_ACTION_CREATE] || r->plan->counts[KVZ_ACTION_REPLACE]) {
-        if (kvz_store_open(&store, cli->state_dir, NULL, &err) < 0)
+        kvz_store_opts_init(&sopts);
+        if (!json && !(rp.ui = kvz_pull_progress_new(cli, &sopts))) {
+            kvz_error_set(&err, "apply: out of memory");
+            goto done;
+        }
+        if (kvz_store_open(&store, cli->state_dir, &sopts, &err) < 0)
             goto done;
         for (int k = 0; k < KVZ_N_KINDS; k++)
             r->hs.h[k].store = store;
@@ -234,6 +243,7 @@ int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, const char *
     }
     ret = kvz_plan_execute(&res, r->plan, &r->hs, &o, &err);
 done:
+    kvz_pull_progress_clear(rp.ui);
     if (json) {
         json_t *j = kvz_plan_to_json(r->plan);
         json_object_set(j, "results", rp.results);
@@ -258,6 +268,7 @@ done:
     for (int k = 0; k < KVZ_N_KINDS; k++)
         r->hs.h[k].store = NULL;
     kvz_store_free(store);
+    kvz_pull_progress_free(rp.ui);
     return ret;
 }
 
