@@ -40,8 +40,7 @@ struct loader {
     struct manifest_impl *m;
     struct pending *cts, *vms;
     size_t nc, capc, nv, capv, seq;
-    struct kvz_loc *tmpl_at; /* parallel to m->pub.templates */
-    size_t capt;
+    size_t capt; /* allocated templates */
     struct setting stack, containers_uri, vms_uri;
     bool oom;
 };
@@ -269,12 +268,6 @@ static void load_template(struct loader *L, const char *file, const struct kvz_y
             goto cleanup;
         }
         pub->templates = t;
-        struct kvz_loc *at = realloc(L->tmpl_at, cap * sizeof(*at));
-        if (!at) {
-            oom(L, file);
-            goto cleanup;
-        }
-        L->tmpl_at = at;
         L->capt = cap;
     }
     struct kvz_template *t = &pub->templates[pub->n_templates];
@@ -297,7 +290,6 @@ static void load_template(struct loader *L, const char *file, const struct kvz_y
     t->insecure = raw.insecure;
     t->hint = t->url ? kvz_url_content_kind(t->url) : KVZ_CONTENT_UNKNOWN;
     t->loc = loc_of(file, k);
-    L->tmpl_at[pub->n_templates] = loc_of(file, k);
     pub->n_templates++;
 cleanup:
     kvz_schema_release(&kvz_schema_template, &raw);
@@ -684,7 +676,6 @@ static void loader_release(struct loader *L)
         resource_release(&L->vms[i].r);
     free(L->cts);
     free(L->vms);
-    free(L->tmpl_at);
     free(L->stack.value);
     free(L->containers_uri.value);
     free(L->vms_uri.value);

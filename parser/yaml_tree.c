@@ -266,7 +266,7 @@ static void report_tag(struct ctx *c, const struct kvz_ynode *at, const yaml_cha
     bool core = !strncmp(t, pfx, sizeof(pfx) - 1);
     kvz_diags_add(c->d, KVZ_SEV_ERROR, c->file, at->line, at->col, "yaml-tag",
                   "YAML tag '%s%s' is not supported; remove it (kvz reads values as text)",
-                  core ? "!!" : "", core ? t + sizeof(pfx) - 1 : t);
+                  core ? "!!" : "", kvz_show(core ? t + sizeof(pfx) - 1 : t));
 }
 
 static void report_anchor(struct ctx *c, const struct kvz_ynode *at, const yaml_char_t *anchor)
