@@ -39,6 +39,9 @@ int kvz_cache_object(struct kvz_image *out, const struct kvz_store *s, const cha
 /* The sha256 hex of the bytes with this sha512 hex: 1 and out filled, 0 unknown. */
 int kvz_cache_alias(char out[KVZ_HEX256], const struct kvz_store *s, const char *sha512_hex);
 
+/* The same, for an entry of alias/ by its file name ("sha512-<hex>"). */
+int kvz_cache_alias_entry(char out[KVZ_HEX256], const struct kvz_store *s, const char *name);
+
 /* The object a template identity resolved to: 1 and out filled, 0 unknown. */
 int kvz_cache_index(char out[KVZ_HEX256], const struct kvz_store *s, const char *id);
 

@@ -276,7 +276,6 @@ cleanup:
 struct mem_sink {
     struct kvz_buf *b;
     size_t max;
-    const char *url;
 };
 
 static int mem_write(void *arg, const void *data, size_t len, struct kvz_error **err)
@@ -300,7 +299,7 @@ static int mem_restart(void *arg, struct kvz_error **err)
 int kvz_fetch_small(struct kvz_buf *out, const char *url, size_t max, const char *name,
                     const struct kvz_store_opts *opts, struct kvz_error **err)
 {
-    struct mem_sink m = {.b = out, .max = max, .url = url};
+    struct mem_sink m = {.b = out, .max = max};
     struct kvz_fetch_sink sink = {.write = mem_write, .restart = mem_restart, .arg = &m};
     uint64_t size = 0;
     kvz_buf_clear(out);

@@ -154,7 +154,7 @@ static int consume_once(struct pull *p, struct kvz_error **err)
             kvz_error_set_errno(err, "create '%s'", dst);
             goto cleanup;
         }
-        ret = kvz_unpack_tar(&p->content_size, dst, &src, &lim, err);
+        ret = kvz_unpack_tar(&p->content_size, dst, &src, m != inner, &lim, err);
         goto cleanup;
     case KVZ_MAGIC_QCOW2:
         p->kind = KVZ_CONTENT_DISK;
@@ -185,7 +185,7 @@ static int consume_once(struct pull *p, struct kvz_error **err)
     }
     if (stage_path(&dst, p, p->file, err) < 0)
         goto cleanup;
-    ret = kvz_unpack_decompress(&p->content_size, dst, &src, err);
+    ret = kvz_unpack_decompress(&p->content_size, dst, &src, lim.max_bytes, err);
 cleanup:
     free(head);
     free(dst);
@@ -311,6 +311,11 @@ static int resolve_expected(enum kvz_digest_algo *algo, char **hex, struct pull 
             *hex = strdup(t->digest);
             return *hex ? 0 : kvz_error_set(err, "out of memory");
         }
+        if (!t->insecure && (!strncmp(p->url, "http://", 7) || !strncmp(p->url, "https://", 8)))
+            return kvz_error_set(err,
+                                 "no checksum for '%s'; add 'sha256:', 'sha512:' or 'checksums:' "
+                                 "(or 'insecure: true' to accept unverified bytes)",
+                                 p->url);
         return 0; /* insecure, or a local file without a checksum */
     }
     if (p->s->opts.progress) {
@@ -353,6 +358,12 @@ static int download(bool *retry_fresh, char *out_hex, char *out_sha512, struct p
         kvz_error_set_errno(err, "open '%s'", p->part);
         goto cleanup;
     }
+    /*
+     * Without a digest nothing would notice a file that changed on the server
+     * since the crash: an unverified template is never stitched together.
+     */
+    if (!expect && st.st_size > 0 && ftruncate(p->fd, 0) == 0)
+        st.st_size = 0;
     p->size = resumed = (uint64_t)st.st_size;
     if (kvz_hasher_init(&p->hasher, algo, err) < 0)
         goto cleanup;
@@ -483,6 +494,15 @@ static int pull_locked(struct kvz_image *out, struct pull *p, struct kvz_error *
             goto cleanup;
         }
         free(dst);
+    }
+    /*
+     * mkdtemp made the object 0700: right for a rootfs (its setuid binaries
+     * must not be reachable by local users), but qemu runs unprivileged and
+     * must read disk images and ISOs.
+     */
+    if (p->kind != KVZ_CONTENT_ROOTFS && chmod(p->tmpdir, 0755) < 0) {
+        kvz_error_set_errno(err, "chmod '%s'", p->tmpdir);
+        goto cleanup;
     }
     if (kvz_cache_install(p->s, p->tmpdir, hex, p->kind, p->format, p->file, p->content_size,
                           p->url, err) < 0 ||

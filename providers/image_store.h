@@ -16,9 +16,9 @@ struct kvz_error;
  *
  * Cache layout (one filesystem, so every install is an atomic rename):
  *   objects/<sha256>/meta.json      what the object is (kind, format, size, source)
- *   objects/<sha256>/rootfs/        an unpacked rootfs archive, or
+ *   objects/<sha256>/rootfs/        an unpacked rootfs archive (object dir 0700), or
  *   objects/<sha256>/disk.qcow2|disk.raw   a decompressed disk image, or
- *   objects/<sha256>/image.iso      an ISO, stored as is
+ *   objects/<sha256>/image.iso      an ISO, stored as is (disk and ISO objects: 0755)
  *   index/<id>                      template identity (url + checksum) -> sha256
  *   alias/sha512-<hex>              declared sha512 -> sha256 of the same bytes
  *   partial/<id>.part               a download in progress or left by a crash

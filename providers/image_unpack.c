@@ -7,6 +7,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -58,6 +60,8 @@ static struct archive *open_reader(struct reader *r, bool raw, struct kvz_error 
         kvz_error_set(err, "archive: %s; the archive is damaged or of an unsupported kind",
                       archive_error_string(a));
         archive_read_free(a);
+        free(r->buf);
+        r->buf = NULL;
         return NULL;
     }
     return a;
@@ -137,9 +141,35 @@ static int copy_data(uint64_t *bytes, struct archive *in, struct archive *out, c
     }
 }
 
+/* True for the archive's own top directory ("." or "./"). */
+static bool is_top(const char *p)
+{
+    while (p[0] == '.' && (p[1] == '/' || p[1] == '\0')) {
+        p += p[1] ? 2 : 1;
+        while (*p == '/')
+            p++;
+    }
+    return *p == '\0';
+}
+
+/*
+ * libarchive leaves the directory it extracts into alone; the archive's "./"
+ * entry describes the rootfs's "/" and is applied here.
+ */
+static int apply_top(const struct stat *st, struct kvz_error **err)
+{
+    struct timespec ts[2] = {st->st_atim, st->st_mtim};
+    if (chown(".", st->st_uid, st->st_gid) < 0 || chmod(".", st->st_mode & 07777) < 0 ||
+        utimensat(AT_FDCWD, ".", ts, 0) < 0)
+        return kvz_error_set_errno(err, "unpack: set owner, mode and times of the top directory");
+    return 0;
+}
+
 static int extract(uint64_t *out_bytes, struct archive *in, const struct kvz_unpack_limits *lim,
                    struct kvz_error **err)
 {
+    struct stat top;
+    bool have_top = false;
     /* Numeric owners (no lookup): a rootfs's names mean nothing on the host. */
     const int flags = ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
                       ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_ACL |
@@ -168,6 +198,10 @@ static int extract(uint64_t *out_bytes, struct archive *in, const struct kvz_unp
         if (check_entry(e, &claimed, entries, lim, err) < 0)
             goto cleanup;
         const char *path = archive_entry_pathname(e);
+        if (archive_entry_filetype(e) == AE_IFDIR && is_top(path)) {
+            top = *archive_entry_stat(e);
+            have_top = true;
+        }
         if (archive_write_header(out, e) != ARCHIVE_OK) {
             kvz_error_set(err, "archive entry '%s': %s; refusing the whole archive", path,
                           archive_error_string(out));
@@ -186,6 +220,8 @@ static int extract(uint64_t *out_bytes, struct archive *in, const struct kvz_unp
         kvz_error_set(err, "unpack: %s", archive_error_string(out));
         goto cleanup;
     }
+    if (have_top && apply_top(&top, err) < 0)
+        goto cleanup;
     *out_bytes = bytes;
     ret = 0;
 cleanup:
@@ -193,11 +229,82 @@ cleanup:
     return ret;
 }
 
-int kvz_unpack_tar(uint64_t *out_bytes, const char *dir, const struct kvz_source *src,
-                   const struct kvz_unpack_limits *lim, struct kvz_error **err)
+/*
+ * Decompression runs in its own thread and hands plain tar bytes through a
+ * pipe to the extractor, as `tar` does with an external zstd or xz: on two
+ * cores the two halves overlap instead of taking turns.
+ */
+struct inflater {
+    const struct kvz_source *src;
+    int wfd;
+    struct kvz_error *err;
+};
+
+static void *inflate_thread(void *arg)
 {
+    struct inflater *in = arg;
+    struct reader r = {.src = in->src};
+    struct archive_entry *e;
+    sigset_t set;
+    /* A write to a pipe the extractor closed gives EPIPE here, not a process-wide SIGPIPE. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    struct archive *a = open_reader(&r, true, &in->err);
+    if (!a)
+        goto out;
+    if (archive_read_next_header(a, &e) != ARCHIVE_OK) {
+        kvz_error_set(&in->err, "decompress: %s; the archive is damaged", archive_error_string(a));
+        goto out;
+    }
+    for (;;) {
+        const void *buf;
+        size_t len;
+        la_int64_t off;
+        int rc = archive_read_data_block(a, &buf, &len, &off);
+        if (rc == ARCHIVE_EOF)
+            break;
+        if (rc != ARCHIVE_OK) {
+            kvz_error_set(&in->err, "decompress: %s; the archive is damaged",
+                          archive_error_string(a));
+            goto out;
+        }
+        for (const char *p = buf; len > 0;) {
+            ssize_t w = write(in->wfd, p, len);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                goto out; /* the extractor stopped and reports why */
+            p += w;
+            len -= (size_t)w;
+        }
+    }
+out:
+    if (a)
+        close_reader(a, &r);
+    close(in->wfd);
+    return NULL;
+}
+
+static ssize_t fd_read(void *arg, void *buf, size_t len)
+{
+    ssize_t n;
+    do
+        n = read(*(int *)arg, buf, len);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+int kvz_unpack_tar(uint64_t *out_bytes, const char *dir, const struct kvz_source *src,
+                   bool compressed, const struct kvz_unpack_limits *lim, struct kvz_error **err)
+{
+    struct inflater in = {.src = src, .wfd = -1};
+    int fds[2] = {-1, -1};
+    struct kvz_source piped = {.read = fd_read, .arg = &fds[0]};
     struct reader r = {.src = src};
     struct archive *a = NULL;
+    pthread_t th;
+    bool started = false;
     int cwd = -1, ret = -1;
     /*
      * libarchive's secure flags work on paths relative to the working
@@ -212,6 +319,22 @@ int kvz_unpack_tar(uint64_t *out_bytes, const char *dir, const struct kvz_source
         kvz_error_set_errno(err, "unpack: enter '%s'", dir);
         goto cleanup;
     }
+    if (compressed) {
+        if (pipe2(fds, O_CLOEXEC) < 0) {
+            kvz_error_set_errno(err, "unpack: pipe");
+            goto cleanup;
+        }
+        fcntl(fds[1], F_SETPIPE_SZ, 1 << 20); /* fewer wake-ups; the default still works */
+        in.wfd = fds[1];
+        fds[1] = -1;
+        if (pthread_create(&th, NULL, inflate_thread, &in) != 0) {
+            close(in.wfd);
+            kvz_error_set(err, "unpack: cannot start the decompression thread");
+            goto cleanup;
+        }
+        started = true;
+        r.src = &piped;
+    }
     a = open_reader(&r, false, err);
     if (!a)
         goto cleanup;
@@ -219,6 +342,18 @@ int kvz_unpack_tar(uint64_t *out_bytes, const char *dir, const struct kvz_source
 cleanup:
     if (a)
         close_reader(a, &r);
+    if (fds[0] >= 0)
+        close(fds[0]); /* unblocks the inflater when extraction stopped early */
+    if (started) {
+        pthread_join(th, NULL);
+        /* A damaged compressed stream is the cause of whatever the extractor saw. */
+        if (in.err) {
+            kvz_error_clear(err);
+            *err = in.err;
+            in.err = NULL;
+            ret = -1;
+        }
+    }
     if (fchdir(cwd) < 0 && ret == 0)
         ret = kvz_error_set_errno(err, "unpack: return to the working directory");
     close(cwd);
@@ -262,7 +397,7 @@ static bool all_zero(const char *p, size_t n)
 }
 
 int kvz_unpack_decompress(uint64_t *out_size, const char *path, const struct kvz_source *src,
-                          struct kvz_error **err)
+                          uint64_t max, struct kvz_error **err)
 {
     struct reader r = {.src = src};
     struct archive_entry *e;
@@ -289,6 +424,13 @@ int kvz_unpack_decompress(uint64_t *out_size, const char *path, const struct kvz
             break;
         if (rc != ARCHIVE_OK) {
             kvz_error_set(err, "decompress: %s; the file is damaged", archive_error_string(a));
+            goto cleanup;
+        }
+        if (size + len > max) {
+            kvz_error_set(err,
+                          "decompress: more than %llu bytes; refusing it (raise the unpack limit "
+                          "if the image is genuine)",
+                          (unsigned long long)max);
             goto cleanup;
         }
         /* Disk images are mostly zeros: leave holes, as qemu-img would. */

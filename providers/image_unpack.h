@@ -1,6 +1,7 @@
 #ifndef KVZ_PROVIDERS_IMAGE_UNPACK_H
 #define KVZ_PROVIDERS_IMAGE_UNPACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -27,10 +28,11 @@ struct kvz_unpack_limits {
  * exceeded, and when a member's data ends early. On failure `dir` holds a
  * partial tree that the caller removes. The calling thread's working
  * directory is made private (unshare CLONE_FS) and restored, so other threads
- * are unaffected. Sets *out_bytes to the bytes of file data written. Returns 0 or -1.
+ * are unaffected. `compressed`: decompress in a second thread, overlapping
+ * with extraction. Sets *out_bytes to the bytes of file data written. Returns 0 or -1.
  */
 int kvz_unpack_tar(uint64_t *out_bytes, const char *dir, const struct kvz_source *src,
-                   const struct kvz_unpack_limits *lim, struct kvz_error **err)
+                   bool compressed, const struct kvz_unpack_limits *lim, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
 /*
@@ -41,10 +43,11 @@ int kvz_unpack_peek(size_t *out_len, void *head, size_t cap, const struct kvz_so
                     struct kvz_error **err) __attribute__((warn_unused_result));
 
 /*
- * Decompresses `src` into a new file `path` (runs of zeros become holes).
- * Sets *out_size to its length. Returns 0 or -1 (the file may remain).
+ * Decompresses `src` into a new file `path` (runs of zeros become holes),
+ * refusing more than `max` bytes. Sets *out_size to its length. Returns 0 or
+ * -1 (the file may remain).
  */
 int kvz_unpack_decompress(uint64_t *out_size, const char *path, const struct kvz_source *src,
-                          struct kvz_error **err) __attribute__((warn_unused_result));
+                          uint64_t max, struct kvz_error **err) __attribute__((warn_unused_result));
 
 #endif

@@ -438,6 +438,9 @@ static void test_rootfs_kept_intact(void **state)
     pull_ok(&img, s, &t, KVZ_CONTENT_ROOTFS);
     assert_int_equal(img.kind, KVZ_CONTENT_ROOTFS);
     assert_string_equal(img.format, "tar+gzip");
+    /* setuid binaries of a rootfs are out of local users' reach */
+    assert_int_equal(stat(pathf("%s/..", img.path), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
     assert_string_equal(img.digest + 7, t.digest);
     assert_true(g_log.done == 1 && g_log.last_done > 0);
 
@@ -492,6 +495,7 @@ static void test_cache_hit_makes_no_request(void **state)
     s = store_at(g_state, 5);
     pull_ok(&img, s, &t, KVZ_CONTENT_ROOTFS);
     assert_int_equal(requests(NULL), before);
+    kvz_image_release(&img);
     assert_int_equal(kvz_store_lookup(&img, s, &t, NULL), 1);
     kvz_image_release(&img);
     /* insecure templates and checksums: templates are found by identity, also without network */
@@ -703,6 +707,20 @@ static void test_stall_fails(void **state)
     free(data);
 }
 
+static void test_http_without_checksum_refused(void **state)
+{
+    wfile(pathf("%s/nosum.img", g_www), "data", 4);
+    struct kvz_store *s = store_new();
+    struct kvz_template t = tmpl("nosum", url("nosum.img"), NULL);
+    t.insecure = false;
+    const char *msg = pull_fails(s, &t, KVZ_CONTENT_DISK);
+    assert_contains(msg, "no checksum for");
+    assert_contains(msg, "insecure: true");
+    assert_int_equal(requests(NULL), 0);
+    assert_nothing_cached(g_state);
+    kvz_store_free(s);
+}
+
 static void test_checksum_mismatch_deletes_and_names_both(void **state)
 {
     size_t len = 70000;
@@ -833,7 +851,10 @@ static void test_crash_left_partial_resumed(void **state)
     snprintf(g_state, sizeof(g_state), "%s/state-%u", g_work, ++g_seq);
     s = store_at(g_state, 5);
     script("crash.img", "[\"cut:500000\", \"status:404\"]");
-    assert_int_equal(kvz_store_pull(&img, s, &t2, KVZ_CONTENT_DISK, &(struct kvz_error *){0}), -1);
+    struct kvz_error *err = NULL;
+    assert_int_equal(kvz_store_pull(&img, s, &t2, KVZ_CONTENT_DISK, &err), -1);
+    assert_non_null(strstr(kvz_error_msg(err), "HTTP 404"));
+    kvz_error_free(err);
     assert_int_equal(entries(g_state, "partial"), 1);
     DIR *d = opendir(pathf("%s/cache/partial", g_state));
     struct dirent *de;
@@ -845,6 +866,17 @@ static void test_crash_left_partial_resumed(void **state)
         }
     closedir(d);
     pull_ok(&img, s, &t2, KVZ_CONTENT_DISK);
+    assert_string_equal(last_range("/crash.img"), "");
+    kvz_image_release(&img);
+
+    /* Without a digest nothing could catch a stale partial: it is never resumed. */
+    struct kvz_template t3 = tmpl("crash3", url("crash.img"), NULL);
+    script("crash.img", "[\"cut:500000\", \"status:404\"]");
+    err = NULL;
+    assert_int_equal(kvz_store_pull(&img, s, &t3, KVZ_CONTENT_DISK, &err), -1);
+    kvz_error_free(err);
+    assert_int_equal(entries(g_state, "partial"), 1);
+    pull_ok(&img, s, &t3, KVZ_CONTENT_DISK);
     assert_string_equal(last_range("/crash.img"), "");
     kvz_image_release(&img);
     kvz_store_free(s);
@@ -948,7 +980,7 @@ static void test_hostile_archives(void **state)
     const char *out = pathf("%s/outside", g_work);
     char outside[PATH_MAX];
     snprintf(outside, sizeof(outside), "%s", out);
-    run("mkdir -p %s && echo secret > %s/secret", outside, outside);
+    run("mkdir -p %s && chmod 755 %s && echo secret > %s/secret", outside, outside, outside);
 
     struct ent dotdot[] = {{.path = "ok", .type = AE_IFREG, .data = "a"},
                            {.path = "a/../../../outside/dotdot", .type = AE_IFREG, .data = "x"}};
@@ -1008,6 +1040,36 @@ static void test_hostile_archives(void **state)
     assert_int_equal(l, 7);
     assert_memory_equal(c, "secret\n", 7);
     free(c);
+
+    /* A directory entry over a symlink must not chmod/chown what the link points at. */
+    struct ent dir_over[] = {{.path = "x", .type = AE_IFLNK, .target = outside},
+                             {.path = "x", .type = AE_IFDIR, .perm = 0777, .uid = 4242}};
+    make_tar(pathf("%s/dir-over.tar", g_www), NULL, dir_over, 2);
+    s = store_new();
+    t = tmpl("dirover", url("dir-over.tar"), file_sha(pathf("%s/dir-over.tar", g_www)));
+    err = NULL;
+    if (kvz_store_pull(&img, s, &t, KVZ_CONTENT_ROOTFS, &err) == 0)
+        kvz_image_release(&img);
+    kvz_error_free(err);
+    kvz_store_free(s);
+    assert_int_equal(stat(outside, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0755);
+    assert_int_equal(st.st_uid, 0);
+
+    /* A directory replaced by a symlink: its deferred mode and times must not follow the link. */
+    struct ent sym_over[] = {{.path = "d", .type = AE_IFDIR, .perm = 0700, .uid = 4242},
+                             {.path = "d", .type = AE_IFLNK, .target = outside}};
+    make_tar(pathf("%s/sym-over.tar", g_www), NULL, sym_over, 2);
+    s = store_new();
+    t = tmpl("symover", url("sym-over.tar"), file_sha(pathf("%s/sym-over.tar", g_www)));
+    err = NULL;
+    if (kvz_store_pull(&img, s, &t, KVZ_CONTENT_ROOTFS, &err) == 0)
+        kvz_image_release(&img);
+    kvz_error_free(err);
+    kvz_store_free(s);
+    assert_int_equal(stat(outside, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0755);
+    assert_int_equal(st.st_uid, 0);
 
     assert_outside_empty(outside);
     assert_int_equal(access(pathf("%s/dotdot", g_work), F_OK), -1);
@@ -1102,6 +1164,27 @@ static void test_too_many_entries(void **state)
     kvz_store_free(s);
 }
 
+/* A small download that inflates past the limit: refused, nothing kept. */
+static void test_decompression_bomb(void **state)
+{
+    size_t len = 8u << 20;
+    char *zeros = calloc(1, len);
+    make_compressed(pathf("%s/bomb.raw.xz", g_www), "xz", zeros, len);
+    free(zeros);
+    snprintf(g_state, sizeof(g_state), "%s/state-%u", g_work, ++g_seq);
+    struct kvz_store_opts o;
+    kvz_store_opts_init(&o);
+    o.max_unpack_bytes = 1u << 20;
+    struct kvz_store *s = NULL;
+    assert_int_equal(kvz_store_open(&s, g_state, &o, NULL), 0);
+    struct kvz_template t =
+        tmpl("bomb", url("bomb.raw.xz"), file_sha(pathf("%s/bomb.raw.xz", g_www)));
+    const char *msg = pull_fails(s, &t, KVZ_CONTENT_DISK);
+    assert_contains(msg, "more than 1048576 bytes");
+    assert_nothing_cached(g_state);
+    kvz_store_free(s);
+}
+
 static void test_disk_images_and_iso(void **state)
 {
     /* A raw disk, xz-compressed: stored decompressed, zeros as holes. */
@@ -1161,6 +1244,9 @@ static void test_disk_images_and_iso(void **state)
     pull_ok(&img, s, &iso, KVZ_CONTENT_ISO);
     assert_int_equal(requests(NULL), before); /* verified and kept the first time */
     assert_string_equal(img.format, "iso");
+    assert_int_equal(stat(pathf("%.*s", (int)(strrchr(img.path, '/') - img.path), img.path), &st),
+                     0);
+    assert_int_equal(st.st_mode & 0777, 0755); /* qemu reads it unprivileged */
     assert_non_null(strstr(img.path, "image.iso"));
     kvz_image_release(&img);
     /* A disk image is no rootfs either. */
@@ -1284,6 +1370,7 @@ int main(void)
         cmocka_unit_test_setup(test_404_names_url_and_status, reset),
         cmocka_unit_test_setup(test_content_length_lies, reset),
         cmocka_unit_test_setup(test_stall_fails, reset),
+        cmocka_unit_test_setup(test_http_without_checksum_refused, reset),
         cmocka_unit_test_setup(test_checksum_mismatch_deletes_and_names_both, reset),
         cmocka_unit_test_setup(test_sums_file, reset),
         cmocka_unit_test_setup(test_crash_left_partial_resumed, reset),
@@ -1293,6 +1380,7 @@ int main(void)
         cmocka_unit_test_setup(test_truncated_and_garbage, reset),
         cmocka_unit_test_setup(test_member_claiming_100tb, reset),
         cmocka_unit_test_setup(test_too_many_entries, reset),
+        cmocka_unit_test_setup(test_decompression_bomb, reset),
         cmocka_unit_test_setup(test_disk_images_and_iso, reset),
         cmocka_unit_test_setup(test_local_file_and_prune, reset),
     };
