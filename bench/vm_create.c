@@ -1,9 +1,11 @@
 /*
  * bench/vm_create: times the VM provider's create (kvz_vm_create_from: base
  * import, qcow2 overlay, seed, definition; the VM is left stopped so the figure
- * is the disk work, not a boot) and its remove, RUNS times, from IMAGE.
- *   vm_create IMAGE STATE_DIR RUNS
- * Prints one line per run: "create_ms remove_ms". Built and run by bench/vm-create.
+ * is the disk work, not a boot) and its remove, RUNS rounds; each round creates
+ * from every IMAGE in turn, so host noise hits them alike.
+ *   vm_create STATE_DIR RUNS IMAGE...
+ * Prints one line per create: "IMAGE_INDEX create_ms remove_ms". Built and run
+ * by bench/vm-create.
  */
 #include "providers/vm.h"
 
@@ -28,8 +30,8 @@ static void quiet(void *ctx, virErrorPtr e)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: vm_create IMAGE STATE_DIR RUNS\n");
+    if (argc < 4) {
+        fprintf(stderr, "usage: vm_create STATE_DIR RUNS IMAGE...\n");
         return 2;
     }
     virSetErrorFunc(NULL, quiet);
@@ -43,7 +45,7 @@ int main(int argc, char **argv)
     snprintf(name, sizeof(name), "kvzb-%ld-vm", (long)getpid());
     struct kvz_host h = {.uri = "qemu:///system",
                          .conn = conn,
-                         .state_dir = argv[2],
+                         .state_dir = argv[1],
                          .stack = stack,
                          .source = "bench/vm_create"};
     struct kvz_resource r = {.kind = KVZ_KIND_VM,
@@ -56,14 +58,15 @@ int main(int argc, char **argv)
                              .disk = 4ull << 30,
                              .state = KVZ_POWER_STOPPED,
                              .network = {KVZ_NET_NETWORK, "default"}};
-    /* The image's identity: its path stands in for the store's content digest. */
-    char digest[65];
-    snprintf(digest, sizeof(digest), "%064x", (unsigned)getpid());
-    int runs = atoi(argv[3]), rc = 0;
-    for (int i = 0; i < runs && rc == 0; i++) {
+    int runs = atoi(argv[2]), rc = 0;
+    for (int i = 0; i < runs * (argc - 3) && rc == 0; i++) {
+        int img = i % (argc - 3);
+        /* A stand-in for the store's content digest, one per image. */
+        char digest[65];
+        snprintf(digest, sizeof(digest), "%056x%08x", (unsigned)getpid(), (unsigned)img);
         struct kvz_error *err = NULL;
         double t0 = now_ms();
-        if (kvz_vm_create_from(&h, &r, argv[1], digest, NULL, &err) < 0) {
+        if (kvz_vm_create_from(&h, &r, argv[3 + img], digest, NULL, &err) < 0) {
             fprintf(stderr, "vm_create: %s\n", kvz_error_msg(err));
             rc = 1;
             break;
@@ -73,11 +76,11 @@ int main(int argc, char **argv)
             fprintf(stderr, "vm_create: %s\n", kvz_error_msg(err));
             rc = 1;
         }
-        printf("%.1f %.1f\n", t1 - t0, now_ms() - t1);
+        printf("%d %.1f %.1f\n", img, t1 - t0, now_ms() - t1);
         fflush(stdout);
     }
     char pool_name[32];
-    kvz_vm_pool_name(pool_name, argv[2]);
+    kvz_vm_pool_name(pool_name, argv[1]);
     virStoragePoolPtr p = virStoragePoolLookupByName(conn, pool_name);
     if (p) {
         virStoragePoolDestroy(p);

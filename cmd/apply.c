@@ -149,7 +149,7 @@ int cmd_apply(struct kvz_cli *cli, int argc, char **argv)
         goto cleanup;
     if (!json)
         putchar('\n');
-    rc = kvz_stack_execute(cli, &r, parallel, json) < 0 ? KVZ_EXIT_ERROR : KVZ_EXIT_OK;
+    rc = kvz_stack_execute(cli, &r, "Apply", parallel, json) < 0 ? KVZ_EXIT_ERROR : KVZ_EXIT_OK;
     goto cleanup;
 oom:
     kvz_out_error(cli, "out of memory");

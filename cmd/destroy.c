@@ -61,7 +61,7 @@ int cmd_destroy(struct kvz_cli *cli, int argc, char **argv)
     if (kvz_stack_approve(cli, auto_approve, "destroy") < 0)
         goto cleanup;
     putchar('\n');
-    rc = kvz_stack_execute(cli, &r, 4, false) < 0 ? KVZ_EXIT_ERROR : KVZ_EXIT_OK;
+    rc = kvz_stack_execute(cli, &r, "Destroy", 4, false) < 0 ? KVZ_EXIT_ERROR : KVZ_EXIT_OK;
     goto cleanup;
 oom:
     kvz_out_error(cli, "out of memory");

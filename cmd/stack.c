@@ -3,6 +3,7 @@
 #include "base/buf.h"
 #include "base/error.h"
 #include "planner/executor.h"
+#include "cmd/pull_progress.h"
 #include "planner/provenance.h"
 #include "providers/image_store.h"
 
@@ -40,23 +41,20 @@ int kvz_stack_observe(struct kvz_cli *cli, struct kvz_stack_run *r,
                       const char *const uri[KVZ_N_KINDS])
 {
     struct kvz_error *err = NULL;
-    if (!r->source && kvz_provenance(&r->source, r->m, &err) < 0)
-        goto fail;
     struct kvz_hosts_config cfg = {
         .m = r->m,
         .uri = {uri && uri[0] ? uri[0] : cli->containers_uri,
                 uri && uri[1] ? uri[1] : cli->vms_uri},
         .state_dir = cli->state_dir,
-        .source = r->source,
     };
     if (kvz_hosts_open(&r->hs, &cfg, &err) < 0)
         goto fail;
     r->connected = true;
+    if (kvz_hosts_observe(&r->hs, &err) < 0)
+        goto fail;
     for (int k = 0; k < KVZ_N_KINDS; k++)
         if (r->hs.skipped[k] && cli->verbosity >= 0)
             kvz_out_warn(cli, "%s", r->hs.skipped[k]);
-    if (kvz_hosts_observe(&r->hs, &err) < 0)
-        goto fail;
     return 0;
 fail:
     kvz_out_kvz_error(cli, err);
@@ -138,6 +136,7 @@ int kvz_stack_approve(struct kvz_cli *cli, bool auto_approve, const char *what)
 /* Progress printing for one apply; each call comes under the executor's report lock. */
 struct reporter {
     struct kvz_cli *cli;
+    struct kvz_pull_progress *ui; /* download display, NULL with --json */
     bool json;
     json_t *results;
     struct timespec t0;
@@ -167,6 +166,7 @@ static void report(void *ctx, const struct kvz_exec_event *ev)
     }
     struct kvz_cli *cli = rp->cli;
     double t = since(&rp->t0);
+    kvz_pull_progress_clear(rp->ui);
     switch (ev->what) {
     case KVZ_EXEC_PULL:
         printf("[%6.1fs] template %s: pulling %s\n", t, ev->name, ev->msg ? ev->msg : "");
@@ -212,17 +212,29 @@ static int store_pull(void *ctx, const struct kvz_template *const *t,
     return ret;
 }
 
-int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, unsigned parallel, bool json)
+int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, const char *what,
+                      unsigned parallel, bool json)
 {
     struct reporter rp = {.cli = cli, .json = json, .results = json_array()};
     struct kvz_exec_opts o = {.parallel = parallel, .report = report, .report_ctx = &rp};
     struct kvz_exec_result res = {0};
     struct kvz_error *err = NULL;
     struct kvz_store *store = NULL;
+    struct kvz_store_opts sopts;
     int ret = -1;
     clock_gettime(CLOCK_MONOTONIC, &rp.t0);
+    /* provenance only when something is recorded: libgit2 costs a plan its start-up */
+    if (!r->source && kvz_provenance(&r->source, r->m, &err) < 0)
+        goto done;
+    for (int k = 0; k < KVZ_N_KINDS; k++)
+        r->hs.h[k].source = r->source;
     if (r->plan->counts[KVZ_ACTION_CREATE] || r->plan->counts[KVZ_ACTION_REPLACE]) {
-        if (kvz_store_open(&store, cli->state_dir, NULL, &err) < 0)
+        kvz_store_opts_init(&sopts);
+        if (!json && !(rp.ui = kvz_pull_progress_new(cli, &sopts))) {
+            kvz_error_set(&err, "apply: out of memory");
+            goto done;
+        }
+        if (kvz_store_open(&store, cli->state_dir, &sopts, &err) < 0)
             goto done;
         for (int k = 0; k < KVZ_N_KINDS; k++)
             r->hs.h[k].store = store;
@@ -231,6 +243,7 @@ int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, unsigned par
     }
     ret = kvz_plan_execute(&res, r->plan, &r->hs, &o, &err);
 done:
+    kvz_pull_progress_clear(rp.ui);
     if (json) {
         json_t *j = kvz_plan_to_json(r->plan);
         json_object_set(j, "results", rp.results);
@@ -243,10 +256,10 @@ done:
         free(s);
         json_decref(j);
     } else if (ret == 0) {
-        printf("\nApply complete: %zu %s done in %.1fs.\n", res.done,
+        printf("\n%s complete: %zu %s done in %.1fs.\n", what, res.done,
                res.done == 1 ? "change" : "changes", since(&rp.t0));
     } else {
-        printf("\nApply finished with errors: %zu done, %zu failed.\n", res.done, res.failed);
+        printf("\n%s finished with errors: %zu done, %zu failed.\n", what, res.done, res.failed);
     }
     if (ret < 0)
         kvz_out_kvz_error(cli, err);
@@ -255,6 +268,7 @@ done:
     for (int k = 0; k < KVZ_N_KINDS; k++)
         r->hs.h[k].store = NULL;
     kvz_store_free(store);
+    kvz_pull_progress_free(rp.ui);
     return ret;
 }
 

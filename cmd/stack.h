@@ -50,8 +50,10 @@ void kvz_stack_print_plan(struct kvz_cli *cli, const struct kvz_plan *p, bool js
 /* Asks for "yes" on a terminal; without one, refuses unless auto_approve. 0: go ahead. */
 int kvz_stack_approve(struct kvz_cli *cli, bool auto_approve, const char *what);
 
-/* Runs the plan, reporting each step; prints the summary. 0 when every change succeeded. */
-int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, unsigned parallel, bool json);
+/* Runs the plan, reporting each step; prints the summary ("Apply complete: ...", with `what`
+ * "Apply" or "Destroy"). 0 when every change succeeded. */
+int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, const char *what,
+                      unsigned parallel, bool json);
 
 void kvz_stack_release(struct kvz_stack_run *r);
 

@@ -91,9 +91,10 @@ int cmd_status(struct kvz_cli *cli, int argc, char **argv)
             const struct kvz_observed_resource *h = &o->v[i];
             if (!h->managed || !h->stack || strcmp(h->stack, r.m->stack))
                 continue;
-            struct kvz_buf drift = KVZ_BUF_INIT, mem = KVZ_BUF_INIT;
+            struct kvz_buf drift = KVZ_BUF_INIT, mem = KVZ_BUF_INIT, cpus = KVZ_BUF_INIT;
             drift_str(&drift, change_of(r.plan, h->kind, h->name), planned);
             kvz_size_human(&mem, h->memory);
+            kvz_cpus_human(&cpus, h->cpus_milli);
             const char *state = h->running ? "running" : "stopped";
             if (json) {
                 json_array_append_new(
@@ -105,13 +106,14 @@ int cmd_status(struct kvz_cli *cli, int argc, char **argv)
                               sn(h->applied_at), "source", sn(h->source), "kvz_version",
                               sn(h->kvz_version), "protect", h->protect));
             } else {
-                printf("%-20s %-9s %-8s %8s %5.2g  %-19.19s %-30s %s\n", h->name,
-                       kvz_plan_kind_str(h->kind), state, kvz_buf_cstr(&mem),
-                       h->cpus_milli / 1000.0, h->applied_at ? h->applied_at : "-",
-                       kvz_buf_cstr(&drift), h->source ? h->source : "-");
+                printf("%-20s %-9s %-8s %8s %5s  %-19.19s %-30s %s\n", h->name,
+                       kvz_plan_kind_str(h->kind), state, kvz_buf_cstr(&mem), kvz_buf_cstr(&cpus),
+                       h->applied_at ? h->applied_at : "-", kvz_buf_cstr(&drift),
+                       h->source ? h->source : "-");
             }
             kvz_buf_release(&drift);
             kvz_buf_release(&mem);
+            kvz_buf_release(&cpus);
         }
     }
     /* resources of the manifests that do not exist yet */

@@ -1,6 +1,5 @@
 #include "planner/hosts.h"
 
-
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <stdlib.h>
@@ -43,7 +42,7 @@ int kvz_hosts_open(struct kvz_hosts *out, const struct kvz_hosts_config *cfg,
                    struct kvz_error **err)
 {
     const struct kvz_manifest *m = cfg->m;
-    bool used[KVZ_N_KINDS] = {false, false};
+    bool *used = out->used;
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; m && i < m->n_resources; i++)
         used[m->resources[i].kind] = true;
@@ -94,11 +93,25 @@ fail:
 int kvz_hosts_observe(struct kvz_hosts *hs, struct kvz_error **err)
 {
     for (int k = 0; k < KVZ_N_KINDS; k++) {
+        struct kvz_error *e = NULL;
         if (!hs->ops[k])
             continue;
         kvz_observed_free(&hs->observed[k]);
-        if (hs->ops[k]->observe(&hs->observed[k], &hs->h[k], err) < 0)
+        if (hs->ops[k]->observe(&hs->observed[k], &hs->h[k], &e) == 0)
+            continue;
+        if (hs->used[k]) {
+            *err = e;
             return kvz_error_wrap(err, "observe %ss on '%s'", kvz_plan_kind_str(k), hs->uri[k]);
+        }
+        /* a kind the manifests do not use must not stop them: leave it out, say so */
+        struct kvz_buf b = KVZ_BUF_INIT;
+        kvz_buf_printf(&b, "observing %ss on '%s' failed (%s): %ss of the stack are not seen",
+                       kvz_plan_kind_str(k), hs->uri[k], kvz_error_msg(e), kvz_plan_kind_str(k));
+        kvz_error_free(e);
+        free(hs->skipped[k]);
+        hs->skipped[k] = kvz_buf_detach(&b);
+        kvz_observed_free(&hs->observed[k]);
+        hs->ops[k] = NULL;
     }
     return 0;
 }

@@ -18,8 +18,9 @@ struct kvz_hosts {
     const struct kvz_provider_ops *ops[KVZ_N_KINDS]; /* NULL when the kind is not connected */
     struct kvz_observed observed[KVZ_N_KINDS];
     char *uri[KVZ_N_KINDS];
-    /* why a kind the manifests do not use was left unconnected (its guests are not seen) */
+    /* why a kind the manifests do not use was left out (its guests are not seen) */
     char *skipped[KVZ_N_KINDS];
+    bool used[KVZ_N_KINDS]; /* the manifests have resources of this kind */
 };
 
 struct kvz_hosts_config {
@@ -37,7 +38,8 @@ struct kvz_hosts_config {
 int kvz_hosts_open(struct kvz_hosts *out, const struct kvz_hosts_config *cfg,
                    struct kvz_error **err) __attribute__((warn_unused_result));
 
-/* Asks every connected provider for its domains, into out->observed. */
+/* Asks every connected provider for its domains, into out->observed. A kind the manifests do
+ * not use is left out (skipped[] says why) when its observe fails; a used one fails this. */
 int kvz_hosts_observe(struct kvz_hosts *hs, struct kvz_error **err)
     __attribute__((warn_unused_result));
 

@@ -68,6 +68,8 @@ int kvz_plan_render_text(struct kvz_buf *out, const struct kvz_plan *p, bool col
 int kvz_plan_render_summary(struct kvz_buf *out, const struct kvz_plan *p);
 /* "512MiB", "1.5GiB" */
 int kvz_size_human(struct kvz_buf *out, uint64_t bytes);
+/* "1", "1.5", "0.25", "0.125": milli-CPUs with no trailing zeros */
+int kvz_cpus_human(struct kvz_buf *out, uint64_t milli);
 
 /* The JSON object of SPEC.md section 2; caller json_decref()s it. NULL on OOM. */
 struct json_t;

@@ -19,14 +19,17 @@ int kvz_size_human(struct kvz_buf *out, uint64_t bytes)
     return kvz_buf_printf(out, "%.1f%s", (double)bytes / (double)unit, units[u]);
 }
 
-static void cpus_human(struct kvz_buf *out, uint64_t milli)
+int kvz_cpus_human(struct kvz_buf *out, uint64_t milli)
 {
-    if (milli % 1000 == 0)
-        kvz_buf_printf(out, "%" PRIu64, milli / 1000);
-    else if (milli % 100 == 0)
-        kvz_buf_printf(out, "%" PRIu64 ".%" PRIu64, milli / 1000, (milli % 1000) / 100);
-    else
-        kvz_buf_printf(out, "%" PRIu64 ".%03" PRIu64, milli / 1000, milli % 1000);
+    kvz_buf_printf(out, "%" PRIu64, milli / 1000);
+    unsigned frac = (unsigned)(milli % 1000), digits = 3;
+    if (!frac)
+        return out->oom ? -1 : 0;
+    while (frac % 10 == 0) {
+        frac /= 10;
+        digits--;
+    }
+    return kvz_buf_printf(out, ".%0*u", (int)digits, frac);
 }
 
 static void value_human(struct kvz_buf *out, const struct kvz_field_delta *f, bool after)
@@ -37,7 +40,7 @@ static void value_human(struct kvz_buf *out, const struct kvz_field_delta *f, bo
         kvz_size_human(out, v);
         break;
     case KVZ_FIELD_CPUS:
-        cpus_human(out, v);
+        kvz_cpus_human(out, v);
         break;
     case KVZ_FIELD_COUNT:
         kvz_buf_printf(out, "%" PRIu64, v);

@@ -94,8 +94,10 @@ int kvz_vm_stop(virDomainPtr dom, struct kvz_error **err)
 {
     if (virDomainIsActive(dom) != 1)
         return 0;
-    /* ACPI first: the guest flushes its disks. A guest that ignores it is forced off. */
-    virDomainShutdownFlags(dom, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN);
+    /* Graceful first (the guest agent, else the ACPI power button): the guest flushes its
+     * disks. A guest that ignores both is forced off. */
+    virDomainShutdownFlags(dom,
+                           VIR_DOMAIN_SHUTDOWN_GUEST_AGENT | VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN);
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {

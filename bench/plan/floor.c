@@ -1,11 +1,14 @@
 /*
  * The floor for a no-op `kvz plan`: one libvirt connection that lists every
  * domain and fetches each one's XML, the least any observer must do.
- *   floor URI [RUNS]   prints the best wall time of RUNS (default 5) in ms
+ *   floor URI [RUNS] [calls]   prints the best wall time of RUNS (default 5) in ms
+ * With "calls", each domain also gets the per-domain calls the container provider's observe
+ * makes today (state, autostart, memory and scheduler parameters): where the time goes.
  */
 #include <libvirt/libvirt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static double now_ms(void)
@@ -22,6 +25,7 @@ int main(int argc, char **argv)
         return 2;
     }
     int runs = argc > 2 ? atoi(argv[2]) : 5;
+    int calls = argc > 3 && !strcmp(argv[3], "calls");
     double best = 1e18;
     int n = 0;
     for (int r = 0; r < runs; r++) {
@@ -35,6 +39,19 @@ int main(int argc, char **argv)
         n = virConnectListAllDomains(c, &doms, 0);
         for (int i = 0; i < n; i++) {
             free(virDomainGetXMLDesc(doms[i], 0));
+            if (calls && virDomainIsActive(doms[i]) == 1) {
+                int autostart, np = 8;
+                virTypedParameter mp[8];
+                virDomainGetAutostart(doms[i], &autostart);
+                if (virDomainGetMemoryParameters(doms[i], mp, &np, 0) == 0)
+                    virTypedParamsClear(mp, np);
+                np = 0;
+                free(virDomainGetSchedulerType(doms[i], &np));
+                virTypedParameterPtr sp = calloc((size_t)np + 1, sizeof(*sp));
+                if (sp && virDomainGetSchedulerParametersFlags(doms[i], sp, &np, 0) == 0)
+                    virTypedParamsClear(sp, np);
+                free(sp);
+            }
             virDomainFree(doms[i]);
         }
         free(doms);

@@ -126,6 +126,47 @@ run 2 "$kvz" plan -f "$m" --detailed-exitcode && has "~ $p-b (container) (live)"
 run 0 "$kvz" apply -f "$m" --auto-approve && run 0 "$kvz" plan -f "$m" --detailed-exitcode &&
   ok "memory drift applied back"
 
+# --- drift: CPU quota changed by hand (b has cpus 0.5)
+virsh -q -c $uri schedinfo $p-b --live --set vcpu_quota=25000 >/dev/null
+run 2 "$kvz" plan -f "$m" --detailed-exitcode && has "~ $p-b (container) (live)" &&
+  has "cpus: 0.25 -> 0.5" && has "cpus changed outside kvz" && ok "CPU quota changed by hand shows as drift"
+run 0 "$kvz" apply -f "$m" --auto-approve && run 0 "$kvz" plan -f "$m" --detailed-exitcode &&
+  ok "CPU drift applied back"
+
+# --- drift: a deleted rootfs is a replace, which --max-disruption restart refuses
+rm -rf "$state/containers/$p-web/$p-b/rootfs"
+run 2 "$kvz" plan -f "$m" --detailed-exitcode && has "-/+ $p-b (container)" &&
+  has "rootfs missing: the old rootfs is lost" && ok "deleted rootfs planned as replace"
+run 1 "$kvz" apply -f "$m" --auto-approve --max-disruption restart && has "would replace" &&
+  ok "--max-disruption restart refuses a replace"
+run 0 "$kvz" apply -f "$m" --auto-approve && ok "replace applied"
+check "b running after replace" test "$(domstate $p-b)" = running
+check "b has a rootfs again" test -x "$state/containers/$p-web/$p-b/rootfs/sbin/init"
+run 0 "$kvz" plan -f "$m" --detailed-exitcode && ok "converged after replace"
+
+# --- approval on a terminal: anything but "yes" cancels, "yes" applies
+web 112MiB ""
+out=$(printf 'no\n' | script -qec "$kvz apply -f $m" /dev/null 2>&1)
+grep -qF "Only 'yes' is accepted" <<<"$out" && grep -qF "apply cancelled: nothing was changed" <<<"$out" &&
+  ok "a terminal answer other than yes cancels" || bad "terminal prompt (no): $out"
+run 2 "$kvz" plan -f "$m" --detailed-exitcode && ok "nothing changed after the cancel"
+out=$(printf 'yes\n' | script -qec "$kvz apply -f $m" /dev/null 2>&1)
+grep -qF "Apply complete" <<<"$out" && ok "yes on a terminal applies" || bad "terminal prompt (yes): $out"
+run 0 "$kvz" plan -f "$m" --detailed-exitcode && ok "converged after the approved apply"
+web 96MiB ""
+run 0 "$kvz" apply -f "$m" --auto-approve
+
+# --- --target: only the named resource changes
+{ ct $p-a 104MiB; ct $p-b 72MiB "cpus: 0.5"; } | manifest "$m" "$p-web"
+run 0 "$kvz" apply -f "$m" --auto-approve --target $p-a && has "memory: 96MiB -> 104MiB" && ok "--target applies a"
+grep -qF "$p-b" <<<"$out" && bad "--target touched b" || ok "--target leaves b alone"
+run 2 "$kvz" plan -f "$m" --detailed-exitcode && has "~ $p-b (container) (live)" && has "Plan: 0 to create, 1 to update" &&
+  ok "b still pending after a targeted apply"
+run 1 "$kvz" plan -f "$m" --target nope && has "target 'nope' is neither in the manifests nor managed by stack '$p-web'" &&
+  ok "unknown target refused"
+web 96MiB ""
+run 0 "$kvz" apply -f "$m" --auto-approve
+
 # --- a saved plan applies while fresh, is refused when stale
 web 128MiB ""
 run 2 "$kvz" plan -f "$m" -o "$work/plan.json" --detailed-exitcode && ok "plan -o"

@@ -80,6 +80,7 @@ static int cleanup_all(void)
 static int group_setup(void **state)
 {
     virSetErrorFunc(NULL, quiet);
+    setenv("KVZ_VM_STOP_TIMEOUT", "180", 1); /* TCG: give a graceful stop room */
     long pid = (long)getpid();
     snprintf(state_dir, sizeof(state_dir), "/var/tmp/kvzt-%ld-guest", pid);
     snprintf(stack, sizeof(stack), "kvzt-%ld", pid);
@@ -284,6 +285,15 @@ static void test_real_guest(void **state)
     fprintf(stderr, "guest MemTotal %llu -> %llu KiB\n", (unsigned long long)before,
             (unsigned long long)after);
     assert_int_equal(virDomainGetID(dom), id);
+
+    /* A graceful stop: the guest powers itself off (ACPI), it is not forced. */
+    if (kvz_vm_ops.set_power(&host, name, false, &err) < 0)
+        fail_msg("stop: %s", kvz_error_msg(err));
+    int st = 0, reason = 0;
+    assert_int_equal(virDomainGetState(dom, &st, &reason, 0), 0);
+    assert_int_equal(st, VIR_DOMAIN_SHUTOFF);
+    if (reason != VIR_DOMAIN_SHUTOFF_SHUTDOWN)
+        fail_msg("the guest was forced off (reason %d), not shut down", reason);
     virDomainFree(dom);
 
     if (kvz_vm_ops.remove(&host, name, &err) < 0)

@@ -184,6 +184,27 @@ static void test_colour(void **state)
     plan_fixture_release(&fx);
 }
 
+static void test_cpus_human(void **state)
+{
+    static const struct {
+        uint32_t milli;
+        const char *s;
+    } cases[] = {{1000, "1"}, {1500, "1.5"}, {250, "0.25"}, {125, "0.125"}, {2050, "2.05"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct kvz_field_delta f = {
+            .field = "cpus", .type = KVZ_FIELD_CPUS, .after = cases[i].milli};
+        struct kvz_change c = {
+            .name = "x", .action = KVZ_ACTION_CREATE, .fields = &f, .n_fields = 1};
+        struct kvz_plan p = {.stack = "s", .changes = &c, .n_changes = 1};
+        struct kvz_buf b = KVZ_BUF_INIT, want = KVZ_BUF_INIT;
+        kvz_plan_render_text(&b, &p, false);
+        kvz_buf_printf(&want, "      cpus: %s\n", cases[i].s);
+        assert_non_null(strstr(kvz_buf_cstr(&b), kvz_buf_cstr(&want)));
+        kvz_buf_release(&b);
+        kvz_buf_release(&want);
+    }
+}
+
 static void test_size_human(void **state)
 {
     static const struct {
@@ -262,8 +283,8 @@ int main(void)
         cmocka_unit_test(test_target),          cmocka_unit_test(test_destroy),
         cmocka_unit_test(test_disk_shrink),     cmocka_unit_test(test_template_changed),
         cmocka_unit_test(test_disruption),      cmocka_unit_test(test_plan_disruption),
-        cmocka_unit_test(test_size_human),      cmocka_unit_test(test_colour),
-        cmocka_unit_test(test_spec_digest),
+        cmocka_unit_test(test_size_human),      cmocka_unit_test(test_cpus_human),
+        cmocka_unit_test(test_colour),          cmocka_unit_test(test_spec_digest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
