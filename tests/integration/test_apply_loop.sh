@@ -73,6 +73,22 @@ mo=$work/other.yaml
 ct $p-other 32MiB | manifest "$mo" "$p-other"
 run 0 "$kvz" apply -f "$mo" --auto-approve && ok "other stack applied"
 
+# --- one failed resource does not stop the others; the run ends with a summary and exit 1
+mf=$work/fail.yaml
+{
+  printf 'kvz: 1\nstack: %s\nconnection:\n  containers: %s\ntemplates:\n' "$p-fail" "$uri"
+  printf '  bb:\n    url: file://%s/tpl/busybox-rootfs.tar.gz\n    sha256: %s\n' "$work" "$sha"
+  printf '  broken:\n    url: file://%s/tpl/busybox-rootfs.tar.gz\n    sha256: %064d\n' "$work" 0
+  printf 'containers:\n'
+  ct $p-good 32MiB
+  printf '  %s:\n    template: broken\n    memory: 32MiB\n    network: none\n' "$p-bad"
+} >"$mf"
+run 1 "$kvz" apply -f "$mf" --auto-approve && has "template 'broken'" && has "$p-bad (container): create failed" &&
+  has "$p-good (container): create done" && has "1 done, 1 failed" && ok "a failed resource leaves the others alone"
+check "good created despite bad" test "$(domstate $p-good)" = running
+check "bad not created" test -z "$(domstate $p-bad)"
+run 0 "$kvz" destroy -f "$mf" --auto-approve && ok "destroy the partial stack"
+
 # --- plan on an empty host
 run 2 "$kvz" plan -f "$m" --detailed-exitcode && has "+ $p-a (container)" &&
   has "Plan: 2 to create, 0 to update (0 live, 0 restart), 0 to replace, 0 to delete." && ok "plan shows two creates"
