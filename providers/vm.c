@@ -31,6 +31,13 @@ static void log_step(struct kvz_host *h, const char *name, const char *msg)
         h->log(h->log_ctx, name, msg);
 }
 
+int kvz_vm_fail(struct kvz_error **err, virDomainPtr dom, const char *what)
+{
+    char msg[1024];
+    snprintf(msg, sizeof(msg), "%s", virt_msg());
+    return kvz_error_set(err, "%s vm '%s': %s", what, virDomainGetName(dom), msg);
+}
+
 int kvz_vm_stop_timeout(void)
 {
     const char *s = getenv("KVZ_VM_STOP_TIMEOUT");
@@ -110,7 +117,7 @@ int kvz_vm_stop(virDomainPtr dom, struct kvz_error **err)
         nanosleep(&ts, NULL);
     }
     if (virDomainDestroy(dom) < 0 && virDomainIsActive(dom) == 1)
-        return kvz_error_set(err, "force off vm '%s': %s", virDomainGetName(dom), virt_msg());
+        return kvz_vm_fail(err, dom, "force off");
     return 0;
 }
 
@@ -270,6 +277,7 @@ static bool balloon_driver_active(virDomainPtr dom)
     return false;
 }
 
+/* 0: *r filled; 1: the domain went away meanwhile; -1: error. */
 static int observe_one(struct kvz_observed_resource *r, virDomainPtr dom, struct kvz_error **err)
 {
     int rc = -1;
@@ -281,12 +289,22 @@ static int observe_one(struct kvz_observed_resource *r, virDomainPtr dom, struct
     r->kind = KVZ_KIND_VM;
     r->id = -1;
     r->name = strdup(virDomainGetName(dom));
+    if (!r->name) {
+        kvz_error_set(err, "observe vms: out of memory");
+        goto cleanup;
+    }
     /* The live definition when running: `virsh setmem` shows in its currentMemory. kvz's
      * metadata is read from the persistent one, where updates record it. */
     xml = virDomainGetXMLDesc(dom, 0);
-    inactive = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
-    if (!r->name || !xml || !inactive) {
-        kvz_error_set(err, "read vm '%s': %s", virDomainGetName(dom), virt_msg());
+    inactive = xml ? virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE) : NULL;
+    if (!xml || !inactive) {
+        virErrorPtr e = virGetLastError();
+        /* A domain undefined between list and read is simply gone. */
+        if (e && e->code == VIR_ERR_NO_DOMAIN) {
+            rc = 1;
+            goto cleanup;
+        }
+        kvz_error_set(err, "read vm '%s': %s", r->name, virt_msg());
         goto cleanup;
     }
     if (kvz_ownership_from_domain_xml(&own, inactive, err) < 0 ||
@@ -369,18 +387,13 @@ static int vm_observe(struct kvz_observed *out, struct kvz_host *h, struct kvz_e
         goto cleanup;
     }
     for (int i = 0; i < n; i++) {
-        if (observe_one(&out->v[out->n], doms[i], err) < 0) {
-            virErrorPtr e = virGetLastError();
-            /* A domain undefined between list and read is simply gone. */
-            if (e && e->code == VIR_ERR_NO_DOMAIN) {
-                observed_release(&out->v[out->n]);
-                kvz_error_clear(err);
-                continue;
-            }
+        int one = observe_one(&out->v[out->n], doms[i], err);
+        if (one != 0)
             observed_release(&out->v[out->n]);
+        if (one < 0)
             goto cleanup;
-        }
-        out->n++;
+        if (one == 0)
+            out->n++;
     }
     rc = 0;
 cleanup:
@@ -403,7 +416,7 @@ static int set_running(virDomainPtr dom, bool on, struct kvz_error **err)
 {
     int active = virDomainIsActive(dom);
     if (on && active != 1 && virDomainCreate(dom) < 0)
-        return kvz_error_set(err, "start vm '%s': %s", virDomainGetName(dom), virt_msg());
+        return kvz_vm_fail(err, dom, "start");
     if (!on && active == 1)
         return kvz_vm_stop(dom, err);
     return 0;

@@ -152,6 +152,10 @@ struct kvz_ownership;
 int kvz_vm_lookup(struct _virDomain **out, struct kvz_ownership **own, struct kvz_host *h,
                   const char *name, struct kvz_error **err) __attribute__((warn_unused_result));
 
+/* Sets *err to "WHAT vm 'NAME': libvirt's message" and returns -1. Reads the message
+ * first: virDomainGetName() resets libvirt's last error. */
+int kvz_vm_fail(struct kvz_error **err, struct _virDomain *dom, const char *what);
+
 /* Graceful ACPI shutdown, forced off after kvz_vm_stop_timeout() seconds. */
 int kvz_vm_stop(struct _virDomain *dom, struct kvz_error **err) __attribute__((warn_unused_result));
 

@@ -15,6 +15,7 @@
 #include <libvirt/virterror.h>
 #include <libxml/tree.h>
 #include <openssl/evp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,9 @@ int kvz_vm_pool_ensure(virStoragePoolPtr *out, struct kvz_host *h, struct kvz_er
             goto cleanup;
         }
         pool = virStoragePoolDefineXML(h->conn, xml, 0);
+        /* Another thread or kvz may have defined it in between: use theirs. */
+        if (!pool)
+            pool = virStoragePoolLookupByName(h->conn, name);
         if (!pool) {
             kvz_error_set(err, "define storage pool '%s' at '%s': %s", name, path, virt_msg());
             goto cleanup;
@@ -253,24 +257,29 @@ int kvz_vm_base_import(char **out_path, bool *out_qcow2, uint64_t *out_size, vir
     if (read_magic_is_qcow2(&qcow2, image_path, err) < 0)
         goto cleanup;
     kvz_buf_printf(&base, "%s/base-%.64s.%s", dir, digest, qcow2 ? "qcow2" : "raw");
-    kvz_buf_printf(&tmp, "%s/.base-%.64s.tmp.%ld", dir, digest, (long)getpid());
+    /* Unique per call: parallel creates from one image each stage their own. */
+    static atomic_uint seq;
+    kvz_buf_printf(&tmp, "%s/.base-%.64s.tmp.%ld.%u", dir, digest, (long)getpid(),
+                   atomic_fetch_add(&seq, 1));
     if (base.oom || tmp.oom) {
         kvz_error_set(err, "storage pool: out of memory");
         goto cleanup;
     }
     /* Complete bases only ever appear by rename: one that exists is whole. */
     if (access(base.ptr, F_OK) != 0) {
-        unlink(tmp.ptr);
         if (link(image_path, tmp.ptr) < 0 && copy_file(image_path, tmp.ptr, err) < 0) {
             unlink(tmp.ptr);
             kvz_error_wrap(err, "import image into storage pool");
             goto cleanup;
         }
+        /* rename replaces a base another call installed meanwhile: same digest, same bytes.
+         * When both are links to one file rename does nothing, so tmp is unlinked after. */
         if (chmod(tmp.ptr, 0444) < 0 || rename(tmp.ptr, base.ptr) < 0) {
             kvz_error_set_errno(err, "import image as '%s'", base.ptr);
             unlink(tmp.ptr);
             goto cleanup;
         }
+        unlink(tmp.ptr);
     }
     if (virStoragePoolRefresh(pool, 0) < 0) {
         kvz_error_set(err, "refresh storage pool: %s", virt_msg());

@@ -65,7 +65,7 @@ static int disk_target(char **out, char **path, virDomainPtr dom, struct kvz_err
     char *xml = virDomainGetXMLDesc(dom, 0);
     struct kvz_vm_domain_info info;
     if (!xml)
-        return kvz_error_set(err, "read vm '%s': %s", virDomainGetName(dom), virt_msg());
+        return kvz_vm_fail(err, dom, "read");
     int rc = kvz_vm_domain_info_parse(&info, xml, err);
     free(xml);
     if (rc < 0)
@@ -104,7 +104,7 @@ static int grow_disk(struct kvz_host *h, virDomainPtr dom, uint64_t size, struct
     if (virDomainIsActive(dom) == 1) {
         if (size > cap &&
             virDomainBlockResize(dom, target, size, VIR_DOMAIN_BLOCK_RESIZE_BYTES) < 0) {
-            kvz_error_set(err, "grow disk of vm '%s': %s", virDomainGetName(dom), virt_msg());
+            kvz_vm_fail(err, dom, "grow disk of");
             goto cleanup;
         }
     } else if (kvz_vm_volume_grow(pool, path, size, err) < 0) {

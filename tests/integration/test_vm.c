@@ -19,6 +19,7 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,15 @@ static void cleanup_all(void)
         char pool_name[32];
         kvz_vm_pool_name(pool_name, state_dir);
         virStoragePoolPtr p = virStoragePoolLookupByName(conn, pool_name);
+        if (p) {
+            virStoragePoolDestroy(p);
+            virStoragePoolUndefine(p);
+            virStoragePoolFree(p);
+        }
+        char dir[192];
+        snprintf(dir, sizeof(dir), "%s/parallel", state_dir);
+        kvz_vm_pool_name(pool_name, dir);
+        p = virStoragePoolLookupByName(conn, pool_name);
         if (p) {
             virStoragePoolDestroy(p);
             virStoragePoolUndefine(p);
@@ -308,6 +318,59 @@ static void test_overlay_not_copy(void **state)
     free(backing);
     free(seed);
     free(disk);
+}
+
+struct parallel_job {
+    struct kvz_host *h;
+    struct kvz_resource r;
+    int rc;
+    struct kvz_error *err;
+};
+
+static void *parallel_create(void *arg)
+{
+    struct parallel_job *j = arg;
+    j->rc = kvz_vm_create_from(j->h, &j->r, base_image, digest, NULL, &j->err);
+    return NULL;
+}
+
+/* The executor creates resources in parallel: two VMs from one image into a state dir
+ * whose pool does not exist yet both succeed, over one base volume. */
+static void test_parallel_create(void **state)
+{
+    char dir[192], cmd[512];
+    snprintf(dir, sizeof(dir), "%s/parallel", state_dir);
+    struct kvz_host h2 = host;
+    h2.state_dir = dir;
+    struct parallel_job jobs[2] = {{.h = &h2}, {.h = &h2}};
+    spec(&jobs[0].r, "par1");
+    spec(&jobs[1].r, "par2");
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) {
+        jobs[i].r.state = KVZ_POWER_STOPPED;
+        assert_int_equal(pthread_create(&t[i], NULL, parallel_create, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 2; i++)
+        if (jobs[i].rc < 0)
+            fail_msg("parallel create %d: %s", i, kvz_error_msg(jobs[i].err));
+    snprintf(cmd, sizeof(cmd),
+             "test \"$(ls -A '%s/pool' | grep -c base-)\" = 1 && "
+             "! ls -A '%s/pool' | grep -q tmp",
+             dir, dir);
+    assert_int_equal(system(cmd), 0);
+    struct kvz_error *err = NULL;
+    for (int i = 0; i < 2; i++)
+        if (kvz_vm_ops.remove(&h2, jobs[i].r.name, &err) < 0)
+            fail_msg("remove: %s", kvz_error_msg(err));
+    char pool_name[32];
+    kvz_vm_pool_name(pool_name, dir);
+    virStoragePoolPtr p = virStoragePoolLookupByName(conn, pool_name);
+    assert_non_null(p);
+    virStoragePoolDestroy(p);
+    virStoragePoolUndefine(p);
+    virStoragePoolFree(p);
 }
 
 static void test_disk_smaller_than_image_refused(void **state)
@@ -559,6 +622,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_overlay_not_copy),
         cmocka_unit_test(test_disk_smaller_than_image_refused),
+        cmocka_unit_test(test_parallel_create),
         cmocka_unit_test(test_live_changes_same_domain),
         cmocka_unit_test(test_drift),
         cmocka_unit_test(test_unmanaged_untouched),
