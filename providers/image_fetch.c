@@ -137,7 +137,7 @@ static bool transient_http(long code)
     return code == 408 || code == 429 || (code >= 500 && code <= 599);
 }
 
-/* Bytes remaining when a body ended early: curl says "transfer closed with N bytes remaining". */
+/* Why an attempt failed, in words a user can act on (curl's own detail kept in parentheses). */
 static void describe_failure(struct kvz_buf *why, CURLcode rc, const char *ebuf,
                              const struct kvz_store_opts *o, long code)
 {
