@@ -302,7 +302,8 @@ int cmd_doctor(struct kvz_cli *cli, int argc, char **argv)
     lxc = check_libvirt(&d, lxc_uri, needs.containers);
     qemu = check_libvirt(&d, qemu_uri, needs.vms);
     check_kvm(&d, qemu_uri, qemu);
-    check_kvm_device(&d);
+    if (!strncmp(qemu_uri, "qemu:///", 8))
+        check_kvm_device(&d); /* a local device: says nothing of a remote host */
     check_cgroups(&d, needs.containers);
     check_state_dir(&d, cli->state_dir);
     check_ovmf(&d, needs.uefi || !m);

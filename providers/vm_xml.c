@@ -446,8 +446,9 @@ int kvz_vm_domain_info_parse(struct kvz_vm_domain_info *out, const char *xml,
     }
     if (xpath_size(&out->max_memory, ctx, "memory", err) < 0)
         goto cleanup;
-    if (xpath_size(&out->memory, ctx, "currentMemory", err) < 0)
-        out->memory = out->max_memory, kvz_error_clear(err);
+    /* <currentMemory> is optional: without it the guest has all of <memory>. */
+    if (xpath_size(&out->memory, ctx, "currentMemory", NULL) < 0)
+        out->memory = out->max_memory;
     max = xpath_str(ctx, "string(/domain/vcpu)");
     cur = xpath_str(ctx, "string(/domain/vcpu/@current)");
     out->max_cpus = max ? (uint32_t)strtoul(max, NULL, 10) : 1;
