@@ -5,6 +5,7 @@
  */
 #include "providers/vm.h"
 
+#include "providers/image_store.h"
 #include "providers/ownership.h"
 
 #include <inttypes.h>
@@ -248,8 +249,20 @@ static int update_restart(struct kvz_host *h, virDomainPtr dom, const struct kvz
                       want->name, chg->have->disk, want->disk);
         goto cleanup;
     }
-    if (want->cdrom_name)
+    /* The manifest's install medium (pulled through the store, a no-op when cached), else
+     * the one attached now; before the stop, so a failed pull leaves the VM running. */
+    if (want->cdrom && h->store) {
+        struct kvz_image iso = {0};
+        if (kvz_store_pull(&iso, h->store, want->cdrom, KVZ_CONTENT_ISO, err) < 0) {
+            kvz_error_wrap(err, "vm '%s': cdrom", want->name);
+            goto cleanup;
+        }
+        cdrom = iso.path;
+        iso.path = NULL;
+        kvz_image_release(&iso);
+    } else if (want->cdrom_name) {
         cdrom = current_cdrom(dom);
+    }
     if (kvz_vm_stop(dom, err) < 0)
         goto cleanup;
     if (has_field(chg, "disk") && grow_disk(h, dom, want->disk, err) < 0)

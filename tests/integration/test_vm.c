@@ -66,8 +66,14 @@ static void cleanup_all(void)
 {
     /* The shared libvirtd may have restarted under us: clean up on a fresh connection. */
     if (conn && virConnectIsAlive(conn) != 1) {
+        /* a restarting libvirtd takes a few seconds to answer again */
         virConnectClose(conn);
-        conn = virConnectOpen("qemu:///system");
+        conn = NULL;
+        for (int i = 0; i < 50 && !conn; i++) {
+            conn = virConnectOpen("qemu:///system");
+            if (!conn)
+                sleep(1);
+        }
     }
     virDomainPtr *doms = NULL;
     int n = conn ? virConnectListAllDomains(conn, &doms, 0) : 0;

@@ -53,8 +53,14 @@ static void pause_ms(long ms)
 static int cleanup_all(void)
 {
     if (conn && virConnectIsAlive(conn) != 1) {
+        /* a restarting libvirtd takes a few seconds to answer again */
         virConnectClose(conn);
-        conn = virConnectOpen("qemu:///system");
+        conn = NULL;
+        for (int i = 0; i < 50 && !conn; i++) {
+            conn = virConnectOpen("qemu:///system");
+            if (!conn)
+                sleep(1);
+        }
     }
     if (conn) {
         virDomainPtr dom = virDomainLookupByName(conn, name);

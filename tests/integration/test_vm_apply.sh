@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The plan/apply loop for VMs against the real libvirtd (qemu:///system), from a blank
+# qcow2 image served as a file:// template: create as an overlay, nothing to do on a
+# second plan, live changes within the maxima (same domain id), drift planned back, a
+# restart above the maxima refused by --max-disruption live then applied, destroy leaving
+# the base. The guest runs no OS (TCG), so it ignores ACPI: KVZ_VM_STOP_TIMEOUT is short.
+# Every domain is named kvzt-<pid>-*, in its own stack and state dir; all removed at exit.
+set -uo pipefail
+kvz=${KVZ_BINARY:?KVZ_BINARY must name the kvz binary}
+uri=qemu:///system
+p=kvzt-$$
+work=$(mktemp -d /tmp/$p-vmapply-XXXXXX)
+chmod 755 "$work"
+state=$work/state
+export KVZ_STATE_DIR=$state NO_COLOR=1 KVZ_VM_STOP_TIMEOUT=2
+fails=0
+vm=$p-vm1
+
+cleanup() {
+  for d in $(virsh -q -c $uri list --all --name 2>/dev/null | grep "^$p-"); do
+    virsh -q -c $uri destroy "$d" >/dev/null 2>&1
+    virsh -q -c $uri undefine --nvram "$d" >/dev/null 2>&1
+  done
+  for pool in $(virsh -q -c $uri pool-list --all --name 2>/dev/null | grep '^kvz-'); do
+    if virsh -q -c $uri pool-dumpxml "$pool" 2>/dev/null | grep -q "<path>$state/pool</path>"; then
+      virsh -q -c $uri pool-destroy "$pool" >/dev/null 2>&1
+      virsh -q -c $uri pool-undefine "$pool" >/dev/null 2>&1
+    fi
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+ok() { echo "ok - $*"; }
+bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
+check() { # check DESCRIPTION COMMAND...
+  local what=$1; shift
+  if "$@"; then ok "$what"; else bad "$what"; fi
+}
+run() { # run EXPECTED_STATUS CMD...: output in $out
+  local want=$1; shift
+  out=$("$@" </dev/null 2>&1); local st=$?
+  if [[ $st != "$want" ]]; then
+    bad "exit $st (wanted $want): $*"; printf '%s\n' "$out" | sed 's/^/    /'
+    return 1
+  fi
+  return 0
+}
+has() { grep -qF -- "$1" <<<"$out"; }
+domid() { virsh -q -c $uri domid "$vm" 2>/dev/null | tr -d ' '; }
+
+qemu-img create -q -f qcow2 "$work/blank.qcow2" 64M
+sha=$(sha256sum "$work/blank.qcow2" | cut -d' ' -f1)
+manifest() { # manifest MEMORY MAX_MEMORY CPUS MAX_CPUS DISK
+  cat >"$work/kvz.yaml" <<YAML
+kvz: 1
+stack: $p
+templates:
+  blank:
+    url: file://$work/blank.qcow2
+    sha256: $sha
+vms:
+  $vm:
+    image: blank
+    memory: $1
+    max_memory: $2
+    cpus: $3
+    max_cpus: $4
+    disk: $5
+YAML
+}
+m=(-f "$work/kvz.yaml")
+
+manifest 256MiB 512MiB 1 2 128MiB
+run 0 "$kvz" apply "${m[@]}" --auto-approve && ok "create applied"
+overlay=$state/pool/$vm.qcow2
+check "the disk is an overlay on the base" \
+  sh -c "qemu-img info -U --output=json '$overlay' | grep -q '\"backing-filename\": \".*/pool/base-'"
+run 0 "$kvz" plan "${m[@]}" --detailed-exitcode && ok "second plan: nothing to do"
+id=$(domid)
+check "running" test -n "$id"
+
+manifest 384MiB 512MiB 2 2 192MiB
+run 0 "$kvz" plan "${m[@]}" && check "plan says live" has "(live)"
+run 0 "$kvz" apply "${m[@]}" --auto-approve --max-disruption live && ok "live update applied"
+check "same domain id after live changes" test "$(domid)" = "$id"
+check "vcpus hotplugged" test "$(virsh -q -c $uri vcpucount "$vm" --live --active)" = 2
+check "disk grown" sh -c "virsh -q -c $uri domblkinfo '$vm' vda | grep -q 'Capacity: *201326592'"
+run 0 "$kvz" plan "${m[@]}" --detailed-exitcode && ok "converged after the live update"
+
+virsh -q -c $uri setmem "$vm" 300M --config >/dev/null
+virsh -q -c $uri destroy "$vm" >/dev/null
+run 2 "$kvz" plan "${m[@]}" --detailed-exitcode && check "drift: memory and stop planned back" \
+  has "memory: 300MiB -> 384MiB"
+run 0 "$kvz" apply "${m[@]}" --auto-approve && ok "drift applied back"
+run 0 "$kvz" plan "${m[@]}" --detailed-exitcode && ok "converged after drift"
+
+id=$(domid)
+manifest 768MiB 1GiB 2 2 192MiB
+run 1 "$kvz" apply "${m[@]}" --auto-approve --max-disruption live &&
+  check "restart refused under --max-disruption live" has "beyond --max-disruption live"
+check "refused apply changed nothing" test "$(domid)" = "$id"
+run 0 "$kvz" apply "${m[@]}" --auto-approve && ok "restart applied"
+check "a restart: new domain id" test "$(domid)" != "$id"
+check "new maximum" sh -c "virsh -q -c $uri dominfo '$vm' | grep -q 'Max memory: *1048576 KiB'"
+
+manifest 768MiB 1GiB 2 2 128MiB
+run 1 "$kvz" plan "${m[@]}" && check "shrink refused" has "cannot shrink"
+
+rm -f "$overlay"
+manifest 768MiB 1GiB 2 2 192MiB
+run 2 "$kvz" plan "${m[@]}" --detailed-exitcode && check "missing overlay planned as replace" has "-/+"
+run 0 "$kvz" apply "${m[@]}" --auto-approve && check "replaced" test -f "$overlay"
+
+run 0 "$kvz" destroy "${m[@]}" --auto-approve && ok "destroy applied"
+check "domain gone" sh -c "! virsh -q -c $uri dominfo '$vm' >/dev/null 2>&1"
+check "overlay and seed gone" sh -c "! ls '$state/pool' | grep -q '^$vm'"
+check "base kept" sh -c "ls '$state/pool' | grep -q '^base-'"
+
+((fails == 0)) || { echo "$fails failed"; exit 1; }
+echo "all ok"
