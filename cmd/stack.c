@@ -79,6 +79,16 @@ int kvz_stack_plan(struct kvz_cli *cli, struct kvz_stack_run *r, const char *con
         kvz_error_free(err);
         return -1;
     }
+    for (int k = 0; k < KVZ_N_KINDS && !destroy; k++) {
+        const struct kvz_provider_ops *ops = r->hs.ops[k];
+        const char *w =
+            ops && ops->host_warning && r->hs.used[k] ? ops->host_warning(&r->hs.h[k]) : NULL;
+        if (w)
+            kvz_out_warn(cli,
+                         "%ss on '%s' will run under TCG emulation, far slower than KVM: %s; "
+                         "run 'kvz doctor' for details",
+                         ops->kind, r->hs.uri[k], w);
+    }
     return 0;
 }
 

@@ -148,6 +148,10 @@ struct kvz_provider_ops {
      * NULL means the planner's SPEC.md table applies as is. */
     bool (*field_is_live)(struct kvz_host *h, const struct kvz_resource *want,
                           const struct kvz_observed_resource *have, const char *field);
+
+    /* optional: a caveat about this host that every plan using this kind should show (e.g. vms
+     * running without KVM); NULL when there is none. The string is static. */
+    const char *(*host_warning)(struct kvz_host *h);
 };
 
 extern const struct kvz_provider_ops kvz_container_ops, kvz_vm_ops;

@@ -626,6 +626,14 @@ static int vm_set_power(struct kvz_host *h, const char *name, bool on, struct kv
     return rc;
 }
 
+static const char *vm_host_warning(struct kvz_host *h)
+{
+    const char *why = NULL;
+    if (kvz_vm_kvm_usable(&why, h->uri, h->conn))
+        return NULL;
+    return why ? why : "KVM is not usable on this host";
+}
+
 const struct kvz_provider_ops kvz_vm_ops = {
     .kind = "vm",
     .observe = vm_observe,
@@ -634,4 +642,5 @@ const struct kvz_provider_ops kvz_vm_ops = {
     .remove = vm_remove,
     .set_power = vm_set_power,
     .field_is_live = kvz_vm_field_is_live,
+    .host_warning = vm_host_warning,
 };

@@ -72,6 +72,13 @@ YAML
 m=(-f "$work/kvz.yaml")
 
 manifest 256MiB 512MiB 1 2 128MiB
+# The plan warns when vms will run without KVM: /dev/kvm missing or kvm_pvm's (as here).
+run 2 "$kvz" plan "${m[@]}" --detailed-exitcode
+if [[ ! -e /dev/kvm || -e /sys/module/kvm_pvm ]]; then
+  check "plan warns that vms run under TCG" has "will run under TCG emulation"
+else
+  check "plan does not warn on a KVM host" eval '! has "TCG"'
+fi
 run 0 "$kvz" apply "${m[@]}" --auto-approve && ok "create applied"
 overlay=$state/pool/$vm.qcow2
 check "the disk is an overlay on the base" \
