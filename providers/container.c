@@ -362,7 +362,8 @@ static int container_observe(struct kvz_observed *out, struct kvz_host *h, struc
     }
     for (int i = 0; i < na; i++)
         auto_names[i] = virDomainGetName(autos[i]);
-    qsort(auto_names, (size_t)na, sizeof(*auto_names), cmp_str);
+    if (na > 0)
+        qsort(auto_names, (size_t)na, sizeof(*auto_names), cmp_str);
     for (int i = 0; i < n; i++) {
         struct kvz_error *e = NULL;
         bool gone = false;
