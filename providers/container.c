@@ -256,28 +256,24 @@ cleanup:
 /* ---- observe ---- */
 
 /* *gone: the domain vanished or changed state while being read; the caller retries or skips. */
-static int observe_one(struct kvz_observed_resource *r, bool *gone, struct kvz_host *h,
+/* One domain: its XML (state and id from it too) and, when running, the limits in force. The
+ * round trips to libvirtd are what a plan costs, so nothing else is asked per domain. */
+static int observe_one(struct kvz_observed_resource *r, bool *gone, bool autostart,
                        virDomainPtr dom, struct kvz_error **err)
 {
     struct kvz_ownership *o = NULL;
     char *xml = NULL, *rootfs = NULL, *img = NULL;
-    int ret = -1, autostart = 0;
+    int ret = -1;
 
     memset(r, 0, sizeof(*r));
     *gone = false;
     r->kind = KVZ_KIND_CONTAINER;
     r->id = -1;
+    r->autostart = autostart;
     if (!(r->name = strdup(virDomainGetName(dom))))
         goto oom;
-    int active = virDomainIsActive(dom);
-    if (active < 0 || !(xml = virDomainGetXMLDesc(dom, 0)))
+    if (!(xml = virDomainGetXMLDesc(dom, 0)))
         goto virt;
-    r->running = active == 1;
-    if (r->running)
-        r->id = (int)virDomainGetID(dom);
-    if (virDomainGetAutostart(dom, &autostart) < 0)
-        goto virt;
-    r->autostart = autostart;
     if (kvz_ownership_from_domain_xml(&o, xml, err) < 0)
         goto cleanup;
     if (o) {
@@ -340,10 +336,18 @@ cleanup:
     return ret;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static int container_observe(struct kvz_observed *out, struct kvz_host *h, struct kvz_error **err)
 {
-    virDomainPtr *doms = NULL;
-    int n = virConnectListAllDomains(h->conn, &doms, 0);
+    virDomainPtr *doms = NULL, *autos = NULL;
+    const char **auto_names = NULL;
+    /* Autostart of every domain in one call instead of one per domain. */
+    int na = virConnectListAllDomains(h->conn, &autos, VIR_CONNECT_LIST_DOMAINS_AUTOSTART);
+    int n = na < 0 ? -1 : virConnectListAllDomains(h->conn, &doms, 0);
     int ret = -1;
 
     out->v = NULL;
@@ -351,17 +355,25 @@ static int container_observe(struct kvz_observed *out, struct kvz_host *h, struc
     if (n < 0)
         return kvz_error_set(err, "list containers on '%s': %s; is libvirtd running?", h->uri,
                              kvz_ct_virt_msg());
-    if (n && !(out->v = calloc((size_t)n, sizeof(*out->v)))) {
+    if ((n && !(out->v = calloc((size_t)n, sizeof(*out->v)))) ||
+        (na && !(auto_names = calloc((size_t)na, sizeof(*auto_names))))) {
         kvz_error_set(err, "observe: out of memory");
         goto cleanup;
     }
+    for (int i = 0; i < na; i++)
+        auto_names[i] = virDomainGetName(autos[i]);
+    if (na > 0)
+        qsort(auto_names, (size_t)na, sizeof(*auto_names), cmp_str);
     for (int i = 0; i < n; i++) {
         struct kvz_error *e = NULL;
         bool gone = false;
         /* A domain that changed state while read (stopped, undefined) is read again once. */
         for (int attempt = 0; attempt < 2; attempt++) {
             kvz_error_clear(&e);
-            if (observe_one(&out->v[out->n], &gone, h, doms[i], &e) == 0)
+            const char *name = virDomainGetName(doms[i]);
+            bool autostart =
+                na && bsearch(&name, auto_names, (size_t)na, sizeof(*auto_names), cmp_str);
+            if (observe_one(&out->v[out->n], &gone, autostart, doms[i], &e) == 0)
                 break;
             struct kvz_observed one = {calloc(1, sizeof(*out->v)), 1};
             if (one.v)
@@ -387,6 +399,10 @@ cleanup:
     for (int i = 0; i < n; i++)
         virDomainFree(doms[i]);
     free(doms);
+    for (int i = 0; i < na; i++)
+        virDomainFree(autos[i]);
+    free(autos);
+    free(auto_names);
     if (ret < 0)
         kvz_observed_free(out);
     return ret;

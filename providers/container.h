@@ -111,8 +111,8 @@ struct kvz_ct_def {
 /* The LXC domain XML of `def`. Caller frees. */
 int kvz_ct_xml_build(char **out, const struct kvz_ct_def *def, struct kvz_error **err);
 
-/* What the definition says: memory hard limit, CPU quota, network (into r), and the rootfs dir
- * or disk image (out strings, caller frees; NULL when absent). */
+/* What the XML says: running and id (live XML), memory hard limit, CPU quota, network (into
+ * r), and the rootfs dir or disk image (out strings, caller frees; NULL when absent). */
 int kvz_ct_xml_parse(struct kvz_observed_resource *r, char **rootfs_dir, char **disk_img,
                      const char *xml, struct kvz_error **err);
 

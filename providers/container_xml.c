@@ -210,6 +210,12 @@ int kvz_ct_xml_parse(struct kvz_observed_resource *r, char **rootfs_dir, char **
         ret = kvz_error_set(err, "domain '%s': XML from libvirt is not a <domain>", r->name);
         goto cleanup;
     }
+    /* Live XML carries id='N' while the container runs; a definition has none or -1. */
+    xmlChar *id = xmlGetProp(dom, BAD_CAST "id");
+    r->id = id ? atoi((const char *)id) : -1;
+    r->id = r->id > 0 ? r->id : -1;
+    r->running = r->id > 0;
+    xmlFree(id);
     if (parse_limits(r, dom) < 0)
         goto oom;
     xmlNodePtr devs = first(dom, "devices");

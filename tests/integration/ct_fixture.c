@@ -141,6 +141,35 @@ static void log_step(void *ctx, const char *resource, const char *msg)
     fprintf(stderr, "  [%ld.%03ld] %s: %s\n", (long)ts.tv_sec, ts.tv_nsec / 1000000, resource, msg);
 }
 
+/* Domains an earlier run of these tests left when it aborted (a sanitizer stops the process
+ * before teardown): kvzt-<pid>-* of stack kvzt whose pid is gone and whose files are under
+ * /tmp/kvzt-<pid>. Anything else is not ours and stays. */
+static void remove_stale_runs(void)
+{
+    virDomainPtr *doms = NULL;
+    int n = virConnectListAllDomains(fx.host.conn, &doms, 0);
+    for (int i = 0; i < n; i++) {
+        const char *name = virDomainGetName(doms[i]);
+        int pid = 0, len = 0;
+        char proc[64], tmp[64], *xml = NULL;
+        if (sscanf(name, "kvzt-%d-%n", &pid, &len) == 1 && len > 0 && pid > 0 && pid != getpid()) {
+            snprintf(proc, sizeof(proc), "/proc/%d", pid);
+            snprintf(tmp, sizeof(tmp), "'/tmp/kvzt-%d/", pid);
+            xml = virDomainGetXMLDesc(doms[i], 0);
+            if (access(proc, F_OK) != 0 && xml && strstr(xml, "<kvz:stack>kvzt</kvz:stack>") &&
+                strstr(xml, tmp)) {
+                if (virDomainIsActive(doms[i]) == 1)
+                    virDomainDestroy(doms[i]);
+                virDomainUndefine(doms[i]);
+                ct_sh("rm -rf /tmp/kvzt-%d", pid);
+            }
+        }
+        free(xml);
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+}
+
 int ct_fixture_setup(void **state)
 {
     virSetErrorFunc(NULL, quiet);
@@ -155,6 +184,7 @@ int ct_fixture_setup(void **state)
         fprintf(stderr, "cannot connect to lxc:///system; run tests/integration/libvirtd-start\n");
         return -1;
     }
+    remove_stale_runs();
     fx.host.state_dir = fx.state_dir;
     fx.host.stack = "kvzt";
     fx.host.source = "tests/integration";
