@@ -47,6 +47,34 @@ static const char *guess_unit(const char *u)
     return NULL;
 }
 
+/* A plain decimal number: [+]digits[.digits], as written (no exponent, no sign but '+'). */
+struct decimal {
+    const char *ip; /* integer digits */
+    size_t ilen;
+    const char *fp; /* fraction digits; NULL without a '.' */
+    size_t flen;
+};
+
+/* Scans a decimal number at p into d; returns where it stopped. */
+static const char *scan_decimal(struct decimal *d, const char *p)
+{
+    if (*p == '+')
+        p++;
+    d->ip = p;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    d->ilen = (size_t)(p - d->ip);
+    d->fp = NULL;
+    d->flen = 0;
+    if (*p == '.') {
+        d->fp = ++p;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        d->flen = (size_t)(p - d->fp);
+    }
+    return p;
+}
+
 /* Digits of s as a number; -1 when it has more than 19 (cannot be exact in uint64). */
 static int digits_value(uint64_t *v, const char *s, size_t n)
 {
@@ -68,20 +96,10 @@ int kvz_size_parse(uint64_t *out, const char *s, char *why, size_t whylen)
                  kvz_show(s));
         return -1;
     }
-    if (*p == '+')
-        p++;
-    const char *ip = p;
-    while (*p >= '0' && *p <= '9')
-        p++;
-    size_t ilen = (size_t)(p - ip);
-    const char *fp = NULL;
-    size_t flen = 0;
-    if (*p == '.') {
-        fp = ++p;
-        while (*p >= '0' && *p <= '9')
-            p++;
-        flen = (size_t)(p - fp);
-    }
+    struct decimal d;
+    p = scan_decimal(&d, p);
+    const char *ip = d.ip, *fp = d.fp;
+    size_t ilen = d.ilen, flen = d.flen;
     if (!ilen && !flen) {
         snprintf(why, whylen, "'%s' is not a size; write a number and a unit like 512MiB or 20GiB",
                  kvz_show(s));
@@ -163,20 +181,10 @@ int kvz_cpus_parse(uint32_t *out_milli, const char *s, const char *what, bool wh
                  kvz_show(s));
         return -1;
     }
-    if (*p == '+')
-        p++;
-    const char *ip = p;
-    while (*p >= '0' && *p <= '9')
-        p++;
-    size_t ilen = (size_t)(p - ip);
-    const char *fp = p;
-    size_t flen = 0;
-    if (*p == '.') {
-        fp = ++p;
-        while (*p >= '0' && *p <= '9')
-            p++;
-        flen = (size_t)(p - fp);
-    }
+    struct decimal d;
+    p = scan_decimal(&d, p);
+    const char *ip = d.ip, *fp = d.fp;
+    size_t ilen = d.ilen, flen = d.flen;
     if ((!ilen && !flen) || *p) {
         snprintf(why, whylen, "%s '%s' is not a number; write a count like %s", what, kvz_show(s),
                  whole ? "2" : "2 or 1.5");

@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/golden.h"
+
 #include "providers/container.h"
 
 #include <stdio.h>
@@ -16,45 +18,12 @@ static const char metadata[] =
     "<kvz:resource xmlns:kvz=\"https://kvz.dev/xmlns/domain/1\"><kvz:stack>web</kvz:stack>"
     "<kvz:kind>container</kvz:kind></kvz:resource>";
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s)
-        s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 static void check_golden(const char *name, const char *got)
 {
-    char path[4096];
-    const char *src = getenv("KVZ_SOURCE_DIR");
-    assert_non_null(src);
-    snprintf(path, sizeof(path), "%s/tests/data/container/%s.xml", src, name);
-    if (getenv("KVZ_REGEN")) {
-        FILE *f = fopen(path, "wb");
-        assert_non_null(f);
-        fputs(got, f);
-        fclose(f);
-    }
-    char *want = slurp(path);
-    if (!want)
-        fail_msg("golden file '%s' missing: run with KVZ_REGEN=1", path);
-    if (strcmp(want, got)) {
-        fprintf(stderr, "--- %s\n+++ generated\n%s\n", path, got);
-        fail_msg("domain xml differs from '%s'", path);
-    }
-    free(want);
+    char rel[256], path[4096];
+    snprintf(rel, sizeof(rel), "container/%s.xml", name);
+    kvz_test_data_path(path, sizeof(path), rel);
+    kvz_test_golden(path, got);
 }
 
 /* Builds, compares with the golden file, reads it back as observe would. */

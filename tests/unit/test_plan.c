@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/golden.h"
+
 #include "plan_fixture.h"
 #include "planner/plan.h"
 #include "planner/spec_digest.h"
@@ -18,39 +20,6 @@
  * <case>.txt (the text plan, or "error: MESSAGE") and <case>.plan.json.
  * KVZ_REGEN=1 rewrites the expected files; review the diff.
  */
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    struct kvz_buf b = KVZ_BUF_INIT;
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        kvz_buf_add(&b, chunk, n);
-    fclose(f);
-    return kvz_buf_detach(&b);
-}
-
-static void golden(const char *path, const char *got)
-{
-    const char *regen = getenv("KVZ_REGEN");
-    if (regen && *regen) {
-        FILE *f = fopen(path, "wb");
-        assert_non_null(f);
-        fputs(got, f);
-        fclose(f);
-        return;
-    }
-    char *want = slurp(path);
-    if (!want)
-        fail_msg("missing golden file %s (run with KVZ_REGEN=1)", path);
-    if (strcmp(want, got))
-        fprintf(stderr, "--- %s expected:\n%s--- got:\n%s", path, want, got);
-    assert_string_equal(want, got);
-    free(want);
-}
 
 static void run_case(const char *name)
 {
@@ -82,7 +51,7 @@ static void run_case(const char *name)
         json_decref(j);
     }
     snprintf(out, sizeof(out), "%s/tests/data/plan/%s.txt", src, name);
-    golden(out, kvz_buf_cstr(&text));
+    kvz_test_golden(out, kvz_buf_cstr(&text));
     snprintf(out, sizeof(out), "%s/tests/data/plan/%s.plan.json", src, name);
     if (json) {
         size_t n = strlen(json);
@@ -90,7 +59,7 @@ static void run_case(const char *name)
         assert_non_null(nl);
         json = nl;
         memcpy(json + n, "\n", 2);
-        golden(out, json);
+        kvz_test_golden(out, json);
     }
     free(json);
     kvz_buf_release(&text);
