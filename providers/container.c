@@ -295,7 +295,7 @@ static int observe_one(struct kvz_observed_resource *r, bool *gone, bool autosta
         goto oom;
     if (!(xml = virDomainGetXMLDesc(dom, 0)))
         goto virt;
-    if (kvz_ownership_from_domain_xml(&o, xml, err) < 0)
+    if (kvz_ct_xml_observe(&o, r, &rootfs, &img, xml, err) < 0)
         goto cleanup;
     if (o) {
         r->managed = true;
@@ -311,8 +311,6 @@ static int observe_one(struct kvz_observed_resource *r, bool *gone, bool autosta
         o->applied_at = o->kvz_version = o->source = NULL;
         r->kind = o->kind;
     }
-    if (kvz_ct_xml_parse(r, &rootfs, &img, xml, err) < 0)
-        goto cleanup;
     if (r->running) { /* what the kernel enforces now; the definition is read above */
         uint64_t mem = 0;
         int got = local ? kvz_ct_cgroup_limits(&mem, &r->cpus_milli, "/proc", "/sys/fs/cgroup",

@@ -116,6 +116,12 @@ int kvz_ct_xml_build(char **out, const struct kvz_ct_def *def, struct kvz_error 
 int kvz_ct_xml_parse(struct kvz_observed_resource *r, char **rootfs_dir, char **disk_img,
                      const char *xml, struct kvz_error **err);
 
+/* Both of the above from one parse, for observe: kvz's metadata (*own, NULL when the domain
+ * has none; kvz_ownership_free) and kvz_ct_xml_parse's fields. */
+struct kvz_ownership;
+int kvz_ct_xml_observe(struct kvz_ownership **own, struct kvz_observed_resource *r,
+                       char **rootfs_dir, char **disk_img, const char *xml, struct kvz_error **err);
+
 /* --- container_tune.c --- */
 
 /* Only on running containers: libvirt 9.0's LXC driver dereferences the missing cgroup of a
