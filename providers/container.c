@@ -266,8 +266,9 @@ static int limits_by_api(uint64_t *mem, uint32_t *cpus_milli, bool *gone, virDom
     int active = virDomainIsActive(dom);
     if (active != 1) {
         *gone = active == 0 || kvz_ct_virt_changed();
-        return kvz_error_set(err, "observe domain '%s': %s", virDomainGetName(dom),
-                             active == 0 ? "stopped while read" : kvz_ct_virt_msg());
+        /* The message first: virDomainGetName resets libvirt's last error. */
+        const char *why = active == 0 ? "stopped while read" : kvz_ct_virt_msg();
+        return kvz_error_set(err, "observe domain '%s': %s", virDomainGetName(dom), why);
     }
     if (kvz_ct_get_memory(mem, dom, err) < 0 || kvz_ct_get_cpus(cpus_milli, dom, err) < 0) {
         *gone = kvz_ct_virt_changed();
