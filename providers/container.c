@@ -255,10 +255,32 @@ cleanup:
 
 /* ---- observe ---- */
 
+/* The limits through libvirt, when the cgroup files are not ours to read (another host) or not
+ * there. libvirt 9.0's LXC driver touches the cgroup before checking that the domain runs and
+ * crashes libvirtd on a stopped one, so the calls go only after a fresh IsActive. A stop in the
+ * tiny window between the two is a race left open: only remote hosts and unreadable cgroups
+ * take this path. */
+static int limits_by_api(uint64_t *mem, uint32_t *cpus_milli, bool *gone, virDomainPtr dom,
+                         struct kvz_error **err)
+{
+    int active = virDomainIsActive(dom);
+    if (active != 1) {
+        *gone = active == 0 || kvz_ct_virt_changed();
+        /* The message first: virDomainGetName resets libvirt's last error. */
+        const char *why = active == 0 ? "stopped while read" : kvz_ct_virt_msg();
+        return kvz_error_set(err, "observe domain '%s': %s", virDomainGetName(dom), why);
+    }
+    if (kvz_ct_get_memory(mem, dom, err) < 0 || kvz_ct_get_cpus(cpus_milli, dom, err) < 0) {
+        *gone = kvz_ct_virt_changed();
+        return -1;
+    }
+    return 0;
+}
+
 /* *gone: the domain vanished or changed state while being read; the caller retries or skips. */
 /* One domain: its XML (state and id from it too) and, when running, the limits in force. The
  * round trips to libvirtd are what a plan costs, so nothing else is asked per domain. */
-static int observe_one(struct kvz_observed_resource *r, bool *gone, bool autostart,
+static int observe_one(struct kvz_observed_resource *r, bool *gone, bool autostart, bool local,
                        virDomainPtr dom, struct kvz_error **err)
 {
     struct kvz_ownership *o = NULL;
@@ -274,7 +296,7 @@ static int observe_one(struct kvz_observed_resource *r, bool *gone, bool autosta
         goto oom;
     if (!(xml = virDomainGetXMLDesc(dom, 0)))
         goto virt;
-    if (kvz_ownership_from_domain_xml(&o, xml, err) < 0)
+    if (kvz_ct_xml_observe(&o, r, &rootfs, &img, xml, err) < 0)
         goto cleanup;
     if (o) {
         r->managed = true;
@@ -290,15 +312,13 @@ static int observe_one(struct kvz_observed_resource *r, bool *gone, bool autosta
         o->applied_at = o->kvz_version = o->source = NULL;
         r->kind = o->kind;
     }
-    if (kvz_ct_xml_parse(r, &rootfs, &img, xml, err) < 0)
-        goto cleanup;
     if (r->running) { /* what the kernel enforces now; the definition is read above */
         uint64_t mem = 0;
-        if (kvz_ct_get_memory(&mem, dom, err) < 0 ||
-            kvz_ct_get_cpus(&r->cpus_milli, dom, err) < 0) {
-            *gone = kvz_ct_virt_changed();
+        int got = local ? kvz_ct_cgroup_limits(&mem, &r->cpus_milli, "/proc", "/sys/fs/cgroup",
+                                               r->id, err)
+                        : 1;
+        if (got < 0 || (got == 1 && limits_by_api(&mem, &r->cpus_milli, gone, dom, err) < 0))
             goto cleanup;
-        }
         if (mem)
             r->memory = mem;
     }
@@ -348,6 +368,7 @@ static int container_observe(struct kvz_observed *out, struct kvz_host *h, struc
     /* Autostart of every domain in one call instead of one per domain. */
     int na = virConnectListAllDomains(h->conn, &autos, VIR_CONNECT_LIST_DOMAINS_AUTOSTART);
     int n = na < 0 ? -1 : virConnectListAllDomains(h->conn, &doms, 0);
+    bool local = kvz_ct_uri_is_local(h->uri);
     int ret = -1;
 
     out->v = NULL;
@@ -373,7 +394,7 @@ static int container_observe(struct kvz_observed *out, struct kvz_host *h, struc
             const char *name = virDomainGetName(doms[i]);
             bool autostart =
                 na && bsearch(&name, auto_names, (size_t)na, sizeof(*auto_names), cmp_str);
-            if (observe_one(&out->v[out->n], &gone, autostart, doms[i], &e) == 0)
+            if (observe_one(&out->v[out->n], &gone, autostart, local, doms[i], &e) == 0)
                 break;
             struct kvz_observed one = {calloc(1, sizeof(*out->v)), 1};
             if (one.v)

@@ -116,6 +116,12 @@ int kvz_ct_xml_build(char **out, const struct kvz_ct_def *def, struct kvz_error 
 int kvz_ct_xml_parse(struct kvz_observed_resource *r, char **rootfs_dir, char **disk_img,
                      const char *xml, struct kvz_error **err);
 
+/* Both of the above from one parse, for observe: kvz's metadata (*own, NULL when the domain
+ * has none; kvz_ownership_free) and kvz_ct_xml_parse's fields. */
+struct kvz_ownership;
+int kvz_ct_xml_observe(struct kvz_ownership **own, struct kvz_observed_resource *r,
+                       char **rootfs_dir, char **disk_img, const char *xml, struct kvz_error **err);
+
 /* --- container_tune.c --- */
 
 /* Only on running containers: libvirt 9.0's LXC driver dereferences the missing cgroup of a
@@ -129,6 +135,38 @@ int kvz_ct_set_cpus(virDomainPtr dom, uint32_t cpus_milli, struct kvz_error **er
 /* The values the kernel enforces now; 0 when unlimited. */
 int kvz_ct_get_memory(uint64_t *out, virDomainPtr dom, struct kvz_error **err);
 int kvz_ct_get_cpus(uint32_t *out, virDomainPtr dom, struct kvz_error **err);
+
+/* --- container_cgroup.c --- */
+
+#define KVZ_CT_CGROUP_PATH 512
+
+/* Where a process sits, from /proc/<pid>/cgroup: v1 (hierarchy dir such as "memory" or
+ * "cpu,cpuacct" and the path in it) when both memory and cpu are v1 controllers, else v2. */
+struct kvz_ct_cgroup {
+    bool v1;
+    char mem_dir[KVZ_CT_CGROUP_PATH], mem_path[KVZ_CT_CGROUP_PATH];
+    char cpu_dir[KVZ_CT_CGROUP_PATH], cpu_path[KVZ_CT_CGROUP_PATH];
+    char v2_path[KVZ_CT_CGROUP_PATH];
+};
+int kvz_ct_cgroup_parse(struct kvz_ct_cgroup *out, const char *text, struct kvz_error **err);
+
+/* memory.max / memory.limit_in_bytes, cpu.max ("QUOTA PERIOD") or v1 cfs quota and period:
+ * 0 when unlimited ("max", -1, or v1's huge page-aligned maximum), as the RPCs report it. */
+int kvz_ct_cgroup_parse_bytes(uint64_t *out, const char *text, struct kvz_error **err);
+int kvz_ct_cgroup_parse_cpu(uint32_t *out, const char *quota, const char *period,
+                            struct kvz_error **err);
+int kvz_ct_cgroup_parse_cpu_max(uint32_t *out, const char *text, struct kvz_error **err);
+
+/* The memory hard limit and CPU quota in force for the LXC container whose libvirt_lxc
+ * controller is `controller_pid` (the domain id), from <proc>/<pid>/cgroup and the files under
+ * `sysfs` (normally "/proc" and "/sys/fs/cgroup"). 0 read; 1 not readable here (no such
+ * controller: stopped, or on another host; cgroup gone; unknown layout); -1 bad content. */
+int kvz_ct_cgroup_limits(uint64_t *mem, uint32_t *cpus_milli, const char *proc, const char *sysfs,
+                         int controller_pid, struct kvz_error **err);
+
+/* Whether a libvirt URI names this host (no host part): only then are /proc and the cgroup
+ * files the container's. */
+bool kvz_ct_uri_is_local(const char *uri);
 
 /* libvirt's last error message, or "unknown libvirt error"; a per-thread copy valid until the
  * next call. */

@@ -1,4 +1,5 @@
 #include "providers/container.h"
+#include "providers/ownership.h"
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -195,17 +196,46 @@ static int parse_limits(struct kvz_observed_resource *r, xmlNodePtr dom)
     return 0;
 }
 
+static xmlDocPtr read_xml(const char *xml)
+{
+    return xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
+                         XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+}
+
+static int parse_node(struct kvz_observed_resource *r, char **rootfs_dir, char **disk_img,
+                      xmlNodePtr dom, struct kvz_error **err);
+
 int kvz_ct_xml_parse(struct kvz_observed_resource *r, char **rootfs_dir, char **disk_img,
                      const char *xml, struct kvz_error **err)
 {
-    xmlDocPtr doc = NULL;
+    xmlDocPtr doc = read_xml(xml);
+    int ret = parse_node(r, rootfs_dir, disk_img, doc ? xmlDocGetRootElement(doc) : NULL, err);
+    xmlFreeDoc(doc);
+    return ret;
+}
+
+int kvz_ct_xml_observe(struct kvz_ownership **own, struct kvz_observed_resource *r,
+                       char **rootfs_dir, char **disk_img, const char *xml, struct kvz_error **err)
+{
+    xmlDocPtr doc = read_xml(xml);
+    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    *rootfs_dir = *disk_img = NULL;
+    int ret = kvz_ownership_from_domain_node(own, root, err);
+    if (ret == 0 && (ret = parse_node(r, rootfs_dir, disk_img, root, err)) < 0) {
+        kvz_ownership_free(*own);
+        *own = NULL;
+    }
+    xmlFreeDoc(doc);
+    return ret;
+}
+
+static int parse_node(struct kvz_observed_resource *r, char **rootfs_dir, char **disk_img,
+                      xmlNodePtr dom, struct kvz_error **err)
+{
     char *type = NULL, *target = NULL;
     int ret = -1;
 
     *rootfs_dir = *disk_img = NULL;
-    doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
-                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    xmlNodePtr dom = doc ? xmlDocGetRootElement(doc) : NULL;
     if (!dom || strcmp((const char *)dom->name, "domain") != 0) {
         ret = kvz_error_set(err, "domain '%s': XML from libvirt is not a <domain>", r->name);
         goto cleanup;
@@ -270,6 +300,5 @@ cleanup:
     }
     free(type);
     free(target);
-    xmlFreeDoc(doc);
     return ret;
 }

@@ -128,15 +128,22 @@ static int read_child(char **out, xmlNodePtr node)
 int kvz_ownership_from_domain_xml(struct kvz_ownership **out, const char *domain_xml,
                                   struct kvz_error **err)
 {
-    xmlDocPtr doc = NULL;
+    *out = NULL;
+    xmlDocPtr doc = xmlReadMemory(domain_xml, (int)strlen(domain_xml), "domain.xml", NULL,
+                                  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    int ret = kvz_ownership_from_domain_node(out, doc ? xmlDocGetRootElement(doc) : NULL, err);
+    xmlFreeDoc(doc);
+    return ret;
+}
+
+int kvz_ownership_from_domain_node(struct kvz_ownership **out, struct _xmlNode *root,
+                                   struct kvz_error **err)
+{
     struct kvz_ownership *o = NULL;
     char *kind = NULL, *protect = NULL;
     int ret = -1;
 
     *out = NULL;
-    doc = xmlReadMemory(domain_xml, (int)strlen(domain_xml), "domain.xml", NULL,
-                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
     if (!root || strcmp((const char *)root->name, "domain") != 0) {
         ret = kvz_error_set(err, "domain XML: not a libvirt <domain> document");
         goto cleanup;
@@ -191,7 +198,6 @@ cleanup:
     kvz_ownership_free(o);
     free(kind);
     free(protect);
-    xmlFreeDoc(doc);
     return ret;
 }
 

@@ -41,6 +41,11 @@ int kvz_ownership_to_metadata_xml(char **out, const struct kvz_ownership *o,
 int kvz_ownership_from_domain_xml(struct kvz_ownership **out, const char *domain_xml,
                                   struct kvz_error **err);
 
+/* The same from an already parsed document's root element (an xmlNodePtr). */
+struct _xmlNode;
+int kvz_ownership_from_domain_node(struct kvz_ownership **out, struct _xmlNode *root,
+                                   struct kvz_error **err);
+
 void kvz_ownership_free(struct kvz_ownership *o);
 
 /* MAC address (52:54:00:xx:xx:xx) and UUID derived from stack and name, stable across replace. */

@@ -55,6 +55,25 @@ static void must(int r, struct kvz_error *err, const char *what)
         fail_msg("%s: %s", what, kvz_error_msg(err));
 }
 
+/* observe reports exactly what the container's cgroup files hold, and that is `mem`/`cpus` */
+static void assert_observed_is_kernel(const char *name, uint64_t mem, uint32_t cpus_milli)
+{
+    long long limit = ct_cgroup_value(name, "memory", "memory.limit_in_bytes");
+    long long quota = ct_cgroup_value(name, "cpu", "cpu.cfs_quota_us");
+    long long period = ct_cgroup_value(name, "cpu", "cpu.cfs_period_us");
+    assert_true(limit > 0 && quota > 0 && period > 0);
+    assert_int_equal(limit, mem);
+    assert_int_equal(quota * 1000 / period, cpus_milli);
+    struct kvz_observed o = {0};
+    observe(&o);
+    const struct kvz_observed_resource *r = ct_find(&o, name);
+    assert_non_null(r);
+    assert_true(r->running);
+    assert_int_equal(r->memory, limit);
+    assert_int_equal(r->cpus_milli, quota * 1000 / period);
+    kvz_observed_free(&o);
+}
+
 /* create through the ops table (template pulled from the store), then what a user checks */
 static void test_create_live_changes_remove(void **state)
 {
@@ -162,6 +181,26 @@ static void test_create_live_changes_remove(void **state)
     assert_int_equal(kvz_spec_digest(spec, &want, &err), 0);
     assert_string_equal(r->spec_digest, spec);
     kvz_observed_free(&o);
+    assert_observed_is_kernel(name, 128 * MiB, 1500);
+
+    /* changed out of band through libvirt, live only: observe shows the drift */
+    assert_int_equal(ct_sh("virsh -q -c '%s' memtune '%s' --hard-limit 81920 --live >/dev/null",
+                           fx.host.uri, name),
+                     0);
+    assert_int_equal(ct_sh("virsh -q -c '%s' schedinfo '%s' --live vcpu_quota=70000 >/dev/null",
+                           fx.host.uri, name),
+                     0);
+    assert_observed_is_kernel(name, 80 * MiB, 700);
+    /* and behind libvirt's back, in the kernel's files: observe reads what is enforced */
+    assert_int_equal(ct_sh("echo 40000 >/sys/fs/cgroup/cpu$(awk -F: '$2 == \"cpu\" {print $3}' "
+                           "/proc/%d/cgroup)/cpu.cfs_quota_us",
+                           ct_init_pid(name)),
+                     0);
+    assert_int_equal(ct_sh("echo 50331648 >/sys/fs/cgroup/memory$(awk -F: '$2 == \"memory\" "
+                           "{print $3}' /proc/%d/cgroup)/memory.limit_in_bytes",
+                           ct_init_pid(name)),
+                     0);
+    assert_observed_is_kernel(name, 48 * MiB, 400);
 
     /* graceful stop through set_power, then remove deletes domain and files; twice is fine */
     must(kvz_container_ops.set_power(&fx.host, name, false, &err), err, "stop");
