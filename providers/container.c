@@ -6,8 +6,10 @@
 #include "providers/ownership.h"
 
 #include <libvirt/virterror.h>
+#include <libxml/parser.h>
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -361,14 +363,74 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* One observe pass over a domain list, shared by the worker threads. */
+struct observe_job {
+    virDomainPtr *doms;
+    int n;
+    const char **auto_names; /* sorted */
+    int na;
+    bool local;
+    struct kvz_observed_resource *slots; /* one per domain, in list order */
+    bool *present;                       /* slot filled (false: undefined while we looked) */
+    struct kvz_error **errs;             /* a real failure of that domain */
+    pthread_mutex_t mu;
+    int next;
+};
+
+static void observe_slot(struct observe_job *j, int i)
+{
+    struct kvz_error *e = NULL;
+    bool gone = false;
+    /* A domain that changed state while read (stopped, undefined) is read again once. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        kvz_error_clear(&e);
+        const char *name = virDomainGetName(j->doms[i]);
+        bool autostart =
+            j->na && bsearch(&name, j->auto_names, (size_t)j->na, sizeof(*j->auto_names), cmp_str);
+        if (observe_one(&j->slots[i], &gone, autostart, j->local, j->doms[i], &e) == 0)
+            break;
+        struct kvz_observed one = {calloc(1, sizeof(*j->slots)), 1};
+        if (one.v)
+            one.v[0] = j->slots[i];
+        kvz_observed_free(&one); /* the half-filled entry, through the planner's free */
+        memset(&j->slots[i], 0, sizeof(*j->slots));
+        if (!gone)
+            break;
+    }
+    if (!e)
+        j->present[i] = true;
+    else if (!gone)
+        j->errs[i] = e;
+    else
+        kvz_error_free(e); /* undefined while we looked: simply gone */
+}
+
+static void *observe_worker(void *arg)
+{
+    struct observe_job *j = arg;
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        int i = j->next++;
+        pthread_mutex_unlock(&j->mu);
+        if (i >= j->n)
+            return NULL;
+        observe_slot(j, i);
+    }
+}
+
+/* Domains per extra thread: below this, threads cost more than the round trips they overlap. */
+#define OBSERVE_PER_THREAD  16
+#define OBSERVE_MAX_THREADS 4
+
 static int container_observe(struct kvz_observed *out, struct kvz_host *h, struct kvz_error **err)
 {
     virDomainPtr *doms = NULL, *autos = NULL;
-    const char **auto_names = NULL;
+    struct observe_job j = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    pthread_t tids[OBSERVE_MAX_THREADS];
+    int nt = 0;
     /* Autostart of every domain in one call instead of one per domain. */
     int na = virConnectListAllDomains(h->conn, &autos, VIR_CONNECT_LIST_DOMAINS_AUTOSTART);
     int n = na < 0 ? -1 : virConnectListAllDomains(h->conn, &doms, 0);
-    bool local = kvz_ct_uri_is_local(h->uri);
     int ret = -1;
 
     out->v = NULL;
@@ -376,54 +438,67 @@ static int container_observe(struct kvz_observed *out, struct kvz_host *h, struc
     if (n < 0)
         return kvz_error_set(err, "list containers on '%s': %s; is libvirtd running?", h->uri,
                              kvz_ct_virt_msg());
-    if ((n && !(out->v = calloc((size_t)n, sizeof(*out->v)))) ||
-        (na && !(auto_names = calloc((size_t)na, sizeof(*auto_names))))) {
+    j.doms = doms;
+    j.n = n;
+    j.na = na;
+    j.local = kvz_ct_uri_is_local(h->uri);
+    if ((n && (!(j.slots = calloc((size_t)n, sizeof(*j.slots))) ||
+               !(j.present = calloc((size_t)n, sizeof(*j.present))) ||
+               !(j.errs = calloc((size_t)n, sizeof(*j.errs))))) ||
+        (na && !(j.auto_names = calloc((size_t)na, sizeof(*j.auto_names))))) {
         kvz_error_set(err, "observe: out of memory");
         goto cleanup;
     }
     for (int i = 0; i < na; i++)
-        auto_names[i] = virDomainGetName(autos[i]);
+        j.auto_names[i] = virDomainGetName(autos[i]);
     if (na > 0)
-        qsort(auto_names, (size_t)na, sizeof(*auto_names), cmp_str);
+        qsort(j.auto_names, (size_t)na, sizeof(*j.auto_names), cmp_str);
+    /* One connection serves calls from several threads at once: overlap the round trips.
+     * libxml2 must be initialised before threads parse. */
+    xmlInitParser();
+    for (; nt < OBSERVE_MAX_THREADS - 1 && (nt + 1) * OBSERVE_PER_THREAD < n; nt++)
+        if (pthread_create(&tids[nt], NULL, observe_worker, &j) != 0)
+            break;
+    observe_worker(&j);
+    for (int t = 0; t < nt; t++)
+        pthread_join(tids[t], NULL);
     for (int i = 0; i < n; i++) {
-        struct kvz_error *e = NULL;
-        bool gone = false;
-        /* A domain that changed state while read (stopped, undefined) is read again once. */
-        for (int attempt = 0; attempt < 2; attempt++) {
-            kvz_error_clear(&e);
-            const char *name = virDomainGetName(doms[i]);
-            bool autostart =
-                na && bsearch(&name, auto_names, (size_t)na, sizeof(*auto_names), cmp_str);
-            if (observe_one(&out->v[out->n], &gone, autostart, local, doms[i], &e) == 0)
-                break;
-            struct kvz_observed one = {calloc(1, sizeof(*out->v)), 1};
-            if (one.v)
-                one.v[0] = out->v[out->n];
-            kvz_observed_free(&one); /* the half-filled entry, through the planner's free */
-            memset(&out->v[out->n], 0, sizeof(*out->v));
-            if (!gone)
-                break;
-        }
-        if (!e) {
-            out->n++;
-            continue;
-        }
-        if (!gone) {
-            kvz_error_set(err, "%s", kvz_error_msg(e));
-            kvz_error_free(e);
+        if (j.errs[i]) {
+            kvz_error_set(err, "%s", kvz_error_msg(j.errs[i]));
             goto cleanup;
         }
-        kvz_error_free(e); /* undefined while we looked: simply gone */
+    }
+    if (n && !(out->v = calloc((size_t)n, sizeof(*out->v)))) {
+        kvz_error_set(err, "observe: out of memory");
+        goto cleanup;
+    }
+    for (int i = 0; i < n; i++) {
+        if (j.present[i]) {
+            out->v[out->n++] = j.slots[i];
+            j.present[i] = false; /* handed over */
+        }
     }
     ret = 0;
 cleanup:
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+        if (j.present && j.present[i]) {
+            struct kvz_observed one = {calloc(1, sizeof(*j.slots)), 1};
+            if (one.v)
+                one.v[0] = j.slots[i];
+            kvz_observed_free(&one);
+        }
+        if (j.errs)
+            kvz_error_free(j.errs[i]);
         virDomainFree(doms[i]);
+    }
     free(doms);
     for (int i = 0; i < na; i++)
         virDomainFree(autos[i]);
     free(autos);
-    free(auto_names);
+    free(j.auto_names);
+    free(j.slots);
+    free(j.present);
+    free(j.errs);
     if (ret < 0)
         kvz_observed_free(out);
     return ret;
