@@ -377,6 +377,16 @@ struct observe_job {
     int next;
 };
 
+/* Frees one entry's contents through the planner's kvz_observed_free and zeroes it. */
+static void free_entry(struct kvz_observed_resource *r)
+{
+    struct kvz_observed one = {calloc(1, sizeof(*r)), 1};
+    if (one.v)
+        one.v[0] = *r;
+    kvz_observed_free(&one);
+    memset(r, 0, sizeof(*r));
+}
+
 static void observe_slot(struct observe_job *j, int i)
 {
     struct kvz_error *e = NULL;
@@ -389,11 +399,7 @@ static void observe_slot(struct observe_job *j, int i)
             j->na && bsearch(&name, j->auto_names, (size_t)j->na, sizeof(*j->auto_names), cmp_str);
         if (observe_one(&j->slots[i], &gone, autostart, j->local, j->doms[i], &e) == 0)
             break;
-        struct kvz_observed one = {calloc(1, sizeof(*j->slots)), 1};
-        if (one.v)
-            one.v[0] = j->slots[i];
-        kvz_observed_free(&one); /* the half-filled entry, through the planner's free */
-        memset(&j->slots[i], 0, sizeof(*j->slots));
+        free_entry(&j->slots[i]); /* the half-filled entry */
         if (!gone)
             break;
     }
@@ -481,12 +487,8 @@ static int container_observe(struct kvz_observed *out, struct kvz_host *h, struc
     ret = 0;
 cleanup:
     for (int i = 0; i < n; i++) {
-        if (j.present && j.present[i]) {
-            struct kvz_observed one = {calloc(1, sizeof(*j.slots)), 1};
-            if (one.v)
-                one.v[0] = j.slots[i];
-            kvz_observed_free(&one);
-        }
+        if (j.present && j.present[i])
+            free_entry(&j.slots[i]);
         if (j.errs)
             kvz_error_free(j.errs[i]);
         virDomainFree(doms[i]);
