@@ -7,13 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct kvz_error oom_error = {"out of memory"};
+static struct kvz_error oom_error = {"out of memory", ENOMEM};
 
-static int set(struct kvz_error **err, const char *suffix, const char *fmt, va_list ap)
+static int set(struct kvz_error **err, int code, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
-static int set(struct kvz_error **err, const char *suffix, const char *fmt, va_list ap)
+static int set(struct kvz_error **err, int code, const char *fmt, va_list ap)
 {
+    const char *suffix = code ? strerror(code) : NULL;
     if (!err || *err)
         return -1;
     struct kvz_buf b = KVZ_BUF_INIT;
@@ -29,6 +30,7 @@ static int set(struct kvz_error **err, const char *suffix, const char *fmt, va_l
         return -1;
     }
     e->msg = msg;
+    e->code = code;
     *err = e;
     return -1;
 }
@@ -37,7 +39,7 @@ int kvz_error_set(struct kvz_error **err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    set(err, NULL, fmt, ap);
+    set(err, 0, fmt, ap);
     va_end(ap);
     return -1;
 }
@@ -47,9 +49,33 @@ int kvz_error_set_errno(struct kvz_error **err, const char *fmt, ...)
     int saved = errno;
     va_list ap;
     va_start(ap, fmt);
-    set(err, strerror(saved), fmt, ap);
+    set(err, saved, fmt, ap);
     va_end(ap);
     errno = saved;
+    return -1;
+}
+
+int kvz_error_set_code(struct kvz_error **err, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set(err, code, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int kvz_error_code(const struct kvz_error *e)
+{
+    return e ? e->code : 0;
+}
+
+int kvz_error_move(struct kvz_error **dst, struct kvz_error **src)
+{
+    if (dst && !*dst)
+        *dst = *src;
+    else
+        kvz_error_free(*src);
+    *src = NULL;
     return -1;
 }
 
@@ -60,7 +86,7 @@ int kvz_error_wrap(struct kvz_error **err, const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     if (!*err) {
-        set(err, NULL, fmt, ap);
+        set(err, 0, fmt, ap);
         va_end(ap);
         return -1;
     }

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 
 /* --max-disruption: refuse before touching anything (SPEC.md section 2). */
 static int check_disruption(struct kvz_cli *cli, const struct kvz_plan *p, enum kvz_disruption max)
@@ -20,7 +19,7 @@ static int check_disruption(struct kvz_cli *cli, const struct kvz_plan *p, enum 
     kvz_out_error(cli,
                   "%s '%s' would %s (disruption '%s'), beyond --max-disruption %s; nothing was "
                   "changed",
-                  kvz_plan_kind_str(worst->kind), worst->name, kvz_action_str(worst->action),
+                  kvz_kind_str(worst->kind), worst->name, kvz_action_str(worst->action),
                   kvz_disruption_str(kvz_change_disruption(worst)), kvz_disruption_str(max));
     return -1;
 }

@@ -5,7 +5,6 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include "base/banned.h"
 
 int cmd_destroy(struct kvz_cli *cli, int argc, char **argv)
 {

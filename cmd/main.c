@@ -5,7 +5,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "base/banned.h"
 
 #define MANIFEST_OPTS                                                                              \
     "  -f PATH               manifest file or directory (repeatable; default ./kvz.yaml)\n"

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "base/banned.h"
 
 const char *kvz_color(bool on, const char *seq)
 {

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "base/banned.h"
 
 int cmd_plan(struct kvz_cli *cli, int argc, char **argv)
 {

@@ -8,7 +8,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base/banned.h"
 
 void kvz_out_size(char *out, size_t cap, uint64_t b)
 {

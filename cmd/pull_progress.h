@@ -2,7 +2,7 @@
 #define KVZ_CMD_PULL_PROGRESS_H
 
 #include "cmd/cli.h"
-#include "providers/image_store.h"
+#include "store/store.h"
 
 #include <stddef.h>
 #include <stdint.h>

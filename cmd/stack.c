@@ -3,9 +3,10 @@
 #include "base/buf.h"
 #include "base/error.h"
 #include "planner/executor.h"
+#include "planner/fingerprint.h"
 #include "cmd/pull_progress.h"
 #include "planner/provenance.h"
-#include "providers/image_store.h"
+#include "store/store.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -15,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base/banned.h"
 
 int kvz_stack_load(struct kvz_cli *cli, struct kvz_stack_run *r, const char *const *paths, size_t n)
 {
@@ -73,7 +73,7 @@ int kvz_stack_plan(struct kvz_cli *cli, struct kvz_stack_run *r, const char *con
         .n_targets = n_targets,
         .destroy = destroy,
     };
-    kvz_hosts_plan_input(&in, &r->hs);
+    kvz_plan_input_set_hosts(&in, &r->hs);
     if (kvz_plan_compute(&r->plan, &in, &err) < 0) {
         kvz_out_kvz_error(cli, err);
         kvz_error_free(err);
@@ -163,7 +163,7 @@ static void report(void *ctx, const struct kvz_exec_event *ev)
 {
     struct reporter *rp = ctx;
     const struct kvz_change *c = ev->change;
-    const char *kind = c ? kvz_plan_kind_str(c->kind) : "template";
+    const char *kind = c ? kvz_kind_str(c->kind) : "template";
     if (rp->json) {
         if (ev->what == KVZ_EXEC_DONE || ev->what == KVZ_EXEC_FAILED)
             json_array_append_new(
@@ -205,23 +205,6 @@ static void report(void *ctx, const struct kvz_exec_event *ev)
     fflush(stdout);
 }
 
-/* Templates through the store, distinct ones in parallel, before any resource. */
-static int store_pull(void *ctx, const struct kvz_template *const *t,
-                      const enum kvz_content_kind *wants, size_t n, struct kvz_error **errs)
-{
-    struct kvz_image *imgs = calloc(n + 1, sizeof(*imgs));
-    if (!imgs) {
-        for (size_t i = 0; i < n; i++)
-            kvz_error_set(&errs[i], "pull: out of memory");
-        return -1;
-    }
-    int ret = kvz_store_pull_many(imgs, ctx, t, wants, n, 4, errs);
-    for (size_t i = 0; i < n; i++)
-        kvz_image_release(&imgs[i]);
-    free(imgs);
-    return ret;
-}
-
 int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, const char *what,
                       unsigned parallel, bool json)
 {
@@ -246,10 +229,7 @@ int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, const char *
         }
         if (kvz_store_open(&store, cli->state_dir, &sopts, &err) < 0)
             goto done;
-        for (int k = 0; k < KVZ_N_KINDS; k++)
-            r->hs.h[k].store = store;
-        o.pull = store_pull;
-        o.pull_ctx = store;
+        o.store = store;
     }
     ret = kvz_plan_execute(&res, r->plan, &r->hs, &o, &err);
 done:
@@ -275,8 +255,6 @@ done:
         kvz_out_kvz_error(cli, err);
     kvz_error_free(err);
     json_decref(rp.results);
-    for (int k = 0; k < KVZ_N_KINDS; k++)
-        r->hs.h[k].store = NULL;
     kvz_store_free(store);
     kvz_pull_progress_free(rp.ui);
     return ret;

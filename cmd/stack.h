@@ -8,7 +8,7 @@
 
 #include "cmd/cli.h"
 #include "parser/manifest.h"
-#include "planner/hosts.h"
+#include "providers/hosts.h"
 #include "planner/lock.h"
 #include "planner/plan.h"
 

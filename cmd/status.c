@@ -2,6 +2,7 @@
 
 #include "base/buf.h"
 #include "cmd/stack.h"
+#include "parser/units.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -10,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 
 /* The plan's verdict on one resource: "none" when it matches the manifests. */
 static const struct kvz_change *change_of(const struct kvz_plan *p, enum kvz_kind k,
@@ -100,14 +100,14 @@ int cmd_status(struct kvz_cli *cli, int argc, char **argv)
                 json_array_append_new(
                     rows,
                     json_pack("{s:s, s:s, s:s, s:I, s:f, s:I, s:s, s:o, s:o, s:o, s:b}", "kind",
-                              kvz_plan_kind_str(h->kind), "name", h->name, "state", state, "memory",
+                              kvz_kind_str(h->kind), "name", h->name, "state", state, "memory",
                               (json_int_t)h->memory, "cpus", h->cpus_milli / 1000.0, "disk",
                               (json_int_t)h->disk, "drift", kvz_buf_cstr(&drift), "applied_at",
                               sn(h->applied_at), "source", sn(h->source), "kvz_version",
                               sn(h->kvz_version), "protect", h->protect));
             } else {
                 printf("%-20s %-9s %-8s %8s %5s  %-19.19s %-30s %s\n", h->name,
-                       kvz_plan_kind_str(h->kind), state, kvz_buf_cstr(&mem), kvz_buf_cstr(&cpus),
+                       kvz_kind_str(h->kind), state, kvz_buf_cstr(&mem), kvz_buf_cstr(&cpus),
                        h->applied_at ? h->applied_at : "-", kvz_buf_cstr(&drift),
                        h->source ? h->source : "-");
             }
@@ -123,11 +123,11 @@ int cmd_status(struct kvz_cli *cli, int argc, char **argv)
             continue;
         if (json)
             json_array_append_new(
-                rows, json_pack("{s:s, s:s, s:s, s:s}", "kind", kvz_plan_kind_str(ch->kind), "name",
+                rows, json_pack("{s:s, s:s, s:s, s:s}", "kind", kvz_kind_str(ch->kind), "name",
                                 ch->name, "state", "absent", "drift", "create: not on the host"));
         else
             printf("%-20s %-9s %-8s %8s %5s  %-19s %-30s %s\n", ch->name,
-                   kvz_plan_kind_str(ch->kind), "absent", "-", "-", "-", "create: not on the host",
+                   kvz_kind_str(ch->kind), "absent", "-", "-", "-", "create: not on the host",
                    "-");
     }
     if (json) {

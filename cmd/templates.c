@@ -3,14 +3,13 @@
 
 #include "base/error.h"
 #include "parser/manifest.h"
-#include "providers/image_store.h"
+#include "store/store.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 
 /* How many templates download at once. */
 #define PULL_PARALLEL 4

@@ -6,7 +6,6 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include "base/banned.h"
 
 static const char *plural(size_t n, const char *one, const char *many)
 {

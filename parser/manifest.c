@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 
 /* The public model plus name indexes for the lookups. */
 struct manifest_impl {
@@ -64,8 +63,7 @@ const char *kvz_content_kind_str(enum kvz_content_kind k)
     }
 }
 
-/* How a message names a content kind. */
-static const char *kind_phrase(enum kvz_content_kind k)
+const char *kvz_content_kind_phrase(enum kvz_content_kind k)
 {
     switch (k) {
     case KVZ_CONTENT_ROOTFS:
@@ -73,10 +71,56 @@ static const char *kind_phrase(enum kvz_content_kind k)
     case KVZ_CONTENT_DISK:
         return "a disk image";
     case KVZ_CONTENT_ISO:
-        return "an ISO";
+        return "an ISO image";
     default:
-        return "of unknown kind";
+        return "unknown content";
     }
+}
+
+const char *kvz_digest_algo_str(enum kvz_digest_algo a)
+{
+    switch (a) {
+    case KVZ_DIGEST_SHA256:
+        return "sha256";
+    case KVZ_DIGEST_SHA512:
+        return "sha512";
+    default:
+        return NULL;
+    }
+}
+
+const char *kvz_os_str(enum kvz_os os)
+{
+    return os == KVZ_OS_WINDOWS ? "windows" : "linux";
+}
+
+const char *kvz_firmware_str(enum kvz_firmware fw)
+{
+    return fw == KVZ_FW_UEFI ? "uefi" : "bios";
+}
+
+const char *kvz_power_str(enum kvz_power p)
+{
+    return p == KVZ_POWER_STOPPED ? "stopped" : "running";
+}
+
+const char *kvz_net_type_str(enum kvz_net_type t)
+{
+    switch (t) {
+    case KVZ_NET_BRIDGE:
+        return "bridge";
+    case KVZ_NET_NONE:
+        return "none";
+    default:
+        return "network";
+    }
+}
+
+const char *kvz_manifest_uri(const struct kvz_manifest *m, enum kvz_kind k)
+{
+    if (k == KVZ_KIND_VM)
+        return m && m->vms_uri ? m->vms_uri : KVZ_DEFAULT_VMS_URI;
+    return m && m->containers_uri ? m->containers_uri : KVZ_DEFAULT_CONTAINERS_URI;
 }
 
 static struct kvz_loc loc_of(const char *file, const struct kvz_ynode *n)
@@ -591,7 +635,7 @@ static void check_refs(struct loader *L, struct pending *p)
                 diag_at(L, KVZ_SEV_ERROR, p->tmpl_at, "content-kind",
                         "template '%s' is %s (by its URL), but a container needs a rootfs "
                         "archive (.tar, .tar.xz, ...); use it in a vm, or pick a rootfs template",
-                        t->name, kind_phrase(t->hint));
+                        t->name, kvz_content_kind_phrase(t->hint));
             else if (arch)
                 diag_at(L, KVZ_SEV_ERROR, p->tmpl_at, "foreign-arch",
                         "template '%s' is built for %s, but a container runs on this host's "
@@ -605,7 +649,7 @@ static void check_refs(struct loader *L, struct pending *p)
                     t->name);
         } else if (t && t->hint == KVZ_CONTENT_ISO) {
             diag_at(L, KVZ_SEV_ERROR, p->tmpl_at, "content-kind",
-                    "template '%s' is an ISO, not a disk image; use it as 'cdrom: %s' and give "
+                    "template '%s' is an ISO image, not a disk image; use it as 'cdrom: %s' and give "
                     "'disk:' for a blank disk",
                     t->name, t->name);
         }
@@ -616,7 +660,7 @@ static void check_refs(struct loader *L, struct pending *p)
         if (t && t->hint != KVZ_CONTENT_ISO && t->hint != KVZ_CONTENT_UNKNOWN)
             diag_at(L, KVZ_SEV_ERROR, p->cdrom_at, "content-kind",
                     "template '%s' is %s (by its URL), but 'cdrom:' takes an ISO (.iso)", t->name,
-                    kind_phrase(t->hint));
+                    kvz_content_kind_phrase(t->hint));
     }
 }
 
@@ -657,8 +701,8 @@ static void finish(struct loader *L)
     if (index_resources(L, keys) < 0)
         goto oom;
     pub->stack = dup_or(&L->stack.value, "default");
-    pub->containers_uri = dup_or(&L->containers_uri.value, "lxc:///system");
-    pub->vms_uri = dup_or(&L->vms_uri.value, "qemu:///system");
+    pub->containers_uri = dup_or(&L->containers_uri.value, KVZ_DEFAULT_CONTAINERS_URI);
+    pub->vms_uri = dup_or(&L->vms_uri.value, KVZ_DEFAULT_VMS_URI);
     if (!pub->stack || !pub->containers_uri || !pub->vms_uri)
         goto oom;
     free(keys);

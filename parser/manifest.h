@@ -38,6 +38,7 @@ struct kvz_template {
 };
 
 enum kvz_kind { KVZ_KIND_CONTAINER = 0, KVZ_KIND_VM };
+#define KVZ_N_KINDS 2 /* arrays indexed by enum kvz_kind */
 enum kvz_os { KVZ_OS_LINUX = 0, KVZ_OS_WINDOWS };
 enum kvz_firmware { KVZ_FW_BIOS = 0, KVZ_FW_UEFI };
 enum kvz_power { KVZ_POWER_RUNNING = 0, KVZ_POWER_STOPPED };
@@ -75,10 +76,14 @@ struct kvz_resource {
     struct kvz_loc loc;
 };
 
+/* The libvirt connections of a manifest without `connection:`. */
+#define KVZ_DEFAULT_CONTAINERS_URI "lxc:///system"
+#define KVZ_DEFAULT_VMS_URI        "qemu:///system"
+
 struct kvz_manifest {
     char *stack;          /* default "default" */
-    char *containers_uri; /* default lxc:///system */
-    char *vms_uri;        /* default qemu:///system */
+    char *containers_uri; /* default KVZ_DEFAULT_CONTAINERS_URI */
+    char *vms_uri;        /* default KVZ_DEFAULT_VMS_URI */
     char **files;         /* every file loaded, in load order */
     size_t n_files;
     struct kvz_template *templates;
@@ -115,7 +120,19 @@ const struct kvz_resource *kvz_manifest_resource(const struct kvz_manifest *m, c
 /* Names: [a-z0-9][a-z0-9-]{0,62}. */
 bool kvz_name_valid(const char *s);
 
+/* The names the manifest and the plan use for the enums above (static strings). */
 const char *kvz_kind_str(enum kvz_kind k);                 /* "container", "vm" */
 const char *kvz_content_kind_str(enum kvz_content_kind k); /* "rootfs", "disk", "iso", "unknown" */
+const char *kvz_digest_algo_str(enum kvz_digest_algo a);   /* "sha256", "sha512", or NULL */
+const char *kvz_os_str(enum kvz_os os);                    /* "linux", "windows" */
+const char *kvz_firmware_str(enum kvz_firmware fw);        /* "bios", "uefi" */
+const char *kvz_power_str(enum kvz_power p);               /* "running", "stopped" */
+const char *kvz_net_type_str(enum kvz_net_type t);         /* "network", "bridge", "none" */
+/* How a message names content: "a rootfs archive", "a disk image", "an ISO image", "unknown
+ * content". */
+const char *kvz_content_kind_phrase(enum kvz_content_kind k);
+
+/* The URI of the manifest's connection for guests of kind k. */
+const char *kvz_manifest_uri(const struct kvz_manifest *m, enum kvz_kind k);
 
 #endif

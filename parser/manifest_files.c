@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "base/banned.h"
 
 struct seen {
     dev_t *dev;

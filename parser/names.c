@@ -4,7 +4,6 @@
 
 #include <string.h>
 
-#include "base/banned.h"
 
 #define NAME_MAX_LEN 63
 

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 
 _Static_assert(sizeof(enum kvz_os) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum kvz_firmware) == sizeof(int), "enums are stored as int");
@@ -27,8 +26,8 @@ static const char *const fw_names[] = {"bios", "uefi", NULL};
 static const char *const power_names[] = {"running", "stopped", NULL};
 
 static const struct kvz_field connection_fields[] = {
-    {"containers", KVZ_F_URI, H(containers_uri), 0, false, "lxc:///system", NULL, NULL},
-    {"vms", KVZ_F_URI, H(vms_uri), 0, false, "qemu:///system", NULL, NULL},
+    {"containers", KVZ_F_URI, H(containers_uri), 0, false, KVZ_DEFAULT_CONTAINERS_URI, NULL, NULL},
+    {"vms", KVZ_F_URI, H(vms_uri), 0, false, KVZ_DEFAULT_VMS_URI, NULL, NULL},
 };
 static const struct kvz_schema connection_schema = {"connection", connection_fields, 2, NULL};
 

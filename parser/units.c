@@ -2,11 +2,11 @@
 
 #include "parser/show.h"
 
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "base/banned.h"
 
 static const struct {
     const char *name;
@@ -225,4 +225,30 @@ too_many:
     snprintf(why, whylen, "%s '%s' is more than %u; give a smaller count", what, kvz_show(s),
              KVZ_CPUS_MAX);
     return -1;
+}
+
+int kvz_size_human(struct kvz_buf *out, uint64_t bytes)
+{
+    static const char *const names[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (u < 4 && bytes >= (UINT64_C(1) << (10 * (u + 1))))
+        u++;
+    uint64_t unit = UINT64_C(1) << (10 * u);
+    if (bytes % unit == 0)
+        return kvz_buf_printf(out, "%" PRIu64 "%s", bytes / unit, names[u]);
+    /* not a whole number of units: one decimal, as a person reads it */
+    return kvz_buf_printf(out, "%.1f%s", (double)bytes / (double)unit, names[u]);
+}
+
+int kvz_cpus_human(struct kvz_buf *out, uint64_t milli)
+{
+    kvz_buf_printf(out, "%" PRIu64, milli / 1000);
+    unsigned frac = (unsigned)(milli % 1000), digits = 3;
+    if (!frac)
+        return out->oom ? -1 : 0;
+    while (frac % 10 == 0) {
+        frac /= 10;
+        digits--;
+    }
+    return kvz_buf_printf(out, ".%0*u", (int)digits, frac);
 }

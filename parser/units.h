@@ -1,6 +1,8 @@
 #ifndef KVZ_PARSER_UNITS_H
 #define KVZ_PARSER_UNITS_H
 
+#include "base/buf.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,5 +27,11 @@ int kvz_size_parse(uint64_t *out, const char *s, char *why, size_t whylen);
  */
 int kvz_cpus_parse(uint32_t *out_milli, const char *s, const char *what, bool whole, char *why,
                    size_t whylen);
+
+/* Appends a size as a person reads it: "512MiB", "1.5GiB" (one decimal when not whole). */
+int kvz_size_human(struct kvz_buf *out, uint64_t bytes);
+
+/* Appends milli-CPUs with no trailing zeros: "1", "1.5", "0.25", "0.125". */
+int kvz_cpus_human(struct kvz_buf *out, uint64_t milli);
 
 #endif

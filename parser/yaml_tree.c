@@ -9,7 +9,6 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "base/banned.h"
 
 struct ctx {
     yaml_parser_t p;

@@ -1,13 +1,13 @@
 #include "planner/plan.h"
 
-#include "planner/spec_digest.h"
+#include "parser/spec_digest.h"
+#include "parser/units.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 
 /* Problems that make the whole plan fail are collected, so one run names them all. */
 struct diff {
@@ -29,102 +29,6 @@ static void problem(struct diff *d, const char *fmt, ...)
     va_start(ap, fmt);
     kvz_buf_vprintf(&d->problems, fmt, ap);
     va_end(ap);
-}
-
-const char *kvz_plan_kind_str(enum kvz_kind k)
-{
-    return k == KVZ_KIND_VM ? "vm" : "container";
-}
-
-const char *kvz_action_str(enum kvz_action a)
-{
-    static const char *const names[] = {"noop",   "create", "update", "replace",
-                                        "delete", "start",  "stop"};
-    return (unsigned)a < KVZ_N_ACTIONS ? names[a] : "noop";
-}
-
-const char *kvz_disruption_str(enum kvz_disruption d)
-{
-    static const char *const names[] = {"none", "live", "restart", "destroy"};
-    return (unsigned)d <= KVZ_DISRUPT_DESTROY ? names[d] : "destroy";
-}
-
-int kvz_disruption_parse(enum kvz_disruption *out, const char *s)
-{
-    for (int d = KVZ_DISRUPT_LIVE; d <= KVZ_DISRUPT_DESTROY; d++)
-        if (!strcmp(s, kvz_disruption_str(d))) {
-            *out = d;
-            return 0;
-        }
-    return -1;
-}
-
-enum kvz_disruption kvz_change_disruption(const struct kvz_change *c)
-{
-    switch (c->action) {
-    case KVZ_ACTION_NOOP:
-        return KVZ_DISRUPT_NONE;
-    case KVZ_ACTION_CREATE:
-    case KVZ_ACTION_START:
-        return KVZ_DISRUPT_LIVE;
-    case KVZ_ACTION_STOP:
-        return KVZ_DISRUPT_RESTART;
-    case KVZ_ACTION_REPLACE:
-    case KVZ_ACTION_DELETE:
-        return KVZ_DISRUPT_DESTROY;
-    case KVZ_ACTION_UPDATE:
-        break;
-    }
-    enum kvz_disruption d = KVZ_DISRUPT_LIVE;
-    /* a guest that is not running restarts nothing: its definition just changes */
-    if (!c->live && c->have && c->have->running)
-        d = KVZ_DISRUPT_RESTART;
-    if (c->want && c->want->state == KVZ_POWER_STOPPED && c->have && c->have->running)
-        d = KVZ_DISRUPT_RESTART;
-    return d;
-}
-
-enum kvz_disruption kvz_plan_disruption(const struct kvz_plan *p, const struct kvz_change **worst)
-{
-    enum kvz_disruption max = KVZ_DISRUPT_NONE;
-    if (worst)
-        *worst = NULL;
-    for (size_t i = 0; i < p->n_changes; i++) {
-        enum kvz_disruption d = kvz_change_disruption(&p->changes[i]);
-        if (d > max) {
-            max = d;
-            if (worst)
-                *worst = &p->changes[i];
-        }
-    }
-    return max;
-}
-
-size_t kvz_plan_n_changes(const struct kvz_plan *p)
-{
-    return p->n_changes - p->counts[KVZ_ACTION_NOOP];
-}
-
-static void change_release(struct kvz_change *c)
-{
-    free(c->name);
-    for (size_t i = 0; i < c->n_fields; i++) {
-        free(c->fields[i].sbefore);
-        free(c->fields[i].safter);
-    }
-    free(c->fields);
-    free(c->reason);
-}
-
-void kvz_plan_free(struct kvz_plan *p)
-{
-    if (!p)
-        return;
-    for (size_t i = 0; i < p->n_changes; i++)
-        change_release(&p->changes[i]);
-    free(p->changes);
-    free(p->stack);
-    free(p);
 }
 
 static struct kvz_change *add_change(struct diff *d, enum kvz_kind kind, const char *name,
@@ -290,7 +194,7 @@ static void plan_replace(struct diff *d, const struct kvz_resource *w,
     if (w->protect || h->protect) {
         problem(d,
                 "%s '%s' is protected and would be replaced (%s); set protect: false to allow it",
-                kvz_plan_kind_str(w->kind), w->name, why);
+                kvz_kind_str(w->kind), w->name, why);
         return;
     }
     struct kvz_change *c = add_change(d, w->kind, w->name, KVZ_ACTION_REPLACE);
@@ -304,7 +208,7 @@ static void plan_replace(struct diff *d, const struct kvz_resource *w,
 static void plan_existing(struct diff *d, const struct kvz_resource *w,
                           const struct kvz_observed_resource *h)
 {
-    const char *kind = kvz_plan_kind_str(w->kind);
+    const char *kind = kvz_kind_str(w->kind);
     bool vm = w->kind == KVZ_KIND_VM;
     char spec[KVZ_SHA256_HEX], config[KVZ_SHA256_HEX];
     if (kvz_spec_digest(spec, w, NULL) < 0 || kvz_config_digest(config, w, NULL) < 0) {
@@ -436,7 +340,7 @@ static void plan_desired(struct diff *d, const struct kvz_resource *w)
 {
     const struct kvz_plan_input *in = d->in;
     const struct kvz_observed_resource *h = find_observed(in, w->kind, w->name);
-    const char *kind = kvz_plan_kind_str(w->kind);
+    const char *kind = kvz_kind_str(w->kind);
     if (!h) {
         struct kvz_change *c = add_change(d, w->kind, w->name, KVZ_ACTION_CREATE);
         if (!c)
@@ -465,7 +369,7 @@ static void plan_desired(struct diff *d, const struct kvz_resource *w)
 
 static void plan_delete(struct diff *d, const struct kvz_observed_resource *h, const char *why)
 {
-    const char *kind = kvz_plan_kind_str(h->kind);
+    const char *kind = kvz_kind_str(h->kind);
     if (h->protect) {
         problem(d,
                 "%s '%s' is protected and would be deleted (%s); set protect: false on it and "

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 
 struct exec {
     const struct kvz_plan *p;
@@ -14,9 +13,13 @@ struct exec {
     pthread_mutex_t rlock; /* report calls */
     size_t next;
     size_t done, failed;
-    /* templates that failed to pull: their resources fail without being touched */
-    const struct kvz_template **bad;
-    size_t n_bad;
+    /* the templates the plan uses, pulled before any change; a resource whose template failed
+     * fails without being touched. img[i] is valid when !errs[i]. */
+    const struct kvz_template **tmpl;
+    enum kvz_content_kind *use;
+    struct kvz_image *img;
+    struct kvz_error **errs;
+    size_t n_tmpl;
 };
 
 static void report(struct exec *x, enum kvz_exec_what what, const struct kvz_change *c,
@@ -46,12 +49,17 @@ static int power(struct exec *x, const struct kvz_change *c, bool on, struct kvz
     return ops->set_power(&x->hs->h[c->kind], c->name, on, err);
 }
 
-static bool template_failed(struct exec *x, const struct kvz_resource *w)
+/* The pulled image of template t: *out NULL when the plan did not pull it; -1 when it failed. */
+static int pulled(const struct kvz_image **out, const struct exec *x, const struct kvz_template *t)
 {
-    for (size_t i = 0; w && i < x->n_bad; i++)
-        if (x->bad[i] == w->tmpl || x->bad[i] == w->cdrom)
-            return true;
-    return false;
+    *out = NULL;
+    for (size_t i = 0; t && i < x->n_tmpl; i++)
+        if (x->tmpl[i] == t) {
+            if (x->errs[i])
+                return -1;
+            *out = &x->img[i];
+        }
+    return 0;
 }
 
 /* One change; every step is idempotent, so a re-run after a crash converges. */
@@ -59,20 +67,22 @@ static int run_change(struct exec *x, const struct kvz_change *c, struct kvz_err
 {
     const struct kvz_provider_ops *ops = x->hs->ops[c->kind];
     struct kvz_host *h = &x->hs->h[c->kind];
+    struct kvz_media media = {0};
     if (!ops)
-        return kvz_error_set(err, "no connection for %ss", kvz_plan_kind_str(c->kind));
-    if (template_failed(x, c->want))
+        return kvz_error_set(err, "no connection for %ss", kvz_kind_str(c->kind));
+    if (c->want && (pulled(&media.image, x, c->want->tmpl) < 0 ||
+                    pulled(&media.cdrom, x, c->want->cdrom) < 0))
         return kvz_error_set(err, "its template could not be pulled");
     switch (c->action) {
     case KVZ_ACTION_NOOP:
         return 0;
     case KVZ_ACTION_CREATE:
-        return ops->create(h, c->want, err);
+        return ops->create(h, c->want, &media, err);
     case KVZ_ACTION_REPLACE:
         report(x, KVZ_EXEC_PROGRESS, c, c->name, "removing the old guest");
         if (ops->remove(h, c->name, err) < 0)
             return -1;
-        return ops->create(h, c->want, err);
+        return ops->create(h, c->want, &media, err);
     case KVZ_ACTION_DELETE:
         return ops->remove(h, c->name, err);
     case KVZ_ACTION_START:
@@ -85,7 +95,7 @@ static int run_change(struct exec *x, const struct kvz_change *c, struct kvz_err
     bool want_run = c->want->state == KVZ_POWER_RUNNING;
     if (!want_run && c->have->running && power(x, c, false, err) < 0)
         return -1;
-    if (ops->update(h, c, err) < 0)
+    if (ops->update(h, c, &media, err) < 0)
         return -1;
     if (want_run && !c->have->running)
         return power(x, c, true, err);
@@ -119,59 +129,58 @@ static void *worker(void *arg)
     }
 }
 
-static bool seen(const struct kvz_template *const *v, size_t n, const struct kvz_template *t)
+/* Adds template t for use `use` once. */
+static void want_template(struct exec *x, const struct kvz_template *t, enum kvz_content_kind use)
 {
-    for (size_t i = 0; i < n; i++)
-        if (v[i] == t)
-            return true;
-    return false;
+    if (!t)
+        return;
+    for (size_t i = 0; i < x->n_tmpl; i++)
+        if (x->tmpl[i] == t)
+            return;
+    x->tmpl[x->n_tmpl] = t;
+    x->use[x->n_tmpl++] = use;
 }
 
-/* Templates before the resources that use them: each distinct one once. */
+/* Templates before the resources that use them: each distinct one once, `parallel` at a time.
+ * The images stay held (a prune leaves them alone) until the apply ends. */
 static int pull_templates(struct exec *x)
 {
     const struct kvz_plan *p = x->p;
-    const struct kvz_template **v = calloc(2 * p->n_changes + 1, sizeof(*v));
-    enum kvz_content_kind *kinds = calloc(2 * p->n_changes + 1, sizeof(*kinds));
-    struct kvz_error **errs = NULL;
-    size_t n = 0;
-    int ret = -1;
-    x->bad = calloc(2 * p->n_changes + 1, sizeof(*x->bad));
-    if (!v || !kinds || !x->bad)
-        goto cleanup;
+    size_t cap = 2 * p->n_changes + 1;
+    if (!(x->tmpl = calloc(cap, sizeof(*x->tmpl))) || !(x->use = calloc(cap, sizeof(*x->use))))
+        return -1;
     for (size_t i = 0; i < p->n_changes; i++) {
         const struct kvz_change *c = &p->changes[i];
-        if (c->action != KVZ_ACTION_CREATE && c->action != KVZ_ACTION_REPLACE)
-            continue;
         const struct kvz_resource *w = c->want;
-        if (w->tmpl && !seen(v, n, w->tmpl)) {
-            kinds[n] = w->kind == KVZ_KIND_VM ? KVZ_CONTENT_DISK : KVZ_CONTENT_ROOTFS;
-            v[n++] = w->tmpl;
-        }
-        if (w->cdrom && !seen(v, n, w->cdrom)) {
-            kinds[n] = KVZ_CONTENT_ISO;
-            v[n++] = w->cdrom;
-        }
-    }
-    errs = calloc(n + 1, sizeof(*errs));
-    if (!errs)
-        goto cleanup;
-    for (size_t i = 0; i < n; i++)
-        report(x, KVZ_EXEC_PULL, NULL, v[i]->name, v[i]->url);
-    (void)x->o->pull(x->o->pull_ctx, v, kinds, n, errs); /* failures are in errs[] */
-    for (size_t i = 0; i < n; i++) {
-        if (!errs[i])
+        bool makes = c->action == KVZ_ACTION_CREATE || c->action == KVZ_ACTION_REPLACE;
+        if (!w || (!makes && c->action != KVZ_ACTION_UPDATE))
             continue;
-        report(x, KVZ_EXEC_FAILED, NULL, v[i]->name, kvz_error_msg(errs[i]));
-        x->bad[x->n_bad++] = v[i];
-        kvz_error_free(errs[i]);
+        if (makes)
+            want_template(x, w->tmpl,
+                          w->kind == KVZ_KIND_VM ? KVZ_CONTENT_DISK : KVZ_CONTENT_ROOTFS);
+        /* an update that redefines a vm attaches the manifest's install medium again */
+        want_template(x, w->cdrom, KVZ_CONTENT_ISO);
     }
-    ret = 0;
-cleanup:
-    free(v);
-    free(kinds);
-    free(errs);
-    return ret;
+    if (!(x->img = calloc(x->n_tmpl + 1, sizeof(*x->img))) ||
+        !(x->errs = calloc(x->n_tmpl + 1, sizeof(*x->errs))))
+        return -1;
+    if (!x->n_tmpl)
+        return 0;
+    if (!x->o->store) {
+        for (size_t i = 0; i < x->n_tmpl; i++)
+            kvz_error_set(&x->errs[i], "template '%s': no template store to pull it from",
+                          x->tmpl[i]->name);
+    } else {
+        for (size_t i = 0; i < x->n_tmpl; i++)
+            report(x, KVZ_EXEC_PULL, NULL, x->tmpl[i]->name, x->tmpl[i]->url);
+        unsigned n = x->o->parallel ? x->o->parallel : 4;
+        if (kvz_store_pull_many(x->img, x->o->store, x->tmpl, x->use, x->n_tmpl, n, x->errs) == 0)
+            return 0; /* else each failure is in errs[] */
+    }
+    for (size_t i = 0; i < x->n_tmpl; i++)
+        if (x->errs[i])
+            report(x, KVZ_EXEC_FAILED, NULL, x->tmpl[i]->name, kvz_error_msg(x->errs[i]));
+    return 0;
 }
 
 int kvz_plan_execute(struct kvz_exec_result *out, const struct kvz_plan *p, struct kvz_hosts *hs,
@@ -189,7 +198,7 @@ int kvz_plan_execute(struct kvz_exec_result *out, const struct kvz_plan *p, stru
         hs->h[k].log = provider_log;
         hs->h[k].log_ctx = &x;
     }
-    if (o->pull && pull_templates(&x) < 0) {
+    if (pull_templates(&x) < 0) {
         kvz_error_set(err, "apply: out of memory");
         goto cleanup;
     }
@@ -219,7 +228,14 @@ cleanup:
         hs->h[k].log_ctx = NULL;
     }
     free(threads);
-    free(x.bad);
+    for (size_t i = 0; x.img && x.errs && i < x.n_tmpl; i++) {
+        kvz_image_release(&x.img[i]);
+        kvz_error_free(x.errs[i]);
+    }
+    free(x.tmpl);
+    free(x.use);
+    free(x.img);
+    free(x.errs);
     pthread_mutex_destroy(&x.lock);
     pthread_mutex_destroy(&x.rlock);
     return ret;

@@ -2,14 +2,16 @@
 #define KVZ_PLANNER_EXECUTOR_H
 
 /*
- * Walks a plan (SPEC.md section 3, apply order): the templates the plan needs
- * first, then the resources, up to `parallel` at once. A failed resource does
- * not stop the others. Every step is reported as it happens.
+ * Walks a plan (docs/plan.md, "Apply order"): the templates the plan needs
+ * first, pulled through the store, then the resources, up to `parallel` at
+ * once. A failed resource does not stop the others. Every step is reported as
+ * it happens.
  */
 
 #include "base/error.h"
-#include "planner/hosts.h"
 #include "planner/plan.h"
+#include "providers/hosts.h"
+#include "store/store.h"
 
 enum kvz_exec_what {
     KVZ_EXEC_PULL,     /* a template is being made available */
@@ -29,19 +31,14 @@ struct kvz_exec_event {
 /* Called from worker threads, one call at a time (the executor serialises them). */
 typedef void (*kvz_exec_report_fn)(void *ctx, const struct kvz_exec_event *ev);
 
-/* Makes the n templates t[] available for their uses wants[] before any resource needs them
- * (distinct templates may download at once). errs[i] (starting NULL) receives each failure;
- * returns 0 when all succeeded, else -1. */
-typedef int (*kvz_exec_pull_fn)(void *ctx, const struct kvz_template *const *t,
-                                const enum kvz_content_kind *wants, size_t n,
-                                struct kvz_error **errs);
-
 struct kvz_exec_opts {
-    unsigned parallel; /* resources at once; 0 means 4 */
+    unsigned parallel; /* resources at once, and templates downloading at once; 0 means 4 */
     kvz_exec_report_fn report;
     void *report_ctx;
-    kvz_exec_pull_fn pull; /* NULL: providers pull through h->store as they create */
-    void *pull_ctx;
+    /* Where the templates of creates, replaces and cdrom changes are pulled before any change
+     * runs; NULL: none are (a change that needs one fails). Its progress callback reports the
+     * downloads. */
+    struct kvz_store *store;
 };
 
 struct kvz_exec_result {

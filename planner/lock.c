@@ -11,7 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base/banned.h"
 
 /* mkdir -p for the state dir; existing directories are fine. */
 static int make_dirs(const char *path, struct kvz_error **err)

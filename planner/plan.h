@@ -14,7 +14,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define KVZ_N_KINDS   2 /* indexed by enum kvz_kind */
 #define KVZ_N_ACTIONS 7 /* indexed by enum kvz_action */
 
 struct kvz_plan {
@@ -50,6 +49,10 @@ int kvz_plan_compute(struct kvz_plan **out, const struct kvz_plan_input *in, str
 
 void kvz_plan_free(struct kvz_plan *p);
 
+/* Fills the observed/ops/hosts slots of a plan input from the connections (providers/hosts.h). */
+struct kvz_hosts;
+void kvz_plan_input_set_hosts(struct kvz_plan_input *in, struct kvz_hosts *hs);
+
 /* Changes other than noop. */
 size_t kvz_plan_n_changes(const struct kvz_plan *p);
 
@@ -60,16 +63,11 @@ enum kvz_disruption kvz_plan_disruption(const struct kvz_plan *p, const struct k
 const char *kvz_action_str(enum kvz_action a);         /* "create", ... */
 const char *kvz_disruption_str(enum kvz_disruption d); /* "none", "live", "restart", "destroy" */
 int kvz_disruption_parse(enum kvz_disruption *out, const char *s); /* live|restart|destroy */
-const char *kvz_plan_kind_str(enum kvz_kind k);                    /* "container", "vm" */
 
 /* Human rendering (SPEC.md section 2): one change a line, deltas below, the summary line. */
 int kvz_plan_render_text(struct kvz_buf *out, const struct kvz_plan *p, bool color);
 /* "Plan: 1 to create, 2 to update (1 live, 1 restart), 0 to replace, 1 to delete." */
 int kvz_plan_render_summary(struct kvz_buf *out, const struct kvz_plan *p);
-/* "512MiB", "1.5GiB" */
-int kvz_size_human(struct kvz_buf *out, uint64_t bytes);
-/* "1", "1.5", "0.25", "0.125": milli-CPUs with no trailing zeros */
-int kvz_cpus_human(struct kvz_buf *out, uint64_t milli);
 
 /* The JSON object of SPEC.md section 2; caller json_decref()s it. NULL on OOM. */
 struct json_t;

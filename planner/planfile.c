@@ -1,6 +1,6 @@
 #include "planner/planfile.h"
 
-#include "planner/spec_digest.h"
+#include "parser/spec_digest.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "base/banned.h"
 
 #define PLANFILE_TYPE "kvz-plan"
 

@@ -1,36 +1,11 @@
 #include "planner/plan.h"
 
+#include "parser/units.h"
+
 #include <inttypes.h>
 #include <jansson.h>
 #include <string.h>
 
-#include "base/banned.h"
-
-int kvz_size_human(struct kvz_buf *out, uint64_t bytes)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    int u = 0;
-    while (u < 4 && bytes >= (UINT64_C(1) << (10 * (u + 1))))
-        u++;
-    uint64_t unit = UINT64_C(1) << (10 * u);
-    if (bytes % unit == 0)
-        return kvz_buf_printf(out, "%" PRIu64 "%s", bytes / unit, units[u]);
-    /* not a whole number of units: one decimal, as a person reads it */
-    return kvz_buf_printf(out, "%.1f%s", (double)bytes / (double)unit, units[u]);
-}
-
-int kvz_cpus_human(struct kvz_buf *out, uint64_t milli)
-{
-    kvz_buf_printf(out, "%" PRIu64, milli / 1000);
-    unsigned frac = (unsigned)(milli % 1000), digits = 3;
-    if (!frac)
-        return out->oom ? -1 : 0;
-    while (frac % 10 == 0) {
-        frac /= 10;
-        digits--;
-    }
-    return kvz_buf_printf(out, ".%0*u", (int)digits, frac);
-}
 
 static void value_human(struct kvz_buf *out, const struct kvz_field_delta *f, bool after)
 {
@@ -116,7 +91,7 @@ int kvz_plan_render_text(struct kvz_buf *out, const struct kvz_plan *p, bool col
             continue;
         const char *on = color ? colour(c->action) : "", *off = color ? "\033[0m" : "";
         kvz_buf_printf(out, "  %s%s%s %s (%s)", on, symbol(c->action), off, c->name,
-                       kvz_plan_kind_str(c->kind));
+                       kvz_kind_str(c->kind));
         if (c->action == KVZ_ACTION_UPDATE)
             kvz_buf_puts(out, c->live ? " (live)" : " (restart)");
         else if (c->action == KVZ_ACTION_START || c->action == KVZ_ACTION_STOP)
@@ -175,7 +150,7 @@ static json_t *change_json(const struct kvz_change *c)
             return NULL;
         }
     }
-    return json_pack("{s:s, s:s, s:s, s:b, s:o, s:o}", "kind", kvz_plan_kind_str(c->kind), "name",
+    return json_pack("{s:s, s:s, s:s, s:b, s:o, s:o}", "kind", kvz_kind_str(c->kind), "name",
                      c->name, "action", kvz_action_str(c->action), "live",
                      c->action == KVZ_ACTION_UPDATE ? c->live
                                                     : kvz_change_disruption(c) <= KVZ_DISRUPT_LIVE,

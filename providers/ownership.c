@@ -1,15 +1,15 @@
 #include "providers/ownership.h"
 
+#include "providers/domain.h"
+
 #include <libxml/parser.h>
 #include <libxml/tree.h>
-#include <libxml/xmlsave.h>
 #include <openssl/evp.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 
 /* Child elements of <kvz:resource>, in the order they are written. */
 #define EL_STACK    "stack"
@@ -33,8 +33,6 @@ static int add_child(xmlNodePtr parent, xmlNsPtr ns, const char *name, const cha
 static int to_xml(char **out, const struct kvz_ownership *o, bool with_ns, struct kvz_error **err)
 {
     xmlDocPtr doc = NULL;
-    xmlBufferPtr xbuf = NULL;
-    xmlSaveCtxtPtr save = NULL;
     int ret = -1;
 
     *out = NULL;
@@ -61,25 +59,12 @@ static int to_xml(char **out, const struct kvz_ownership *o, bool with_ns, struc
         add_child(root, ns, EL_PROTECT, o->protect ? "true" : "false") < 0)
         goto oom;
 
-    if (!(xbuf = xmlBufferCreate()))
-        goto oom;
-    /* Save the element alone, without the <?xml?> declaration: it goes inside <metadata>. */
-    if (!(save = xmlSaveToBuffer(xbuf, "UTF-8", XML_SAVE_NO_DECL | XML_SAVE_FORMAT)))
-        goto oom;
-    if (xmlSaveTree(save, root) < 0)
-        goto oom;
-    xmlSaveClose(save);
-    save = NULL;
-    if (!(*out = strdup((const char *)xmlBufferContent(xbuf))))
-        goto oom;
-    ret = 0;
+    /* The element alone, without the <?xml?> declaration: it goes inside <metadata>. */
+    ret = kvz_xml_dump(out, root, err);
     goto cleanup;
 oom:
     ret = kvz_error_set(err, "kvz metadata: out of memory");
 cleanup:
-    if (save)
-        xmlSaveClose(save);
-    xmlBufferFree(xbuf);
     xmlFreeDoc(doc);
     return ret;
 }

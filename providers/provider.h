@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct kvz_store;   /* providers/image_store.h: the template cache */
+struct kvz_image;   /* store/store.h: a verified template in the cache */
 struct _virConnect; /* libvirt's virConnectPtr */
 
 /* Reports progress of one resource ("creating rootfs", ...); may be called from worker threads. */
@@ -26,11 +26,17 @@ struct kvz_host {
     struct _virConnect *conn; /* opened by the caller (kvz_host_connect), shared by threads */
     const char *state_dir;    /* root of kvz's files: <state_dir>/containers/<stack>/<name>/ ... */
     const char *stack;
-    const char *source;      /* provenance recorded on apply: manifest path or git URL@commit */
-    struct kvz_store *store; /* template cache; NULL for plan-only use */
-    kvz_log_fn log;          /* may be NULL */
+    const char *source; /* provenance recorded on apply: manifest path or git URL@commit */
+    kvz_log_fn log;     /* may be NULL */
     void *log_ctx;
 };
+
+/* Whether a libvirt URI names the machine kvz runs on (no host part): only then are /proc, the
+ * cgroup files and /dev/kvm the guests'. */
+bool kvz_uri_is_local(const char *uri);
+
+/* Reports a step of `resource` through h->log, when there is one. */
+void kvz_host_log(const struct kvz_host *h, const char *resource, const char *msg);
 
 /* The digests that identify what a resource was made from (hex, NUL-terminated). */
 #define KVZ_DIGEST_HEX_MAX 129
@@ -73,7 +79,10 @@ struct kvz_observed {
     size_t n;
 };
 
-/* Frees every entry and the array; accepts NULL. */
+/* Frees the strings of one entry and zeroes it; accepts NULL. */
+void kvz_observed_resource_release(struct kvz_observed_resource *r);
+
+/* Frees every entry and the array (the struct itself is the caller's); accepts NULL. */
 void kvz_observed_free(struct kvz_observed *o);
 
 enum kvz_action {
@@ -122,19 +131,29 @@ struct kvz_change {
     const struct kvz_observed_resource *have; /* NULL for create */
 };
 
+/* The verified templates a change uses, pulled by the executor before the change runs and kept
+ * in the cache until it ends. */
+struct kvz_media {
+    const struct kvz_image *image; /* container template or vm image; NULL: none (blank vm disk) */
+    const struct kvz_image *cdrom; /* vm install medium, or NULL */
+};
+
 struct kvz_provider_ops {
     const char *kind; /* "container", "vm" */
 
     /* mandatory: every domain on the connection (managed or not) of this kind */
     int (*observe)(struct kvz_observed *out, struct kvz_host *h, struct kvz_error **err);
 
-    /* mandatory: make `want` exist from nothing (template pulled through h->store), and running
-     * if want->state says so. Idempotent: finishes or redoes a half-made resource. */
-    int (*create)(struct kvz_host *h, const struct kvz_resource *want, struct kvz_error **err);
+    /* mandatory: make `want` exist from nothing, from the templates in `media`, and running if
+     * want->state says so. Idempotent: finishes or redoes a half-made resource. */
+    int (*create)(struct kvz_host *h, const struct kvz_resource *want,
+                  const struct kvz_media *media, struct kvz_error **err);
 
     /* mandatory: apply chg->fields to an existing resource, live where chg->live / field->live,
-     * else with a restart. Persists every change in the definition too. */
-    int (*update)(struct kvz_host *h, const struct kvz_change *chg, struct kvz_error **err);
+     * else with a restart. Persists every change in the definition too. `media` holds the
+     * templates the new spec names that the executor pulled (a vm's cdrom). */
+    int (*update)(struct kvz_host *h, const struct kvz_change *chg, const struct kvz_media *media,
+                  struct kvz_error **err);
 
     /* mandatory: stop (forced after the graceful timeout) and remove the domain and every file
      * kvz made for it. Idempotent: a missing resource is success. */
@@ -155,5 +174,8 @@ struct kvz_provider_ops {
 };
 
 extern const struct kvz_provider_ops kvz_container_ops, kvz_vm_ops;
+
+/* The registry of kinds: the provider of guests of kind k. */
+const struct kvz_provider_ops *kvz_provider_of(enum kvz_kind k);
 
 #endif

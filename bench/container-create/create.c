@@ -6,7 +6,7 @@
  *                                               DISK 0 = rootfs directory, else ext4 image bytes
  *   create-bench remove STATE NAME              remove it again (not timed)
  */
-#include "providers/container.h"
+#include "providers/container/container.h"
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>

@@ -4,13 +4,12 @@
  * not control). Also run by fuzz_sums_replay.
  */
 #include "base/error.h"
-#include "providers/image_verify.h"
+#include "store/verify.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,3 @@
-#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +7,7 @@
 #include "ct_fixture.h"
 
 #include "base/buf.h"
-#include "planner/spec_digest.h"
+#include "parser/spec_digest.h"
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
@@ -196,7 +195,6 @@ int ct_fixture_setup(void **state)
         kvz_error_free(err);
         return -1;
     }
-    fx.host.store = fx.store;
     char dir[256];
     snprintf(dir, sizeof(dir), "%s/busybox", fx.tmp);
     ct_make_busybox_rootfs(dir);
@@ -298,4 +296,15 @@ bool ct_domain_exists(const char *name)
     if (dom)
         virDomainFree(dom);
     return dom != NULL;
+}
+
+int ct_create(const struct kvz_resource *want, struct kvz_error **err)
+{
+    struct kvz_image img = {0};
+    struct kvz_media media = {.image = &img};
+    if (want->tmpl && kvz_store_pull(&img, fx.store, want->tmpl, KVZ_CONTENT_ROOTFS, err) < 0)
+        return -1;
+    int r = kvz_container_ops.create(&fx.host, want, want->tmpl ? &media : NULL, err);
+    kvz_image_release(&img);
+    return r;
 }

@@ -9,7 +9,7 @@
  */
 
 #include "parser/manifest.h"
-#include "providers/image_store.h"
+#include "store/store.h"
 #include "providers/provider.h"
 
 #include <stdbool.h>
@@ -44,6 +44,10 @@ const char *ct_name(int slot, const char *suffix);
 
 /* A desired container with the busybox template. */
 void ct_want(struct kvz_resource *r, const char *name, uint64_t memory, uint32_t cpus_milli);
+
+/* kvz_container_ops.create of `want` on fx.host, its template pulled through fx.store first
+ * (as the executor does). */
+int ct_create(const struct kvz_resource *want, struct kvz_error **err);
 
 /* The container's init pid (the child of libvirt's controller), -1 when not running. */
 int ct_init_pid(const char *name);

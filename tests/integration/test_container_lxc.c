@@ -1,4 +1,3 @@
-#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,8 +6,8 @@
 
 #include "ct_fixture.h"
 
-#include "planner/spec_digest.h"
-#include "providers/container.h"
+#include "parser/spec_digest.h"
+#include "providers/container/container.h"
 #include "providers/ownership.h"
 
 #include <libvirt/libvirt.h>
@@ -88,7 +87,7 @@ static void test_create_live_changes_remove(void **state)
     want.network.name = "default";
     want.autostart = true;
 
-    must(kvz_container_ops.create(&fx.host, &want, &err), err, "create");
+    must(ct_create(&want, &err), err, "create");
 
     /* the kernel enforces what the manifest says */
     assert_int_equal(ct_cgroup_value(name, "memory", "memory.limit_in_bytes"), 64 * MiB);
@@ -162,7 +161,7 @@ static void test_create_live_changes_remove(void **state)
                              .fields = fields,
                              .n_fields = 4,
                              .want = &want};
-    must(kvz_container_ops.update(&fx.host, &chg, &err), err, "update");
+    must(kvz_container_ops.update(&fx.host, &chg, NULL, &err), err, "update");
     assert_int_equal(ct_cgroup_value(name, "memory", "memory.limit_in_bytes"), 128 * MiB);
     assert_int_equal(ct_cgroup_value(name, "cpu", "cpu.cfs_quota_us"), 150000);
     /* persisted in the definition too, so a restart keeps it */
@@ -232,7 +231,7 @@ static void test_disk_image_and_grow(void **state)
     struct kvz_error *err = NULL;
     ct_want(&want, name, 64 * MiB, 1000);
     want.disk = 64 * MiB;
-    must(kvz_container_ops.create(&fx.host, &want, &err), err, "create");
+    must(ct_create(&want, &err), err, "create");
 
     char *img = ct_path(name, "disk.img");
     struct stat st;
@@ -274,7 +273,7 @@ static void test_disk_image_and_grow(void **state)
                              .fields = fields,
                              .n_fields = 1,
                              .want = &want};
-    must(kvz_container_ops.update(&fx.host, &chg, &err), err, "grow");
+    must(kvz_container_ops.update(&fx.host, &chg, NULL, &err), err, "grow");
     assert_int_equal(stat(img, &st), 0);
     assert_int_equal(st.st_size, 96 * MiB);
     snprintf(root, sizeof(root), "/proc/%d/root", ct_init_pid(name));
@@ -296,7 +295,7 @@ static void test_disk_image_and_grow(void **state)
     assert_int_equal(ct_find(&o, name)->disk, 96 * MiB);
     kvz_observed_free(&o);
     want.disk = 128 * MiB;
-    must(kvz_container_ops.update(&fx.host, &chg, &err), err, "grow again");
+    must(kvz_container_ops.update(&fx.host, &chg, NULL, &err), err, "grow again");
     observe(&o);
     assert_int_equal(ct_find(&o, name)->disk, 128 * MiB);
     assert_true(ct_find(&o, name)->running);
@@ -314,7 +313,7 @@ static void test_restart_changes(void **state)
     struct kvz_resource want;
     struct kvz_error *err = NULL;
     ct_want(&want, name, 32 * MiB, 250);
-    must(kvz_container_ops.create(&fx.host, &want, &err), err, "create");
+    must(ct_create(&want, &err), err, "create");
     int id = domain_id(name);
     char *xml = ct_domain_xml(name, 0);
     assert_null(strstr(xml, "<interface"));
@@ -340,7 +339,7 @@ static void test_restart_changes(void **state)
                              .want = &want};
     assert_false(kvz_container_ops.field_is_live(&fx.host, &want, NULL, "hostname"));
     assert_false(kvz_container_ops.field_is_live(&fx.host, &want, NULL, "network"));
-    must(kvz_container_ops.update(&fx.host, &chg, &err), err, "update");
+    must(kvz_container_ops.update(&fx.host, &chg, NULL, &err), err, "update");
     assert_int_not_equal(domain_id(name), id);
     char *p = ct_path(name, "rootfs/etc/hostname");
     char *s = read_text(p);
@@ -373,7 +372,7 @@ static void test_restart_changes(void **state)
                               .fields = mem,
                               .n_fields = 1,
                               .want = &want};
-    must(kvz_container_ops.update(&fx.host, &chg2, &err), err, "update stopped");
+    must(kvz_container_ops.update(&fx.host, &chg2, NULL, &err), err, "update stopped");
     struct kvz_observed o = {0};
     observe(&o);
     const struct kvz_observed_resource *r = ct_find(&o, name);
@@ -416,7 +415,7 @@ static void test_unmanaged_and_foreign(void **state)
 
     struct kvz_resource want;
     ct_want(&want, name, 32 * MiB, 1000);
-    assert_int_equal(kvz_container_ops.create(&fx.host, &want, &err), -1);
+    assert_int_equal(ct_create(&want, &err), -1);
     char expect[256];
     snprintf(expect, sizeof(expect),
              "create container '%s': domain '%s' exists and is not managed by kvz; rename the "
@@ -438,7 +437,7 @@ static void test_unmanaged_and_foreign(void **state)
     const char *mine = ct_name(4, "mine");
     ct_want(&want, mine, 32 * MiB, 1000);
     want.state = KVZ_POWER_STOPPED;
-    must(kvz_container_ops.create(&fx.host, &want, &err), err, "create");
+    must(ct_create(&want, &err), err, "create");
     struct kvz_host other = fx.host;
     other.stack = "other";
     assert_int_equal(kvz_container_ops.remove(&other, mine, &err), -1);
@@ -468,7 +467,7 @@ static void test_half_made_is_redone(void **state)
     struct kvz_resource want;
     ct_want(&want, name, 32 * MiB, 1000);
     want.state = KVZ_POWER_STOPPED;
-    must(kvz_container_ops.create(&fx.host, &want, &err), err, "create");
+    must(ct_create(&want, &err), err, "create");
     struct stat st;
     assert_int_equal(stat(tmp, &st), -1);
     assert_int_equal(stat(tmpimg, &st), -1);
@@ -481,13 +480,13 @@ static void test_half_made_is_redone(void **state)
 
     /* defined but never started: create again finishes the job */
     want.state = KVZ_POWER_RUNNING;
-    must(kvz_container_ops.create(&fx.host, &want, &err), err, "create again");
+    must(ct_create(&want, &err), err, "create again");
     assert_true(ct_init_pid(name) > 0);
 
     /* create on a running, complete container (killed after start, before reporting):
      * nothing restarts */
     int id = domain_id(name);
-    must(kvz_container_ops.create(&fx.host, &want, &err), err, "create once more");
+    must(ct_create(&want, &err), err, "create once more");
     assert_int_equal(domain_id(name), id);
 
     /* the rootfs deleted by hand shows as missing */

@@ -1,4 +1,3 @@
-#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,7 +41,7 @@ static void test_debian_systemd_running(void **state)
     want.template_name = debian.name;
     want.network.type = KVZ_NET_NETWORK;
     want.network.name = "default";
-    if (kvz_container_ops.create(&fx.host, &want, &err) < 0)
+    if (ct_create(&want, &err) < 0)
         fail_msg("create: %s", kvz_error_msg(err));
 
     char cmd[256], status[128] = "";

@@ -3,7 +3,7 @@
  * (httpd_faults.py) that cuts, stalls, lies and redirects on request.
  */
 #include "base/error.h"
-#include "providers/image_store.h"
+#include "store/store.h"
 
 #include <archive.h>
 #include <archive_entry.h>

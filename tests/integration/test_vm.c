@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "providers/ownership.h"
-#include "providers/vm.h"
+#include "providers/vm/vm.h"
 
 #include <jansson.h>
 #include <libvirt/libvirt.h>
@@ -265,7 +265,7 @@ static int update(const struct kvz_resource *want, const struct kvz_observed_res
                              .n_fields = 1,
                              .want = want,
                              .have = have};
-    return kvz_vm_ops.update(&host, &chg, err);
+    return kvz_vm_ops.update(&host, &chg, NULL, err);
 }
 
 static void test_overlay_not_copy(void **state)
@@ -556,7 +556,7 @@ static void test_unmanaged_untouched(void **state)
     spec(&r, "foreign");
     struct kvz_error *err = NULL;
     assert_int_equal(kvz_vm_create_from(&host, &r, base_image, digest, NULL, &err), -1);
-    assert_non_null(strstr(kvz_error_msg(err), "kvz did not make it"));
+    assert_non_null(strstr(kvz_error_msg(err), "is not managed by kvz"));
     kvz_error_clear(&err);
     assert_int_equal(kvz_vm_ops.remove(&host, name, &err), -1);
     kvz_error_clear(&err);

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "providers/vm.h"
+#include "providers/vm/vm.h"
 
 #include <jansson.h>
 #include <libvirt/libvirt-qemu.h>
@@ -277,7 +277,7 @@ static void test_real_guest(void **state)
                              .n_fields = 1,
                              .want = &w,
                              .have = o};
-    if (kvz_vm_ops.update(&host, &chg, &err) < 0)
+    if (kvz_vm_ops.update(&host, &chg, NULL, &err) < 0)
         fail_msg("memory update: %s", kvz_error_msg(err));
     kvz_observed_free(&have);
     double t1 = now_s();

@@ -1,6 +1,6 @@
 #include "plan_fixture.h"
 
-#include "planner/spec_digest.h"
+#include "parser/spec_digest.h"
 
 #include <jansson.h>
 #include <stdio.h>

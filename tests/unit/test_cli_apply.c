@@ -17,7 +17,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "base/banned.h"
 
 static char state_dir[] = "/tmp/kvzt-cli-XXXXXX";
 

@@ -1,11 +1,10 @@
-#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "providers/container.h"
+#include "providers/container/container.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,12 +96,12 @@ static void test_parse_values(void **state)
 static void test_uri_is_local(void **state)
 {
     (void)state;
-    assert_true(kvz_ct_uri_is_local("lxc:///system"));
-    assert_true(kvz_ct_uri_is_local("lxc:///"));
-    assert_true(kvz_ct_uri_is_local("lxc+unix:///system?socket=/run/x"));
-    assert_false(kvz_ct_uri_is_local("lxc+ssh://root@host/system"));
-    assert_false(kvz_ct_uri_is_local("lxc://host/"));
-    assert_false(kvz_ct_uri_is_local(NULL));
+    assert_true(kvz_uri_is_local("lxc:///system"));
+    assert_true(kvz_uri_is_local("lxc:///"));
+    assert_true(kvz_uri_is_local("lxc+unix:///system?socket=/run/x"));
+    assert_false(kvz_uri_is_local("lxc+ssh://root@host/system"));
+    assert_false(kvz_uri_is_local("lxc://host/"));
+    assert_false(kvz_uri_is_local(NULL));
 }
 
 /* ---- the whole read, on a fake /proc and /sys/fs/cgroup ---- */

@@ -1,11 +1,11 @@
-#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "providers/container.h"
+#include "base/fs.h"
+#include "providers/container/container.h"
 
 #include <elf.h>
 #include <fcntl.h>
@@ -67,7 +67,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct kvz_error *err = NULL;
-    kvz_rootfs_remove(base, &err);
+    assert_int_equal(kvz_tree_remove(NULL, base, &err), 0);
     kvz_error_free(err);
     return 0;
 }

@@ -6,7 +6,7 @@
 
 #include "tests/unit/golden.h"
 
-#include "providers/container.h"
+#include "providers/container/container.h"
 
 #include <stdio.h>
 #include <stdlib.h>

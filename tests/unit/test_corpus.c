@@ -20,7 +20,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "base/banned.h"
 
 static const char *env(const char *name)
 {

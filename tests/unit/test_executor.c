@@ -6,22 +6,26 @@
 
 #include "planner/executor.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /*
- * The executor against an in-memory provider (tests only): what runs, in which
- * order, how many at once, and that one failure leaves the others alone.
+ * The executor against an in-memory provider (tests only) and a real template
+ * store: what runs, in which order, how many at once, and that one failure
+ * leaves the others alone.
  */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int running_now, running_max;
+static bool want_overlap; /* busy() waits (bounded) until two changes run at once */
 static char calls[4096];
-static size_t n_creates_before_pull_done;
-static int pulls;
+static char tmpdir[64];
 
 static void record(const char *what, const char *name)
 {
@@ -31,22 +35,35 @@ static void record(const char *what, const char *name)
     pthread_mutex_unlock(&mu);
 }
 
+/* A change at work. With want_overlap it waits until another one runs too: a parallel
+ * executor gets there at once, a serial one only after the 10 s bound (and the test fails). */
 static void busy(void)
 {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
     pthread_mutex_lock(&mu);
     if (++running_now > running_max)
         running_max = running_now;
-    pthread_mutex_unlock(&mu);
-    usleep(30000);
-    pthread_mutex_lock(&mu);
+    pthread_cond_broadcast(&cv);
+    while (want_overlap && running_max < 2)
+        if (pthread_cond_timedwait(&cv, &mu, &until) == ETIMEDOUT)
+            break;
     running_now--;
     pthread_mutex_unlock(&mu);
 }
 
-static int fake_create(struct kvz_host *h, const struct kvz_resource *want, struct kvz_error **err)
+static int fake_create(struct kvz_host *h, const struct kvz_resource *want,
+                       const struct kvz_media *media, struct kvz_error **err)
 {
-    if (pulls == 0)
-        n_creates_before_pull_done++;
+    /* the executor pulled the template first and hands over the verified rootfs */
+    if (want->tmpl) {
+        assert_non_null(media);
+        assert_non_null(media->image);
+        assert_int_equal(media->image->kind, KVZ_CONTENT_ROOTFS);
+        assert_int_equal(access(media->image->path, F_OK), 0);
+        record("has-rootfs", want->name);
+    }
     if (h->log)
         h->log(h->log_ctx, want->name, "creating rootfs");
     busy();
@@ -56,7 +73,8 @@ static int fake_create(struct kvz_host *h, const struct kvz_resource *want, stru
     return 0;
 }
 
-static int fake_update(struct kvz_host *h, const struct kvz_change *c, struct kvz_error **err)
+static int fake_update(struct kvz_host *h, const struct kvz_change *c,
+                       const struct kvz_media *media, struct kvz_error **err)
 {
     busy();
     record(c->live ? "update-live" : "update-restart", c->name);
@@ -90,20 +108,6 @@ static const struct kvz_provider_ops fake_ops = {
     .set_power = fake_power,
 };
 
-static int fake_pull(void *ctx, const struct kvz_template *const *t,
-                     const enum kvz_content_kind *wants, size_t n, struct kvz_error **errs)
-{
-    int ret = 0;
-    for (size_t i = 0; i < n; i++) {
-        record("pull", t[i]->name);
-        assert_int_equal(wants[i], KVZ_CONTENT_ROOTFS);
-        if (!strcmp(t[i]->name, "broken"))
-            ret = kvz_error_set(&errs[i], "template 'broken': sha256 mismatch");
-    }
-    pulls++;
-    return ret;
-}
-
 struct events {
     char log[8192];
     size_t failed;
@@ -120,9 +124,48 @@ static void on_event(void *ctx, const struct kvz_exec_event *ev)
         e->failed++;
 }
 
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void sh(const char *fmt, ...)
+{
+    char cmd[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A real rootfs tarball in tmpdir and its sha256. */
+static void make_template(char url[256], char digest[65])
+{
+    char cmd[256];
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/kvzt-%d-exec", getpid());
+    sh("rm -rf %s && mkdir -p %s/tree/etc && echo deb > %s/tree/etc/hostname", tmpdir, tmpdir,
+       tmpdir);
+    sh("tar -C %s/tree -cf %s/deb.tar .", tmpdir, tmpdir);
+    snprintf(cmd, sizeof(cmd), "sha256sum %s/deb.tar", tmpdir);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(digest, 65, f));
+    pclose(f);
+    snprintf(url, 256, "file://%s/deb.tar", tmpdir);
+}
+
 static void test_execute(void **state)
 {
-    struct kvz_template deb = {.name = "deb"}, broken = {.name = "broken"};
+    char url[256], digest[65];
+    make_template(url, digest);
+    struct kvz_template deb = {.name = "deb",
+                               .url = url,
+                               .algo = KVZ_DIGEST_SHA256,
+                               .digest = digest,
+                               .hint = KVZ_CONTENT_ROOTFS};
+    struct kvz_template broken = {.name = "broken",
+                                  .url = url,
+                                  .algo = KVZ_DIGEST_SHA256,
+                                  .digest = "00000000000000000000000000000000"
+                                            "00000000000000000000000000000000"};
     struct kvz_resource r[6] = {
         {.name = "a", .tmpl = &deb},
         {.name = "bad", .tmpl = &deb},
@@ -149,12 +192,18 @@ static void test_execute(void **state)
     struct kvz_hosts hs = {.ops = {&fake_ops, NULL}};
     struct events ev;
     memset(&ev, 0, sizeof(ev));
-    struct kvz_exec_opts o = {
-        .parallel = 4, .report = on_event, .report_ctx = &ev, .pull = fake_pull};
-    struct kvz_exec_result res;
+    struct kvz_store *store = NULL;
     struct kvz_error *err = NULL;
+    char state_dir[128];
+    snprintf(state_dir, sizeof(state_dir), "%s/state", tmpdir);
+    assert_int_equal(kvz_store_open(&store, state_dir, NULL, &err), 0);
+    struct kvz_exec_opts o = {.parallel = 4, .report = on_event, .report_ctx = &ev, .store = store};
+    struct kvz_exec_result res;
 
+    want_overlap = true;
     assert_int_equal(kvz_plan_execute(&res, &p, &hs, &o, &err), -1);
+    want_overlap = false;
+    kvz_store_free(store);
     assert_string_equal(kvz_error_msg(err), "2 of 7 changes failed");
     kvz_error_free(err);
     assert_int_equal(res.done, 5);
@@ -162,9 +211,13 @@ static void test_execute(void **state)
     assert_int_equal(ev.failed, 3); /* the template, then its resource, and 'bad' */
 
     /* each template pulled once, all before any resource */
-    assert_int_equal(pulls, 1);
-    assert_int_equal(n_creates_before_pull_done, 0);
-    assert_memory_equal(calls, "pull:deb pull:broken ", 21);
+    assert_memory_equal(ev.log, "pull deb: file://", 17);
+    const char *second = strchr(ev.log, '\n') + 1;
+    assert_memory_equal(second, "pull broken: file://", 20);
+    assert_null(strstr(strstr(ev.log, "pull broken") + 1, "pull "));
+    assert_null(strstr(strstr(ev.log, "pull deb") + 1, "pull deb"));
+    assert_true(strstr(ev.log, "failed broken") < strstr(ev.log, "begin "));
+    assert_non_null(strstr(calls, "has-rootfs:a "));
     assert_null(strstr(calls, "create:c ")); /* its template failed: never touched */
     assert_non_null(strstr(calls, "create:a "));
     assert_non_null(strstr(calls, "create:b "));
@@ -180,9 +233,10 @@ static void test_execute(void **state)
     /* every step reported, provider progress included, failure messages kept */
     assert_non_null(strstr(ev.log, "progress a: creating rootfs\n"));
     assert_non_null(strstr(ev.log, "failed bad: rootfs of 'bad': no space left on device\n"));
-    assert_non_null(strstr(ev.log, "failed broken: template 'broken': sha256 mismatch\n"));
+    assert_non_null(strstr(ev.log, "failed broken: template 'broken': checksum mismatch for "));
     assert_non_null(strstr(ev.log, "failed c: its template could not be pulled\n"));
     assert_true(strstr(ev.log, "begin a") < strstr(ev.log, "done a"));
+    sh("rm -rf %s", tmpdir);
 }
 
 static void test_execute_serial(void **state)

@@ -4,7 +4,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "planner/hosts.h"
+#include "planner/plan.h"
+#include "providers/hosts.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,7 @@ static void test_unused_kind_left_out(void **state)
                         "observing vms on 'qemu:///system' failed (read vm 'x': domain not found): "
                         "vms of the stack are not seen");
     struct kvz_plan_input in = {0};
-    kvz_hosts_plan_input(&in, &hs);
+    kvz_plan_input_set_hosts(&in, &hs);
     assert_non_null(in.observed[KVZ_KIND_CONTAINER]);
     assert_null(in.observed[KVZ_KIND_VM]);
     kvz_hosts_close(&hs);

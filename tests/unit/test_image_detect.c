@@ -1,4 +1,4 @@
-#include "providers/image_detect.h"
+#include "store/detect.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 #include "base/error.h"
-#include "providers/image_verify.h"
+#include "store/verify.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

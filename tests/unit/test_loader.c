@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "base/banned.h"
 
 static struct kvz_manifest *load_ok(const char *yaml, struct kvz_diags *d)
 {

@@ -10,7 +10,6 @@
 
 #include <string.h>
 
-#include "base/banned.h"
 
 static void test_name_valid(void **state)
 {

@@ -7,8 +7,9 @@
 #include "tests/unit/golden.h"
 
 #include "plan_fixture.h"
+#include "parser/units.h"
 #include "planner/plan.h"
-#include "planner/spec_digest.h"
+#include "parser/spec_digest.h"
 
 #include <jansson.h>
 #include <stdio.h>

@@ -5,7 +5,8 @@
 #include <cmocka.h>
 
 #include "plan_fixture.h"
-#include "planner/hosts.h"
+#include "planner/fingerprint.h"
+#include "providers/hosts.h"
 #include "planner/planfile.h"
 
 #include <jansson.h>

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 
 static void test_edit_distance_and_suggest(void **state)
 {

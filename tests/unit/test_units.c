@@ -8,7 +8,6 @@
 
 #include <string.h>
 
-#include "base/banned.h"
 
 static void size_ok(const char *s, uint64_t want)
 {

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "providers/vm.h"
+#include "providers/vm/vm.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -6,7 +6,7 @@
 
 #include "tests/unit/golden.h"
 
-#include "providers/vm.h"
+#include "providers/vm/vm.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,0 +1,138 @@
+#include "parser/spec_digest.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+
+void kvz_sha256_hex(char out[KVZ_SHA256_HEX], const void *data, size_t len)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    static const char hex[] = "0123456789abcdef";
+    if (!EVP_Digest(data, len, md, &n, EVP_sha256(), NULL))
+        n = 0;
+    for (unsigned i = 0; i < n && i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[2 * (n < 32 ? n : 32)] = '\0';
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *template_json(const struct kvz_template *t)
+{
+    if (!t)
+        return json_null();
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:b}", "name", str_or_null(t->name), "url",
+                     str_or_null(t->url), "algo", str_or_null(kvz_digest_algo_str(t->algo)), "digest",
+                     str_or_null(t->digest), "checksums_url", str_or_null(t->checksums_url),
+                     "insecure", t->insecure);
+}
+
+static json_t *keys_json(const struct kvz_resource *r)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < r->n_ssh_keys; i++)
+        if (json_array_append_new(a, json_string(r->ssh_keys[i])) < 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+/* Digests the canonical form of `j` (consumed). */
+static int digest_json(char out[KVZ_SHA256_HEX], json_t *j, struct kvz_error **err)
+{
+    char *s = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    if (!s)
+        return kvz_error_set(err, "spec digest: out of memory");
+    kvz_sha256_hex(out, s, strlen(s));
+    free(s);
+    return 0;
+}
+
+int kvz_config_digest(char out[KVZ_SHA256_HEX], const struct kvz_resource *r,
+                      struct kvz_error **err)
+{
+    json_t *j = json_pack("{s:o, s:o, s:o}", "hostname", str_or_null(r->hostname), "ssh_keys",
+                          keys_json(r), "user_data", str_or_null(r->user_data));
+    return digest_json(out, j, err);
+}
+
+int kvz_spec_digest(char out[KVZ_SHA256_HEX], const struct kvz_resource *r, struct kvz_error **err)
+{
+    /* Enums by their manifest names, so reordering an enum never changes a digest. */
+    json_t *net = json_pack("{s:s, s:o}", "type", kvz_net_type_str(r->network.type), "name",
+                            str_or_null(r->network.name));
+    json_t *j = json_pack(
+        "{s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:b, s:b, s:o, s:o, s:s, s:s, s:o, "
+        "s:b, s:o}",
+        "kind", kvz_kind_str(r->kind), "name", str_or_null(r->name), "template",
+        template_json(r->tmpl), "memory", (json_int_t)r->memory, "max_memory",
+        (json_int_t)r->max_memory, "cpus_milli", (json_int_t)r->cpus_milli, "max_cpus",
+        (json_int_t)r->max_cpus, "disk", (json_int_t)r->disk, "hostname", str_or_null(r->hostname),
+        "state", kvz_power_str(r->state), "autostart", r->autostart, "protect", r->protect,
+        "network", net, "ssh_keys", keys_json(r), "os", kvz_os_str(r->os), "firmware",
+        kvz_firmware_str(r->firmware), "cdrom", template_json(r->cdrom), "cloud_init",
+        r->has_cloud_init, "user_data", str_or_null(r->user_data));
+    return digest_json(out, j, err);
+}
+
+static int url_identity(char **out, const struct kvz_template *t, struct kvz_error **err)
+{
+    char hex[KVZ_SHA256_HEX];
+    json_t *j = json_pack("{s:o, s:o}", "url", str_or_null(t->url), "checksums_url",
+                          str_or_null(t->checksums_url));
+    if (digest_json(hex, j, err) < 0)
+        return -1;
+    size_t n = sizeof(hex) + 4;
+    *out = malloc(n);
+    if (!*out)
+        return kvz_error_set(err, "template identity: out of memory");
+    snprintf(*out, n, "url:%s", hex);
+    return 0;
+}
+
+int kvz_template_identity(char **out, const struct kvz_template *t, struct kvz_error **err)
+{
+    *out = NULL;
+    const char *algo = kvz_digest_algo_str(t->algo);
+    if (!algo || !t->digest)
+        return url_identity(out, t, err);
+    size_t n = strlen(algo) + strlen(t->digest) + 2;
+    *out = malloc(n);
+    if (!*out)
+        return kvz_error_set(err, "template identity: out of memory");
+    snprintf(*out, n, "%s:%s", algo, t->digest);
+    return 0;
+}
+
+bool kvz_template_digest_matches(const char *recorded, const struct kvz_template *t)
+{
+    if (!recorded || !*recorded || !t)
+        return true;
+    if (!strncmp(recorded, "url:", 4)) {
+        /* recorded from a template without a checksum: same source, same template */
+        char *id = NULL;
+        if (url_identity(&id, t, NULL) < 0)
+            return true;
+        bool same = !strcmp(recorded, id);
+        free(id);
+        return same;
+    }
+    /* "sha256:HEX", "sha512:HEX" or a bare hex content digest */
+    const char *colon = strchr(recorded, ':');
+    const char *hexpart = colon ? colon + 1 : recorded;
+    if (!t->digest || strlen(hexpart) != strlen(t->digest))
+        return true; /* nothing declared of the same length to compare with */
+    return !strcasecmp(hexpart, t->digest);
+}

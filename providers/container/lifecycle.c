@@ -1,0 +1,405 @@
+/* Creating, updating and removing containers: the ops table of the container provider. */
+#include "providers/container/container.h"
+
+#include "base/buf.h"
+#include "base/fs.h"
+#include "providers/domain.h"
+#include "store/store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int kvz_ct_dir(char **out, const struct kvz_host *h, const char *name, struct kvz_error **err)
+{
+    *out = NULL;
+    /* These become path components: refuse anything that could climb or nest. */
+    if (!kvz_name_valid(h->stack))
+        return kvz_error_set(err, "stack name '%s' is invalid; use [a-z0-9-]", h->stack);
+    if (!kvz_name_valid(name))
+        return kvz_error_set(err, "container name '%s' is invalid; use [a-z0-9-]", name);
+    struct kvz_buf b = KVZ_BUF_INIT;
+    kvz_buf_printf(&b, "%s/containers/%s/%s", h->state_dir, h->stack, name);
+    if (!(*out = kvz_buf_detach(&b)))
+        return kvz_error_set(err, "out of memory");
+    return 0;
+}
+
+/* Rewrites kvz's metadata after an update, live and in the definition. */
+static int refresh_metadata(struct kvz_host *h, virDomainPtr dom, const struct kvz_resource *want,
+                            bool running, struct kvz_error **err)
+{
+    struct kvz_domain_meta m;
+    char *xml = NULL;
+    int ret = -1;
+    if (kvz_domain_meta_init(&m, h, KVZ_KIND_CONTAINER, want, NULL, err) < 0 ||
+        kvz_ownership_to_metadata_xml(&xml, &m.o, err) < 0)
+        goto cleanup;
+    unsigned int flags = VIR_DOMAIN_AFFECT_CONFIG | (running ? VIR_DOMAIN_AFFECT_LIVE : 0);
+    if (virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, xml, KVZ_XMLNS_PREFIX, KVZ_XMLNS,
+                             flags) < 0) {
+        kvz_error_set(err, "container '%s': record kvz metadata: %s", want->name, kvz_virt_msg());
+        goto cleanup;
+    }
+    ret = 0;
+cleanup:
+    kvz_domain_meta_release(&m);
+    free(xml);
+    return ret;
+}
+
+/* Deletes what a killed create left: unfinished copies, images and injection dirs. */
+static int remove_leftovers(const char *dir, struct kvz_error **err)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int ret = 0;
+    if (!d)
+        return errno == ENOENT ? 0 : kvz_error_set_errno(err, "read '%s'", dir);
+    while (ret == 0 && (e = readdir(d))) {
+        if (!strstr(e->d_name, ".tmp") && !strstr(e->d_name, ".inject-"))
+            continue;
+        char *p = NULL;
+        ret = kvz_path_join(&p, dir, e->d_name, err) < 0 ? -1 : kvz_tree_remove(NULL, p, err);
+        free(p);
+    }
+    closedir(d);
+    return ret;
+}
+
+/* The private rootfs (or disk image) of `want`, made when missing: copied to a temp name,
+ * configured, renamed into place only when complete. */
+static int make_storage(char **rootfs_out, char **img_out, struct kvz_host *h,
+                        const struct kvz_resource *want, const char *src, const char *dir,
+                        bool in_use, struct kvz_error **err)
+{
+    char *rootfs = NULL, *img = NULL, *tmp = NULL;
+    int ret = -1;
+
+    if (kvz_path_join(&rootfs, dir, KVZ_CT_ROOTFS_DIR, err) < 0 ||
+        kvz_path_join(&img, dir, KVZ_CT_DISK_IMG, err) < 0)
+        goto cleanup;
+    const char *final = want->disk ? img : rootfs;
+    if (kvz_path_is(final, !want->disk)) {
+        /* finished by an earlier create that died before defining the domain: keep it, but
+         * make sure the injected files are the wanted ones (never into a mounted image) */
+        kvz_host_log(h, want->name, "reusing complete storage from an earlier run");
+        if (!in_use && (want->disk ? kvz_disk_inject(img, want, err)
+                                   : kvz_rootfs_inject(rootfs, want, err)) < 0)
+            goto cleanup;
+    } else {
+        if (remove_leftovers(dir, err) < 0)
+            goto cleanup;
+        if (kvz_path_join(&tmp, dir, want->disk ? KVZ_CT_DISK_IMG ".tmp" : KVZ_CT_ROOTFS_DIR ".tmp",
+                          err) < 0)
+            goto cleanup;
+        if (!src) {
+            kvz_error_set(err, "container '%s': no template store to take the rootfs from",
+                          want->name);
+            goto cleanup;
+        }
+        if (kvz_rootfs_check_arch(src, want->template_name ? want->template_name : src, err) < 0)
+            goto cleanup;
+        if (want->disk) {
+            kvz_host_log(h, want->name, "making ext4 disk image");
+            if (kvz_disk_make(tmp, want->disk, src, err) < 0 || kvz_disk_inject(tmp, want, err) < 0)
+                goto cleanup;
+        } else {
+            kvz_host_log(h, want->name, "copying rootfs");
+            if (kvz_rootfs_copy(src, tmp, err) < 0 || kvz_rootfs_inject(tmp, want, err) < 0)
+                goto cleanup;
+        }
+        if (rename(tmp, final) < 0) {
+            kvz_error_set_errno(err, "rename '%s' to '%s'", tmp, final);
+            goto cleanup;
+        }
+    }
+    if (want->disk && !in_use) {
+        struct stat st;
+        if (stat(img, &st) == 0 && (uint64_t)st.st_size < want->disk &&
+            kvz_disk_grow_offline(img, want->disk, err) < 0)
+            goto cleanup;
+    }
+    *rootfs_out = want->disk ? NULL : rootfs;
+    *img_out = want->disk ? img : NULL;
+    if (want->disk)
+        img = NULL;
+    else
+        rootfs = NULL;
+    ret = 0;
+cleanup:
+    if (ret < 0 && tmp) {
+        kvz_tree_discard(tmp);
+    }
+    free(tmp);
+    free(rootfs);
+    free(img);
+    return ret;
+}
+
+/* Defines (or redefines) the domain of `want` on storage at rootfs/img. */
+static int define_domain(virDomainPtr *out, struct kvz_host *h, const struct kvz_resource *want,
+                         const char *rootfs, const char *img, struct kvz_error **err)
+{
+    struct kvz_domain_meta m;
+    char uuid[37], mac[18];
+    char *meta = NULL, *xml = NULL;
+    int ret = -1;
+
+    *out = NULL;
+    if (kvz_domain_meta_init(&m, h, KVZ_KIND_CONTAINER, want, NULL, err) < 0 ||
+        kvz_ownership_to_xml(&meta, &m.o, err) < 0)
+        goto cleanup;
+    kvz_identity_uuid(uuid, h->stack, want->name);
+    kvz_identity_mac(mac, h->stack, want->name);
+    struct kvz_ct_def def = {
+        .name = want->name,
+        .uuid = uuid,
+        .mac = mac,
+        .memory = want->memory,
+        .cpus_milli = want->cpus_milli,
+        .rootfs_dir = rootfs,
+        .disk_img = img,
+        .network = &want->network,
+        .metadata_xml = meta,
+    };
+    if (kvz_ct_xml_build(&xml, &def, err) < 0)
+        goto cleanup;
+    if (!(*out = virDomainDefineXML(h->conn, xml))) {
+        kvz_error_set(err, "define container '%s': %s", want->name, kvz_virt_msg());
+        goto cleanup;
+    }
+    ret = 0;
+cleanup:
+    kvz_domain_meta_release(&m);
+    free(meta);
+    free(xml);
+    return ret;
+}
+
+/* Autostart and power as `want` says. */
+static int converge_power(struct kvz_host *h, virDomainPtr dom, const struct kvz_resource *want,
+                          struct kvz_error **err)
+{
+    int autostart = -1;
+    if (virDomainGetAutostart(dom, &autostart) < 0 ||
+        (autostart != (int)want->autostart && virDomainSetAutostart(dom, want->autostart) < 0))
+        return kvz_error_set(err, "container '%s': set autostart: %s", want->name,
+                             kvz_virt_msg());
+    if (want->state == KVZ_POWER_RUNNING)
+        return kvz_ct_start(h, dom, err);
+    return kvz_ct_stop(h, dom, err);
+}
+
+int kvz_ct_create_from(struct kvz_host *h, const struct kvz_resource *want, const char *src,
+                       struct kvz_error **err)
+{
+    char *dir = NULL, *rootfs = NULL, *img = NULL;
+    virDomainPtr dom = NULL;
+    int ret = -1;
+
+    if (kvz_ct_dir(&dir, h, want->name, err) < 0)
+        goto cleanup;
+    /* A same-named domain must be this stack's (a half-made create); never someone else's.
+     * Running on complete storage, it keeps running: only the definition is redone. */
+    bool in_use = false;
+    if (kvz_domain_lookup(&dom, NULL, h, KVZ_KIND_CONTAINER, want->name, err) < 0)
+        goto cleanup;
+    if (dom) {
+        char *final = NULL;
+        if (kvz_path_join(&final, dir, want->disk ? KVZ_CT_DISK_IMG : KVZ_CT_ROOTFS_DIR, err) < 0)
+            goto cleanup;
+        in_use = kvz_path_is(final, !want->disk) && virDomainIsActive(dom) == 1;
+        free(final);
+        if (!in_use && kvz_ct_stop(h, dom, err) < 0)
+            goto cleanup;
+        virDomainFree(dom);
+        dom = NULL;
+    }
+    if (kvz_mkdir_p(dir, 0700, err) < 0 ||
+        make_storage(&rootfs, &img, h, want, src, dir, in_use, err) < 0)
+        goto cleanup;
+    if (define_domain(&dom, h, want, rootfs, img, err) < 0 || converge_power(h, dom, want, err) < 0)
+        goto cleanup;
+    ret = 0;
+cleanup:
+    if (ret < 0)
+        kvz_error_wrap(err, "create container '%s'", want->name);
+    if (dom)
+        virDomainFree(dom);
+    free(dir);
+    free(rootfs);
+    free(img);
+    return ret;
+}
+
+static int container_create(struct kvz_host *h, const struct kvz_resource *want,
+                            const struct kvz_media *media, struct kvz_error **err)
+{
+    if (!media || !media->image)
+        return kvz_error_set(err, "create container '%s': template '%s' was not pulled",
+                             want->name, want->template_name ? want->template_name : "");
+    return kvz_ct_create_from(h, want, media->image->path, err);
+}
+
+static bool has_field(const struct kvz_change *chg, const char *field)
+{
+    for (size_t i = 0; i < chg->n_fields; i++)
+        if (!strcmp(chg->fields[i].field, field))
+            return true;
+    return false;
+}
+
+static int container_update(struct kvz_host *h, const struct kvz_change *chg,
+                            const struct kvz_media *media, struct kvz_error **err)
+{
+    const struct kvz_resource *want = chg->want;
+    char *dir = NULL, *rootfs = NULL, *img = NULL, *xml = NULL;
+    virDomainPtr dom = NULL;
+    int ret = -1;
+
+    if (!want)
+        return kvz_error_set(err, "update container '%s': no desired spec", chg->name);
+    if (kvz_domain_lookup(&dom, NULL, h, KVZ_KIND_CONTAINER, want->name, err) < 0)
+        goto cleanup;
+    if (!dom) {
+        kvz_error_set(err, "container '%s' does not exist; plan again", want->name);
+        goto cleanup;
+    }
+    if (kvz_ct_dir(&dir, h, want->name, err) < 0)
+        goto cleanup;
+    bool running = virDomainIsActive(dom) == 1;
+    if (!(xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE))) {
+        kvz_error_set(err, "read container '%s': %s", want->name, kvz_virt_msg());
+        goto cleanup;
+    }
+    struct kvz_observed_resource tmp = {0};
+    int parsed = kvz_ct_xml_parse(&tmp, &rootfs, &img, xml, err);
+    kvz_observed_resource_release(&tmp);
+    if (parsed < 0)
+        goto cleanup;
+
+    /* Live first: these never need a restart on LXC. A stopped container gets them with the
+     * redefinition below. */
+    bool redefine = has_field(chg, "network") || !running;
+    if (running && has_field(chg, "memory") && kvz_ct_set_memory(dom, want->memory, err) < 0)
+        goto cleanup;
+    if (running && has_field(chg, "cpus") && kvz_ct_set_cpus(dom, want->cpus_milli, err) < 0)
+        goto cleanup;
+    if (has_field(chg, "disk")) {
+        if (!img) {
+            kvz_error_set(err, "container '%s' has no disk image to grow", want->name);
+            goto cleanup;
+        }
+        bool offline = true;
+        int pid = running ? kvz_ct_init_pid(dom) : -1;
+        /* Always tried on a running container: the kernel's answer is the detection
+         * (field_is_live only predicts it from CAP_SYS_RESOURCE). */
+        if (pid > 0) {
+            struct kvz_error *online = NULL;
+            kvz_host_log(h, want->name, "growing disk online");
+            if (kvz_disk_grow_online(img, want->disk, pid, &online) == 0) {
+                offline = false;
+            } else if (!kvz_disk_refused_online(online)) {
+                kvz_error_move(err, &online);
+                goto cleanup;
+            }
+            kvz_error_free(online);
+        }
+        if (offline) {
+            /* The kernel refused online resize here (EPERM): offline, around a restart. */
+            kvz_host_log(h, want->name, "online resize not permitted here; growing offline (restart)");
+            if (kvz_ct_stop(h, dom, err) < 0 || kvz_disk_grow_offline(img, want->disk, err) < 0)
+                goto cleanup;
+            running = false;
+        }
+    }
+    /* Network, hostname and ssh keys go into the definition and the rootfs: restart. */
+    bool inject = has_field(chg, "hostname") || has_field(chg, "ssh_authorized_keys");
+    if (inject || redefine) {
+        if (kvz_ct_stop(h, dom, err) < 0)
+            goto cleanup;
+        running = false;
+        if (inject &&
+            (img ? kvz_disk_inject(img, want, err) : kvz_rootfs_inject(rootfs, want, err)) < 0)
+            goto cleanup;
+        virDomainFree(dom);
+        dom = NULL;
+        if (define_domain(&dom, h, want, rootfs, img, err) < 0)
+            goto cleanup;
+    }
+    if (refresh_metadata(h, dom, want, running, err) < 0)
+        goto cleanup;
+    /* Restarted or not, the final power state is what want->state says. */
+    if (converge_power(h, dom, want, err) < 0)
+        goto cleanup;
+    ret = 0;
+cleanup:
+    if (ret < 0)
+        kvz_error_wrap(err, "update container '%s'", chg->name);
+    if (dom)
+        virDomainFree(dom);
+    free(dir);
+    free(rootfs);
+    free(img);
+    free(xml);
+    return ret;
+}
+
+/* ---- remove ---- */
+
+static int container_remove(struct kvz_host *h, const char *name, struct kvz_error **err)
+{
+    char *dir = NULL;
+    virDomainPtr dom = NULL;
+    int ret = -1;
+
+    if (kvz_ct_dir(&dir, h, name, err) < 0 ||
+        kvz_domain_lookup(&dom, NULL, h, KVZ_KIND_CONTAINER, name, err) < 0)
+        goto cleanup;
+    if (dom) {
+        if (kvz_ct_stop(h, dom, err) < 0)
+            goto cleanup;
+        if (virDomainUndefine(dom) < 0) {
+            kvz_error_set(err, "undefine '%s': %s", name, kvz_virt_msg());
+            goto cleanup;
+        }
+    }
+    kvz_host_log(h, name, "deleting files");
+    if (kvz_tree_remove(NULL, dir, err) < 0)
+        goto cleanup;
+    ret = 0;
+cleanup:
+    if (ret < 0)
+        kvz_error_wrap(err, "remove container '%s'", name);
+    if (dom)
+        virDomainFree(dom);
+    free(dir);
+    return ret;
+}
+
+static bool container_field_is_live(struct kvz_host *h, const struct kvz_resource *want,
+                                    const struct kvz_observed_resource *have, const char *field)
+{
+    if (!strcmp(field, "memory") || !strcmp(field, "cpus") || !strcmp(field, "autostart") ||
+        !strcmp(field, "protect"))
+        return true;
+    /* Online ext4 grow needs CAP_SYS_RESOURCE; a stopped container grows offline anyway. */
+    if (!strcmp(field, "disk"))
+        return !have->running || kvz_disk_online_resize_possible();
+    return false; /* network, hostname, ssh keys: restart with re-injection */
+}
+
+const struct kvz_provider_ops kvz_container_ops = {
+    .kind = "container",
+    .observe = kvz_ct_observe,
+    .create = container_create,
+    .update = container_update,
+    .remove = container_remove,
+    .set_power = kvz_ct_set_power,
+    .field_is_live = container_field_is_live,
+};

@@ -1,0 +1,60 @@
+#ifndef KVZ_PROVIDERS_DOMAIN_H
+#define KVZ_PROVIDERS_DOMAIN_H
+
+/*
+ * What the libvirt providers (container/, vm/) share: libvirt's error
+ * messages, the lookup of a domain kvz owns, the metadata kvz records on a
+ * domain, and XML serialisation. The planner never includes this header.
+ */
+
+#include "base/error.h"
+#include "parser/manifest.h"
+#include "parser/spec_digest.h"
+#include "providers/ownership.h"
+#include "providers/provider.h"
+
+#include <libvirt/libvirt.h>
+#include <libxml/tree.h>
+
+/* libvirt's last error message, or "unknown libvirt error": a per-thread copy valid until the
+ * next call (every libvirt call, virDomainGetName in the same argument list too, resets the
+ * last error and frees the string it pointed to). */
+const char *kvz_virt_msg(void);
+
+/* libvirt's last error code (VIR_ERR_*), 0 when none. */
+int kvz_virt_code(void);
+
+/* Whether libvirt's last error says the domain changed under us: undefined, or no longer
+ * running. */
+bool kvz_virt_changed(void);
+
+/*
+ * The domain `name` if stack h->stack owns it as a guest of `kind`: *out is NULL (and 0 is
+ * returned) when no domain has that name; a domain without kvz's metadata, or another stack's
+ * or kind's, is an error and never touched. *own (may be NULL) receives the metadata; caller
+ * frees it with kvz_ownership_free and *out with virDomainFree.
+ */
+int kvz_domain_lookup(virDomainPtr *out, struct kvz_ownership **own, struct kvz_host *h,
+                      enum kvz_kind kind, const char *name, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/* kvz's metadata for `want` made now: its digests, the time, this kvz and h's provenance. The
+ * strings of `o` point into this struct, `h` and `want`. */
+struct kvz_domain_meta {
+    struct kvz_ownership o;
+    char spec[KVZ_SHA256_HEX], config[KVZ_SHA256_HEX], applied[32];
+    char *template_digest; /* owned */
+};
+
+/* `template_digest` is what the guest was made from; NULL: the identity of want's template. */
+int kvz_domain_meta_init(struct kvz_domain_meta *m, const struct kvz_host *h, enum kvz_kind kind,
+                         const struct kvz_resource *want, const char *template_digest,
+                         struct kvz_error **err) __attribute__((warn_unused_result));
+void kvz_domain_meta_release(struct kvz_domain_meta *m);
+
+/* `node` (of its document) as indented XML without the <?xml?> declaration, ending in one
+ * newline. Caller frees *out. */
+int kvz_xml_dump(char **out, xmlNodePtr node, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+#endif

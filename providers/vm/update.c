@@ -1,0 +1,306 @@
+/*
+ * Changing an existing VM: live within the declared maxima (balloon, vCPU
+ * hotplug, block resize, interface hot-swap), else by redefining it and
+ * restarting.
+ */
+#include "providers/vm/vm.h"
+
+#include "providers/domain.h"
+#include "store/store.h"
+
+#include <inttypes.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+static uint32_t want_cpus(const struct kvz_resource *w)
+{
+    return w->cpus_milli / 1000 ? w->cpus_milli / 1000 : 1;
+}
+
+static uint32_t want_max_cpus(const struct kvz_resource *w)
+{
+    return w->max_cpus > want_cpus(w) ? w->max_cpus : want_cpus(w);
+}
+
+static uint64_t want_max_memory(const struct kvz_resource *w)
+{
+    return w->max_memory > w->memory ? w->max_memory : w->memory;
+}
+
+bool kvz_vm_field_is_live(struct kvz_host *h, const struct kvz_resource *want,
+                          const struct kvz_observed_resource *have, const char *field)
+{
+    if (!strcmp(field, "memory"))
+        return want_max_memory(want) == have->max_memory && want->memory <= have->max_memory;
+    if (!strcmp(field, "cpus"))
+        return want_max_cpus(want) == have->max_cpus && want_cpus(want) <= have->max_cpus;
+    if (!strcmp(field, "disk"))
+        return want->disk >= have->disk; /* a shrink is refused, never restarted */
+    if (!strcmp(field, "network") || !strcmp(field, "autostart") || !strcmp(field, "protect") ||
+        !strcmp(field, "state"))
+        return true;
+    /* max_memory, max_cpus, hostname, ssh keys, cloud_init, os, firmware, cdrom */
+    return false;
+}
+
+static bool has_field(const struct kvz_change *chg, const char *name)
+{
+    for (size_t i = 0; i < chg->n_fields; i++)
+        if (!strcmp(chg->fields[i].field, name))
+            return true;
+    return false;
+}
+
+static int disk_target(char **out, char **path, virDomainPtr dom, struct kvz_error **err)
+{
+    char *xml = virDomainGetXMLDesc(dom, 0);
+    struct kvz_vm_domain_info info;
+    if (!xml)
+        return kvz_vm_fail(err, dom, "read");
+    int rc = kvz_vm_domain_info_parse(&info, xml, err);
+    free(xml);
+    if (rc < 0)
+        return -1;
+    if (!info.disk_target || !info.disk_path) {
+        kvz_vm_domain_info_release(&info);
+        return kvz_error_set(err, "vm '%s' has no disk", virDomainGetName(dom));
+    }
+    *out = info.disk_target;
+    *path = info.disk_path;
+    info.disk_target = info.disk_path = NULL;
+    kvz_vm_domain_info_release(&info);
+    return 0;
+}
+
+/* Grows the disk: through qemu while running (the guest sees it at once), else the volume. */
+static int grow_disk(struct kvz_host *h, virDomainPtr dom, uint64_t size, struct kvz_error **err)
+{
+    char *target = NULL, *path = NULL;
+    virStoragePoolPtr pool = NULL;
+    int rc = -1;
+    if (disk_target(&target, &path, dom, err) < 0)
+        return -1;
+    if (kvz_vm_pool_ensure(&pool, h, err) < 0)
+        goto cleanup;
+    uint64_t cap = 0;
+    if (kvz_vm_volume_capacity(&cap, pool, path, err) < 0)
+        goto cleanup;
+    if (size < cap) {
+        kvz_error_set(err,
+                      "vm '%s': disk is %" PRIu64 " bytes, shrinking it to %" PRIu64
+                      " would lose data; keep disk: at least as large",
+                      virDomainGetName(dom), cap, size);
+        goto cleanup;
+    }
+    if (virDomainIsActive(dom) == 1) {
+        if (size > cap &&
+            virDomainBlockResize(dom, target, size, VIR_DOMAIN_BLOCK_RESIZE_BYTES) < 0) {
+            kvz_vm_fail(err, dom, "grow disk of");
+            goto cleanup;
+        }
+    } else if (kvz_vm_volume_grow(pool, path, size, err) < 0) {
+        goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    if (pool)
+        virStoragePoolFree(pool);
+    free(target);
+    free(path);
+    return rc;
+}
+
+static int swap_network(struct kvz_host *h, virDomainPtr dom, const struct kvz_resource *want,
+                        const struct kvz_observed_resource *have, unsigned int flags,
+                        struct kvz_error **err)
+{
+    char mac[18];
+    char *xml = NULL;
+    kvz_identity_mac(mac, h->stack, want->name);
+    struct kvz_vm_domain_spec s = {.name = want->name, .mac = mac, .os = want->os};
+    const struct kvz_network *net =
+        want->network.type == KVZ_NET_NONE ? &have->network : &want->network;
+    s.network = net;
+    if (net->type == KVZ_NET_NONE)
+        return 0; /* none before and after */
+    if (kvz_vm_interface_xml(&xml, &s, err) < 0)
+        return -1;
+    int rc;
+    if (want->network.type == KVZ_NET_NONE)
+        rc = virDomainDetachDeviceFlags(dom, xml, flags);
+    else if (have->network.type == KVZ_NET_NONE)
+        rc = virDomainAttachDeviceFlags(dom, xml, flags);
+    else
+        rc = virDomainUpdateDeviceFlags(dom, xml, flags);
+    free(xml);
+    if (rc < 0)
+        return kvz_error_set(err, "change network of vm '%s': %s", want->name, kvz_virt_msg());
+    return 0;
+}
+
+/* Records the applied spec in kvz's metadata of the persistent definition. libvirt's
+ * virDomainSetMetadata would need the element without its namespace declaration; a
+ * redefinition keeps the element exactly as kvz_ownership_to_xml wrote it. */
+static int set_metadata(struct kvz_host *h, virDomainPtr dom, const struct kvz_resource *want,
+                        const char *template_digest, struct kvz_error **err)
+{
+    char *md = NULL, *xml = NULL, *next = NULL;
+    int rc = -1;
+    if (kvz_vm_metadata_xml(&md, h, want, template_digest, err) < 0)
+        goto cleanup;
+    xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
+    if (!xml) {
+        kvz_error_set(err, "read vm '%s': %s", want->name, kvz_virt_msg());
+        goto cleanup;
+    }
+    if (kvz_vm_replace_metadata(&next, xml, md, err) < 0)
+        goto cleanup;
+    virDomainPtr redefined = virDomainDefineXML(h->conn, next);
+    if (!redefined) {
+        kvz_error_set(err, "record kvz metadata on vm '%s': %s", want->name, kvz_virt_msg());
+        goto cleanup;
+    }
+    virDomainFree(redefined);
+    rc = 0;
+cleanup:
+    free(md);
+    free(xml);
+    free(next);
+    return rc;
+}
+
+static int update_live(struct kvz_host *h, virDomainPtr dom, const struct kvz_change *chg,
+                       struct kvz_error **err)
+{
+    const struct kvz_resource *want = chg->want;
+    bool running = virDomainIsActive(dom) == 1;
+    unsigned int flags = VIR_DOMAIN_AFFECT_CONFIG | (running ? VIR_DOMAIN_AFFECT_LIVE : 0);
+    for (size_t i = 0; i < chg->n_fields; i++) {
+        const char *f = chg->fields[i].field;
+        int rc = 0;
+        if (!strcmp(f, "memory")) {
+            rc = virDomainSetMemoryFlags(dom, want->memory / 1024, flags);
+            if (rc < 0)
+                return kvz_error_set(err, "set memory of vm '%s': %s", want->name, kvz_virt_msg());
+        } else if (!strcmp(f, "cpus")) {
+            rc = virDomainSetVcpusFlags(dom, want_cpus(want), flags);
+            if (rc < 0)
+                return kvz_error_set(err, "set vcpus of vm '%s': %s", want->name, kvz_virt_msg());
+        } else if (!strcmp(f, "disk")) {
+            if (grow_disk(h, dom, want->disk, err) < 0)
+                return -1;
+        } else if (!strcmp(f, "network")) {
+            if (swap_network(h, dom, want, chg->have, flags, err) < 0)
+                return -1;
+        } else if (!strcmp(f, "autostart")) {
+            if (virDomainSetAutostart(dom, want->autostart) < 0)
+                return kvz_error_set(err, "autostart of vm '%s': %s", want->name, kvz_virt_msg());
+        } else if (!strcmp(f, "state")) {
+            if (want->state == KVZ_POWER_RUNNING && !running && virDomainCreate(dom) < 0)
+                return kvz_error_set(err, "start vm '%s': %s", want->name, kvz_virt_msg());
+            if (want->state == KVZ_POWER_STOPPED && running && kvz_vm_stop(dom, err) < 0)
+                return -1;
+        } else if (strcmp(f, "protect") != 0) {
+            return kvz_error_set(err, "vm '%s': '%s' cannot change live", want->name, f);
+        }
+    }
+    return set_metadata(h, dom, want, chg->have ? chg->have->template_digest : NULL, err);
+}
+
+/* The install medium the VM has now, kept across a redefinition. */
+static char *current_cdrom(virDomainPtr dom)
+{
+    char *xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+    struct kvz_vm_domain_info info;
+    char *r = NULL;
+    if (xml && kvz_vm_domain_info_parse(&info, xml, NULL) == 0) {
+        r = info.cdrom_path;
+        info.cdrom_path = NULL;
+        kvz_vm_domain_info_release(&info);
+    }
+    free(xml);
+    return r;
+}
+
+static int update_restart(struct kvz_host *h, virDomainPtr dom, const struct kvz_change *chg,
+                          const struct kvz_media *media, struct kvz_error **err)
+{
+    const struct kvz_resource *want = chg->want;
+    const char *tdigest = chg->have ? chg->have->template_digest : NULL;
+    char *xml = NULL, *cdrom = NULL;
+    int rc = -1;
+    bool was_running = virDomainIsActive(dom) == 1;
+
+    /* Refuse what cannot be done before stopping anything. */
+    if (has_field(chg, "disk") && chg->have && want->disk < chg->have->disk) {
+        kvz_error_set(err,
+                      "vm '%s': disk is %" PRIu64 " bytes, shrinking it to %" PRIu64
+                      " would lose data; keep disk: at least as large",
+                      want->name, chg->have->disk, want->disk);
+        goto cleanup;
+    }
+    /* The manifest's install medium (pulled by the executor before the change), else the one
+     * attached now. */
+    if (media && media->cdrom) {
+        if (!(cdrom = strdup(media->cdrom->path))) {
+            kvz_error_set(err, "vm '%s': out of memory", want->name);
+            goto cleanup;
+        }
+    } else if (want->cdrom_name) {
+        cdrom = current_cdrom(dom);
+    }
+    if (kvz_vm_stop(dom, err) < 0)
+        goto cleanup;
+    if (has_field(chg, "disk") && grow_disk(h, dom, want->disk, err) < 0)
+        goto cleanup;
+    if (kvz_vm_seed_refresh(h, want, err) < 0)
+        goto cleanup;
+    if (kvz_vm_definition(&xml, h, want, cdrom, tdigest, err) < 0)
+        goto cleanup;
+    virDomainPtr redefined = virDomainDefineXML(h->conn, xml);
+    if (!redefined) {
+        kvz_error_set(err, "redefine vm '%s': %s", want->name, kvz_virt_msg());
+        goto cleanup;
+    }
+    virDomainFree(redefined);
+    if (virDomainSetAutostart(dom, want->autostart) < 0) {
+        kvz_error_set(err, "autostart of vm '%s': %s", want->name, kvz_virt_msg());
+        goto cleanup;
+    }
+    bool run = has_field(chg, "state") ? want->state == KVZ_POWER_RUNNING : was_running;
+    if (run && virDomainCreate(dom) < 0) {
+        kvz_error_set(err, "start vm '%s': %s", want->name, kvz_virt_msg());
+        goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    free(xml);
+    free(cdrom);
+    return rc;
+}
+
+int kvz_vm_update(struct kvz_host *h, const struct kvz_change *chg, const struct kvz_media *media,
+                  struct kvz_error **err)
+{
+    virDomainPtr dom = NULL;
+    const struct kvz_resource *want = chg->want;
+    if (!want)
+        return kvz_error_set(err, "vm '%s': update without a desired spec", chg->name);
+    if (kvz_domain_lookup(&dom, NULL, h, KVZ_KIND_VM, want->name, err) < 0)
+        return -1;
+    if (!dom)
+        return kvz_error_set(err, "vm '%s' does not exist; plan again", want->name);
+    bool live = true;
+    for (size_t i = 0; i < chg->n_fields; i++) {
+        const struct kvz_field_delta *f = &chg->fields[i];
+        bool field_live = chg->have ? kvz_vm_field_is_live(h, want, chg->have, f->field) : false;
+        if (!f->live || !field_live)
+            live = false;
+    }
+    int rc = live ? update_live(h, dom, chg, err) : update_restart(h, dom, chg, media, err);
+    virDomainFree(dom);
+    return rc;
+}

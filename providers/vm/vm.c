@@ -1,0 +1,382 @@
+/* The VM provider over libvirt QEMU/KVM: its ops table, create, remove, power. */
+#include "providers/vm/vm.h"
+
+#include "base/buf.h"
+#include "parser/spec_digest.h"
+#include "providers/domain.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+
+int kvz_vm_fail(struct kvz_error **err, virDomainPtr dom, const char *what)
+{
+    /* kvz_virt_msg() copies the message before virDomainGetName resets it. */
+    const char *msg = kvz_virt_msg();
+    return kvz_error_set(err, "%s vm '%s': %s", what, virDomainGetName(dom), msg);
+}
+
+int kvz_vm_stop_timeout(void)
+{
+    const char *s = getenv("KVZ_VM_STOP_TIMEOUT");
+    int t = s ? atoi(s) : 0;
+    return t > 0 ? t : 60;
+}
+
+int kvz_vm_stop(virDomainPtr dom, struct kvz_error **err)
+{
+    if (virDomainIsActive(dom) != 1)
+        return 0;
+    /* Graceful first (the guest agent, else the ACPI power button): the guest flushes its
+     * disks. A guest that ignores both is forced off. */
+    virDomainShutdownFlags(dom,
+                           VIR_DOMAIN_SHUTDOWN_GUEST_AGENT | VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        if (virDomainIsActive(dom) != 1)
+            return 0;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec >= kvz_vm_stop_timeout())
+            break;
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (virDomainDestroy(dom) < 0 && virDomainIsActive(dom) == 1)
+        return kvz_vm_fail(err, dom, "force off");
+    return 0;
+}
+
+/* ---- metadata ---- */
+
+int kvz_vm_metadata_xml(char **out, struct kvz_host *h, const struct kvz_resource *want,
+                        const char *template_digest, struct kvz_error **err)
+{
+    struct kvz_domain_meta m;
+    int rc = kvz_domain_meta_init(&m, h, KVZ_KIND_VM, want, template_digest, err);
+    if (rc == 0)
+        rc = kvz_ownership_to_xml(out, &m.o, err);
+    kvz_domain_meta_release(&m);
+    return rc;
+}
+
+/* ---- definition ---- */
+
+/* Named after what is injected: new inputs, new instance, and cloud-init runs again. */
+static char *instance_id(const struct kvz_resource *want)
+{
+    char config[KVZ_SHA256_HEX];
+    if (kvz_config_digest(config, want, NULL) < 0)
+        return NULL;
+    struct kvz_buf b = KVZ_BUF_INIT;
+    kvz_buf_printf(&b, "kvz-%.32s", config);
+    return kvz_buf_detach(&b);
+}
+
+int kvz_vm_seed_refresh(struct kvz_host *h, const struct kvz_resource *want, struct kvz_error **err)
+{
+    if (want->os == KVZ_OS_WINDOWS)
+        return 0;
+    char *path = kvz_vm_pool_path(h, want->name, "-seed.iso");
+    char *iid = instance_id(want);
+    int rc = -1;
+    if (!path || !iid) {
+        kvz_error_set(err, "seed of vm '%s': out of memory", want->name);
+        goto cleanup;
+    }
+    struct kvz_vm_seed seed = {
+        .instance_id = iid,
+        .hostname = want->hostname ? want->hostname : want->name,
+        .user_data = want->user_data,
+        .ssh_keys = (const char *const *)want->ssh_keys,
+        .n_ssh_keys = want->n_ssh_keys,
+    };
+    rc = kvz_vm_seed_write(path, &seed, err);
+cleanup:
+    free(path);
+    free(iid);
+    return rc;
+}
+
+int kvz_vm_definition(char **out, struct kvz_host *h, const struct kvz_resource *want,
+                      const char *cdrom_path, const char *template_digest, struct kvz_error **err)
+{
+    int rc = -1;
+    char mac[18], uuid[37];
+    const char *why = NULL;
+    char *disk = kvz_vm_pool_path(h, want->name, ".qcow2");
+    char *seed = kvz_vm_pool_path(h, want->name, "-seed.iso");
+    char *nvram = kvz_vm_pool_path(h, want->name, "-VARS.fd");
+    char *metadata = NULL;
+    *out = NULL;
+    if (!disk || !seed || !nvram) {
+        kvz_error_set(err, "vm '%s': out of memory", want->name);
+        goto cleanup;
+    }
+    if (kvz_vm_metadata_xml(&metadata, h, want, template_digest, err) < 0)
+        goto cleanup;
+    kvz_identity_mac(mac, h->stack, want->name);
+    kvz_identity_uuid(uuid, h->stack, want->name);
+    struct kvz_vm_domain_spec s = {
+        .name = want->name,
+        .uuid = uuid,
+        .mac = mac,
+        .kvm = kvz_vm_kvm_usable(&why, h->uri, h->conn),
+        .os = want->os,
+        .firmware = want->firmware,
+        .memory = want->memory,
+        .max_memory = want->max_memory > want->memory ? want->max_memory : want->memory,
+        .cpus = want->cpus_milli / 1000 ? want->cpus_milli / 1000 : 1,
+        .max_cpus = want->max_cpus,
+        .disk_path = disk,
+        .seed_path = want->os == KVZ_OS_WINDOWS ? NULL : seed,
+        .cdrom_path = cdrom_path,
+        .ovmf_code = KVZ_VM_OVMF_CODE,
+        .nvram_path = nvram,
+        .nvram_template = KVZ_VM_OVMF_VARS,
+        .network = &want->network,
+        .metadata_xml = metadata,
+    };
+    if (s.max_cpus < s.cpus)
+        s.max_cpus = s.cpus;
+    rc = kvz_vm_domain_xml(out, &s, err);
+cleanup:
+    free(disk);
+    free(seed);
+    free(nvram);
+    free(metadata);
+    return rc;
+}
+
+/* ---- create ---- */
+
+static int set_running(virDomainPtr dom, bool on, struct kvz_error **err)
+{
+    int active = virDomainIsActive(dom);
+    if (on && active != 1 && virDomainCreate(dom) < 0)
+        return kvz_vm_fail(err, dom, "start");
+    if (!on && active == 1)
+        return kvz_vm_stop(dom, err);
+    return 0;
+}
+
+/* Removes the files of vm `name` in the pool: overlay, seed, NVRAM. Never the base. */
+static int delete_files(struct kvz_host *h, virStoragePoolPtr pool, const char *name,
+                        struct kvz_error **err)
+{
+    static const char *const suffixes[] = {".qcow2", "-seed.iso", "-VARS.fd"};
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        char *p = kvz_vm_pool_path(h, name, suffixes[i]);
+        int rc = p ? kvz_vm_volume_delete(pool, p, err) : kvz_error_set(err, "out of memory");
+        free(p);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int kvz_vm_create_from(struct kvz_host *h, const struct kvz_resource *want, const char *image_path,
+                       const char *image_digest, const char *cdrom_path, struct kvz_error **err)
+{
+    int rc = -1;
+    virDomainPtr dom = NULL;
+    virStoragePoolPtr pool = NULL;
+    char *base = NULL, *disk = NULL, *xml = NULL;
+    bool base_qcow2 = false, made = false;
+    uint64_t base_size = 0;
+
+    if (kvz_domain_lookup(&dom, NULL, h, KVZ_KIND_VM, want->name, err) < 0)
+        goto cleanup;
+    if (kvz_vm_pool_ensure(&pool, h, err) < 0)
+        goto cleanup;
+    disk = kvz_vm_pool_path(h, want->name, ".qcow2");
+    if (!disk) {
+        kvz_error_set(err, "out of memory");
+        goto cleanup;
+    }
+    if (dom && access(disk, F_OK) == 0) {
+        /* Made before: only the power state may be left to do. */
+        rc = set_running(dom, want->state == KVZ_POWER_RUNNING, err);
+        goto cleanup;
+    }
+    if (dom) {
+        /* Half made (or its disk lost): start over from the image. */
+        kvz_host_log(h, want->name, "redefining: its disk is missing");
+        if (virDomainIsActive(dom) == 1)
+            virDomainDestroy(dom);
+        if (virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_NVRAM |
+                                            VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+                                            VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA) < 0) {
+            kvz_error_set(err, "undefine half-made vm '%s': %s", want->name, kvz_virt_msg());
+            goto cleanup;
+        }
+        virDomainFree(dom);
+        dom = NULL;
+    }
+    uint64_t size = want->disk;
+    if (image_path) {
+        kvz_host_log(h, want->name, "importing base image");
+        if (kvz_vm_base_import(&base, &base_qcow2, &base_size, pool, image_path, image_digest,
+                               err) < 0) {
+            kvz_error_wrap(err, "vm '%s'", want->name);
+            goto cleanup;
+        }
+        if (!size)
+            size = base_size;
+    }
+    if (size < base_size || size == 0) {
+        kvz_error_set(err,
+                      "vm '%s': disk %" PRIu64 " bytes is smaller than its image (%" PRIu64
+                      " bytes); set disk: to at least the image size",
+                      want->name, size, base_size);
+        goto cleanup;
+    }
+    /* Leftovers of an attempt that died before defining the domain belong to nobody. */
+    if (delete_files(h, pool, want->name, err) < 0)
+        goto cleanup;
+    made = true;
+    kvz_host_log(h, want->name, "creating disk overlay");
+    if (kvz_vm_overlay_create(pool, want->name, base, base_qcow2, size, err) < 0)
+        goto cleanup;
+    if (kvz_vm_seed_refresh(h, want, err) < 0)
+        goto cleanup;
+    /* Without a manifest template (tests), the content digest identifies the image. */
+    if (kvz_vm_definition(&xml, h, want, cdrom_path, want->tmpl ? NULL : image_digest, err) < 0)
+        goto cleanup;
+    dom = virDomainDefineXML(h->conn, xml);
+    if (!dom) {
+        kvz_error_set(err, "define vm '%s': %s", want->name, kvz_virt_msg());
+        goto cleanup;
+    }
+    if (virDomainSetAutostart(dom, want->autostart) < 0) {
+        kvz_error_set(err, "autostart of vm '%s': %s", want->name, kvz_virt_msg());
+        goto cleanup;
+    }
+    if (want->state == KVZ_POWER_RUNNING) {
+        kvz_host_log(h, want->name, "starting");
+        if (set_running(dom, true, err) < 0)
+            goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    if (rc < 0 && made) {
+        /* No half-made guest: what this call made goes again; the error stays the first. */
+        struct kvz_error *ignored = NULL;
+        if (dom) {
+            if (virDomainIsActive(dom) == 1)
+                virDomainDestroy(dom);
+            virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_NVRAM);
+        }
+        delete_files(h, pool, want->name, &ignored);
+        kvz_error_free(ignored);
+    }
+    if (dom)
+        virDomainFree(dom);
+    if (pool)
+        virStoragePoolFree(pool);
+    free(base);
+    free(disk);
+    free(xml);
+    return rc;
+}
+
+static int vm_create(struct kvz_host *h, const struct kvz_resource *want,
+                     const struct kvz_media *media, struct kvz_error **err)
+{
+    const struct kvz_image *img = media ? media->image : NULL;
+    const struct kvz_image *iso = media ? media->cdrom : NULL;
+    if ((want->tmpl && !img) || (want->cdrom && !iso))
+        return kvz_error_set(err, "create vm '%s': its %s was not pulled", want->name,
+                             want->tmpl && !img ? "image" : "cdrom");
+    /* The store names content "sha256:<hex>"; the base volume is named by the hex. A VM
+     * without an image gets a blank disk (an install from its cdrom). */
+    const char *hex = !img                       ? NULL
+                      : strchr(img->digest, ':') ? strchr(img->digest, ':') + 1
+                                                 : img->digest;
+    return kvz_vm_create_from(h, want, img ? img->path : NULL, hex, iso ? iso->path : NULL, err);
+}
+
+/* ---- remove and power ---- */
+
+static int vm_remove(struct kvz_host *h, const char *name, struct kvz_error **err)
+{
+    int rc = -1;
+    virDomainPtr dom = NULL;
+    struct kvz_ownership *own = NULL;
+    char pool_name[32];
+    if (kvz_domain_lookup(&dom, &own, h, KVZ_KIND_VM, name, err) < 0)
+        return -1;
+    if (own && own->protect) {
+        kvz_error_set(err, "vm '%s' is protected; set protect: false and apply first", name);
+        goto cleanup;
+    }
+    if (dom) {
+        if (kvz_vm_stop(dom, err) < 0)
+            goto cleanup;
+        if (virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_NVRAM |
+                                            VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+                                            VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+                                            VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA) < 0) {
+            kvz_error_set(err, "undefine vm '%s': %s", name, kvz_virt_msg());
+            goto cleanup;
+        }
+    }
+    /* The files are named after the VM in kvz's pool; without a pool there are none. */
+    kvz_vm_pool_name(pool_name, h->state_dir);
+    virStoragePoolPtr pool = virStoragePoolLookupByName(h->conn, pool_name);
+    if (pool) {
+        if (virStoragePoolIsActive(pool) == 1)
+            rc = delete_files(h, pool, name, err);
+        else
+            rc = 0;
+        virStoragePoolFree(pool);
+        if (rc < 0)
+            goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    if (dom)
+        virDomainFree(dom);
+    kvz_ownership_free(own);
+    return rc;
+}
+
+static int vm_set_power(struct kvz_host *h, const char *name, bool on, struct kvz_error **err)
+{
+    virDomainPtr dom = NULL;
+    if (kvz_domain_lookup(&dom, NULL, h, KVZ_KIND_VM, name, err) < 0)
+        return -1;
+    if (!dom)
+        return kvz_error_set(err, "vm '%s' does not exist; apply to create it", name);
+    int rc = set_running(dom, on, err);
+    virDomainFree(dom);
+    return rc;
+}
+
+static const char *vm_host_warning(struct kvz_host *h)
+{
+    const char *why = NULL;
+    if (kvz_vm_kvm_usable(&why, h->uri, h->conn))
+        return NULL;
+    return why ? why : "KVM is not usable on this host";
+}
+
+const struct kvz_provider_ops kvz_vm_ops = {
+    .kind = "vm",
+    .observe = kvz_vm_observe,
+    .create = vm_create,
+    .update = kvz_vm_update,
+    .remove = vm_remove,
+    .set_power = vm_set_power,
+    .field_is_live = kvz_vm_field_is_live,
+    .host_warning = vm_host_warning,
+};
