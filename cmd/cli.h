@@ -17,24 +17,33 @@ struct kvz_cli {
     int verbosity;              /* -1 with -q, 0, 1 with -v */
 };
 
+struct kvz_command;
+
+/* A subcommand: argv[0] is its name; c is its entry in the command table. */
+typedef int (*kvz_command_fn)(struct kvz_cli *cli, const struct kvz_command *c, int argc,
+                              char **argv);
+
 struct kvz_command {
     const char *name;
-    int (*fn)(struct kvz_cli *cli, int argc, char **argv); /* argv[0] is the command name */
-    const char *usage;   /* one line: "kvz validate [-f PATH]..." */
-    const char *summary; /* one line for `kvz help` */
-    const char *help;    /* the options, for `kvz help COMMAND` and `kvz COMMAND --help` */
+    kvz_command_fn fn;
+    const char *usage;     /* one line: "kvz validate [-f PATH]..." */
+    const char *summary;   /* one line for `kvz help` */
+    unsigned opts;         /* the options it takes (KVZ_OPT bits, cmd/options.h) */
+    size_t max_args;       /* positional arguments it takes */
+    const char *args_hint; /* what to do about an unexpected argument, or NULL: use -f */
+    const char *help;      /* more help (its actions), or NULL */
 };
 
-/* Exit statuses (SPEC.md section 2). */
+/* Exit statuses (docs/cli.md). */
 enum { KVZ_EXIT_OK = 0, KVZ_EXIT_ERROR = 1, KVZ_EXIT_CHANGES = 2 };
 
-int cmd_validate(struct kvz_cli *cli, int argc, char **argv);
-int cmd_plan(struct kvz_cli *cli, int argc, char **argv);
-int cmd_apply(struct kvz_cli *cli, int argc, char **argv);
-int cmd_destroy(struct kvz_cli *cli, int argc, char **argv);
-int cmd_status(struct kvz_cli *cli, int argc, char **argv);
-int cmd_templates(struct kvz_cli *cli, int argc, char **argv);
-int cmd_doctor(struct kvz_cli *cli, int argc, char **argv);
+int cmd_validate(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
+int cmd_plan(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
+int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
+int cmd_destroy(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
+int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
+int cmd_templates(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
+int cmd_doctor(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 
 /* The command table entry for NAME, or NULL. */
 const struct kvz_command *kvz_cli_command(const char *name);
@@ -42,11 +51,7 @@ const struct kvz_command *kvz_cli_command(const char *name);
 /* Prints the help of `cmd` to stdout. */
 void kvz_cli_print_help(const struct kvz_command *cmd);
 
-/*
- * Shared option parsing for the manifest commands: handles -f PATH (repeatable),
- * --help. Subcommands use getopt_long themselves for the rest; this is the
- * helper for collecting -f values.
- */
+/* A growable list of borrowed strings (argv entries): -f paths, targets, arguments. */
 struct kvz_paths {
     const char **v;
     size_t n, cap;
@@ -60,8 +65,6 @@ void kvz_out_warn(struct kvz_cli *cli, const char *fmt, ...) __attribute__((form
 void kvz_out_kvz_error(struct kvz_cli *cli, const struct kvz_error *e);
 /* Prints every diagnostic to stderr, then "N errors" when there are any. */
 void kvz_out_diags(struct kvz_cli *cli, const struct kvz_diags *d);
-/* "not implemented yet" for commands a later release brings; returns 1. */
-int kvz_out_not_implemented(struct kvz_cli *cli, const char *command);
 
 /* ANSI colour sequences, or "" when colour is off. */
 const char *kvz_color(bool on, const char *seq);

@@ -5,10 +5,10 @@
  */
 #include "cmd/cli.h"
 
+#include "cmd/options.h"
 #include "parser/manifest.h"
 #include "providers/doctor.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -24,36 +24,18 @@ static void print_checks(struct kvz_cli *cli, const struct kvz_checks *c)
     }
 }
 
-int cmd_doctor(struct kvz_cli *cli, int argc, char **argv)
+int cmd_doctor(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"file", required_argument, NULL, 'f'},
-        {NULL, 0, NULL, 0},
-    };
-    struct kvz_paths paths = {0};
+    struct kvz_opts o;
     struct kvz_diags diags = KVZ_DIAGS_INIT;
     struct kvz_manifest *m = NULL;
     struct kvz_checks checks = {0};
     struct kvz_error *err = NULL;
-    int rc = KVZ_EXIT_ERROR, c;
+    int rc = KVZ_EXIT_ERROR;
 
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+f:", opts, NULL)) != -1) {
-        if (c == 'f' && kvz_paths_add(&paths, optarg) == 0)
-            continue;
-        if (c == 'f')
-            kvz_out_error(cli, "out of memory");
-        else if (optopt == 'f')
-            kvz_out_error(cli, "option '-f' needs a path; run 'kvz help doctor'");
-        else
-            kvz_out_error(cli, "unknown option '%s'; run 'kvz help doctor'", argv[optind - 1]);
+    if (kvz_opts_parse(&o, cli, c, argc, argv) < 0)
         goto cleanup;
-    }
-    if (optind < argc) {
-        kvz_out_error(cli, "unexpected argument '%s'; give manifests with -f PATH", argv[optind]);
-        goto cleanup;
-    }
+    const struct kvz_paths paths = o.files;
     /* Without -f, ./kvz.yaml when there is one; else check for everything kvz can do. */
     if (paths.n || access("kvz.yaml", F_OK) == 0) {
         int loaded = kvz_manifest_load(&m, paths.v, paths.n, &diags);
@@ -77,6 +59,6 @@ cleanup:
     kvz_checks_release(&checks);
     kvz_manifest_free(m);
     kvz_diags_release(&diags);
-    kvz_paths_release(&paths);
+    kvz_opts_release(&o);
     return rc;
 }

@@ -1,55 +1,47 @@
 #include "cmd/cli.h"
 
+#include "cmd/options.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 
-#define MANIFEST_OPTS                                                                              \
-    "  -f PATH               manifest file or directory (repeatable; default ./kvz.yaml)\n"
+#define O(id) KVZ_OPT(KVZ_OPT_##id)
 
 static const struct kvz_command commands[] = {
     {"validate", cmd_validate, "kvz validate [-f PATH]...", "check manifests; no host access",
-     MANIFEST_OPTS},
+     O(FILE), 0, NULL, NULL},
     {"plan", cmd_plan,
      "kvz plan [-f PATH]... [-o PLANFILE] [--json] [--detailed-exitcode] [--target NAME]...",
-     "show what apply would change",
-     MANIFEST_OPTS "  -o PLANFILE           save the plan, for 'kvz apply PLANFILE'\n"
-                   "  --json                one JSON object on stdout\n"
-                   "  --detailed-exitcode   exit 0: no changes, 2: changes, 1: error\n"
-                   "  --target NAME         plan only this resource (repeatable)\n"},
+     "show what apply would change", O(FILE) | O(OUT) | O(JSON) | O(DETAILED) | O(TARGET), 0,
+     NULL, NULL},
     {"apply", cmd_apply,
-     "kvz apply [-f PATH]... [--auto-approve] [--json] [--parallel N] [--target NAME]... "
-     "[--max-disruption LEVEL] | kvz apply PLANFILE",
+     "kvz apply [-f PATH]... [--auto-approve] [--json] [--parallel N] [--target NAME]... [--max-disruption LEVEL] | kvz apply PLANFILE",
      "make the host match the manifests",
-     MANIFEST_OPTS
-     "  --auto-approve        do not ask; required without a terminal\n"
-     "  --json                report as JSON\n"
-     "  --parallel N          resources applied at once (default 4)\n"
-     "  --target NAME         apply only this resource (repeatable)\n"
-     "  --max-disruption L    live | restart | destroy (default destroy): refuse plans beyond L\n"},
+     O(FILE) | O(JSON) | O(AUTO_APPROVE) | O(PARALLEL) | O(TARGET) | O(MAX_DISRUPTION), 1,
+     "'kvz apply' takes one plan file", NULL},
     {"destroy", cmd_destroy, "kvz destroy [-f PATH]... [--auto-approve] [--target NAME]...",
-     "delete the stack's guests",
-     MANIFEST_OPTS "  --auto-approve        do not ask\n"
-                   "  --target NAME         destroy only this resource (repeatable)\n"},
+     "delete the stack's guests", O(FILE) | O(AUTO_APPROVE) | O(TARGET), 0, NULL, NULL},
     {"status", cmd_status, "kvz status [-f PATH]... [--json]",
-     "managed resources, state, drift, provenance", MANIFEST_OPTS "  --json                JSON\n"},
+     "managed resources, state, drift, provenance", O(FILE) | O(JSON), 0, NULL, NULL},
     {"templates", cmd_templates, "kvz templates pull|list|prune [-f PATH]...", "the download cache",
-     "  pull                  download, verify and unpack the manifests' templates\n"
-     "  list                  each template: kind, size, digest, cached or not\n"
-     "  prune                 remove cache entries no given manifest references\n" MANIFEST_OPTS},
+     O(FILE), 1, "run 'kvz help templates'",
+     "  pull                    download, verify and unpack the manifests' templates\n"
+     "  list                    each template: kind, size, digest, cached or not\n"
+     "  prune                   remove cache entries no given manifest references\n"},
     {"doctor", cmd_doctor, "kvz doctor [-f PATH]...", "host checks: libvirt, KVM, cgroups, storage",
-     MANIFEST_OPTS},
+     O(FILE), 0, NULL, NULL},
 };
 
 static const char global_help[] =
     "Global options:\n"
-    "  --state-dir DIR       state and cache (default /var/lib/kvz, env KVZ_STATE_DIR)\n"
-    "  --containers-uri URI  libvirt URI for containers (overrides connection:)\n"
-    "  --vms-uri URI         libvirt URI for vms (overrides connection:)\n"
-    "  --no-color            no colour (also with NO_COLOR, or when not a terminal)\n"
-    "  -q, -v                quieter, more verbose\n";
+    "  --state-dir DIR         state and cache (default /var/lib/kvz, env KVZ_STATE_DIR)\n"
+    "  --containers-uri URI    libvirt URI for containers (overrides connection:)\n"
+    "  --vms-uri URI           libvirt URI for vms (overrides connection:)\n"
+    "  --no-color              no colour (also with NO_COLOR, or when not a terminal)\n"
+    "  -q, -v                  quieter, more verbose\n";
 
 const struct kvz_command *kvz_cli_command(const char *name)
 {
@@ -61,7 +53,11 @@ const struct kvz_command *kvz_cli_command(const char *name)
 
 void kvz_cli_print_help(const struct kvz_command *cmd)
 {
-    printf("usage: %s\n\n%s.\n\n%s\n%s", cmd->usage, cmd->summary, cmd->help, global_help);
+    printf("usage: %s\n\n%s.\n\n", cmd->usage, cmd->summary);
+    if (cmd->help)
+        fputs(cmd->help, stdout);
+    kvz_opts_print_help(cmd->opts);
+    printf("\n%s", global_help);
 }
 
 static void print_usage(FILE *f)
@@ -79,6 +75,10 @@ static int cmd_help(struct kvz_cli *cli, int argc, char **argv)
 {
     if (argc < 2) {
         print_usage(stdout);
+        return KVZ_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "help")) {
+        printf("usage: kvz help [COMMAND]\n\nShow the commands, or the options of COMMAND.\n");
         return KVZ_EXIT_OK;
     }
     const struct kvz_command *c = kvz_cli_command(argv[1]);
@@ -179,5 +179,5 @@ int main(int argc, char **argv)
             kvz_cli_print_help(c);
             return KVZ_EXIT_OK;
         }
-    return c->fn(&cli, argc - 1, argv + 1);
+    return c->fn(&cli, c, argc - 1, argv + 1);
 }

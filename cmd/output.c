@@ -63,15 +63,6 @@ void kvz_out_diags(struct kvz_cli *cli, const struct kvz_diags *d)
         fprintf(stderr, "%zu error%s\n", d->errors, d->errors == 1 ? "" : "s");
 }
 
-int kvz_out_not_implemented(struct kvz_cli *cli, const char *command)
-{
-    kvz_out_error(
-        cli,
-        "'kvz %s' is not implemented yet in this version; use 'kvz validate' to check manifests",
-        command);
-    return KVZ_EXIT_ERROR;
-}
-
 int kvz_paths_add(struct kvz_paths *p, const char *path)
 {
     if (p->n == p->cap) {

@@ -92,6 +92,18 @@ int kvz_stack_plan(struct kvz_cli *cli, struct kvz_stack_run *r, const char *con
     return 0;
 }
 
+int kvz_stack_open(struct kvz_cli *cli, struct kvz_stack_run *r, const struct kvz_opts *o,
+                   unsigned flags)
+{
+    if (kvz_stack_load(cli, r, o->files.v, o->files.n) < 0 ||
+        ((flags & KVZ_STACK_LOCK) && kvz_stack_lock(cli, r) < 0) ||
+        kvz_stack_observe(cli, r, NULL) < 0)
+        return -1;
+    if (flags & KVZ_STACK_PLAN)
+        return kvz_stack_plan(cli, r, o->targets.v, o->targets.n, flags & KVZ_STACK_DESTROY);
+    return 0;
+}
+
 int kvz_stack_fingerprint(struct kvz_cli *cli, struct kvz_stack_run *r, char out[65])
 {
     struct kvz_error *err = NULL;

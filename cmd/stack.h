@@ -7,10 +7,11 @@
  */
 
 #include "cmd/cli.h"
+#include "cmd/options.h"
 #include "parser/manifest.h"
-#include "providers/hosts.h"
 #include "planner/lock.h"
 #include "planner/plan.h"
+#include "providers/hosts.h"
 
 struct kvz_stack_run {
     struct kvz_manifest *m;
@@ -25,6 +26,19 @@ struct kvz_stack_run {
     {                                                                                              \
         .lock = KVZ_LOCK_INIT                                                                      \
     }
+
+/* What kvz_stack_open() does beyond loading and observing. */
+enum {
+    KVZ_STACK_LOCK = 1 << 0,    /* take the state-dir lock (apply, destroy) */
+    KVZ_STACK_PLAN = 1 << 1,    /* compute r->plan for o->targets */
+    KVZ_STACK_DESTROY = 1 << 2, /* the plan deletes every managed resource in scope */
+};
+
+/* The prologue of plan, apply, destroy and status: loads the manifests of o->files, takes the
+ * lock, connects and observes, computes the plan, as `flags` say. Each step prints its own
+ * failure; -1 at the first. */
+int kvz_stack_open(struct kvz_cli *cli, struct kvz_stack_run *r, const struct kvz_opts *o,
+                   unsigned flags);
 
 /* Loads the manifests (prints diagnostics); -1 when invalid. */
 int kvz_stack_load(struct kvz_cli *cli, struct kvz_stack_run *r, const char *const *paths,

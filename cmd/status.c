@@ -1,10 +1,10 @@
 #include "cmd/cli.h"
 
 #include "base/buf.h"
+#include "cmd/options.h"
 #include "cmd/stack.h"
 #include "parser/units.h"
 
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -37,48 +37,16 @@ static json_t *sn(const char *s)
     return s ? json_string(s) : json_null();
 }
 
-int cmd_status(struct kvz_cli *cli, int argc, char **argv)
+int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv)
 {
-    enum { OPT_JSON = 256 };
-    static const struct option opts[] = {
-        {"file", required_argument, NULL, 'f'},
-        {"json", no_argument, NULL, OPT_JSON},
-        {NULL, 0, NULL, 0},
-    };
-    struct kvz_paths paths = {0};
+    struct kvz_opts o;
     struct kvz_stack_run r = KVZ_STACK_RUN_INIT;
-    bool json = false;
-    int rc = KVZ_EXIT_ERROR, c;
+    int rc = KVZ_EXIT_ERROR;
     json_t *rows = NULL;
 
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:f:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f':
-            if (kvz_paths_add(&paths, optarg) < 0) {
-                kvz_out_error(cli, "out of memory");
-                goto cleanup;
-            }
-            break;
-        case OPT_JSON:
-            json = true;
-            break;
-        case ':':
-            kvz_out_error(cli, "option '%s' needs a value; run 'kvz help status'",
-                          argv[optind - 1]);
-            goto cleanup;
-        default:
-            kvz_out_error(cli, "unknown option '%s'; run 'kvz help status'", argv[optind - 1]);
-            goto cleanup;
-        }
-    }
-    if (optind < argc) {
-        kvz_out_error(cli, "unexpected argument '%s'; give manifests with -f PATH", argv[optind]);
+    if (kvz_opts_parse(&o, cli, c, argc, argv) < 0 || kvz_stack_open(cli, &r, &o, 0) < 0)
         goto cleanup;
-    }
-    if (kvz_stack_load(cli, &r, paths.v, paths.n) < 0 || kvz_stack_observe(cli, &r, NULL) < 0)
-        goto cleanup;
+    bool json = o.json;
     /* a plan that cannot be made (an unmanaged same-named domain...) still leaves a status */
     bool planned = kvz_stack_plan(cli, &r, NULL, 0, false) == 0;
     rows = json_array();
@@ -86,9 +54,9 @@ int cmd_status(struct kvz_cli *cli, int argc, char **argv)
         printf("%-20s %-9s %-8s %8s %5s  %-19s %-30s %s\n", "NAME", "KIND", "STATE", "MEMORY",
                "CPUS", "APPLIED", "DRIFT", "SOURCE");
     for (int k = 0; k < KVZ_N_KINDS; k++) {
-        const struct kvz_observed *o = &r.hs.observed[k];
-        for (size_t i = 0; r.hs.ops[k] && i < o->n; i++) {
-            const struct kvz_observed_resource *h = &o->v[i];
+        const struct kvz_observed *seen = &r.hs.observed[k];
+        for (size_t i = 0; r.hs.ops[k] && i < seen->n; i++) {
+            const struct kvz_observed_resource *h = &seen->v[i];
             if (!h->managed || !h->stack || strcmp(h->stack, r.m->stack))
                 continue;
             struct kvz_buf drift = KVZ_BUF_INIT, mem = KVZ_BUF_INIT, cpus = KVZ_BUF_INIT;
@@ -143,6 +111,6 @@ int cmd_status(struct kvz_cli *cli, int argc, char **argv)
 cleanup:
     json_decref(rows);
     kvz_stack_release(&r);
-    kvz_paths_release(&paths);
+    kvz_opts_release(&o);
     return rc;
 }

@@ -1,11 +1,11 @@
 #include "cmd/cli.h"
+#include "cmd/options.h"
 #include "cmd/pull_progress.h"
 
 #include "base/error.h"
 #include "parser/manifest.h"
 #include "store/store.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,47 +177,16 @@ cleanup:
     return rc;
 }
 
-int cmd_templates(struct kvz_cli *cli, int argc, char **argv)
+int cmd_templates(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"file", required_argument, NULL, 'f'},
-        {NULL, 0, NULL, 0},
-    };
-    struct kvz_paths paths = {0};
+    struct kvz_opts o;
     struct kvz_diags diags = KVZ_DIAGS_INIT;
     struct kvz_manifest *m = NULL;
-    const char *action = NULL;
-    int rc = KVZ_EXIT_ERROR, c;
+    int rc = KVZ_EXIT_ERROR;
 
-    optind = 1;
-    opterr = 0;
-    /* The action may stand before or after the options. */
-    while (optind < argc) {
-        if ((c = getopt_long(argc, argv, "+f:", opts, NULL)) == -1) {
-            if (action) {
-                kvz_out_error(cli, "unexpected argument '%s'; run 'kvz help templates'",
-                              argv[optind]);
-                goto cleanup;
-            }
-            action = argv[optind++];
-            continue;
-        }
-        switch (c) {
-        case 'f':
-            if (kvz_paths_add(&paths, optarg) < 0) {
-                kvz_out_error(cli, "out of memory");
-                goto cleanup;
-            }
-            break;
-        default:
-            if (optopt == 'f')
-                kvz_out_error(cli, "option '-f' needs a path; run 'kvz help templates'");
-            else
-                kvz_out_error(cli, "unknown option '%s'; run 'kvz help templates'",
-                              argv[optind - 1]);
-            goto cleanup;
-        }
-    }
+    if (kvz_opts_parse(&o, cli, c, argc, argv) < 0)
+        goto cleanup;
+    const char *action = o.args.n ? o.args.v[0] : NULL;
     if (!action || (strcmp(action, "pull") && strcmp(action, "list") && strcmp(action, "prune"))) {
         kvz_out_error(cli, "%s%s%s; use 'kvz templates pull|list|prune [-f PATH]...'",
                       action ? "unknown action '" : "missing action", action ? action : "",
@@ -225,7 +194,7 @@ int cmd_templates(struct kvz_cli *cli, int argc, char **argv)
         goto cleanup;
     }
     /* Warnings (an insecure template, among others) show on every use. */
-    int loaded = kvz_manifest_load(&m, paths.v, paths.n, &diags);
+    int loaded = kvz_manifest_load(&m, o.files.v, o.files.n, &diags);
     kvz_out_diags(cli, &diags);
     if (loaded < 0)
         goto cleanup;
@@ -238,6 +207,6 @@ int cmd_templates(struct kvz_cli *cli, int argc, char **argv)
 cleanup:
     kvz_manifest_free(m);
     kvz_diags_release(&diags);
-    kvz_paths_release(&paths);
+    kvz_opts_release(&o);
     return rc;
 }

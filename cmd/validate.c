@@ -1,9 +1,9 @@
 #include "cmd/cli.h"
 
 #include "base/buf.h"
+#include "cmd/options.h"
 #include "parser/manifest.h"
 
-#include <getopt.h>
 #include <stdio.h>
 
 
@@ -12,41 +12,17 @@ static const char *plural(size_t n, const char *one, const char *many)
     return n == 1 ? one : many;
 }
 
-int cmd_validate(struct kvz_cli *cli, int argc, char **argv)
+int cmd_validate(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"file", required_argument, NULL, 'f'},
-        {NULL, 0, NULL, 0},
-    };
-    struct kvz_paths paths = {0};
+    struct kvz_opts o;
     struct kvz_diags diags = KVZ_DIAGS_INIT;
     struct kvz_manifest *m = NULL;
     struct kvz_buf what = KVZ_BUF_INIT;
-    int rc = KVZ_EXIT_ERROR, c;
+    int rc = KVZ_EXIT_ERROR;
 
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+f:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f':
-            if (kvz_paths_add(&paths, optarg) < 0) {
-                kvz_out_error(cli, "out of memory");
-                goto cleanup;
-            }
-            break;
-        default:
-            if (optopt == 'f')
-                kvz_out_error(cli, "option '-f' needs a path; run 'kvz help validate'");
-            else
-                kvz_out_error(cli, "unknown option '%s'; run 'kvz help validate'",
-                              argv[optind - 1]);
-            goto cleanup;
-        }
-    }
-    if (optind < argc) {
-        kvz_out_error(cli, "unexpected argument '%s'; give manifests with -f PATH", argv[optind]);
+    if (kvz_opts_parse(&o, cli, c, argc, argv) < 0)
         goto cleanup;
-    }
+    const struct kvz_paths paths = o.files;
     int loaded = kvz_manifest_load(&m, paths.v, paths.n, &diags);
     kvz_out_diags(cli, &diags);
     if (loaded < 0)
@@ -68,7 +44,7 @@ int cmd_validate(struct kvz_cli *cli, int argc, char **argv)
 cleanup:
     kvz_manifest_free(m);
     kvz_diags_release(&diags);
-    kvz_paths_release(&paths);
+    kvz_opts_release(&o);
     kvz_buf_release(&what);
     return rc;
 }

@@ -1,0 +1,56 @@
+#ifndef KVZ_CMD_OPTIONS_H
+#define KVZ_CMD_OPTIONS_H
+
+/*
+ * The one declarative option table of the subcommands (cmd/options.c): each
+ * option once, with its help line; each command says which it takes. One
+ * parser fills struct kvz_opts for every command, so no command has a getopt
+ * loop of its own.
+ */
+
+#include "cmd/cli.h"
+#include "planner/plan.h"
+
+#include <stdbool.h>
+
+enum kvz_opt_id {
+    KVZ_OPT_FILE = 0,
+    KVZ_OPT_OUT,
+    KVZ_OPT_JSON,
+    KVZ_OPT_DETAILED,
+    KVZ_OPT_TARGET,
+    KVZ_OPT_AUTO_APPROVE,
+    KVZ_OPT_PARALLEL,
+    KVZ_OPT_MAX_DISRUPTION,
+    KVZ_N_OPTS
+};
+
+/* A set of options, for struct kvz_command's `opts`. */
+#define KVZ_OPT(id) (1u << (id))
+
+/* What the options of one run say. */
+struct kvz_opts {
+    struct kvz_paths files;   /* -f, repeatable */
+    struct kvz_paths targets; /* --target, repeatable */
+    const char *out;          /* -o PLANFILE */
+    bool json, detailed, auto_approve;
+    unsigned parallel;                   /* --parallel, default 4 */
+    enum kvz_disruption max_disruption;  /* --max-disruption, default destroy */
+    struct kvz_paths args;               /* the positional arguments */
+};
+
+/*
+ * Parses the options of command `c` (argv[0] is its name): only those in c->opts, and at most
+ * c->max_args positional arguments. Prints what is wrong and what to do, and returns -1, on an
+ * unknown option, a missing or bad value, or an unexpected argument; 0 otherwise. Release *o
+ * with kvz_opts_release either way.
+ */
+int kvz_opts_parse(struct kvz_opts *o, struct kvz_cli *cli, const struct kvz_command *c, int argc,
+                   char **argv);
+
+void kvz_opts_release(struct kvz_opts *o);
+
+/* Prints the help lines of the options in `set` (KVZ_OPT bits) to stdout. */
+void kvz_opts_print_help(unsigned set);
+
+#endif
