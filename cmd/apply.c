@@ -6,7 +6,6 @@
 
 #include <stdio.h>
 
-
 /* --max-disruption: refuse before touching anything (docs/cli.md). */
 static int check_disruption(struct kvz_cli *cli, const struct kvz_plan *p, enum kvz_disruption max)
 {
@@ -14,11 +13,10 @@ static int check_disruption(struct kvz_cli *cli, const struct kvz_plan *p, enum 
     enum kvz_disruption d = kvz_plan_disruption(p, &worst);
     if (d <= max)
         return 0;
-    kvz_out_error(cli,
-                  "%s '%s' would %s (disruption '%s'), beyond --max-disruption %s; nothing was "
-                  "changed",
-                  kvz_kind_str(worst->kind), worst->name, kvz_action_str(worst->action),
-                  kvz_disruption_str(kvz_change_disruption(worst)), kvz_disruption_str(max));
+    kvz_out_error(
+        cli, "%s '%s' would %s (disruption '%s'), beyond --max-disruption %s; nothing was changed",
+        kvz_kind_str(worst->kind), worst->name, kvz_action_str(worst->action),
+        kvz_disruption_str(kvz_change_disruption(worst)), kvz_disruption_str(max));
     return -1;
 }
 
@@ -58,12 +56,16 @@ int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char *
         goto cleanup;
     bool auto_approve = o.auto_approve;
     if (o.json && !auto_approve && !o.args.n) {
-        kvz_out_error(cli, "--json leaves no room for a question: pass --auto-approve too, or apply a plan file");
+        kvz_out_error(
+            cli,
+            "--json leaves no room for a question: pass --auto-approve too, or apply a plan file");
         goto cleanup;
     }
     if (o.args.n) {
         if (o.files.n || o.targets.n) {
-            kvz_out_error(cli, "a plan file holds its manifests and targets; drop -f and --target, or drop the plan file");
+            kvz_out_error(
+                cli,
+                "a plan file holds its manifests and targets; drop -f and --target, or drop the plan file");
             goto cleanup;
         }
         if (load_planfile(cli, &r, o.args.v[0], &pf) < 0)
@@ -86,8 +88,7 @@ int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char *
         goto cleanup;
     if (!o.json)
         putchar('\n');
-    rc = kvz_stack_execute(cli, &r, "Apply", o.parallel, o.json) < 0 ? KVZ_EXIT_ERROR
-                                                                      : KVZ_EXIT_OK;
+    rc = kvz_stack_execute(cli, &r, "Apply", o.parallel, o.json) < 0 ? KVZ_EXIT_ERROR : KVZ_EXIT_OK;
 cleanup:
     kvz_planfile_free(pf);
     kvz_stack_release(&r);

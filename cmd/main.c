@@ -7,7 +7,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 #define O(id) KVZ_OPT(KVZ_OPT_##id)
 
 static const struct kvz_command commands[] = {
@@ -15,8 +14,8 @@ static const struct kvz_command commands[] = {
      O(FILE), 0, NULL, NULL},
     {"plan", cmd_plan,
      "kvz plan [-f PATH]... [-o PLANFILE] [--json] [--detailed-exitcode] [--target NAME]...",
-     "show what apply would change", O(FILE) | O(OUT) | O(JSON) | O(DETAILED) | O(TARGET), 0,
-     NULL, NULL},
+     "show what apply would change", O(FILE) | O(OUT) | O(JSON) | O(DETAILED) | O(TARGET), 0, NULL,
+     NULL},
     {"apply", cmd_apply,
      "kvz apply [-f PATH]... [--auto-approve] [--json] [--parallel N] [--target NAME]... [--max-disruption LEVEL] | kvz apply PLANFILE",
      "make the host match the manifests",

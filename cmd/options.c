@@ -13,14 +13,17 @@ struct opt_spec {
 };
 
 static const struct opt_spec specs[KVZ_N_OPTS] = {
-    [KVZ_OPT_FILE] = {"file", 'f', "PATH", "manifest file or directory (repeatable; default ./kvz.yaml)"},
+    [KVZ_OPT_FILE] = {"file", 'f', "PATH",
+                      "manifest file or directory (repeatable; default ./kvz.yaml)"},
     [KVZ_OPT_OUT] = {"out", 'o', "PLANFILE", "save the plan, for 'kvz apply PLANFILE'"},
     [KVZ_OPT_JSON] = {"json", 0, NULL, "one JSON object on stdout"},
     [KVZ_OPT_DETAILED] = {"detailed-exitcode", 0, NULL, "exit 0: no changes, 2: changes, 1: error"},
     [KVZ_OPT_TARGET] = {"target", 0, "NAME", "only this resource (repeatable)"},
     [KVZ_OPT_AUTO_APPROVE] = {"auto-approve", 0, NULL, "do not ask; required without a terminal"},
     [KVZ_OPT_PARALLEL] = {"parallel", 0, "N", "resources changed at once (default 4)"},
-    [KVZ_OPT_MAX_DISRUPTION] = {"max-disruption", 0, "LEVEL", "live | restart | destroy (default destroy): refuse plans beyond LEVEL"},
+    [KVZ_OPT_MAX_DISRUPTION] =
+        {"max-disruption", 0, "LEVEL",
+         "live | restart | destroy (default destroy): refuse plans beyond LEVEL"},
 };
 
 /* The option getopt_long returned as `ch`: 256 + id for long options, the letter for short. */
@@ -90,8 +93,8 @@ int kvz_opts_parse(struct kvz_opts *o, struct kvz_cli *cli, const struct kvz_com
         if (!(c->opts & KVZ_OPT(id)))
             continue;
         const struct opt_spec *s = &specs[id];
-        longs[nl++] = (struct option){s->name, s->arg ? required_argument : no_argument, NULL,
-                                      256 + id};
+        longs[nl++] =
+            (struct option){s->name, s->arg ? required_argument : no_argument, NULL, 256 + id};
         if (s->short_name) {
             shorts[ns++] = s->short_name;
             if (s->arg)
@@ -117,8 +120,7 @@ int kvz_opts_parse(struct kvz_opts *o, struct kvz_cli *cli, const struct kvz_com
             return -1;
         }
         if (ch == '?') {
-            kvz_out_error(cli, "unknown option '%s'; run 'kvz help %s'", argv[optind - 1],
-                          c->name);
+            kvz_out_error(cli, "unknown option '%s'; run 'kvz help %s'", argv[optind - 1], c->name);
             return -1;
         }
         int r = set_value(o, cli, (enum kvz_opt_id)spec_of(ch), optarg);

@@ -34,9 +34,9 @@ struct kvz_opts {
     struct kvz_paths targets; /* --target, repeatable */
     const char *out;          /* -o PLANFILE */
     bool json, detailed, auto_approve;
-    unsigned parallel;                   /* --parallel, default 4 */
-    enum kvz_disruption max_disruption;  /* --max-disruption, default destroy */
-    struct kvz_paths args;               /* the positional arguments */
+    unsigned parallel;                  /* --parallel, default 4 */
+    enum kvz_disruption max_disruption; /* --max-disruption, default destroy */
+    struct kvz_paths args;              /* the positional arguments */
 };
 
 /*

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-
 const char *kvz_color(bool on, const char *seq)
 {
     return on ? seq : "";

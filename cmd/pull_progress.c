@@ -8,7 +8,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 void kvz_out_size(char *out, size_t cap, uint64_t b)
 {
     static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

@@ -16,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 int kvz_stack_load(struct kvz_cli *cli, struct kvz_stack_run *r, const char *const *paths, size_t n)
 {
     struct kvz_diags diags = KVZ_DIAGS_INIT;
@@ -84,10 +83,10 @@ int kvz_stack_plan(struct kvz_cli *cli, struct kvz_stack_run *r, const char *con
         const char *w =
             ops && ops->host_warning && r->hs.used[k] ? ops->host_warning(&r->hs.h[k]) : NULL;
         if (w)
-            kvz_out_warn(cli,
-                         "%ss on '%s' will run under TCG emulation, far slower than KVM: %s; "
-                         "run 'kvz doctor' for details",
-                         ops->kind, r->hs.uri[k], w);
+            kvz_out_warn(
+                cli,
+                "%ss on '%s' will run under TCG emulation, far slower than KVM: %s; run 'kvz doctor' for details",
+                ops->kind, r->hs.uri[k], w);
     }
     return 0;
 }
@@ -140,10 +139,10 @@ int kvz_stack_approve(struct kvz_cli *cli, bool auto_approve, const char *what)
     if (auto_approve)
         return 0;
     if (!isatty(STDIN_FILENO)) {
-        kvz_out_error(cli,
-                      "no terminal to ask for approval; review the plan and pass "
-                      "--auto-approve to %s without asking",
-                      what);
+        kvz_out_error(
+            cli,
+            "no terminal to ask for approval; review the plan and pass --auto-approve to %s without asking",
+            what);
         return -1;
     }
     printf("\nDo you want to %s these changes? Only 'yes' is accepted: ", what);

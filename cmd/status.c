@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* The plan's verdict on one resource: "none" when it matches the manifests. */
 static const struct kvz_change *change_of(const struct kvz_plan *p, enum kvz_kind k,
                                           const char *name)
@@ -66,13 +65,12 @@ int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char 
             const char *state = h->running ? "running" : "stopped";
             if (json) {
                 json_array_append_new(
-                    rows,
-                    json_pack("{s:s, s:s, s:s, s:I, s:f, s:I, s:s, s:o, s:o, s:o, s:b}", "kind",
-                              kvz_kind_str(h->kind), "name", h->name, "state", state, "memory",
-                              (json_int_t)h->memory, "cpus", h->cpus_milli / 1000.0, "disk",
-                              (json_int_t)h->disk, "drift", kvz_buf_cstr(&drift), "applied_at",
-                              sn(h->applied_at), "source", sn(h->source), "kvz_version",
-                              sn(h->kvz_version), "protect", h->protect));
+                    rows, json_pack("{s:s, s:s, s:s, s:I, s:f, s:I, s:s, s:o, s:o, s:o, s:b}",
+                                    "kind", kvz_kind_str(h->kind), "name", h->name, "state", state,
+                                    "memory", (json_int_t)h->memory, "cpus", h->cpus_milli / 1000.0,
+                                    "disk", (json_int_t)h->disk, "drift", kvz_buf_cstr(&drift),
+                                    "applied_at", sn(h->applied_at), "source", sn(h->source),
+                                    "kvz_version", sn(h->kvz_version), "protect", h->protect));
             } else {
                 printf("%-20s %-9s %-8s %8s %5s  %-19.19s %-30s %s\n", h->name,
                        kvz_kind_str(h->kind), state, kvz_buf_cstr(&mem), kvz_buf_cstr(&cpus),
@@ -90,13 +88,12 @@ int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char 
         if (ch->action != KVZ_ACTION_CREATE)
             continue;
         if (json)
-            json_array_append_new(
-                rows, json_pack("{s:s, s:s, s:s, s:s}", "kind", kvz_kind_str(ch->kind), "name",
-                                ch->name, "state", "absent", "drift", "create: not on the host"));
+            json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s}", "kind",
+                                                  kvz_kind_str(ch->kind), "name", ch->name, "state",
+                                                  "absent", "drift", "create: not on the host"));
         else
-            printf("%-20s %-9s %-8s %8s %5s  %-19s %-30s %s\n", ch->name,
-                   kvz_kind_str(ch->kind), "absent", "-", "-", "-", "create: not on the host",
-                   "-");
+            printf("%-20s %-9s %-8s %8s %5s  %-19s %-30s %s\n", ch->name, kvz_kind_str(ch->kind),
+                   "absent", "-", "-", "-", "create: not on the host", "-");
     }
     if (json) {
         json_t *j = json_pack("{s:i, s:s, s:O}", "format_version", 1, "stack", r.m->stack,

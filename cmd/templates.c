@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* How many templates download at once. */
 #define PULL_PARALLEL 4
 

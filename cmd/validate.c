@@ -6,7 +6,6 @@
 
 #include <stdio.h>
 
-
 static const char *plural(size_t n, const char *one, const char *many)
 {
     return n == 1 ? one : many;

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static void record(struct kvz_diags *d, enum kvz_severity sev, const char *file, unsigned line,
                    unsigned col, const char *code, char *msg)
 {

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* The public model plus name indexes for the lookups. */
 struct manifest_impl {
     struct kvz_manifest pub;
@@ -231,10 +230,10 @@ static bool check_name(struct loader *L, const char *file, const struct kvz_ynod
     char fix[64];
     const char *problem = kvz_name_problem(k->str, fix, sizeof(fix));
     if (fix[0])
-        diag_at(L, KVZ_SEV_ERROR, loc_of(file, k), "bad-name",
-                "%s name '%s' %s (did you mean '%s'?); names are 1-63 lowercase letters, digits "
-                "and '-'",
-                what, kvz_show(k->str), problem, fix);
+        diag_at(
+            L, KVZ_SEV_ERROR, loc_of(file, k), "bad-name",
+            "%s name '%s' %s (did you mean '%s'?); names are 1-63 lowercase letters, digits and '-'",
+            what, kvz_show(k->str), problem, fix);
     else
         diag_at(L, KVZ_SEV_ERROR, loc_of(file, k), "bad-name",
                 "%s name '%s' %s; names are 1-63 lowercase letters, digits and '-'", what,
@@ -289,16 +288,15 @@ static void load_template(struct loader *L, const char *file, const struct kvz_y
                 kvz_show(k->str));
     enum kvz_url_scheme scheme = raw.url ? kvz_url_scheme(raw.url) : KVZ_URL_BAD;
     if ((scheme == KVZ_URL_HTTP || scheme == KVZ_URL_HTTPS) && !count && !raw.insecure)
-        diag_at(L, KVZ_SEV_ERROR, loc_of(file, k), "checksum-missing",
-                "template '%s' downloads over http(s) without a checksum; add 'sha256: HEX', "
-                "'sha512: HEX' or 'checksums: URL' of a SHA256SUMS file (or 'insecure: true' to "
-                "skip verification)",
-                kvz_show(k->str));
+        diag_at(
+            L, KVZ_SEV_ERROR, loc_of(file, k), "checksum-missing",
+            "template '%s' downloads over http(s) without a checksum; add 'sha256: HEX', 'sha512: HEX' or 'checksums: URL' of a SHA256SUMS file (or 'insecure: true' to skip verification)",
+            kvz_show(k->str));
     if (raw.insecure && !count)
-        diag_at(L, KVZ_SEV_WARNING, loc_of(file, insecure_at), "insecure-template",
-                "template '%s' is not verified (insecure: true); anyone on the network path can "
-                "change what it installs; add a sha256",
-                kvz_show(k->str));
+        diag_at(
+            L, KVZ_SEV_WARNING, loc_of(file, insecure_at), "insecure-template",
+            "template '%s' is not verified (insecure: true); anyone on the network path can change what it installs; add a sha256",
+            kvz_show(k->str));
     /* Kept even when broken, so references to it do not add "not defined" errors. */
     if (!name_ok)
         goto cleanup;
@@ -347,10 +345,10 @@ static void check_resource(struct loader *L, const char *file, const struct kvz_
     const struct kvz_ynode *os = kvz_ymap_get(v, "os");
     if (r->kind == KVZ_KIND_CONTAINER) {
         if (r->os == KVZ_OS_WINDOWS)
-            diag_at(L, KVZ_SEV_ERROR, loc_of(file, os), "container-windows",
-                    "container '%s' cannot run windows: a container shares the host's Linux "
-                    "kernel; declare it under 'vms:' instead",
-                    kvz_show(r->name));
+            diag_at(
+                L, KVZ_SEV_ERROR, loc_of(file, os), "container-windows",
+                "container '%s' cannot run windows: a container shares the host's Linux kernel; declare it under 'vms:' instead",
+                kvz_show(r->name));
         return;
     }
     const struct kvz_ynode *maxm = kvz_ymap_get(v, "max_memory");
@@ -366,21 +364,21 @@ static void check_resource(struct loader *L, const char *file, const struct kvz_
                 "max_cpus %s is less than cpus %s; raise max_cpus or remove it",
                 kvz_show(maxc->str), kvz_show(cpus->str));
     if (r->has_cloud_init && r->os != KVZ_OS_LINUX)
-        diag_at(L, KVZ_SEV_ERROR, loc_of(file, kvz_ymap_key(v, "cloud_init")), "cloud-init-os",
-                "vm '%s' is windows but has cloud_init, which only linux guests read; remove "
-                "cloud_init (use an unattended install ISO instead)",
-                kvz_show(r->name));
+        diag_at(
+            L, KVZ_SEV_ERROR, loc_of(file, kvz_ymap_key(v, "cloud_init")), "cloud-init-os",
+            "vm '%s' is windows but has cloud_init, which only linux guests read; remove cloud_init (use an unattended install ISO instead)",
+            kvz_show(r->name));
     bool has_image = kvz_ymap_get(v, "image") != NULL;
     if (!has_image && !kvz_ymap_get(v, "cdrom"))
-        diag_at(L, KVZ_SEV_ERROR, loc_of(file, k), "vm-no-boot",
-                "vm '%s' has nothing to boot; add 'image: TEMPLATE' (a disk image) or 'cdrom: "
-                "TEMPLATE' (an install ISO)",
-                kvz_show(r->name));
+        diag_at(
+            L, KVZ_SEV_ERROR, loc_of(file, k), "vm-no-boot",
+            "vm '%s' has nothing to boot; add 'image: TEMPLATE' (a disk image) or 'cdrom: TEMPLATE' (an install ISO)",
+            kvz_show(r->name));
     else if (!has_image && !kvz_ymap_get(v, "disk"))
-        diag_at(L, KVZ_SEV_ERROR, loc_of(file, k), "vm-no-disk",
-                "vm '%s' has no image, so it needs 'disk:' for its blank disk; add e.g. 'disk: "
-                "64GiB'",
-                kvz_show(r->name));
+        diag_at(
+            L, KVZ_SEV_ERROR, loc_of(file, k), "vm-no-disk",
+            "vm '%s' has no image, so it needs 'disk:' for its blank disk; add e.g. 'disk: 64GiB'",
+            kvz_show(r->name));
 }
 
 static void load_resource(struct loader *L, const char *file, enum kvz_kind kind,
@@ -480,10 +478,10 @@ static void load_data(void *ctx, const char *name, const char *data, size_t len)
     }
     const char *file = files[pub->n_files++];
     if (len > KVZ_MANIFEST_MAX_FILE_SIZE) {
-        kvz_diags_add(L->d, KVZ_SEV_ERROR, file, 0, 0, "file-too-large",
-                      "the manifest is larger than %u MiB; split it into several files in one "
-                      "directory",
-                      KVZ_MANIFEST_MAX_FILE_SIZE >> 20);
+        kvz_diags_add(
+            L->d, KVZ_SEV_ERROR, file, 0, 0, "file-too-large",
+            "the manifest is larger than %u MiB; split it into several files in one directory",
+            KVZ_MANIFEST_MAX_FILE_SIZE >> 20);
         return;
     }
     if (kvz_yaml_parse(&root, file, data, len, L->d) < 0)
@@ -566,11 +564,11 @@ static int index_resources(struct loader *L, struct res_key *keys)
         }
         const struct kvz_resource *a = &pub->resources[keys[first].idx];
         const struct kvz_resource *b = &pub->resources[keys[i].idx];
-        diag_at(L, KVZ_SEV_ERROR, b->loc, "duplicate-name",
-                "%s name '%s' is already used by the %s at %s:%u:%u; names are unique across "
-                "containers and vms, rename one",
-                kvz_kind_str(b->kind), b->name, kvz_kind_str(a->kind), a->loc.file, a->loc.line,
-                a->loc.col);
+        diag_at(
+            L, KVZ_SEV_ERROR, b->loc, "duplicate-name",
+            "%s name '%s' is already used by the %s at %s:%u:%u; names are unique across containers and vms, rename one",
+            kvz_kind_str(b->kind), b->name, kvz_kind_str(a->kind), a->loc.file, a->loc.line,
+            a->loc.col);
     }
     L->m->res_by_name = idx;
     return 0;
@@ -613,10 +611,10 @@ static const struct kvz_template *resolve(struct loader *L, const char *name, st
         diag_at(L, KVZ_SEV_ERROR, at, "unknown-template",
                 "%s '%s' is not a defined template (did you mean '%s'?)", role, name, sugg);
     else
-        diag_at(L, KVZ_SEV_ERROR, at, "unknown-template",
-                "%s '%s' is not a defined template; define it under 'templates:' in one of the "
-                "files",
-                role, name);
+        diag_at(
+            L, KVZ_SEV_ERROR, at, "unknown-template",
+            "%s '%s' is not a defined template; define it under 'templates:' in one of the files",
+            role, name);
     free(cands);
     return NULL;
 }
@@ -632,26 +630,25 @@ static void check_refs(struct loader *L, struct pending *p)
         if (t && r->kind == KVZ_KIND_CONTAINER) {
             const char *arch = t->url ? kvz_url_foreign_arch(t->url) : NULL;
             if (t->hint == KVZ_CONTENT_DISK || t->hint == KVZ_CONTENT_ISO)
-                diag_at(L, KVZ_SEV_ERROR, p->tmpl_at, "content-kind",
-                        "template '%s' is %s (by its URL), but a container needs a rootfs "
-                        "archive (.tar, .tar.xz, ...); use it in a vm, or pick a rootfs template",
-                        t->name, kvz_content_kind_phrase(t->hint));
+                diag_at(
+                    L, KVZ_SEV_ERROR, p->tmpl_at, "content-kind",
+                    "template '%s' is %s (by its URL), but a container needs a rootfs archive (.tar, .tar.xz, ...); use it in a vm, or pick a rootfs template",
+                    t->name, kvz_content_kind_phrase(t->hint));
             else if (arch)
-                diag_at(L, KVZ_SEV_ERROR, p->tmpl_at, "foreign-arch",
-                        "template '%s' is built for %s, but a container runs on this host's "
-                        "kernel and CPU (%s); use a template built for %s, or a vm for "
-                        "other architectures",
-                        t->name, arch, kvz_host_arch(), kvz_host_arch());
+                diag_at(
+                    L, KVZ_SEV_ERROR, p->tmpl_at, "foreign-arch",
+                    "template '%s' is built for %s, but a container runs on this host's kernel and CPU (%s); use a template built for %s, or a vm for other architectures",
+                    t->name, arch, kvz_host_arch(), kvz_host_arch());
         } else if (t && t->hint == KVZ_CONTENT_ROOTFS) {
-            diag_at(L, KVZ_SEV_ERROR, p->tmpl_at, "content-kind",
-                    "template '%s' is a rootfs archive (by its URL), but a vm's image must be a "
-                    "disk image (.qcow2, .img, .raw); run it as a container instead",
-                    t->name);
+            diag_at(
+                L, KVZ_SEV_ERROR, p->tmpl_at, "content-kind",
+                "template '%s' is a rootfs archive (by its URL), but a vm's image must be a disk image (.qcow2, .img, .raw); run it as a container instead",
+                t->name);
         } else if (t && t->hint == KVZ_CONTENT_ISO) {
-            diag_at(L, KVZ_SEV_ERROR, p->tmpl_at, "content-kind",
-                    "template '%s' is an ISO image, not a disk image; use it as 'cdrom: %s' and give "
-                    "'disk:' for a blank disk",
-                    t->name, t->name);
+            diag_at(
+                L, KVZ_SEV_ERROR, p->tmpl_at, "content-kind",
+                "template '%s' is an ISO image, not a disk image; use it as 'cdrom: %s' and give 'disk:' for a blank disk",
+                t->name, t->name);
         }
     }
     if (r->cdrom_name) {

@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 struct seen {
     dev_t *dev;
     ino_t *ino;
@@ -107,10 +106,10 @@ static void read_file(const char *name, struct seen *seen, struct kvz_diags *d,
     fn(ctx, name, data, len);
     goto cleanup;
 too_large:
-    kvz_diags_add(d, KVZ_SEV_ERROR, name, 0, 0, "file-too-large",
-                  "the manifest is larger than %u MiB; split it into several files in one "
-                  "directory",
-                  KVZ_MANIFEST_MAX_FILE_SIZE >> 20);
+    kvz_diags_add(
+        d, KVZ_SEV_ERROR, name, 0, 0, "file-too-large",
+        "the manifest is larger than %u MiB; split it into several files in one directory",
+        KVZ_MANIFEST_MAX_FILE_SIZE >> 20);
 cleanup:
     free(data);
     if (fd >= 0)
@@ -162,9 +161,9 @@ static void read_dir(const char *dir, struct seen *seen, struct kvz_diags *d,
     }
     closedir(dh);
     if (!n)
-        kvz_diags_add(d, KVZ_SEV_ERROR, dir, 0, 0, "no-manifests",
-                      "the directory holds no *.yaml or *.yml file; add one or give a file with "
-                      "-f");
+        kvz_diags_add(
+            d, KVZ_SEV_ERROR, dir, 0, 0, "no-manifests",
+            "the directory holds no *.yaml or *.yml file; add one or give a file with -f");
     if (n)
         qsort(names, n, sizeof(*names), cmp_str);
     for (size_t i = 0; i < n; i++) {

@@ -4,7 +4,6 @@
 
 #include <string.h>
 
-
 #define NAME_MAX_LEN 63
 
 static bool lower_alnum(char c)

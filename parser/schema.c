@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 _Static_assert(sizeof(enum kvz_os) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum kvz_firmware) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum kvz_power) == sizeof(int), "enums are stored as int");
@@ -319,8 +318,7 @@ static void decode_ssh_keys(struct dctx *c, const struct kvz_field *f, const str
         }
         if (!ssh_key_valid(k->str)) {
             err(c, k, "bad-ssh-key",
-                "this is not an ssh public key; paste one line of a .pub file, like "
-                "\"ssh-ed25519 AAAA... you@host\"");
+                "this is not an ssh public key; paste one line of a .pub file, like \"ssh-ed25519 AAAA... you@host\"");
             continue;
         }
         keys[n] = strdup(k->str);
@@ -344,8 +342,7 @@ static void decode_network(struct dctx *c, const struct kvz_field *f, const stru
                 continue;
             }
             err(c, k, "unknown-key",
-                "unknown key '%s' in network; write 'network: {bridge: br0}' for a host bridge "
-                "or 'network: NAME' for a libvirt network",
+                "unknown key '%s' in network; write 'network: {bridge: br0}' for a host bridge or 'network: NAME' for a libvirt network",
                 kvz_show(k->str));
         }
         if (!br) {
@@ -361,8 +358,7 @@ static void decode_network(struct dctx *c, const struct kvz_field *f, const stru
             return;
         if (!kvz_bridge_valid(s)) {
             err(c, br, "bad-network",
-                "bridge '%s' is not a valid interface name; use 1-15 letters, digits, '-', '_' "
-                "or '.', like br0",
+                "bridge '%s' is not a valid interface name; use 1-15 letters, digits, '-', '_' or '.', like br0",
                 kvz_show(s));
             return;
         }
@@ -379,8 +375,7 @@ static void decode_network(struct dctx *c, const struct kvz_field *f, const stru
     }
     if (!kvz_netname_valid(s)) {
         err(c, v, "bad-network",
-            "network '%s' is not a valid libvirt network name; use letters, digits, '-', '_' "
-            "and '.', like 'default' (or {bridge: br0}, or none)",
+            "network '%s' is not a valid libvirt network name; use letters, digits, '-', '_' and '.', like 'default' (or {bridge: br0}, or none)",
             kvz_show(s));
         return;
     }
@@ -441,8 +436,7 @@ static void decode_field(struct dctx *c, const struct kvz_field *f, const struct
             const char *problem = kvz_name_problem(s, fix, sizeof(fix));
             if (fix[0])
                 err(c, v, "bad-name",
-                    "%s '%s' %s (did you mean '%s'?); names are 1-63 lowercase letters, "
-                    "digits and '-'",
+                    "%s '%s' %s (did you mean '%s'?); names are 1-63 lowercase letters, digits and '-'",
                     f->key, kvz_show(s), problem, fix);
             else
                 err(c, v, "bad-name",
@@ -455,8 +449,7 @@ static void decode_field(struct dctx *c, const struct kvz_field *f, const struct
     case KVZ_F_HOSTNAME:
         if (!kvz_hostname_valid(s)) {
             err(c, v, "bad-hostname",
-                "hostname '%s' is not valid; use letters, digits and '-' in dot-separated parts "
-                "of at most 63 characters",
+                "hostname '%s' is not valid; use letters, digits and '-' in dot-separated parts of at most 63 characters",
                 kvz_show(s));
             break;
         }
@@ -465,8 +458,7 @@ static void decode_field(struct dctx *c, const struct kvz_field *f, const struct
     case KVZ_F_URL:
         if (kvz_url_scheme(s) == KVZ_URL_BAD) {
             err(c, v, "bad-url",
-                "'%s' is not a URL kvz can fetch; use http://, https://, file:///PATH or a "
-                "path",
+                "'%s' is not a URL kvz can fetch; use http://, https://, file:///PATH or a path",
                 kvz_show(s));
             break;
         }

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <string.h>
 
-
 #define SHOW_MAX  60
 #define SHOW_RING 8
 

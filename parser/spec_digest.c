@@ -7,7 +7,6 @@
 #include <string.h>
 #include <strings.h>
 
-
 void kvz_sha256_hex(char out[KVZ_SHA256_HEX], const void *data, size_t len)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -32,9 +31,9 @@ static json_t *template_json(const struct kvz_template *t)
     if (!t)
         return json_null();
     return json_pack("{s:o, s:o, s:o, s:o, s:o, s:b}", "name", str_or_null(t->name), "url",
-                     str_or_null(t->url), "algo", str_or_null(kvz_digest_algo_str(t->algo)), "digest",
-                     str_or_null(t->digest), "checksums_url", str_or_null(t->checksums_url),
-                     "insecure", t->insecure);
+                     str_or_null(t->url), "algo", str_or_null(kvz_digest_algo_str(t->algo)),
+                     "digest", str_or_null(t->digest), "checksums_url",
+                     str_or_null(t->checksums_url), "insecure", t->insecure);
 }
 
 static json_t *keys_json(const struct kvz_resource *r)
@@ -74,8 +73,7 @@ int kvz_spec_digest(char out[KVZ_SHA256_HEX], const struct kvz_resource *r, stru
     json_t *net = json_pack("{s:s, s:o}", "type", kvz_net_type_str(r->network.type), "name",
                             str_or_null(r->network.name));
     json_t *j = json_pack(
-        "{s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:b, s:b, s:o, s:o, s:s, s:s, s:o, "
-        "s:b, s:o}",
+        "{s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:b, s:b, s:o, s:o, s:s, s:s, s:o, s:b, s:o}",
         "kind", kvz_kind_str(r->kind), "name", str_or_null(r->name), "template",
         template_json(r->tmpl), "memory", (json_int_t)r->memory, "max_memory",
         (json_int_t)r->max_memory, "cpus_milli", (json_int_t)r->cpus_milli, "max_cpus",

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* Longer words are not compared: a typo of a key is short, and this keeps the cost bounded. */
 #define MAX_WORD 64
 

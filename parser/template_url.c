@@ -3,7 +3,6 @@
 #include <string.h>
 #include <strings.h>
 
-
 enum kvz_url_scheme kvz_url_scheme(const char *url)
 {
     if (!strncasecmp(url, "http://", 7))

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-
 static const struct {
     const char *name;
     unsigned shift;
@@ -128,10 +127,10 @@ int kvz_size_parse(uint64_t *out, const char *s, char *why, size_t whylen)
     if (u < 0) {
         const char *g = guess_unit(p);
         if (g && strlen(p) <= 3)
-            snprintf(why, whylen,
-                     "unknown size unit '%s' in '%s' (did you mean '%s'?); units are B, KiB, "
-                     "MiB, GiB, TiB",
-                     kvz_show(p), kvz_show(s), g);
+            snprintf(
+                why, whylen,
+                "unknown size unit '%s' in '%s' (did you mean '%s'?); units are B, KiB, MiB, GiB, TiB",
+                kvz_show(p), kvz_show(s), g);
         else
             snprintf(why, whylen, "unknown size unit '%s' in '%s'; units are B, KiB, MiB, GiB, TiB",
                      kvz_show(p), kvz_show(s));
@@ -150,10 +149,10 @@ int kvz_size_parse(uint64_t *out, const char *s, char *why, size_t whylen)
             pow10 *= 10;
         unsigned __int128 f = (unsigned __int128)fpart << shift;
         if (f % pow10) {
-            snprintf(why, whylen,
-                     "size '%s' is not a whole number of bytes; use a smaller unit or fewer "
-                     "decimals",
-                     kvz_show(s));
+            snprintf(
+                why, whylen,
+                "size '%s' is not a whole number of bytes; use a smaller unit or fewer decimals",
+                kvz_show(s));
             return -1;
         }
         total += f / pow10;
@@ -193,10 +192,10 @@ int kvz_cpus_parse(uint32_t *out_milli, const char *s, const char *what, bool wh
     while (flen && fp[flen - 1] == '0')
         flen--;
     if (flen && whole) {
-        snprintf(why, whylen,
-                 "%s '%s' is not a whole number; a vm has whole vCPUs (a container can have "
-                 "a fraction)",
-                 what, kvz_show(s));
+        snprintf(
+            why, whylen,
+            "%s '%s' is not a whole number; a vm has whole vCPUs (a container can have a fraction)",
+            what, kvz_show(s));
         return -1;
     }
     if (flen > 3) {

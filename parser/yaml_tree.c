@@ -9,7 +9,6 @@
 #include <string.h>
 #include <yaml.h>
 
-
 struct ctx {
     yaml_parser_t p;
     const char *file;
@@ -113,11 +112,11 @@ static void report_parser_error(struct ctx *c)
                       "invalid YAML: a tab character; YAML indents with spaces only");
         return;
     }
-    kvz_diags_add(c->d, KVZ_SEV_ERROR, c->file, line, col, "yaml-syntax",
-                  "invalid YAML: %s%s%s; check the indentation, the ': ' after each key and the "
-                  "quoting",
-                  p->problem ? p->problem : "syntax error", p->context ? " " : "",
-                  p->context ? p->context : "");
+    kvz_diags_add(
+        c->d, KVZ_SEV_ERROR, c->file, line, col, "yaml-syntax",
+        "invalid YAML: %s%s%s; check the indentation, the ': ' after each key and the quoting",
+        p->problem ? p->problem : "syntax error", p->context ? " " : "",
+        p->context ? p->context : "");
 }
 
 static int next(struct ctx *c, yaml_event_t *ev)
@@ -276,10 +275,10 @@ static void report_anchor(struct ctx *c, const struct kvz_ynode *at, const yaml_
     kvz_buf_release(&key);
     if (!first)
         return;
-    kvz_diags_add(c->d, KVZ_SEV_ERROR, c->file, at->line, at->col, "yaml-anchor",
-                  "YAML anchor '&%s' is not allowed; remove it and write the value out where it "
-                  "is needed",
-                  kvz_show((const char *)anchor));
+    kvz_diags_add(
+        c->d, KVZ_SEV_ERROR, c->file, at->line, at->col, "yaml-anchor",
+        "YAML anchor '&%s' is not allowed; remove it and write the value out where it is needed",
+        kvz_show((const char *)anchor));
 }
 
 static int push(struct kvz_ynode *parent, size_t *cap, size_t used, const struct kvz_ynode *kid)
@@ -439,10 +438,10 @@ static int build(struct ctx *c, yaml_event_t *ev, struct kvz_ynode *out, unsigne
     case YAML_ALIAS_EVENT:
         out->type = KVZ_YINVALID;
         if (first_report(c, (const char *)ev->data.alias.anchor))
-            kvz_diags_add(c->d, KVZ_SEV_ERROR, c->file, out->line, out->col, "yaml-alias",
-                          "YAML alias '*%s' is not allowed (aliases can multiply a small file into "
-                          "a huge one); write the value out instead",
-                          kvz_show((const char *)ev->data.alias.anchor));
+            kvz_diags_add(
+                c->d, KVZ_SEV_ERROR, c->file, out->line, out->col, "yaml-alias",
+                "YAML alias '*%s' is not allowed (aliases can multiply a small file into a huge one); write the value out instead",
+                kvz_show((const char *)ev->data.alias.anchor));
         break;
     case YAML_SCALAR_EVENT: {
         size_t len = ev->data.scalar.length;
@@ -456,10 +455,10 @@ static int build(struct ctx *c, yaml_event_t *ev, struct kvz_ynode *out, unsigne
             break;
         }
         if (len > KVZ_MANIFEST_MAX_SCALAR) {
-            kvz_diags_add(c->d, KVZ_SEV_ERROR, c->file, out->line, out->col, "yaml-scalar-too-long",
-                          "value is %zu bytes long, more than the limit of %u; keep long texts "
-                          "such as user_data under %u KiB",
-                          len, KVZ_MANIFEST_MAX_SCALAR, KVZ_MANIFEST_MAX_SCALAR >> 10);
+            kvz_diags_add(
+                c->d, KVZ_SEV_ERROR, c->file, out->line, out->col, "yaml-scalar-too-long",
+                "value is %zu bytes long, more than the limit of %u; keep long texts such as user_data under %u KiB",
+                len, KVZ_MANIFEST_MAX_SCALAR, KVZ_MANIFEST_MAX_SCALAR >> 10);
             out->type = KVZ_YINVALID;
             break;
         }
@@ -488,10 +487,10 @@ static int build(struct ctx *c, yaml_event_t *ev, struct kvz_ynode *out, unsigne
         const yaml_char_t *tag = map ? ev->data.mapping_start.tag : ev->data.sequence_start.tag;
         out->type = map ? KVZ_YMAP : KVZ_YSEQ;
         if (depth > KVZ_MANIFEST_MAX_DEPTH) {
-            kvz_diags_add(c->d, KVZ_SEV_ERROR, c->file, out->line, out->col, "yaml-depth",
-                          "values are nested more than %u levels deep; a manifest needs at most "
-                          "5, flatten this value",
-                          KVZ_MANIFEST_MAX_DEPTH);
+            kvz_diags_add(
+                c->d, KVZ_SEV_ERROR, c->file, out->line, out->col, "yaml-depth",
+                "values are nested more than %u levels deep; a manifest needs at most 5, flatten this value",
+                KVZ_MANIFEST_MAX_DEPTH);
             rc = -1;
             goto cleanup;
         }
@@ -573,10 +572,10 @@ int kvz_yaml_parse(struct kvz_ynode **out, const char *file, const char *data, s
     if (next(&c, &ev) < 0)
         goto cleanup;
     if (ev.type == YAML_DOCUMENT_START_EVENT)
-        kvz_diags_add(d, KVZ_SEV_ERROR, file, (unsigned)ev.start_mark.line + 1,
-                      (unsigned)ev.start_mark.column + 1, "yaml-multi-doc",
-                      "a second YAML document ('---') in one file; put it in its own file and "
-                      "pass both with -f");
+        kvz_diags_add(
+            d, KVZ_SEV_ERROR, file, (unsigned)ev.start_mark.line + 1,
+            (unsigned)ev.start_mark.column + 1, "yaml-multi-doc",
+            "a second YAML document ('---') in one file; put it in its own file and pass both with -f");
     yaml_event_delete(&ev);
     *out = root;
     root = NULL;

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* Problems that make the whole plan fail are collected, so one run names them all. */
 struct diff {
     const struct kvz_plan_input *in;
@@ -351,17 +350,17 @@ static void plan_desired(struct diff *d, const struct kvz_resource *w)
         return;
     }
     if (!h->managed) {
-        problem(d,
-                "%s '%s': a domain of that name exists and is not managed by kvz; rename the "
-                "resource or remove the domain",
-                kind, w->name);
+        problem(
+            d,
+            "%s '%s': a domain of that name exists and is not managed by kvz; rename the resource or remove the domain",
+            kind, w->name);
         return;
     }
     if (!h->stack || strcmp(h->stack, in->stack)) {
-        problem(d,
-                "%s '%s': a domain of that name belongs to stack '%s'; rename the resource or "
-                "destroy it from that stack",
-                kind, w->name, h->stack ? h->stack : "?");
+        problem(
+            d,
+            "%s '%s': a domain of that name belongs to stack '%s'; rename the resource or destroy it from that stack",
+            kind, w->name, h->stack ? h->stack : "?");
         return;
     }
     plan_existing(d, w, h);
@@ -371,10 +370,10 @@ static void plan_delete(struct diff *d, const struct kvz_observed_resource *h, c
 {
     const char *kind = kvz_kind_str(h->kind);
     if (h->protect) {
-        problem(d,
-                "%s '%s' is protected and would be deleted (%s); set protect: false on it and "
-                "apply first",
-                kind, h->name, why);
+        problem(
+            d,
+            "%s '%s' is protected and would be deleted (%s); set protect: false on it and apply first",
+            kind, h->name, why);
         return;
     }
     struct kvz_change *c = add_change(d, h->kind, h->name, KVZ_ACTION_DELETE);

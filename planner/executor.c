@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 struct exec {
     const struct kvz_plan *p;
     struct kvz_hosts *hs;
@@ -70,8 +69,8 @@ static int run_change(struct exec *x, const struct kvz_change *c, struct kvz_err
     struct kvz_media media = {0};
     if (!ops)
         return kvz_error_set(err, "no connection for %ss", kvz_kind_str(c->kind));
-    if (c->want && (pulled(&media.image, x, c->want->tmpl) < 0 ||
-                    pulled(&media.cdrom, x, c->want->cdrom) < 0))
+    if (c->want &&
+        (pulled(&media.image, x, c->want->tmpl) < 0 || pulled(&media.cdrom, x, c->want->cdrom) < 0))
         return kvz_error_set(err, "its template could not be pulled");
     switch (c->action) {
     case KVZ_ACTION_NOOP:

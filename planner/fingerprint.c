@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static json_t *sn(const char *s)
 {
     return s ? json_string(s) : json_null();
@@ -52,18 +51,17 @@ int kvz_observed_fingerprint(char out[65], const struct kvz_observed *observed, 
             const struct kvz_observed_resource *r = &observed[k].v[i];
             if (!relevant(r, stack, m))
                 continue;
-            v[n] =
-                json_pack("{s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:b, s:b, s:b, s:I, s:I, "
-                          "s:I, s:I, s:I, s:i, s:o, s:o, s:b, s:o}",
-                          "kind", kvz_kind_str(r->kind), "name", r->name, "managed",
-                          r->managed, "stack", sn(r->stack), "spec", sn(r->spec_digest), "template",
-                          sn(r->template_digest), "config", sn(r->config_digest), "applied_at",
-                          sn(r->applied_at), "protect", r->protect, "running", r->running,
-                          "autostart", r->autostart, "memory", (json_int_t)r->memory, "max_memory",
-                          (json_int_t)r->max_memory, "cpus_milli", (json_int_t)r->cpus_milli,
-                          "max_cpus", (json_int_t)r->max_cpus, "disk", (json_int_t)r->disk,
-                          "net_type", (int)r->network.type, "net", sn(r->network.name), "hostname",
-                          sn(r->hostname), "storage_ok", r->storage_ok, "problem", sn(r->problem));
+            v[n] = json_pack(
+                "{s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:b, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:i, s:o, s:o, s:b, s:o}",
+                "kind", kvz_kind_str(r->kind), "name", r->name, "managed", r->managed, "stack",
+                sn(r->stack), "spec", sn(r->spec_digest), "template", sn(r->template_digest),
+                "config", sn(r->config_digest), "applied_at", sn(r->applied_at), "protect",
+                r->protect, "running", r->running, "autostart", r->autostart, "memory",
+                (json_int_t)r->memory, "max_memory", (json_int_t)r->max_memory, "cpus_milli",
+                (json_int_t)r->cpus_milli, "max_cpus", (json_int_t)r->max_cpus, "disk",
+                (json_int_t)r->disk, "net_type", (int)r->network.type, "net", sn(r->network.name),
+                "hostname", sn(r->hostname), "storage_ok", r->storage_ok, "problem",
+                sn(r->problem));
             if (!v[n++])
                 goto oom;
         }

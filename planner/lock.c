@@ -11,7 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 /* mkdir -p for the state dir; existing directories are fine. */
 static int make_dirs(const char *path, struct kvz_error **err)
 {
@@ -62,10 +61,10 @@ int kvz_lock_acquire(struct kvz_lock *l, const char *state_dir, struct kvz_error
         close(fd);
         holder[n > 0 ? n : 0] = '\0';
         holder[strcspn(holder, "\n")] = '\0';
-        return kvz_error_set(err,
-                             "state dir '%s' is locked by another kvz (%s); wait for it to "
-                             "finish, or use another --state-dir",
-                             state_dir, *holder ? holder : "holder unknown");
+        return kvz_error_set(
+            err,
+            "state dir '%s' is locked by another kvz (%s); wait for it to finish, or use another --state-dir",
+            state_dir, *holder ? holder : "holder unknown");
     }
     time_t now = time(NULL);
     struct tm tm;

@@ -97,7 +97,6 @@ void kvz_plan_free(struct kvz_plan *p)
     free(p);
 }
 
-
 void kvz_plan_input_set_hosts(struct kvz_plan_input *in, struct kvz_hosts *hs)
 {
     for (int k = 0; k < KVZ_N_KINDS; k++) {

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 #define PLANFILE_TYPE "kvz-plan"
 
 int kvz_manifest_digest(char out[65], const struct kvz_manifest *m, struct kvz_error **err)
@@ -201,18 +200,20 @@ int kvz_planfile_check(const struct kvz_planfile *pf, const struct kvz_manifest 
     if (kvz_manifest_digest(digest, m, err) < 0)
         return -1;
     if (strcmp(digest, pf->manifest_digest))
-        return kvz_error_set(err, "stale plan: the manifests changed since it was made; run "
-                                  "'kvz plan -o' again and review the new plan");
+        return kvz_error_set(
+            err,
+            "stale plan: the manifests changed since it was made; run 'kvz plan -o' again and review the new plan");
     if (strcmp(fingerprint, pf->fingerprint))
-        return kvz_error_set(err, "stale plan: the host changed since it was made (guests of "
-                                  "the stack were created, changed or removed); run 'kvz plan "
-                                  "-o' again and review the new plan");
+        return kvz_error_set(
+            err,
+            "stale plan: the host changed since it was made (guests of the stack were created, changed or removed); run 'kvz plan -o' again and review the new plan");
     json_t *now = kvz_plan_to_json(p);
     bool same = now && json_equal(now, pf->plan);
     json_decref(now);
     if (!same)
-        return kvz_error_set(err, "stale plan: it no longer matches what kvz would do now; run "
-                                  "'kvz plan -o' again and review the new plan");
+        return kvz_error_set(
+            err,
+            "stale plan: it no longer matches what kvz would do now; run 'kvz plan -o' again and review the new plan");
     return 0;
 }
 

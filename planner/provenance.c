@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* "URL@COMMIT:PATH" for a file in a git work tree; 0 and nothing added when it is not in one. */
 static int git_source(struct kvz_buf *b, const char *abs)
 {

@@ -6,7 +6,6 @@
 #include <jansson.h>
 #include <string.h>
 
-
 static void value_human(struct kvz_buf *out, const struct kvz_field_delta *f, bool after)
 {
     uint64_t v = after ? f->after : f->before;
@@ -68,11 +67,11 @@ static const char *colour(enum kvz_action a)
 
 int kvz_plan_render_summary(struct kvz_buf *out, const struct kvz_plan *p)
 {
-    kvz_buf_printf(out,
-                   "Plan: %zu to create, %zu to update (%zu live, %zu restart), %zu to replace, "
-                   "%zu to delete",
-                   p->counts[KVZ_ACTION_CREATE], p->counts[KVZ_ACTION_UPDATE], p->n_live,
-                   p->n_restart, p->counts[KVZ_ACTION_REPLACE], p->counts[KVZ_ACTION_DELETE]);
+    kvz_buf_printf(
+        out,
+        "Plan: %zu to create, %zu to update (%zu live, %zu restart), %zu to replace, %zu to delete",
+        p->counts[KVZ_ACTION_CREATE], p->counts[KVZ_ACTION_UPDATE], p->n_live, p->n_restart,
+        p->counts[KVZ_ACTION_REPLACE], p->counts[KVZ_ACTION_DELETE]);
     if (p->counts[KVZ_ACTION_START])
         kvz_buf_printf(out, ", %zu to start", p->counts[KVZ_ACTION_START]);
     if (p->counts[KVZ_ACTION_STOP])

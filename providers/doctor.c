@@ -123,10 +123,10 @@ static void check_kvm(struct doctor *d, const char *uri, virConnectPtr conn)
         report(d, ST_OK, false, "kvm", "hardware virtualization available to VMs");
         return;
     }
-    report(d, ST_WARN, false, "kvm",
-           "%s: VMs run under TCG emulation, much slower; on a host with VT-x/AMD-V load "
-           "kvm_intel or kvm_amd",
-           why);
+    report(
+        d, ST_WARN, false, "kvm",
+        "%s: VMs run under TCG emulation, much slower; on a host with VT-x/AMD-V load kvm_intel or kvm_amd",
+        why);
 }
 
 /* libvirt runs qemu as its own user; a /dev/kvm that user cannot open makes libvirt
@@ -140,10 +140,10 @@ static void check_kvm_device(struct doctor *d)
         report(d, ST_OK, false, "kvm device", "/dev/kvm is open to libvirt's qemu user");
         return;
     }
-    report(d, ST_WARN, false, "kvm device",
-           "/dev/kvm is mode %04o owned by gid %u: libvirt's qemu user cannot open it and "
-           "libvirt re-probes qemu on every call; run 'chgrp kvm /dev/kvm && chmod 660 /dev/kvm'",
-           (unsigned)(st.st_mode & 07777), (unsigned)st.st_gid);
+    report(
+        d, ST_WARN, false, "kvm device",
+        "/dev/kvm is mode %04o owned by gid %u: libvirt's qemu user cannot open it and libvirt re-probes qemu on every call; run 'chgrp kvm /dev/kvm && chmod 660 /dev/kvm'",
+        (unsigned)(st.st_mode & 07777), (unsigned)st.st_gid);
 }
 
 static bool has_word(const char *list, const char *word)
@@ -176,10 +176,10 @@ static void check_cgroups(struct doctor *d, bool needed)
     if (mem && cpu)
         report(d, ST_OK, needed, "cgroups", "memory and cpu controllers available (%s)", mode);
     else
-        report(d, ST_FAIL, needed, "cgroups",
-               "%s%s%s controller missing (%s): containers cannot get memory/CPU limits; "
-               "enable it (systemd.unified_cgroup_hierarchy, cgroup_enable=memory)",
-               mem ? "" : "memory", !mem && !cpu ? " and " : "", cpu ? "" : "cpu", mode);
+        report(
+            d, ST_FAIL, needed, "cgroups",
+            "%s%s%s controller missing (%s): containers cannot get memory/CPU limits; enable it (systemd.unified_cgroup_hierarchy, cgroup_enable=memory)",
+            mem ? "" : "memory", !mem && !cpu ? " and " : "", cpu ? "" : "cpu", mode);
 }
 
 static void check_state_dir(struct doctor *d, const char *dir)
@@ -201,10 +201,10 @@ static void check_state_dir(struct doctor *d, const char *dir)
     unlink(kvz_buf_cstr(&probe));
     struct stat st;
     if (stat(dir, &st) == 0 && !(st.st_mode & S_IXOTH))
-        report(d, ST_WARN, false, "state dir",
-               "'%s' is writable but mode %04o: libvirt's qemu user cannot reach VM disks "
-               "below it; chmod o+x it",
-               dir, (unsigned)(st.st_mode & 07777));
+        report(
+            d, ST_WARN, false, "state dir",
+            "'%s' is writable but mode %04o: libvirt's qemu user cannot reach VM disks below it; chmod o+x it",
+            dir, (unsigned)(st.st_mode & 07777));
     else
         report(d, ST_OK, true, "state dir", "'%s' writable", dir);
 cleanup:
@@ -225,10 +225,10 @@ static void check_network(struct doctor *d, virConnectPtr conn, const char *name
 {
     virNetworkPtr net = virNetworkLookupByName(conn, name);
     if (!net) {
-        report(d, ST_FAIL, true, "network",
-               "'%s' is not defined; define it (virsh net-define) or change network: in the "
-               "manifest",
-               name);
+        report(
+            d, ST_FAIL, true, "network",
+            "'%s' is not defined; define it (virsh net-define) or change network: in the manifest",
+            name);
         return;
     }
     if (virNetworkIsActive(net) == 1)
@@ -247,10 +247,10 @@ static void check_bridge(struct doctor *d, const char *name)
     if (access(kvz_buf_cstr(&p), F_OK) == 0)
         report(d, ST_OK, true, "bridge", "'%s' exists", name);
     else
-        report(d, ST_FAIL, true, "bridge",
-               "'%s' is not a bridge on this host; create it (ip link add %s type bridge) or "
-               "change network: in the manifest",
-               name, name);
+        report(
+            d, ST_FAIL, true, "bridge",
+            "'%s' is not a bridge on this host; create it (ip link add %s type bridge) or change network: in the manifest",
+            name, name);
     kvz_buf_release(&p);
 }
 

@@ -42,8 +42,7 @@ int kvz_domain_lookup(virDomainPtr *out, struct kvz_ownership **own_out, struct 
     if (!dom) {
         if (kvz_virt_code() == VIR_ERR_NO_DOMAIN)
             return 0;
-        return kvz_error_set(err, "look up domain '%s' on '%s': %s", name, h->uri,
-                             kvz_virt_msg());
+        return kvz_error_set(err, "look up domain '%s' on '%s': %s", name, h->uri, kvz_virt_msg());
     }
     /* The persistent definition: where kvz records its metadata. */
     if (!(xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE))) {
@@ -55,13 +54,15 @@ int kvz_domain_lookup(virDomainPtr *out, struct kvz_ownership **own_out, struct 
         goto cleanup;
     }
     if (!own) {
-        kvz_error_set(err,
-                      "domain '%s' exists and is not managed by kvz; rename the resource or remove the domain yourself",
-                      name);
+        kvz_error_set(
+            err,
+            "domain '%s' exists and is not managed by kvz; rename the resource or remove the domain yourself",
+            name);
         goto cleanup;
     }
     if (own->kind != kind || !own->stack || strcmp(own->stack, h->stack)) {
-        kvz_error_set(err, "domain '%s' belongs to stack '%s' (%s), not to '%s'; kvz leaves it alone",
+        kvz_error_set(err,
+                      "domain '%s' belongs to stack '%s' (%s), not to '%s'; kvz leaves it alone",
                       name, own->stack ? own->stack : "?", kvz_kind_str(own->kind), h->stack);
         goto cleanup;
     }
@@ -117,8 +118,8 @@ void kvz_domain_meta_release(struct kvz_domain_meta *m)
 int kvz_xml_dump(char **out, xmlNodePtr node, struct kvz_error **err)
 {
     xmlBufferPtr xbuf = xmlBufferCreate();
-    xmlSaveCtxtPtr save = xbuf ? xmlSaveToBuffer(xbuf, "UTF-8", XML_SAVE_NO_DECL | XML_SAVE_FORMAT)
-                               : NULL;
+    xmlSaveCtxtPtr save =
+        xbuf ? xmlSaveToBuffer(xbuf, "UTF-8", XML_SAVE_NO_DECL | XML_SAVE_FORMAT) : NULL;
     int ret = -1;
     *out = NULL;
     if (!save || xmlSaveTree(save, node) < 0)

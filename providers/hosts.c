@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* libvirt prints every error to stderr by default; the library never prints (errors travel in
  * struct kvz_error), so its handler is silenced. */
 static void silent(void *ctx, virErrorPtr e)
@@ -49,11 +48,10 @@ int kvz_hosts_open(struct kvz_hosts *out, const struct kvz_hosts_config *cfg,
         if (!conn) {
             const char *why = virGetLastErrorMessage();
             if (used[k]) {
-                kvz_error_set(err,
-                              "cannot connect to '%s' for the %ss: %s; check that libvirtd "
-                              "runs, or pass --%s-uri",
-                              uri, kvz_kind_str(k), why,
-                              k == KVZ_KIND_VM ? "vms" : "containers");
+                kvz_error_set(
+                    err,
+                    "cannot connect to '%s' for the %ss: %s; check that libvirtd runs, or pass --%s-uri",
+                    uri, kvz_kind_str(k), why, k == KVZ_KIND_VM ? "vms" : "containers");
                 goto fail;
             }
             struct kvz_buf b = KVZ_BUF_INIT;

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* Child elements of <kvz:resource>, in the order they are written. */
 #define EL_STACK    "stack"
 #define EL_KIND     "kind"
@@ -158,10 +157,10 @@ int kvz_ownership_from_domain_node(struct kvz_ownership **out, struct _xmlNode *
             goto oom;
     }
     if (!o->stack || !kind) {
-        ret = kvz_error_set(err,
-                            "kvz metadata: <%s> or <%s> missing; the domain's metadata was "
-                            "edited by hand, restore it or remove the domain",
-                            EL_STACK, EL_KIND);
+        ret = kvz_error_set(
+            err,
+            "kvz metadata: <%s> or <%s> missing; the domain's metadata was edited by hand, restore it or remove the domain",
+            EL_STACK, EL_KIND);
         goto cleanup;
     }
     if (strcmp(kind, "container") == 0)

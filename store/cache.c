@@ -20,7 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 static const char *const subdirs[] = {"objects", "index", "alias", "partial", "tmp", "locks"};
 
 void kvz_store_opts_init(struct kvz_store_opts *o)

@@ -2,7 +2,6 @@
 
 #include <string.h>
 
-
 static int at(const unsigned char *h, size_t len, size_t off, const char *magic, size_t mlen)
 {
     return len >= off + mlen && !memcmp(h + off, magic, mlen);
@@ -15,7 +14,7 @@ enum kvz_magic kvz_magic_detect(const void *head, size_t len)
         return KVZ_MAGIC_GZIP;
     if (at(h, len, 0,
            "\xfd"
-           "7zXZ\0",
+           "7zXZ\0", /* two literals: \xfd7 would be one escape */
            6))
         return KVZ_MAGIC_XZ;
     if (at(h, len, 0, "\x28\xb5\x2f\xfd", 4))

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-
 /* One transfer attempt's view of the response. */
 struct xfer {
     const struct kvz_fetch_sink *sink;
@@ -315,10 +314,10 @@ int kvz_fetch_url(char **out, const char *source, struct kvz_error **err)
         return *out ? 0 : kvz_error_set(err, "out of memory");
     }
     if (source[0] != '/')
-        return kvz_error_set(err,
-                             "template source '%s' is neither an http(s)/file URL nor an "
-                             "absolute path; write the full path",
-                             source);
+        return kvz_error_set(
+            err,
+            "template source '%s' is neither an http(s)/file URL nor an absolute path; write the full path",
+            source);
     CURLU *u = curl_url();
     char *s = NULL;
     int ret = -1;

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <unistd.h>
 
-
 int kvz_pipe_init(struct kvz_pipe *p, int fd, uint64_t size)
 {
     *p = (struct kvz_pipe){.fd = fd, .size = size};

@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 /*
  * kvz templates prune: everything in the cache that no kept template refers
  * to goes, each object under its lock and out of objects/ in one rename.

@@ -19,7 +19,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 /*
  * One pull: the downloader (this thread) appends to the partial file and
  * hashes; the consumer thread follows it through the file, recognises the
@@ -146,10 +145,10 @@ static int consume_once(struct pull *p, struct kvz_error **err)
         break;
     default:
         if (p->expect == KVZ_CONTENT_ROOTFS) {
-            kvz_error_set(err,
-                          "content is not a rootfs archive (no tar, gzip, xz, zstd or bzip2 "
-                          "signature%s); check the url",
-                          m == inner ? "" : " inside the compression");
+            kvz_error_set(
+                err,
+                "content is not a rootfs archive (no tar, gzip, xz, zstd or bzip2 signature%s); check the url",
+                m == inner ? "" : " inside the compression");
             goto cleanup;
         }
         p->kind = KVZ_CONTENT_DISK;
@@ -290,10 +289,10 @@ static int resolve_expected(enum kvz_digest_algo *algo, char **hex, struct pull 
             return *hex ? 0 : kvz_error_set(err, "out of memory");
         }
         if (!t->insecure && (!strncmp(p->url, "http://", 7) || !strncmp(p->url, "https://", 8)))
-            return kvz_error_set(err,
-                                 "no checksum for '%s'; add 'sha256:', 'sha512:' or 'checksums:' "
-                                 "(or 'insecure: true' to accept unverified bytes)",
-                                 p->url);
+            return kvz_error_set(
+                err,
+                "no checksum for '%s'; add 'sha256:', 'sha512:' or 'checksums:' (or 'insecure: true' to accept unverified bytes)",
+                p->url);
         return 0; /* insecure, or a local file without a checksum */
     }
     if (p->s->opts.progress) {
@@ -377,11 +376,10 @@ static int download(bool *retry_fresh, char *out_hex, char *out_sha512, struct p
         if (resumed > 0) {
             *retry_fresh = true;
         } else {
-            kvz_error_set(err,
-                          "checksum mismatch for '%s': expected %s:%s, got %s:%s; the download "
-                          "was deleted (fix the checksum or the url)",
-                          p->url, kvz_digest_algo_str(algo), expect, kvz_digest_algo_str(algo),
-                          got);
+            kvz_error_set(
+                err,
+                "checksum mismatch for '%s': expected %s:%s, got %s:%s; the download was deleted (fix the checksum or the url)",
+                p->url, kvz_digest_algo_str(algo), expect, kvz_digest_algo_str(algo), got);
         }
         unlink(p->part);
         goto cleanup;
@@ -424,11 +422,11 @@ static int check_use(const struct kvz_template *t, const struct kvz_image *img,
 {
     if (want == KVZ_CONTENT_UNKNOWN || img->kind == want)
         return 0;
-    return kvz_error_set(err,
-                         "template '%s' holds %s (%s) but is used as %s; point the template at "
-                         "the right file or use it where %s fits",
-                         t->name, kvz_content_kind_phrase(img->kind), img->format, use_words(want),
-                         kvz_content_kind_phrase(img->kind));
+    return kvz_error_set(
+        err,
+        "template '%s' holds %s (%s) but is used as %s; point the template at the right file or use it where %s fits",
+        t->name, kvz_content_kind_phrase(img->kind), img->format, use_words(want),
+        kvz_content_kind_phrase(img->kind));
 }
 
 static int pull_locked(struct kvz_image *out, struct pull *p, struct kvz_error **err)

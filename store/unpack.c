@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 #define READ_BLOCK (1u << 20)
 
 struct reader {
@@ -94,26 +93,26 @@ static int check_entry(struct archive_entry *e, uint64_t *claimed, uint64_t entr
     const char *path = archive_entry_pathname(e);
     const char *link = archive_entry_hardlink(e);
     if (!path_inside(path))
-        return kvz_error_set(err,
-                             "archive entry '%s' would land outside the target (absolute or "
-                             "'..'); refusing the whole archive",
-                             path ? path : "");
+        return kvz_error_set(
+            err,
+            "archive entry '%s' would land outside the target (absolute or '..'); refusing the whole archive",
+            path ? path : "");
     if (link && !path_inside(link))
-        return kvz_error_set(err,
-                             "archive entry '%s' is a hard link to '%s' outside the target; "
-                             "refusing the whole archive",
-                             path, link);
+        return kvz_error_set(
+            err,
+            "archive entry '%s' is a hard link to '%s' outside the target; refusing the whole archive",
+            path, link);
     if (entries > lim->max_entries)
-        return kvz_error_set(err,
-                             "archive has more than %llu entries; refusing it (raise the "
-                             "entry limit if it is genuine)",
-                             (unsigned long long)lim->max_entries);
+        return kvz_error_set(
+            err,
+            "archive has more than %llu entries; refusing it (raise the entry limit if it is genuine)",
+            (unsigned long long)lim->max_entries);
     int64_t sz = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
     if (sz < 0 || (uint64_t)sz > lim->max_bytes || *claimed + (uint64_t)sz > lim->max_bytes)
-        return kvz_error_set(err,
-                             "archive entry '%s' claims %lld bytes, beyond the unpack limit of "
-                             "%llu bytes in total; refusing the archive",
-                             path, (long long)sz, (unsigned long long)lim->max_bytes);
+        return kvz_error_set(
+            err,
+            "archive entry '%s' claims %lld bytes, beyond the unpack limit of %llu bytes in total; refusing the archive",
+            path, (long long)sz, (unsigned long long)lim->max_bytes);
     *claimed += (uint64_t)sz;
     return 0;
 }
@@ -185,10 +184,9 @@ static int extract(uint64_t *out_bytes, struct archive *in, const struct kvz_unp
         if (r == ARCHIVE_EOF)
             break;
         if (r != ARCHIVE_OK) {
-            kvz_error_set(err,
-                          "archive: %s after %llu entries; the archive is damaged or not a "
-                          "tar archive",
-                          archive_error_string(in), (unsigned long long)entries);
+            kvz_error_set(
+                err, "archive: %s after %llu entries; the archive is damaged or not a tar archive",
+                archive_error_string(in), (unsigned long long)entries);
             goto cleanup;
         }
         entries++;
@@ -234,8 +232,8 @@ cleanup:
 typedef int (*block_sink)(void *arg, const char *block, size_t len, uint64_t off,
                           struct kvz_error **err);
 
-static int inflate_each(const struct kvz_source *src, block_sink sink, void *arg,
-                        const char *what, struct kvz_error **err)
+static int inflate_each(const struct kvz_source *src, block_sink sink, void *arg, const char *what,
+                        struct kvz_error **err)
 {
     struct reader r = {.src = src};
     struct archive_entry *e;
@@ -429,9 +427,10 @@ static int to_sparse_file(void *arg, const char *p, size_t len, uint64_t off,
 {
     struct sparse_file *f = arg;
     if (f->size + len > f->max)
-        return kvz_error_set(err,
-                             "decompress: more than %llu bytes; refusing it (raise the unpack limit if the image is genuine)",
-                             (unsigned long long)f->max);
+        return kvz_error_set(
+            err,
+            "decompress: more than %llu bytes; refusing it (raise the unpack limit if the image is genuine)",
+            (unsigned long long)f->max);
     /* Disk images are mostly zeros: leave holes, as qemu-img would. */
     for (size_t done = 0; done < len;) {
         size_t chunk = len - done < 65536 ? len - done : 65536;

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static const EVP_MD *algo_md(enum kvz_digest_algo a)
 {
     return a == KVZ_DIGEST_SHA512 ? EVP_sha512() : EVP_sha256();
@@ -120,17 +119,16 @@ int kvz_sums_find(enum kvz_digest_algo *out_algo, char **out_hex, const char *su
             continue;
         if ((hlen != 64 && hlen != 128) || !all_hex(hex, hlen)) {
             free(found);
-            return kvz_error_set(err,
-                                 "checksums file: line %u: digest for '%s' is not 64 or 128 hex "
-                                 "digits; check the file",
-                                 lineno, name);
+            return kvz_error_set(
+                err,
+                "checksums file: line %u: digest for '%s' is not 64 or 128 hex digits; check the file",
+                lineno, name);
         }
         if (found && (found_len != hlen || strncasecmp(found, hex, hlen))) {
             free(found);
-            return kvz_error_set(err,
-                                 "checksums file: '%s' is listed twice with different digests; "
-                                 "fix the file",
-                                 name);
+            return kvz_error_set(
+                err, "checksums file: '%s' is listed twice with different digests; fix the file",
+                name);
         }
         if (!found) {
             found = strndup(hex, hlen);

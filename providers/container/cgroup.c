@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 /* cgroup v1 writes "no limit" as the largest page-aligned signed value, 9223372036854771712 on
  * 4 KiB pages; anything this large is no limit whatever the page size. */
 #define V1_UNLIMITED_MIN (INT64_MAX / 2)

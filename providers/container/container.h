@@ -42,8 +42,7 @@ int kvz_ct_dir(char **out, const struct kvz_host *h, const char *name, struct kv
 /* create, with the template's unpacked rootfs at `src` (the ops' create takes it from the
  * store). Idempotent like create. */
 int kvz_ct_create_from(struct kvz_host *h, const struct kvz_resource *want, const char *src,
-                       struct kvz_error **err)
-    __attribute__((warn_unused_result));
+                       struct kvz_error **err) __attribute__((warn_unused_result));
 
 /* --- container_rootfs.c --- */
 
@@ -66,8 +65,7 @@ int kvz_rootfs_inject(const char *root, const struct kvz_resource *want, struct 
 
 /* The contents of the three injected files; caller frees each. */
 int kvz_rootfs_render(char **hostname, char **hosts, char **keys, const struct kvz_resource *want,
-                      struct kvz_error **err)
-    __attribute__((warn_unused_result));
+                      struct kvz_error **err) __attribute__((warn_unused_result));
 
 /* /etc/hostname of the rootfs directory, first line; *out NULL when absent. */
 int kvz_rootfs_read_hostname(char **out, const char *root, struct kvz_error **err)
@@ -132,8 +130,7 @@ int kvz_ct_xml_build(char **out, const struct kvz_ct_def *def, struct kvz_error 
 /* What the XML says: running and id (live XML), memory hard limit, CPU quota, network (into
  * r), and the rootfs dir or disk image (out strings, caller frees; NULL when absent). */
 int kvz_ct_xml_parse(struct kvz_observed_resource *r, char **rootfs_dir, char **disk_img,
-                     const char *xml, struct kvz_error **err)
-    __attribute__((warn_unused_result));
+                     const char *xml, struct kvz_error **err) __attribute__((warn_unused_result));
 
 /* Both of the above from one parse, for observe: kvz's metadata (*own, NULL when the domain
  * has none; kvz_ownership_free) and kvz_ct_xml_parse's fields. */
@@ -180,8 +177,7 @@ int kvz_ct_cgroup_parse(struct kvz_ct_cgroup *out, const char *text, struct kvz_
 int kvz_ct_cgroup_parse_bytes(uint64_t *out, const char *text, struct kvz_error **err)
     __attribute__((warn_unused_result));
 int kvz_ct_cgroup_parse_cpu(uint32_t *out, const char *quota, const char *period,
-                            struct kvz_error **err)
-    __attribute__((warn_unused_result));
+                            struct kvz_error **err) __attribute__((warn_unused_result));
 int kvz_ct_cgroup_parse_cpu_max(uint32_t *out, const char *text, struct kvz_error **err)
     __attribute__((warn_unused_result));
 

@@ -188,8 +188,7 @@ static int converge_power(struct kvz_host *h, virDomainPtr dom, const struct kvz
     int autostart = -1;
     if (virDomainGetAutostart(dom, &autostart) < 0 ||
         (autostart != (int)want->autostart && virDomainSetAutostart(dom, want->autostart) < 0))
-        return kvz_error_set(err, "container '%s': set autostart: %s", want->name,
-                             kvz_virt_msg());
+        return kvz_error_set(err, "container '%s': set autostart: %s", want->name, kvz_virt_msg());
     if (want->state == KVZ_POWER_RUNNING)
         return kvz_ct_start(h, dom, err);
     return kvz_ct_stop(h, dom, err);
@@ -241,8 +240,8 @@ static int container_create(struct kvz_host *h, const struct kvz_resource *want,
                             const struct kvz_media *media, struct kvz_error **err)
 {
     if (!media || !media->image)
-        return kvz_error_set(err, "create container '%s': template '%s' was not pulled",
-                             want->name, want->template_name ? want->template_name : "");
+        return kvz_error_set(err, "create container '%s': template '%s' was not pulled", want->name,
+                             want->template_name ? want->template_name : "");
     return kvz_ct_create_from(h, want, media->image->path, err);
 }
 
@@ -312,7 +311,8 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
         }
         if (offline) {
             /* The kernel refused online resize here (EPERM): offline, around a restart. */
-            kvz_host_log(h, want->name, "online resize not permitted here; growing offline (restart)");
+            kvz_host_log(h, want->name,
+                         "online resize not permitted here; growing offline (restart)");
             if (kvz_ct_stop(h, dom, err) < 0 || kvz_disk_grow_offline(img, want->disk, err) < 0)
                 goto cleanup;
             running = false;

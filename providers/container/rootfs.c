@@ -21,7 +21,6 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-
 /* ---- copy ---- */
 
 struct link_seen {
@@ -393,20 +392,19 @@ int kvz_rootfs_check_arch(const char *root, const char *what, struct kvz_error *
         if (n >= 2 && h[0] == '#' && h[1] == '!')
             continue;
         if (n < 20 || memcmp(h, ELFMAG, SELFMAG) != 0) {
-            ret = kvz_error_set(err,
-                                "template '%s': '%s' is not a Linux executable; containers share "
-                                "the host's Linux kernel, use a vm for other systems",
-                                what, candidates[i]);
+            ret = kvz_error_set(
+                err,
+                "template '%s': '%s' is not a Linux executable; containers share the host's Linux kernel, use a vm for other systems",
+                what, candidates[i]);
             goto cleanup;
         }
         uint16_t machine = h[EI_DATA] == ELFDATA2MSB ? (uint16_t)(h[18] << 8 | h[19])
                                                      : (uint16_t)(h[19] << 8 | h[18]);
         if (machine != host && !(compat32 && machine == EM_386)) {
-            ret =
-                kvz_error_set(err,
-                              "template '%s' is built for %s but this host runs %s; containers "
-                              "share the host's kernel, use a vm (or a %s template)",
-                              what, machine_name(machine), machine_name(host), machine_name(host));
+            ret = kvz_error_set(
+                err,
+                "template '%s' is built for %s but this host runs %s; containers share the host's kernel, use a vm (or a %s template)",
+                what, machine_name(machine), machine_name(host), machine_name(host));
             goto cleanup;
         }
         if (!found_init) {
@@ -417,10 +415,10 @@ int kvz_rootfs_check_arch(const char *root, const char *what, struct kvz_error *
         ret = 0;
         goto cleanup;
     }
-    ret = kvz_error_set(err,
-                        "template '%s' has no /sbin/init or /bin/sh: not a Linux rootfs; "
-                        "use a vm for other systems",
-                        what);
+    ret = kvz_error_set(
+        err,
+        "template '%s' has no /sbin/init or /bin/sh: not a Linux rootfs; use a vm for other systems",
+        what);
 cleanup:
     close(rfd);
     return ret;
@@ -434,10 +432,10 @@ int kvz_rootfs_render(char **hostname, char **hosts, char **keys, const struct k
     struct kvz_buf a = KVZ_BUF_INIT, b = KVZ_BUF_INIT, k = KVZ_BUF_INIT;
     const char *hn = want->hostname ? want->hostname : want->name;
     kvz_buf_printf(&a, "%s\n", hn);
-    kvz_buf_printf(&b,
-                   "127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost "
-                   "ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
-                   hn);
+    kvz_buf_printf(
+        &b,
+        "127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+        hn);
     kvz_buf_puts(&k, "");
     for (size_t i = 0; i < want->n_ssh_keys; i++)
         kvz_buf_printf(&k, "%s\n", want->ssh_keys[i]);

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static xmlNodePtr child(xmlNodePtr parent, const char *name, const char *text)
 {
     /* xmlNewTextChild escapes text; NULL parent propagates failure to the final check. */

@@ -15,7 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 /* Every timestamp in the image: the same inputs must give the same bytes. */
 #define SEED_EPOCH 946684800 /* 2000-01-01T00:00:00Z */
 

@@ -23,7 +23,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 #define X(s) ((const xmlChar *)(s))
 
 void kvz_vm_pool_name(char out[32], const char *state_dir)

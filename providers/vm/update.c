@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static uint32_t want_cpus(const struct kvz_resource *w)
 {
     return w->cpus_milli / 1000 ? w->cpus_milli / 1000 : 1;

@@ -17,7 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 int kvz_vm_fail(struct kvz_error **err, virDomainPtr dom, const char *what)
 {
     /* kvz_virt_msg() copies the message before virDomainGetName resets it. */

@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 #define X(s) ((const xmlChar *)(s))
 
 static xmlNodePtr child(xmlNodePtr parent, const char *name, const char *text)
@@ -247,7 +246,6 @@ cleanup:
     return rc;
 }
 
-
 static int check_spec(const struct kvz_vm_domain_spec *s, struct kvz_error **err)
 {
     if (!s->name || !s->uuid || !s->mac || !s->disk_path)
@@ -403,10 +401,12 @@ int kvz_vm_domain_info_parse(struct kvz_vm_domain_info *out, const char *xml,
             xpath_str(ctx, "string(/domain/devices/disk[@device='disk'][1]/source/@dev)");
     out->disk_target =
         xpath_str(ctx, "string(/domain/devices/disk[@device='disk'][1]/target/@dev)");
-    out->seed_path = xpath_str(ctx, "string(/domain/devices/disk[@device='cdrom']/source/"
-                                    "@file[substring(., string-length(.) - 8) = '-seed.iso'])");
-    out->cdrom_path = xpath_str(ctx, "string(/domain/devices/disk[@device='cdrom']/source/"
-                                     "@file[substring(., string-length(.) - 8) != '-seed.iso'])");
+    out->seed_path = xpath_str(
+        ctx,
+        "string(/domain/devices/disk[@device='cdrom']/source/@file[substring(., string-length(.) - 8) = '-seed.iso'])");
+    out->cdrom_path = xpath_str(
+        ctx,
+        "string(/domain/devices/disk[@device='cdrom']/source/@file[substring(., string-length(.) - 8) != '-seed.iso'])");
     out->nvram_path = xpath_str(ctx, "string(/domain/os/nvram)");
     itype = xpath_str(ctx, "string(/domain/devices/interface[1]/@type)");
     out->mac = xpath_str(ctx, "string(/domain/devices/interface[1]/mac/@address)");

@@ -17,7 +17,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-
 static char state_dir[] = "/tmp/kvzt-cli-XXXXXX";
 
 /* Runs kvz with argv (NULL-terminated, after "kvz"), stdin from /dev/null; stdout+stderr. */

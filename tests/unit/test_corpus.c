@@ -20,7 +20,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-
 static const char *env(const char *name)
 {
     const char *v = getenv(name);

@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 static struct kvz_manifest *load_ok(const char *yaml, struct kvz_diags *d)
 {
     struct kvz_manifest *m = NULL;

@@ -10,7 +10,6 @@
 
 #include <string.h>
 
-
 static void test_name_valid(void **state)
 {
     assert_true(kvz_name_valid("web1"));

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static void test_edit_distance_and_suggest(void **state)
 {
     assert_int_equal(kvz_edit_distance("memory", "memory"), 0);

@@ -8,7 +8,6 @@
 
 #include <string.h>
 
-
 static void size_ok(const char *s, uint64_t want)
 {
     uint64_t got = 1;
