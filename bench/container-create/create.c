@@ -57,8 +57,9 @@ int main(int argc, char **argv)
         if (host_open(&h, argv[2]) == 0)
             r = kvz_container_ops.remove(&h, argv[3], &err);
     } else {
-        fprintf(stderr, "usage: create-bench copy SRC DST | create SRC STATE NAME DISK | "
-                        "remove STATE NAME\n");
+        fprintf(
+            stderr,
+            "usage: create-bench copy SRC DST | create SRC STATE NAME DISK | remove STATE NAME\n");
         return 2;
     }
     if (r < 0)

@@ -233,22 +233,44 @@ int ct_init_pid(const char *name)
     return pid > 0 ? pid : -1;
 }
 
+/* A number from a cgroup file; field 0 or 1 of a two-field line ("QUOTA PERIOD"). "max" is no
+ * limit: -1, as cgroup v1 writes an unlimited CPU quota. */
+static long long read_cgroup_number(const char *path, int field)
+{
+    char buf[128] = {0}, a[64] = {0}, b[64] = {0};
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    bool got = fgets(buf, sizeof(buf), f) != NULL;
+    fclose(f);
+    if (!got || sscanf(buf, "%63s %63s", a, b) < 1)
+        return -1;
+    const char *v = field ? b : a;
+    return !strcmp(v, "max") ? -1 : atoll(v);
+}
+
 long long ct_cgroup_value(const char *name, const char *controller, const char *file)
 {
     int pid = ct_init_pid(name);
     if (pid < 0)
         return -1;
-    char p[128], line[512], path[512] = {0};
+    char p[128], line[512], path[512] = {0}, v2[512] = {0};
     snprintf(p, sizeof(p), "/proc/%d/cgroup", pid);
     FILE *f = fopen(p, "r");
     if (!f)
         return -1;
-    /* v1 lines: "4:memory:/machine.slice/..."; the controller list may hold several names */
+    /* v1 lines: "4:memory:/machine.slice/..."; the controller list may hold several names. The
+     * v2 line: "0::/machine.slice/...". */
     while (fgets(line, sizeof(line), f)) {
         char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c2)
             continue;
         *c2 = 0;
+        if (c2 == c1 + 1) {
+            snprintf(v2, sizeof(v2), "%s", c2 + 1);
+            v2[strcspn(v2, "\n")] = 0;
+            continue;
+        }
         char *tok, *save = NULL;
         for (tok = strtok_r(c1 + 1, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
             if (!strcmp(tok, controller)) {
@@ -257,19 +279,29 @@ long long ct_cgroup_value(const char *name, const char *controller, const char *
             }
     }
     fclose(f);
-    if (!path[0])
-        return -1;
     char fp[1200];
-    /* cpu and cpuacct may be co-mounted as cpu,cpuacct; /sys/fs/cgroup/cpu is then a link */
-    snprintf(fp, sizeof(fp), "/sys/fs/cgroup/%s%s/%s", controller, path, file);
-    f = fopen(fp, "r");
-    if (!f)
+    if (path[0]) {
+        /* cpu and cpuacct may be co-mounted as cpu,cpuacct; /sys/fs/cgroup/cpu is then a link */
+        snprintf(fp, sizeof(fp), "/sys/fs/cgroup/%s%s/%s", controller, path, file);
+        return read_cgroup_number(fp, 0);
+    }
+    if (!v2[0])
         return -1;
-    long long v = -1;
-    if (fscanf(f, "%lld", &v) != 1)
-        v = -1;
-    fclose(f);
-    return v;
+    /* cgroup v2 (Debian 12's default) keeps the same limits under other names */
+    static const struct {
+        const char *v1, *v2;
+        int field;
+    } names[] = {
+        {"memory.limit_in_bytes", "memory.max", 0},
+        {"cpu.cfs_quota_us", "cpu.max", 0},
+        {"cpu.cfs_period_us", "cpu.max", 1},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (!strcmp(file, names[i].v1)) {
+            snprintf(fp, sizeof(fp), "/sys/fs/cgroup%s/%s", v2, names[i].v2);
+            return read_cgroup_number(fp, names[i].field);
+        }
+    return -1;
 }
 
 char *ct_domain_xml(const char *name, unsigned int flags)

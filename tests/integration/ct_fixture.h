@@ -52,7 +52,8 @@ int ct_create(const struct kvz_resource *want, struct kvz_error **err);
 /* The container's init pid (the child of libvirt's controller), -1 when not running. */
 int ct_init_pid(const char *name);
 
-/* Reads an integer from the cgroup v1 `controller` file `file` of the container's init. */
+/* Reads the limit in the cgroup v1 `controller` file `file` of the container's init, or on a
+ * cgroup v2 host the same limit from its v2 file (memory.max, cpu.max); -1 for none. */
 long long ct_cgroup_value(const char *name, const char *controller, const char *file);
 
 /* The domain's XML (flags for virDomainGetXMLDesc); caller frees. */
