@@ -405,7 +405,7 @@ static void load_resource(struct loader *L, const char *file, enum kvz_kind kind
     if (!name_ok)
         goto cleanup;
 
-    /* Defaults (SPEC.md section 1). */
+    /* Defaults (docs/manifest.md). */
     if (!p.r.cpus_milli)
         p.r.cpus_milli = 1000;
     if (!p.r.max_memory)

@@ -8,7 +8,7 @@
 
 /*
  * A YAML document as a tree of located nodes, built from libyaml events with
- * every bound of SPEC.md section 1 enforced: no aliases or anchors, limited
+ * every bound of docs/manifest.md enforced: no aliases or anchors, limited
  * depth, scalar length and node count, valid UTF-8, string keys, no duplicate
  * keys. Scalars stay raw text: the schema decides what they mean.
  */

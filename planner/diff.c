@@ -155,7 +155,7 @@ static bool net_equal(const struct kvz_network *a, const struct kvz_network *b)
     return a->name && b->name && !strcmp(a->name, b->name);
 }
 
-/* The SPEC.md section 3 table, unless the provider knows better about this host. */
+/* The table of docs/plan.md, unless the provider knows better about this host. */
 static bool field_live(const struct diff *d, const struct kvz_resource *w,
                        const struct kvz_observed_resource *h, const char *field)
 {

@@ -2,7 +2,7 @@
 #define KVZ_PLANNER_LOCK_H
 
 /*
- * The state-dir lock that serialises applies (SPEC.md section 3): flock on
+ * The state-dir lock that serialises applies (docs/plan.md): flock on
  * <state_dir>/lock, which names the holder ("pid 123 since 2026-...Z"). The
  * kernel drops it when the holder dies, even by SIGKILL.
  */

@@ -3,7 +3,7 @@
 
 /*
  * The plan: the manifests (desired) diffed against what providers observe on
- * the host, one change per resource (SPEC.md section 3).
+ * the host, one change per resource (docs/plan.md).
  */
 
 #include "base/buf.h"
@@ -64,12 +64,12 @@ const char *kvz_action_str(enum kvz_action a);         /* "create", ... */
 const char *kvz_disruption_str(enum kvz_disruption d); /* "none", "live", "restart", "destroy" */
 int kvz_disruption_parse(enum kvz_disruption *out, const char *s); /* live|restart|destroy */
 
-/* Human rendering (SPEC.md section 2): one change a line, deltas below, the summary line. */
+/* Human rendering (docs/cli.md): one change a line, deltas below, the summary line. */
 int kvz_plan_render_text(struct kvz_buf *out, const struct kvz_plan *p, bool color);
 /* "Plan: 1 to create, 2 to update (1 live, 1 restart), 0 to replace, 1 to delete." */
 int kvz_plan_render_summary(struct kvz_buf *out, const struct kvz_plan *p);
 
-/* The JSON object of SPEC.md section 2; caller json_decref()s it. NULL on OOM. */
+/* The JSON object of docs/cli.md; caller json_decref()s it. NULL on OOM. */
 struct json_t;
 struct json_t *kvz_plan_to_json(const struct kvz_plan *p);
 /* Just the "changes" array (noops left out). */

@@ -5,7 +5,7 @@
 #include "parser/manifest.h"
 
 /*
- * Where the applied spec comes from, recorded on every guest (SPEC.md section 3): for a
+ * Where the applied spec comes from, recorded on every guest (docs/plan.md): for a
  * manifest in a git work tree "URL@COMMIT:PATH" (origin's URL, HEAD's commit, the path in the
  * repository; "-dirty" after the commit when the file has uncommitted changes), else the
  * manifest's absolute path. Several files are joined with ", ". Caller frees *out.

@@ -2,7 +2,7 @@
 #define KVZ_PROVIDERS_OWNERSHIP_H
 
 /*
- * kvz's <metadata> on libvirt domains (SPEC.md section 3): which stack owns
+ * kvz's <metadata> on libvirt domains (docs/plan.md, "Ownership"): which stack owns
  * the domain and what it was made from. Written by the providers at create
  * and update, read back by observe. A domain without it is not kvz's.
  */

@@ -164,7 +164,7 @@ struct kvz_provider_ops {
 
     /* optional: whether `field` of `want` can change from `have` without a restart on this host
      * (e.g. container disk grow needs online resize support; vm memory up to max_memory).
-     * NULL means the planner's SPEC.md table applies as is. */
+     * NULL means the table of docs/plan.md applies as is. */
     bool (*field_is_live)(struct kvz_host *h, const struct kvz_resource *want,
                           const struct kvz_observed_resource *have, const char *field);
 

@@ -10,7 +10,7 @@
 struct kvz_error;
 
 /*
- * The template store (SPEC.md section 4): downloads templates, verifies
+ * The template store (docs/templates.md): downloads templates, verifies
  * them, keeps them in a content-addressed cache under <state_dir>/cache/
  * and unpacks rootfs archives. Never prints: progress goes to a callback.
  *
