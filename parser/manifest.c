@@ -221,7 +221,7 @@ static void load_head(struct loader *L, const char *file, const struct kvz_ynode
     free(h.vms_uri);
 }
 
-/* The resource name from a section key, or NULL after reporting why it is not one. */
+/* Whether a section key is a valid resource name; reports why when it is not. */
 static bool check_name(struct loader *L, const char *file, const struct kvz_ynode *k,
                        const char *what)
 {

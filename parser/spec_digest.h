@@ -18,12 +18,13 @@
 #define KVZ_SHA256_HEX 65 /* 64 hex digits and the NUL */
 
 /* Everything the manifest says about `r`: record it as spec_digest. Returns 0, -1 on OOM. */
-int kvz_spec_digest(char out[KVZ_SHA256_HEX], const struct kvz_resource *r, struct kvz_error **err);
+int kvz_spec_digest(char out[KVZ_SHA256_HEX], const struct kvz_resource *r, struct kvz_error **err)
+    __attribute__((warn_unused_result));
 
 /* What is injected into the guest (hostname, ssh keys, cloud-init user_data): record it as
  * config_digest. Returns 0, -1 on OOM. */
 int kvz_config_digest(char out[KVZ_SHA256_HEX], const struct kvz_resource *r,
-                      struct kvz_error **err);
+                      struct kvz_error **err) __attribute__((warn_unused_result));
 
 /*
  * The identity of a template as the manifest declares it: "sha256:HEX" / "sha512:HEX" when the
@@ -31,7 +32,8 @@ int kvz_config_digest(char out[KVZ_SHA256_HEX], const struct kvz_resource *r,
  * Providers record it as template_digest (a bare content hex digest is accepted too). Caller
  * frees *out. Returns 0, -1 on OOM.
  */
-int kvz_template_identity(char **out, const struct kvz_template *t, struct kvz_error **err);
+int kvz_template_identity(char **out, const struct kvz_template *t, struct kvz_error **err)
+    __attribute__((warn_unused_result));
 
 /* Whether a recorded template_digest still names template `t`. Unknown formats, and content
  * digests the manifest gives no checksum to compare with, count as a match: the planner only

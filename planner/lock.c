@@ -1,6 +1,7 @@
 #include "planner/lock.h"
 
 #include "base/buf.h"
+#include "base/fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,41 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
-/* mkdir -p for the state dir; existing directories are fine. */
-static int make_dirs(const char *path, struct kvz_error **err)
-{
-    struct kvz_buf b = KVZ_BUF_INIT;
-    int ret = -1;
-    kvz_buf_puts(&b, path);
-    if (b.oom) {
-        kvz_error_set(err, "lock: out of memory");
-        goto cleanup;
-    }
-    for (char *p = b.ptr + 1;; p++) {
-        char c = *p;
-        if (c != '/' && c != '\0')
-            continue;
-        *p = '\0';
-        if (mkdir(b.ptr, 0755) < 0 && errno != EEXIST) {
-            kvz_error_set_errno(err, "state dir '%s': cannot create '%s'", path, b.ptr);
-            goto cleanup;
-        }
-        *p = c;
-        if (!c)
-            break;
-    }
-    ret = 0;
-cleanup:
-    kvz_buf_release(&b);
-    return ret;
-}
-
 int kvz_lock_acquire(struct kvz_lock *l, const char *state_dir, struct kvz_error **err)
 {
     char path[4096], holder[256];
     l->fd = -1;
-    if (make_dirs(state_dir, err) < 0)
-        return -1;
+    if (kvz_mkdir_p(state_dir, 0755, err) < 0)
+        return kvz_error_wrap(err, "state dir '%s'", state_dir);
     snprintf(path, sizeof(path), "%s/lock", state_dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)

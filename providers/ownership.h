@@ -28,23 +28,24 @@ struct kvz_ownership {
 };
 
 /* The <kvz:resource xmlns:kvz=...> element as a string, escaped by libxml2; caller frees *out. */
-int kvz_ownership_to_xml(char **out, const struct kvz_ownership *o, struct kvz_error **err);
+int kvz_ownership_to_xml(char **out, const struct kvz_ownership *o, struct kvz_error **err)
+    __attribute__((warn_unused_result));
 
 /* The same element without a namespace, for virDomainSetMetadata(..., KVZ_XMLNS_PREFIX, KVZ_XMLNS,
  * ...): libvirt puts it and its children in the namespace itself and refuses an element that
  * already declares the prefix ("failed to create a new XML namespace"). Caller frees *out. */
-int kvz_ownership_to_metadata_xml(char **out, const struct kvz_ownership *o,
-                                  struct kvz_error **err);
+int kvz_ownership_to_metadata_xml(char **out, const struct kvz_ownership *o, struct kvz_error **err)
+    __attribute__((warn_unused_result));
 
 /* Reads kvz's metadata from a whole domain XML document. *out is NULL (and 0 is returned) when
  * the domain has none. Caller frees with kvz_ownership_free. */
 int kvz_ownership_from_domain_xml(struct kvz_ownership **out, const char *domain_xml,
-                                  struct kvz_error **err);
+                                  struct kvz_error **err) __attribute__((warn_unused_result));
 
 /* The same from an already parsed document's root element (an xmlNodePtr). */
 struct _xmlNode;
 int kvz_ownership_from_domain_node(struct kvz_ownership **out, struct _xmlNode *root,
-                                   struct kvz_error **err);
+                                   struct kvz_error **err) __attribute__((warn_unused_result));
 
 void kvz_ownership_free(struct kvz_ownership *o);
 

@@ -210,15 +210,13 @@ int kvz_fetch(uint64_t *out_size, const char *url, uint64_t offset, const char *
         uint64_t moved = x.have > x.start ? x.have - x.start : 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
         if (x.sink_err) {
-            *err = x.sink_err;
-            x.sink_err = NULL;
+            kvz_error_move(err, &x.sink_err);
             kvz_error_wrap(err, "download '%s'", url);
             goto cleanup;
         }
         if (rc == CURLE_OK) {
             if (!x.checked && check_response(&x) < 0) {
-                *err = x.sink_err;
-                x.sink_err = NULL;
+                kvz_error_move(err, &x.sink_err);
                 kvz_error_wrap(err, "download '%s'", url);
                 goto cleanup;
             }

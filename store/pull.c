@@ -389,8 +389,7 @@ static int download(bool *retry_fresh, char *out_hex, char *out_sha512, struct p
     started = false;
     if (p->cerr) {
         /* Verified bytes that cannot be used as they are: keep nothing of them. */
-        *err = p->cerr;
-        p->cerr = NULL;
+        kvz_error_move(err, &p->cerr);
         unlink(p->part);
         goto cleanup;
     }

@@ -368,9 +368,7 @@ cleanup:
         /* A damaged compressed stream is the cause of whatever the extractor saw. */
         if (in.err) {
             kvz_error_clear(err);
-            *err = in.err;
-            in.err = NULL;
-            ret = -1;
+            ret = kvz_error_move(err, &in.err);
         }
     }
     if (fchdir(cwd) < 0 && ret == 0)

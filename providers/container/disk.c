@@ -81,18 +81,12 @@ static int run_ok(char *const argv[], const char *cwd, unsigned ok, struct kvz_e
 {
     int status = 0;
     struct kvz_error *tool = NULL;
-    if (run(&status, argv, cwd, &tool) < 0) {
-        kvz_error_set(err, "%s", kvz_error_msg(tool));
-        kvz_error_free(tool);
-        return -1;
-    }
-    if (status < 32 && (ok & (1u << status))) {
+    /* run() describes the tool's failure (its output) in `tool` even when it ran */
+    if (run(&status, argv, cwd, &tool) == 0 && status < 32 && (ok & (1u << status))) {
         kvz_error_free(tool);
         return 0;
     }
-    kvz_error_set(err, "%s", kvz_error_msg(tool));
-    kvz_error_free(tool);
-    return -1;
+    return kvz_error_move(err, &tool);
 }
 
 int kvz_disk_make(const char *img, uint64_t size, const char *src, struct kvz_error **err)

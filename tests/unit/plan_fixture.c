@@ -65,12 +65,10 @@ static char *digest(const struct kvz_manifest *m, json_t *o, const char *key, en
     char hex[KVZ_SHA256_HEX];
     char *id = NULL;
     if (!strcmp(key, "spec_digest"))
-        kvz_spec_digest(hex, r, NULL);
-    else if (!strcmp(key, "config_digest"))
-        kvz_config_digest(hex, r, NULL);
-    else if (kvz_template_identity(&id, r->tmpl, NULL) == 0)
-        return id;
-    return strdup(hex);
+        return kvz_spec_digest(hex, r, NULL) == 0 ? strdup(hex) : NULL;
+    if (!strcmp(key, "config_digest"))
+        return kvz_config_digest(hex, r, NULL) == 0 ? strdup(hex) : NULL;
+    return kvz_template_identity(&id, r->tmpl, NULL) == 0 ? id : NULL;
 }
 
 static void load_observed(const struct kvz_manifest *m, struct kvz_observed_resource *h, json_t *o)

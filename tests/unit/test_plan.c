@@ -215,14 +215,14 @@ static void test_spec_digest(void **state)
     assert_int_equal(strlen(a), 64);
     assert_int_equal(kvz_spec_digest(b, &r, NULL), 0);
     assert_string_equal(a, b);
-    kvz_config_digest(c1, &r, NULL);
+    assert_int_equal(kvz_config_digest(c1, &r, NULL), 0);
     r.cpus_milli = 2000;
-    kvz_spec_digest(b, &r, NULL);
+    assert_int_equal(kvz_spec_digest(b, &r, NULL), 0);
     assert_string_not_equal(a, b);
-    kvz_config_digest(c2, &r, NULL);
+    assert_int_equal(kvz_config_digest(c2, &r, NULL), 0);
     assert_string_equal(c1, c2); /* cpus are not injected config */
     r.hostname = "other";
-    kvz_config_digest(c2, &r, NULL);
+    assert_int_equal(kvz_config_digest(c2, &r, NULL), 0);
     assert_string_not_equal(c1, c2);
 
     char *id = NULL;
