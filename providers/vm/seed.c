@@ -22,17 +22,21 @@
 #define ISO_PVD    (16 * ISO_SECTOR)
 
 /* YAML is a superset of JSON: jansson gives us correct quoting of any key or name. */
+static json_t *keys_json(const struct kvz_vm_seed *s)
+{
+    json_t *keys = json_array();
+    for (size_t i = 0; keys && i < s->n_ssh_keys; i++)
+        json_array_append_new(keys, json_string(s->ssh_keys[i]));
+    return keys;
+}
+
 static char *meta_data(const struct kvz_vm_seed *s)
 {
     json_t *o = json_object();
     json_object_set_new(o, "instance-id", json_string(s->instance_id));
     json_object_set_new(o, "local-hostname", json_string(s->hostname));
-    if (s->n_ssh_keys) {
-        json_t *keys = json_array();
-        for (size_t i = 0; i < s->n_ssh_keys; i++)
-            json_array_append_new(keys, json_string(s->ssh_keys[i]));
-        json_object_set_new(o, "public-keys", keys);
-    }
+    if (s->n_ssh_keys)
+        json_object_set_new(o, "public-keys", keys_json(s));
     char *r = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
     json_decref(o);
     return r;
@@ -45,10 +49,7 @@ static char *user_data(const struct kvz_vm_seed *s)
     json_t *o = json_object();
     json_object_set_new(o, "hostname", json_string(s->hostname));
     json_object_set_new(o, "preserve_hostname", json_false());
-    json_t *keys = json_array();
-    for (size_t i = 0; i < s->n_ssh_keys; i++)
-        json_array_append_new(keys, json_string(s->ssh_keys[i]));
-    json_object_set_new(o, "ssh_authorized_keys", keys);
+    json_object_set_new(o, "ssh_authorized_keys", keys_json(s));
     char *j = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
     json_decref(o);
     if (!j)
