@@ -180,21 +180,6 @@ static void spec(struct kvz_resource *r, const char *suffix)
     r->network.name = "default";
 }
 
-static void free_observed_resource(struct kvz_observed_resource *r)
-{
-    free(r->name);
-    free(r->stack);
-    free(r->spec_digest);
-    free(r->template_digest);
-    free(r->config_digest);
-    free(r->applied_at);
-    free(r->kvz_version);
-    free(r->source);
-    free(r->network.name);
-    free(r->hostname);
-    free(r->problem);
-}
-
 /* observe(), keeping only `name`: what `kvz status` would show for it. */
 static bool observe(struct kvz_observed_resource *out, const char *name)
 {
@@ -208,7 +193,7 @@ static bool observe(struct kvz_observed_resource *out, const char *name)
             *out = o.v[i];
             found = true;
         } else {
-            free_observed_resource(&o.v[i]);
+            kvz_observed_resource_release(&o.v[i]);
         }
     }
     free(o.v);
@@ -309,7 +294,7 @@ static void test_overlay_not_copy(void **state)
     assert_int_equal(o.cpus_milli, 1000);
     assert_int_equal(o.max_cpus, 2);
     assert_string_equal(o.network.name, "default");
-    free_observed_resource(&o);
+    kvz_observed_resource_release(&o);
 
     /* destroy: overlay, seed and domain go, the base stays */
     remove_vm(r.name);
@@ -413,7 +398,7 @@ static void test_live_changes_same_domain(void **state)
     assert_true(kvz_vm_ops.field_is_live(&host, &w, &o, "cpus"));
     if (update(&w, &o, "cpus", 1000, 2000, &err) < 0)
         fail_msg("cpus: %s", kvz_error_msg(err));
-    free_observed_resource(&o);
+    kvz_observed_resource_release(&o);
     assert_true(observe(&o, r.name));
     assert_int_equal(o.cpus_milli, 2000);
     assert_int_equal(o.id, id);
@@ -423,7 +408,7 @@ static void test_live_changes_same_domain(void **state)
     assert_true(kvz_vm_ops.field_is_live(&host, &w, &o, "disk"));
     if (update(&w, &o, "disk", 128 * MiB, 192 * MiB, &err) < 0)
         fail_msg("disk: %s", kvz_error_msg(err));
-    free_observed_resource(&o);
+    kvz_observed_resource_release(&o);
     assert_true(observe(&o, r.name));
     assert_int_equal(o.disk, 192 * MiB);
     assert_int_equal(o.id, id);
@@ -444,7 +429,7 @@ static void test_live_changes_same_domain(void **state)
     assert_true(kvz_vm_ops.field_is_live(&host, &w, &o, "network"));
     if (update(&w, &o, "network", 0, 0, &err) < 0)
         fail_msg("network: %s", kvz_error_msg(err));
-    free_observed_resource(&o);
+    kvz_observed_resource_release(&o);
     assert_true(observe(&o, r.name));
     assert_string_equal(o.network.name, net_name);
     assert_int_equal(o.id, id);
@@ -454,7 +439,7 @@ static void test_live_changes_same_domain(void **state)
     assert_true(kvz_vm_ops.field_is_live(&host, &w, &o, "memory"));
     if (update(&w, &o, "memory", 256 * MiB, 384 * MiB, &err) < 0)
         fail_msg("memory: %s", kvz_error_msg(err));
-    free_observed_resource(&o);
+    kvz_observed_resource_release(&o);
     assert_true(observe(&o, r.name));
     assert_int_equal(o.id, id);
     virDomainPtr dom = virDomainLookupByName(conn, r.name);
@@ -470,7 +455,7 @@ static void test_live_changes_same_domain(void **state)
     assert_false(kvz_vm_ops.field_is_live(&host, &w, &o, "memory"));
     if (update(&w, &o, "memory", 384 * MiB, 768 * MiB, &err) < 0)
         fail_msg("memory above max: %s", kvz_error_msg(err));
-    free_observed_resource(&o);
+    kvz_observed_resource_release(&o);
     assert_true(observe(&o, r.name));
     assert_true(o.running);
     assert_int_not_equal(o.id, id);
@@ -486,12 +471,12 @@ static void test_live_changes_same_domain(void **state)
     assert_false(kvz_vm_ops.field_is_live(&host, &w, &o, "cpus"));
     if (update(&w, &o, "cpus", 2000, 3000, &err) < 0)
         fail_msg("cpus above max: %s", kvz_error_msg(err));
-    free_observed_resource(&o);
+    kvz_observed_resource_release(&o);
     assert_true(observe(&o, r.name));
     assert_int_not_equal(o.id, id);
     assert_int_equal(o.cpus_milli, 3000);
     assert_int_equal(o.max_cpus, 4);
-    free_observed_resource(&o);
+    kvz_observed_resource_release(&o);
     free(disk);
     remove_vm(r.name);
 }
@@ -514,7 +499,7 @@ static void test_drift(void **state)
     assert_int_equal(o.memory, 300 * MiB);
     assert_true(o.storage_ok);
     assert_null(o.problem);
-    free_observed_resource(&o);
+    kvz_observed_resource_release(&o);
 
     /* overlay deleted by hand */
     char *disk = pool_file(r.name, ".qcow2");
@@ -523,14 +508,14 @@ static void test_drift(void **state)
     assert_false(o.storage_ok);
     assert_non_null(o.problem);
     assert_non_null(strstr(o.problem, "missing"));
-    free_observed_resource(&o);
+    kvz_observed_resource_release(&o);
 
     /* create finishes the half-made VM: a new overlay, running again */
     create(&r);
     assert_true(observe(&o, r.name));
     assert_true(o.storage_ok);
     assert_true(o.running);
-    free_observed_resource(&o);
+    kvz_observed_resource_release(&o);
     virDomainFree(dom);
     free(disk);
     remove_vm(r.name);
@@ -550,7 +535,7 @@ static void test_unmanaged_untouched(void **state)
     assert_true(observe(&o, name));
     assert_false(o.managed);
     assert_int_equal(o.max_memory, 64 * MiB);
-    free_observed_resource(&o);
+    kvz_observed_resource_release(&o);
 
     struct kvz_resource r;
     spec(&r, "foreign");
@@ -577,7 +562,7 @@ static void test_uefi_and_power(void **state)
     assert_true(observe(&o, r.name));
     assert_true(o.running);
     assert_int_equal(o.network.type, KVZ_NET_NONE);
-    free_observed_resource(&o);
+    kvz_observed_resource_release(&o);
     char *nvram = pool_file(r.name, "-VARS.fd");
     assert_int_equal(access(nvram, F_OK), 0); /* libvirt made it from OVMF's template */
 
@@ -587,12 +572,12 @@ static void test_uefi_and_power(void **state)
         fail_msg("stop: %s", kvz_error_msg(err));
     assert_true(observe(&o, r.name));
     assert_false(o.running);
-    free_observed_resource(&o);
+    kvz_observed_resource_release(&o);
     if (kvz_vm_ops.set_power(&host, r.name, true, &err) < 0)
         fail_msg("start: %s", kvz_error_msg(err));
     assert_true(observe(&o, r.name));
     assert_true(o.running);
-    free_observed_resource(&o);
+    kvz_observed_resource_release(&o);
 
     remove_vm(r.name);
     assert_int_not_equal(access(nvram, F_OK), 0);
