@@ -73,7 +73,17 @@ int kvz_stack_plan(struct kvz_cli *cli, struct kvz_stack_run *r, const char *con
         .destroy = destroy,
     };
     kvz_plan_input_set_hosts(&in, &r->hs);
-    if (kvz_plan_compute(&r->plan, &in, &err) < 0) {
+    /* the cache says which bytes a vm's cdrom template holds when its sha256 is not given */
+    struct kvz_store *store = NULL;
+    for (size_t i = 0; !destroy && !store && i < r->m->n_resources; i++) {
+        const struct kvz_resource *w = &r->m->resources[i];
+        if ((w->cdrom || w->drivers) && kvz_store_open(&store, cli->state_dir, NULL, NULL) < 0)
+            break;
+    }
+    in.store = store;
+    int planned = kvz_plan_compute(&r->plan, &in, &err);
+    kvz_store_free(store);
+    if (planned < 0) {
         kvz_out_kvz_error(cli, err);
         kvz_error_free(err);
         return -1;

@@ -20,7 +20,7 @@ static enum kvz_content_kind use_of(const struct kvz_manifest *m, const struct k
         const struct kvz_resource *r = &m->resources[i];
         if (r->tmpl == t)
             return r->kind == KVZ_KIND_CONTAINER ? KVZ_CONTENT_ROOTFS : KVZ_CONTENT_DISK;
-        if (r->cdrom == t)
+        if (r->cdrom == t || r->drivers == t)
             return KVZ_CONTENT_ISO;
     }
     return KVZ_CONTENT_UNKNOWN;

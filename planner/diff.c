@@ -2,6 +2,7 @@
 
 #include "parser/spec_digest.h"
 #include "parser/units.h"
+#include "store/store.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -186,6 +187,115 @@ static void join_fields(struct kvz_buf *b, const struct kvz_change *c)
     }
 }
 
+static void add_warning(struct diff *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add_warning(struct diff *d, const char *fmt, ...)
+{
+    struct kvz_plan *p = d->p;
+    struct kvz_buf b = KVZ_BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    kvz_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    char *w = kvz_buf_detach(&b);
+    char **v = w ? realloc(p->warnings, (p->n_warnings + 1) * sizeof(*v)) : NULL;
+    if (!v) {
+        free(w);
+        d->oom = true;
+        return;
+    }
+    p->warnings = v;
+    v[p->n_warnings++] = w;
+}
+
+/* What the provider says about w on this host that is no change. */
+static void plan_caveat(struct diff *d, const struct kvz_resource *w,
+                        const struct kvz_observed_resource *h)
+{
+    const struct kvz_provider_ops *ops = d->in->ops[w->kind];
+    char *text = NULL;
+    struct kvz_error *e = NULL;
+    if (!ops || !ops->caveat)
+        return;
+    if (ops->caveat(&text, d->in->hosts[w->kind], w, h, &e) < 0)
+        add_warning(d, "%s '%s': %s", kvz_kind_str(w->kind), w->name, kvz_error_msg(e));
+    else if (text)
+        add_warning(d, "%s '%s': %s", kvz_kind_str(w->kind), w->name, text);
+    kvz_error_free(e);
+    free(text);
+}
+
+/* The content digest (hex) of template t as far as it is known without a download: its
+ * sha256, else the cache's; NULL when unknown. Caller frees. */
+static char *medium_digest(const struct diff *d, const struct kvz_template *t)
+{
+    if (t->algo == KVZ_DIGEST_SHA256 && t->digest)
+        return strdup(t->digest);
+    struct kvz_image img = {0};
+    char *r = NULL;
+    if (d->in->store && kvz_store_lookup(&img, d->in->store, t, NULL) == 1 && img.digest)
+        r = strdup(strchr(img.digest, ':') ? strchr(img.digest, ':') + 1 : img.digest);
+    kvz_image_release(&img);
+    return r;
+}
+
+/* "sha256:0123456789ab", or a path as is */
+static void medium_shown(char *out, size_t cap, const char *id)
+{
+    if (strlen(id) == 64 && !strchr(id, '/'))
+        snprintf(out, cap, "sha256:%.12s", id);
+    else
+        snprintf(out, cap, "%s", id);
+}
+
+/* A cdrom drive's medium: `t` wanted, `have` the digest or path of what is in it. */
+static void plan_medium(struct diff *d, struct kvz_change *c, const struct kvz_resource *w,
+                        const struct kvz_observed_resource *h, const char *field,
+                        const struct kvz_template *t, const char *have)
+{
+    char before[300];
+    if (!t && !have)
+        return;
+    if (t && have) {
+        char *want = medium_digest(d, t);
+        /* a template not cached and without a sha256 has other bytes than any attached */
+        bool same = want ? !strcmp(want, have) : false;
+        free(want);
+        if (same)
+            return;
+    }
+    if (have)
+        medium_shown(before, sizeof(before), have);
+    add_str(d, c, field, have ? before : NULL, t ? t->name : NULL, field_live(d, w, h, field));
+}
+
+/* What only vms have: media, the answer file, TPM and Secure Boot. */
+static void plan_vm_fields(struct diff *d, struct kvz_change *c, const struct kvz_resource *w,
+                           const struct kvz_observed_resource *h)
+{
+    plan_medium(d, c, w, h, "cdrom", w->cdrom, h->cdrom);
+    plan_medium(d, c, w, h, "drivers", w->drivers, h->drivers);
+    char want[KVZ_SHA256_HEX] = "", a[24] = "", b[24] = "";
+    if (w->unattend && w->os == KVZ_OS_WINDOWS)
+        kvz_sha256_hex(want, w->unattend, strlen(w->unattend));
+    if (strcmp(want, h->unattend ? h->unattend : "")) {
+        if (h->unattend)
+            snprintf(b, sizeof(b), "sha256:%.12s", h->unattend);
+        if (want[0])
+            snprintf(a, sizeof(a), "sha256:%.12s", want);
+        add_str(d, c, "unattend", b[0] ? b : NULL, a[0] ? a : NULL,
+                field_live(d, w, h, "unattend"));
+    }
+    /* what the host cannot give is a warning (plan_caveat), not a change forever */
+    bool tpm = w->tpm && h->tpm_offered;
+    bool sb = w->secure_boot && w->firmware == KVZ_FW_UEFI && h->secure_boot_offered;
+    if (tpm != h->tpm)
+        add_num(d, c, "tpm", KVZ_FIELD_BOOL, h->tpm, tpm, field_live(d, w, h, "tpm"));
+    if (sb != h->secure_boot)
+        add_num(d, c, "secure_boot", KVZ_FIELD_BOOL, h->secure_boot, sb,
+                field_live(d, w, h, "secure_boot"));
+}
+
 static void plan_replace(struct diff *d, const struct kvz_resource *w,
                          const struct kvz_observed_resource *h, const char *why)
 {
@@ -275,6 +385,8 @@ static void plan_existing(struct diff *d, const struct kvz_resource *w,
         add_str(d, c, vm ? "cloud_init" : "ssh_authorized_keys", before, after,
                 field_live(d, w, h, "config"));
     }
+    if (vm)
+        plan_vm_fields(d, c, w, h);
     if (w->autostart != h->autostart)
         add_num(d, c, "autostart", KVZ_FIELD_BOOL, h->autostart, w->autostart,
                 field_live(d, w, h, "autostart"));
@@ -331,6 +443,16 @@ static void plan_create_fields(struct diff *d, struct kvz_change *c, const struc
         snprintf(shown, sizeof(shown), "sha256:%s", hex);
         add_str(d, c, "user_data", NULL, shown, true);
     }
+    if (vm && w->cdrom)
+        add_str(d, c, "cdrom", NULL, w->cdrom->name, true);
+    if (vm && w->drivers)
+        add_str(d, c, "drivers", NULL, w->drivers->name, true);
+    if (vm && w->unattend && w->os == KVZ_OS_WINDOWS) {
+        char hex[KVZ_SHA256_HEX], shown[80];
+        kvz_sha256_hex(hex, w->unattend, strlen(w->unattend));
+        snprintf(shown, sizeof(shown), "sha256:%s", hex);
+        add_str(d, c, "unattend", NULL, shown, true);
+    }
     if (w->state == KVZ_POWER_STOPPED)
         add_str(d, c, "state", NULL, "stopped", true);
 }
@@ -340,6 +462,8 @@ static void plan_desired(struct diff *d, const struct kvz_resource *w)
     const struct kvz_plan_input *in = d->in;
     const struct kvz_observed_resource *h = find_observed(in, w->kind, w->name);
     const char *kind = kvz_kind_str(w->kind);
+    if (!h || (h->managed && h->stack && !strcmp(h->stack, in->stack)))
+        plan_caveat(d, w, h);
     if (!h) {
         struct kvz_change *c = add_change(d, w->kind, w->name, KVZ_ACTION_CREATE);
         if (!c)

@@ -69,8 +69,9 @@ static int run_change(struct exec *x, const struct kvz_change *c, struct kvz_err
     struct kvz_media media = {0};
     if (!ops)
         return kvz_error_set(err, "no connection for %ss", kvz_kind_str(c->kind));
-    if (c->want &&
-        (pulled(&media.image, x, c->want->tmpl) < 0 || pulled(&media.cdrom, x, c->want->cdrom) < 0))
+    if (c->want && (pulled(&media.image, x, c->want->tmpl) < 0 ||
+                    pulled(&media.cdrom, x, c->want->cdrom) < 0 ||
+                    pulled(&media.drivers, x, c->want->drivers) < 0))
         return kvz_error_set(err, "its template could not be pulled");
     switch (c->action) {
     case KVZ_ACTION_NOOP:
@@ -145,7 +146,7 @@ static void want_template(struct exec *x, const struct kvz_template *t, enum kvz
 static int pull_templates(struct exec *x)
 {
     const struct kvz_plan *p = x->p;
-    size_t cap = 2 * p->n_changes + 1;
+    size_t cap = 3 * p->n_changes + 1;
     if (!(x->tmpl = calloc(cap, sizeof(*x->tmpl))) || !(x->use = calloc(cap, sizeof(*x->use))))
         return -1;
     for (size_t i = 0; i < p->n_changes; i++) {
@@ -157,8 +158,9 @@ static int pull_templates(struct exec *x)
         if (makes)
             want_template(x, w->tmpl,
                           w->kind == KVZ_KIND_VM ? KVZ_CONTENT_DISK : KVZ_CONTENT_ROOTFS);
-        /* an update that redefines a vm attaches the manifest's install medium again */
+        /* an update that redefines a vm, or swaps a medium, attaches the manifest's media */
         want_template(x, w->cdrom, KVZ_CONTENT_ISO);
+        want_template(x, w->drivers, KVZ_CONTENT_ISO);
     }
     if (!(x->img = calloc(x->n_tmpl + 1, sizeof(*x->img))) ||
         !(x->errs = calloc(x->n_tmpl + 1, sizeof(*x->errs))))

@@ -16,6 +16,8 @@
 
 #define KVZ_N_ACTIONS 7 /* indexed by enum kvz_action */
 
+struct kvz_store;
+
 struct kvz_plan {
     char *stack;
     struct kvz_change *changes; /* every resource in scope, noops included: manifest order, then
@@ -23,6 +25,8 @@ struct kvz_plan {
     size_t n_changes;
     size_t counts[KVZ_N_ACTIONS]; /* by enum kvz_action */
     size_t n_live, n_restart;     /* updates, split */
+    char **warnings; /* what the host cannot give or a guest did not take: no change, but true */
+    size_t n_warnings;
 };
 
 struct kvz_plan_input {
@@ -36,6 +40,9 @@ struct kvz_plan_input {
     const char *const *targets; /* --target names; n_targets == 0 means everything */
     size_t n_targets;
     bool destroy; /* kvz destroy: delete every managed resource of the stack in scope */
+    /* optional: the template cache, to know the content digest of a vm's cdrom or drivers
+     * template that the manifest gives no sha256 for (looked up, never fetched) */
+    struct kvz_store *store;
 };
 
 /*

@@ -19,6 +19,9 @@ void kvz_observed_resource_release(struct kvz_observed_resource *r)
     free(r->network.name);
     free(r->hostname);
     free(r->problem);
+    free(r->cdrom);
+    free(r->drivers);
+    free(r->unattend);
     memset(r, 0, sizeof(*r));
 }
 
