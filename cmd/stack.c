@@ -242,7 +242,13 @@ int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, const char *
         goto done;
     for (int k = 0; k < KVZ_N_KINDS; k++)
         r->hs.h[k].source = r->source;
-    if (r->plan->counts[KVZ_ACTION_CREATE] || r->plan->counts[KVZ_ACTION_REPLACE]) {
+    bool pulls = r->plan->counts[KVZ_ACTION_CREATE] || r->plan->counts[KVZ_ACTION_REPLACE];
+    for (size_t i = 0; !pulls && i < r->plan->n_changes; i++) {
+        const struct kvz_change *c = &r->plan->changes[i];
+        /* an update that attaches a vm's media pulls them */
+        pulls = c->action == KVZ_ACTION_UPDATE && c->want && (c->want->cdrom || c->want->drivers);
+    }
+    if (pulls) {
         kvz_store_opts_init(&sopts);
         if (!json && !(rp.ui = kvz_pull_progress_new(cli, &sopts))) {
             kvz_error_set(&err, "apply: out of memory");
@@ -278,6 +284,27 @@ done:
     json_decref(rp.results);
     kvz_store_free(store);
     kvz_pull_progress_free(rp.ui);
+    return ret;
+}
+
+int kvz_stack_prune_storage(struct kvz_cli *cli, struct kvz_hosts *hs)
+{
+    int ret = 0;
+    for (int k = 0; k < KVZ_N_KINDS; k++) {
+        const struct kvz_provider_ops *ops = hs->ops[k];
+        struct kvz_error *err = NULL;
+        size_t removed = 0;
+        if (!ops || !ops->prune)
+            continue;
+        if (ops->prune(&removed, &hs->h[k], &err) < 0) {
+            kvz_out_kvz_error(cli, err);
+            kvz_error_free(err);
+            ret = -1;
+        } else if (removed && cli->verbosity >= 0) {
+            printf("removed %zu unused %s storage item%s (base volumes, pool) on '%s'\n", removed,
+                   ops->kind, removed == 1 ? "" : "s", hs->uri[k]);
+        }
+    }
     return ret;
 }
 

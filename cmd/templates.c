@@ -1,6 +1,7 @@
 #include "cmd/cli.h"
 #include "cmd/options.h"
 #include "cmd/pull_progress.h"
+#include "cmd/stack.h"
 
 #include "base/error.h"
 #include "parser/manifest.h"
@@ -144,6 +145,22 @@ cleanup:
     return rc;
 }
 
+/* The host's side: base volumes no VM uses, a pool no guest needs. Under the state-dir lock,
+ * so no apply is between importing a base and defining its VM. */
+static int prune_storage(struct kvz_cli *cli, const struct kvz_manifest *m)
+{
+    struct kvz_stack_run r = KVZ_STACK_RUN_INIT;
+    r.m = (struct kvz_manifest *)m; /* borrowed: released below before kvz_stack_release */
+    int rc = KVZ_EXIT_ERROR;
+    if (kvz_stack_lock(cli, &r) < 0 || kvz_stack_observe(cli, &r, NULL) < 0)
+        goto cleanup;
+    rc = kvz_stack_prune_storage(cli, &r.hs) < 0 ? KVZ_EXIT_ERROR : KVZ_EXIT_OK;
+cleanup:
+    r.m = NULL;
+    kvz_stack_release(&r);
+    return rc;
+}
+
 static int do_prune(struct kvz_cli *cli, const struct kvz_manifest *m)
 {
     struct kvz_store *s = NULL;
@@ -168,7 +185,7 @@ static int do_prune(struct kvz_cli *cli, const struct kvz_manifest *m)
         kvz_out_size(size, sizeof(size), freed);
         printf("removed %zu cache entr%s, freed %s\n", removed, removed == 1 ? "y" : "ies", size);
     }
-    rc = KVZ_EXIT_OK;
+    rc = prune_storage(cli, m);
 cleanup:
     kvz_store_free(s);
     kvz_error_free(err);

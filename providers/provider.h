@@ -182,6 +182,11 @@ struct kvz_provider_ops {
      * running without KVM); NULL when there is none. The string is static. */
     const char *(*host_warning)(struct kvz_host *h);
 
+    /* optional: removes storage kvz made on the host that no guest uses any more (found from
+     * the host's domains), e.g. a destroyed stack's base volumes and pool; *out_removed counts
+     * what went. The caller holds the state dir's lock. */
+    int (*prune)(size_t *out_removed, struct kvz_host *h, struct kvz_error **err);
+
     /* optional: what the plan should say about `want` on this host that is no change (a part
      * of the profile the host cannot give, a live change the guest did not take); *out NULL
      * when nothing, else the caller frees it. `have` is NULL before a create. */

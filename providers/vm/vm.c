@@ -447,4 +447,5 @@ const struct kvz_provider_ops kvz_vm_ops = {
     .field_is_live = kvz_vm_field_is_live,
     .host_warning = vm_host_warning,
     .caveat = vm_caveat,
+    .prune = kvz_vm_storage_prune,
 };

@@ -240,6 +240,15 @@ int kvz_vm_volume_capacity(uint64_t *out, struct _virStoragePool *pool, const ch
 int kvz_vm_volume_grow(struct _virStoragePool *pool, const char *path, uint64_t size,
                        struct kvz_error **err) __attribute__((warn_unused_result));
 
+/*
+ * Removes from h's pool what no domain on the connection uses any more, found from the
+ * domains' disks and their backing files (not from a record): unused base volumes, then the
+ * pool itself (definition, autostart, directory) when nothing else is in it. *out_removed
+ * counts the volumes and pools removed. The caller holds the state dir's lock.
+ */
+int kvz_vm_storage_prune(size_t *out_removed, struct kvz_host *h, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
 /* ---- vm.c, observe.c, update.c, host.c ---- */
 
 struct _virDomain;
