@@ -147,6 +147,12 @@ static void file_sha256(char out[65], const char *path)
         snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
+/* The domain's live vCPU count, as `virsh vcpucount --live` shows it. */
+static int live_vcpus(virDomainPtr dom)
+{
+    return virDomainGetVcpusFlags(dom, VIR_DOMAIN_AFFECT_LIVE);
+}
+
 /* One guest agent command; the parsed "return" member, or NULL when the agent did not answer. */
 static json_t *agent(virDomainPtr dom, const char *cmd)
 {
@@ -193,6 +199,55 @@ static uint64_t guest_memtotal_kib(virDomainPtr dom)
         pause_ms(200);
     }
     return 0;
+}
+
+static char *log_seen;
+static void keep_log(void *ctx, const char *resource, const char *msg)
+{
+    free(log_seen);
+    log_seen = strdup(msg);
+}
+
+/* The guest's online vCPUs (guest agent), or -1. */
+static int guest_online_vcpus(virDomainPtr dom)
+{
+    json_t *r = agent(dom, "{\"execute\":\"guest-get-vcpus\"}");
+    if (!r)
+        return -1;
+    int n = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(r, i, v) n += json_is_true(json_object_get(v, "online"));
+    json_decref(r);
+    return n;
+}
+
+/* One live change of `field` from `r` to `w` through the ops table. */
+static void update_live(struct kvz_resource *r, struct kvz_resource *w, const char *field)
+{
+    struct kvz_observed have = {0};
+    struct kvz_error *err = NULL;
+    if (kvz_vm_ops.observe(&have, &host, &err) < 0)
+        fail_msg("observe: %s", kvz_error_msg(err));
+    struct kvz_observed_resource *o = NULL;
+    for (size_t i = 0; i < have.n; i++)
+        if (!strcmp(have.v[i].name, name))
+            o = &have.v[i];
+    assert_non_null(o);
+    assert_true(kvz_vm_ops.field_is_live(&host, w, o, field));
+    struct kvz_field_delta f = {.field = field, .live = true};
+    struct kvz_change chg = {.kind = KVZ_KIND_VM,
+                             .name = name,
+                             .action = KVZ_ACTION_UPDATE,
+                             .live = true,
+                             .fields = &f,
+                             .n_fields = 1,
+                             .want = w,
+                             .have = o};
+    if (kvz_vm_ops.update(&host, &chg, NULL, &err) < 0)
+        fail_msg("%s update: %s", field, kvz_error_msg(err));
+    kvz_observed_free(&have);
+    *r = *w;
 }
 
 static void test_real_guest(void **state)
@@ -277,8 +332,21 @@ static void test_real_guest(void **state)
                              .n_fields = 1,
                              .want = &w,
                              .have = o};
+    host.log = keep_log;
     if (kvz_vm_ops.update(&host, &chg, NULL, &err) < 0)
         fail_msg("memory update: %s", kvz_error_msg(err));
+    host.log = NULL;
+    kvz_observed_free(&have);
+    /* apply waited for the balloon driver, which reached the new size: nothing to warn of */
+    if (log_seen)
+        fail_msg("the guest has a balloon driver, yet apply said: %s", log_seen);
+    if (kvz_vm_ops.observe(&have, &host, &err) < 0)
+        fail_msg("observe: %s", kvz_error_msg(err));
+    for (size_t i = 0; i < have.n; i++)
+        if (!strcmp(have.v[i].name, name)) {
+            assert_true(have.v[i].balloon_driver);
+            assert_int_equal(have.v[i].memory_actual, 768 * MiB);
+        }
     kvz_observed_free(&have);
     double t1 = now_s();
     uint64_t after = 0;
@@ -290,6 +358,29 @@ static void test_real_guest(void **state)
     }
     fprintf(stderr, "guest MemTotal %llu -> %llu KiB\n", (unsigned long long)before,
             (unsigned long long)after);
+    assert_int_equal(virDomainGetID(dom), id);
+
+    /* vCPUs within max_cpus: plugged, then unplugged again (the guest gives the vCPU back),
+     * both live on the same domain. */
+    struct kvz_resource cur = w, next = w;
+    next.cpus_milli = 2000;
+    update_live(&cur, &next, "cpus");
+    t1 = now_s();
+    while (guest_online_vcpus(dom) != 2) {
+        if (now_s() - t1 > 120)
+            fail_msg("the guest has %d vCPUs online, not 2", guest_online_vcpus(dom));
+        pause_ms(1000);
+    }
+    next.cpus_milli = 1000;
+    update_live(&cur, &next, "cpus");
+    t1 = now_s();
+    while (guest_online_vcpus(dom) != 1) {
+        if (now_s() - t1 > 120)
+            fail_msg("the guest has %d vCPUs online after the unplug, not 1",
+                     guest_online_vcpus(dom));
+        pause_ms(1000);
+    }
+    assert_int_equal(live_vcpus(dom), 1);
     assert_int_equal(virDomainGetID(dom), id);
 
     /* A graceful stop: the guest powers itself off (ACPI), it is not forced. */
