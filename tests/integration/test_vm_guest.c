@@ -222,18 +222,26 @@ static int guest_online_vcpus(virDomainPtr dom)
     return n;
 }
 
+/* observe(), and the guest's entry in it (have is the caller's to free). */
+static struct kvz_observed_resource *observe_guest(struct kvz_observed *have)
+{
+    struct kvz_error *err = NULL;
+    memset(have, 0, sizeof(*have));
+    if (kvz_vm_ops.observe(have, &host, &err) < 0)
+        fail_msg("observe: %s", kvz_error_msg(err));
+    for (size_t i = 0; i < have->n; i++)
+        if (!strcmp(have->v[i].name, name))
+            return &have->v[i];
+    fail_msg("observe: no vm '%s'", name);
+    return NULL;
+}
+
 /* One live change of `field` from `r` to `w` through the ops table. */
 static void update_live(struct kvz_resource *r, struct kvz_resource *w, const char *field)
 {
-    struct kvz_observed have = {0};
+    struct kvz_observed have;
     struct kvz_error *err = NULL;
-    if (kvz_vm_ops.observe(&have, &host, &err) < 0)
-        fail_msg("observe: %s", kvz_error_msg(err));
-    struct kvz_observed_resource *o = NULL;
-    for (size_t i = 0; i < have.n; i++)
-        if (!strcmp(have.v[i].name, name))
-            o = &have.v[i];
-    assert_non_null(o);
+    struct kvz_observed_resource *o = observe_guest(&have);
     assert_true(kvz_vm_ops.field_is_live(&host, w, o, field));
     struct kvz_field_delta f = {.field = field, .live = true};
     struct kvz_change chg = {.kind = KVZ_KIND_VM,
@@ -307,14 +315,8 @@ static void test_real_guest(void **state)
     int id = virDomainGetID(dom);
 
     /* A live change to 768 MiB: the guest sees about 256 MiB more, same domain. */
-    struct kvz_observed have = {0};
-    if (kvz_vm_ops.observe(&have, &host, &err) < 0)
-        fail_msg("observe: %s", kvz_error_msg(err));
-    struct kvz_observed_resource *o = NULL;
-    for (size_t i = 0; i < have.n; i++)
-        if (!strcmp(have.v[i].name, name))
-            o = &have.v[i];
-    assert_non_null(o);
+    struct kvz_observed have;
+    struct kvz_observed_resource *o = observe_guest(&have);
     assert_int_equal(o->memory, 512 * MiB); /* the balloon driver reports it */
     struct kvz_resource w = r;
     w.memory = 768 * MiB;
@@ -340,13 +342,9 @@ static void test_real_guest(void **state)
     /* apply waited for the balloon driver, which reached the new size: nothing to warn of */
     if (log_seen)
         fail_msg("the guest has a balloon driver, yet apply said: %s", log_seen);
-    if (kvz_vm_ops.observe(&have, &host, &err) < 0)
-        fail_msg("observe: %s", kvz_error_msg(err));
-    for (size_t i = 0; i < have.n; i++)
-        if (!strcmp(have.v[i].name, name)) {
-            assert_true(have.v[i].balloon_driver);
-            assert_int_equal(have.v[i].memory_actual, 768 * MiB);
-        }
+    o = observe_guest(&have);
+    assert_true(o->balloon_driver);
+    assert_int_equal(o->memory_actual, 768 * MiB);
     kvz_observed_free(&have);
     double t1 = now_s();
     uint64_t after = 0;

@@ -86,6 +86,7 @@ CASE(target)
 CASE(destroy)
 CASE(disk_shrink)
 CASE(template_changed)
+CASE(vm_media)
 
 static void test_disruption(void **state)
 {
@@ -252,6 +253,8 @@ int main(void)
         cmocka_unit_test(test_protect_replace), cmocka_unit_test(test_vm_changes),
         cmocka_unit_test(test_target),          cmocka_unit_test(test_destroy),
         cmocka_unit_test(test_disk_shrink),     cmocka_unit_test(test_template_changed),
+        cmocka_unit_test(test_vm_media),
+
         cmocka_unit_test(test_disruption),      cmocka_unit_test(test_plan_disruption),
         cmocka_unit_test(test_size_human),      cmocka_unit_test(test_cpus_human),
         cmocka_unit_test(test_colour),          cmocka_unit_test(test_spec_digest),
