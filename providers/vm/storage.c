@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define X(s) ((const xmlChar *)(s))
@@ -42,6 +43,20 @@ char *kvz_vm_pool_path(struct kvz_host *h, const char *name, const char *suffix)
     struct kvz_buf b = KVZ_BUF_INIT;
     kvz_buf_printf(&b, "%s/pool/%s%s", h->state_dir, name, suffix);
     return kvz_buf_detach(&b);
+}
+
+/* virStoragePoolRefresh, waiting out another thread's or kvz's volume job in the pool (libvirt
+ * refuses a refresh while a volume is being created: "has asynchronous jobs running"). */
+static int pool_refresh(virStoragePoolPtr pool)
+{
+    for (int i = 0;; i++) {
+        if (virStoragePoolRefresh(pool, 0) == 0)
+            return 0;
+        if (i == 100 || !strstr(kvz_virt_msg(), "asynchronous jobs"))
+            return -1;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 static char *pool_xml(const char *name, const char *path)
@@ -102,7 +117,7 @@ int kvz_vm_pool_ensure(virStoragePoolPtr *out, struct kvz_host *h, struct kvz_er
         kvz_error_set(err, "start storage pool '%s': %s", name, kvz_virt_msg());
         goto cleanup;
     }
-    if (virStoragePoolRefresh(pool, 0) < 0) {
+    if (pool_refresh(pool) < 0) {
         kvz_error_set(err, "refresh storage pool '%s': %s", name, kvz_virt_msg());
         goto cleanup;
     }
@@ -194,7 +209,7 @@ int kvz_vm_volume_capacity(uint64_t *out, virStoragePoolPtr pool, const char *pa
 {
     virConnectPtr conn = virStoragePoolGetConnect(pool);
     virStorageVolPtr vol = virStorageVolLookupByPath(conn, path);
-    if (!vol && virStoragePoolRefresh(pool, 0) == 0)
+    if (!vol && pool_refresh(pool) == 0)
         vol = virStorageVolLookupByPath(conn, path);
     if (!vol)
         return kvz_error_set(err, "volume '%s': %s", path, kvz_virt_msg());
@@ -251,7 +266,7 @@ int kvz_vm_base_import(char **out_path, bool *out_qcow2, uint64_t *out_size, vir
         }
         unlink(tmp.ptr);
     }
-    if (virStoragePoolRefresh(pool, 0) < 0) {
+    if (pool_refresh(pool) < 0) {
         kvz_error_set(err, "refresh storage pool: %s", kvz_virt_msg());
         goto cleanup;
     }
@@ -320,7 +335,7 @@ int kvz_vm_volume_delete(virStoragePoolPtr pool, const char *path, struct kvz_er
     if (access(path, F_OK) != 0)
         return 0;
     virConnectPtr conn = virStoragePoolGetConnect(pool);
-    virStoragePoolRefresh(pool, 0);
+    pool_refresh(pool);
     virStorageVolPtr vol = virStorageVolLookupByPath(conn, path);
     if (vol) {
         int rc = virStorageVolDelete(vol, 0);
@@ -453,8 +468,7 @@ int kvz_vm_storage_prune(size_t *out_removed, struct kvz_host *h, struct kvz_err
         kvz_error_set(err, "start storage pool '%s': %s", name, kvz_virt_msg());
         goto cleanup;
     }
-    if (virStoragePoolRefresh(pool, 0) < 0 || !(dir = pool_dir(pool)) ||
-        used_files(&used, h->conn, err) < 0) {
+    if (pool_refresh(pool) < 0 || !(dir = pool_dir(pool)) || used_files(&used, h->conn, err) < 0) {
         if (!dir || !used.n)
             kvz_error_set(err, "storage pool '%s': %s", name, kvz_virt_msg());
         goto cleanup;
