@@ -288,6 +288,10 @@ static int update_live(struct kvz_host *h, virDomainPtr dom, const struct kvz_ch
             rc = virDomainSetVcpusFlags(dom, want_cpus(want), flags);
             if (rc < 0)
                 return kvz_error_set(err, "set vcpus of vm '%s': %s", want->name, kvz_virt_msg());
+            /* A plugged vCPU is offline in a guest without a udev rule to online it; the guest
+             * agent, where there is one, brings it up (best effort: no agent, no harm). */
+            if (running)
+                virDomainSetVcpusFlags(dom, want_cpus(want), VIR_DOMAIN_VCPU_GUEST);
         } else if (!strcmp(f, "disk")) {
             if (grow_disk(h, dom, want->disk, err) < 0)
                 return -1;

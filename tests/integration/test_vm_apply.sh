@@ -183,5 +183,20 @@ check "destroy said what storage went" has "unused vm storage"
 check "base volumes gone" sh -c "! ls '$state/pool' 2>/dev/null | grep -q '^base-'"
 check "pool gone" sh -c "! virsh -q -c $uri pool-info '$pool' >/dev/null 2>&1"
 
+# A VM deleted by an apply (gone from the manifest) leaves its base; templates prune removes
+# what no guest uses, the pool too.
+manifest 128MiB 128MiB 1 1 128MiB
+run 0 "$kvz" apply "${m[@]}" --auto-approve && ok "recreated"
+cat >"$work/empty.yaml" <<YAML
+kvz: 1
+stack: $p
+YAML
+run 0 "$kvz" apply -f "$work/empty.yaml" --auto-approve && ok "vm removed from the manifest: deleted"
+check "its base is still there" sh -c "ls '$state/pool' | grep -q '^base-'"
+run 0 "$kvz" templates prune -f "$work/empty.yaml" && check "templates prune said what storage went" \
+  has "unused vm storage"
+check "templates prune removed the base" sh -c "! ls '$state/pool' 2>/dev/null | grep -q '^base-'"
+check "templates prune removed the pool" sh -c "! virsh -q -c $uri pool-info '$pool' >/dev/null 2>&1"
+
 ((fails == 0)) || { echo "$fails failed"; exit 1; }
 echo "all ok"
