@@ -196,6 +196,34 @@ static int refresh_unattend(struct kvz_host *h, virDomainPtr dom, const struct k
     return rc;
 }
 
+/* vCPUs live and in the definition. An unplug needs the guest to give the vCPU back; libvirt
+ * waits 5 s for that, which a guest under TCG may take longer than: then kvz waits (bounded,
+ * as for a balloon) for the live count, and records the definition itself. */
+static int set_vcpus(virDomainPtr dom, const struct kvz_resource *want, unsigned int flags,
+                     struct kvz_error **err)
+{
+    uint32_t n = want_cpus(want);
+    if (virDomainSetVcpusFlags(dom, n, flags) == 0)
+        return 0;
+    if (kvz_virt_code() != VIR_ERR_OPERATION_TIMEOUT || !(flags & VIR_DOMAIN_AFFECT_LIVE))
+        return kvz_error_set(err, "set vcpus of vm '%s': %s", want->name, kvz_virt_msg());
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (virDomainGetVcpusFlags(dom, VIR_DOMAIN_AFFECT_LIVE) != (int)n) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec >= kvz_vm_balloon_timeout())
+            return kvz_error_set(
+                err,
+                "set vcpus of vm '%s': the guest did not give back its vCPUs within %d s; check it runs an OS that handles ACPI CPU hot-unplug, or lower cpus with a restart",
+                want->name, kvz_vm_balloon_timeout());
+        struct timespec ts = {0, 250 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (virDomainSetVcpusFlags(dom, n, VIR_DOMAIN_AFFECT_CONFIG) < 0)
+        return kvz_error_set(err, "record vcpus of vm '%s': %s", want->name, kvz_virt_msg());
+    return 0;
+}
+
 int kvz_vm_balloon_timeout(void)
 {
     const char *s = getenv("KVZ_VM_BALLOON_TIMEOUT");
@@ -285,9 +313,8 @@ static int update_live(struct kvz_host *h, virDomainPtr dom, const struct kvz_ch
             if (running)
                 wait_balloon(h, dom, want);
         } else if (!strcmp(f, "cpus")) {
-            rc = virDomainSetVcpusFlags(dom, want_cpus(want), flags);
-            if (rc < 0)
-                return kvz_error_set(err, "set vcpus of vm '%s': %s", want->name, kvz_virt_msg());
+            if (set_vcpus(dom, want, flags, err) < 0)
+                return -1;
             /* A plugged vCPU is offline in a guest without a udev rule to online it; the guest
              * agent, where there is one, brings it up (best effort: no agent, no harm). */
             if (running)

@@ -297,8 +297,8 @@ int kvz_vm_update(struct kvz_host *h, const struct kvz_change *chg, const struct
 bool kvz_vm_field_is_live(struct kvz_host *h, const struct kvz_resource *want,
                           const struct kvz_observed_resource *have, const char *field);
 
-/* Seconds apply waits for a guest's balloon to reach a new memory size (default 30; env
- * KVZ_VM_BALLOON_TIMEOUT overrides it). */
+/* Seconds apply waits for a guest to take a live change: a balloon to reach a new memory
+ * size, a vCPU to be given back (default 30; env KVZ_VM_BALLOON_TIMEOUT overrides it). */
 int kvz_vm_balloon_timeout(void);
 
 /* Seconds a graceful ACPI shutdown may take before the VM is forced off (default 60;

@@ -86,7 +86,8 @@ static int cleanup_all(void)
 static int group_setup(void **state)
 {
     virSetErrorFunc(NULL, quiet);
-    setenv("KVZ_VM_STOP_TIMEOUT", "180", 1); /* TCG: give a graceful stop room */
+    setenv("KVZ_VM_STOP_TIMEOUT", "180", 1);    /* TCG: give a graceful stop room */
+    setenv("KVZ_VM_BALLOON_TIMEOUT", "120", 1); /* and the guest room to take live changes */
     long pid = (long)getpid();
     snprintf(state_dir, sizeof(state_dir), "/var/tmp/kvzt-%ld-guest", pid);
     snprintf(stack, sizeof(stack), "kvzt-%ld", pid);
