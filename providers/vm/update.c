@@ -196,6 +196,24 @@ static int refresh_unattend(struct kvz_host *h, virDomainPtr dom, const struct k
     return rc;
 }
 
+int kvz_vm_balloon_timeout(void)
+{
+    const char *s = getenv("KVZ_VM_BALLOON_TIMEOUT");
+    int t = s ? atoi(s) : 0;
+    return t > 0 ? t : 30;
+}
+
+/* Whether the guest has had kvz_vm_balloon_timeout() seconds since `start`; else a pause. */
+static bool waited_enough(const struct timespec *start)
+{
+    struct timespec now, ts = {0, 250 * 1000 * 1000};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec - start->tv_sec >= kvz_vm_balloon_timeout())
+        return true;
+    nanosleep(&ts, NULL);
+    return false;
+}
+
 /* vCPUs live and in the definition. An unplug needs the guest to give the vCPU back; libvirt
  * waits 5 s for that, which a guest under TCG may take longer than: then kvz waits (bounded,
  * as for a balloon) for the live count, and records the definition itself. */
@@ -207,35 +225,25 @@ static int set_vcpus(virDomainPtr dom, const struct kvz_resource *want, unsigned
         return 0;
     if (kvz_virt_code() != VIR_ERR_OPERATION_TIMEOUT || !(flags & VIR_DOMAIN_AFFECT_LIVE))
         return kvz_error_set(err, "set vcpus of vm '%s': %s", want->name, kvz_virt_msg());
-    struct timespec start, now;
+    struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     while (virDomainGetVcpusFlags(dom, VIR_DOMAIN_AFFECT_LIVE) != (int)n) {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - start.tv_sec >= kvz_vm_balloon_timeout())
+        if (waited_enough(&start))
             return kvz_error_set(
                 err,
                 "set vcpus of vm '%s': the guest did not give back its vCPUs within %d s; check it runs an OS that handles ACPI CPU hot-unplug, or lower cpus with a restart",
                 want->name, kvz_vm_balloon_timeout());
-        struct timespec ts = {0, 250 * 1000 * 1000};
-        nanosleep(&ts, NULL);
     }
     if (virDomainSetVcpusFlags(dom, n, VIR_DOMAIN_AFFECT_CONFIG) < 0)
         return kvz_error_set(err, "record vcpus of vm '%s': %s", want->name, kvz_virt_msg());
     return 0;
 }
 
-int kvz_vm_balloon_timeout(void)
-{
-    const char *s = getenv("KVZ_VM_BALLOON_TIMEOUT");
-    int t = s ? atoi(s) : 0;
-    return t > 0 ? t : 30;
-}
-
 /* A live memory change is done when the guest has the new size: its balloon driver reports
  * it. Waits (bounded) and says plainly when that did not happen. */
 static void wait_balloon(struct kvz_host *h, virDomainPtr dom, const struct kvz_resource *want)
 {
-    struct timespec start, now;
+    struct timespec start;
     uint64_t actual = 0;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
@@ -248,11 +256,8 @@ static void wait_balloon(struct kvz_host *h, virDomainPtr dom, const struct kvz_
         uint64_t diff = actual > want->memory ? actual - want->memory : want->memory - actual;
         if (diff < 1024 * 1024)
             return;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - start.tv_sec >= kvz_vm_balloon_timeout())
+        if (waited_enough(&start))
             break;
-        struct timespec ts = {0, 250 * 1000 * 1000};
-        nanosleep(&ts, NULL);
     }
     struct kvz_buf m = KVZ_BUF_INIT;
     kvz_buf_puts(&m, "guest has ");
