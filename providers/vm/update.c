@@ -39,8 +39,16 @@ bool kvz_vm_field_is_live(struct kvz_host *h, const struct kvz_resource *want,
 {
     if (!strcmp(field, "memory"))
         return want_max_memory(want) == have->max_memory && want->memory <= have->max_memory;
-    if (!strcmp(field, "cpus"))
-        return want_max_cpus(want) == have->max_cpus && want_cpus(want) <= have->max_cpus;
+    if (!strcmp(field, "cpus")) {
+        if (want_max_cpus(want) != have->max_cpus || want_cpus(want) > have->max_cpus)
+            return false;
+        /* An unplug needs the guest to give the vCPU back. Under TCG a guest takes longer than
+         * libvirt's 5 s for that, and libvirt 9 then loses the late removal (its live
+         * definition keeps a vCPU qemu no longer has): only KVM unplugs live. */
+        const char *why = NULL;
+        bool unplug = have->running && want_cpus(want) * 1000 < have->cpus_milli;
+        return !unplug || kvz_vm_kvm_usable(&why, h->uri, h->conn);
+    }
     if (!strcmp(field, "disk"))
         return want->disk >= have->disk; /* a shrink is refused, never restarted */
     if (!strcmp(field, "network") || !strcmp(field, "autostart") || !strcmp(field, "protect") ||
