@@ -320,27 +320,12 @@ static void test_real_guest(void **state)
     struct kvz_observed have;
     struct kvz_observed_resource *o = observe_guest(&have);
     assert_int_equal(o->memory, 512 * MiB); /* the balloon driver reports it */
+    kvz_observed_free(&have);
     struct kvz_resource w = r;
     w.memory = 768 * MiB;
-    assert_true(kvz_vm_ops.field_is_live(&host, &w, o, "memory"));
-    struct kvz_field_delta f = {.field = "memory",
-                                .type = KVZ_FIELD_BYTES,
-                                .before = r.memory,
-                                .after = w.memory,
-                                .live = true};
-    struct kvz_change chg = {.kind = KVZ_KIND_VM,
-                             .name = name,
-                             .action = KVZ_ACTION_UPDATE,
-                             .live = true,
-                             .fields = &f,
-                             .n_fields = 1,
-                             .want = &w,
-                             .have = o};
     host.log = keep_log;
-    if (kvz_vm_ops.update(&host, &chg, NULL, &err) < 0)
-        fail_msg("memory update: %s", kvz_error_msg(err));
+    update_live(&r, &w, "memory");
     host.log = NULL;
-    kvz_observed_free(&have);
     /* apply waited for the balloon driver, which reached the new size: nothing to warn of */
     if (log_seen)
         fail_msg("the guest has a balloon driver, yet apply said: %s", log_seen);
