@@ -115,6 +115,31 @@ void kvz_domain_meta_release(struct kvz_domain_meta *m)
     m->template_digest = NULL;
 }
 
+void kvz_domain_meta_observed(struct kvz_observed_resource *r, struct kvz_ownership *o)
+{
+    r->managed = o->kind == r->kind;
+    r->stack = o->stack;
+    r->spec_digest = o->spec_digest;
+    r->template_digest = o->template_digest;
+    r->config_digest = o->config_digest;
+    r->applied_at = o->applied_at;
+    r->kvz_version = o->kvz_version;
+    r->source = o->source;
+    r->state_dir = o->state_dir;
+    r->template_source = o->template_source;
+    r->protect = o->protect;
+    r->stop_timeout = o->stop_timeout ? (unsigned)strtoul(o->stop_timeout, NULL, 10) : 0;
+    o->stack = o->spec_digest = o->template_digest = o->config_digest = NULL;
+    o->applied_at = o->kvz_version = o->source = o->state_dir = o->template_source = NULL;
+    /* kvz 0.1 wrote empty elements for what it did not know */
+    char **strs[] = {&r->template_digest, &r->source, &r->template_source};
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+        if (*strs[i] && !**strs[i]) {
+            free(*strs[i]);
+            *strs[i] = NULL;
+        }
+}
+
 int kvz_xml_dump(char **out, xmlNodePtr node, struct kvz_error **err)
 {
     xmlBufferPtr xbuf = xmlBufferCreate();

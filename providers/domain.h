@@ -52,6 +52,9 @@ int kvz_domain_meta_init(struct kvz_domain_meta *m, const struct kvz_host *h, en
                          struct kvz_error **err) __attribute__((warn_unused_result));
 void kvz_domain_meta_release(struct kvz_domain_meta *m);
 
+/* Hands the strings of kvz's metadata `o` over to the observed entry `r` (o keeps none). */
+void kvz_domain_meta_observed(struct kvz_observed_resource *r, struct kvz_ownership *o);
+
 /* `node` (of its document) as indented XML without the <?xml?> declaration, ending in one
  * newline. Caller frees *out. */
 int kvz_xml_dump(char **out, xmlNodePtr node, struct kvz_error **err)

@@ -59,6 +59,9 @@ struct kvz_observed_resource {
     char *kvz_version;
     char *source;
     bool protect;
+    char *state_dir;       /* the state dir holding its files (NULL: made by kvz 0.1) */
+    char *template_source; /* the template's declared identity when it was made */
+    unsigned stop_timeout; /* seconds a graceful stop may take; 0: the kind's default */
     /* observed for real */
     bool running;
     int id; /* libvirt domain id; -1 when not running */

@@ -56,18 +56,8 @@ static int observe_one(struct kvz_observed_resource *r, bool *gone, bool autosta
     if (kvz_ct_xml_observe(&o, r, &rootfs, &img, xml, err) < 0)
         goto cleanup;
     if (o) {
-        r->managed = true;
-        r->stack = o->stack;
-        r->spec_digest = o->spec_digest;
-        r->template_digest = o->template_digest;
-        r->config_digest = o->config_digest;
-        r->applied_at = o->applied_at;
-        r->kvz_version = o->kvz_version;
-        r->source = o->source;
-        r->protect = o->protect;
-        o->stack = o->spec_digest = o->template_digest = o->config_digest = NULL;
-        o->applied_at = o->kvz_version = o->source = NULL;
-        r->kind = o->kind;
+        r->kind = o->kind; /* another kind's metadata on an LXC domain: planned as that kind */
+        kvz_domain_meta_observed(r, o);
     }
     if (r->running) { /* what the kernel enforces now; the definition is read above */
         uint64_t mem = 0;
