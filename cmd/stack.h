@@ -20,6 +20,8 @@ struct kvz_stack_run {
     struct kvz_plan *plan;
     struct kvz_lock lock;
     char *source;
+    char **template_digests; /* per manifest template: its content digest, or NULL (unknown) */
+    size_t n_template_digests;
 };
 
 #define KVZ_STACK_RUN_INIT                                                                         \

@@ -44,8 +44,11 @@ static int power(struct exec *x, const struct kvz_change *c, bool on, struct kvz
     if (!ops->set_power)
         return kvz_error_set(err, "the %s provider cannot %s guests", ops->kind,
                              on ? "start" : "stop");
-    report(x, KVZ_EXEC_PROGRESS, c, c->name, on ? "starting" : "stopping");
-    return ops->set_power(&x->hs->h[c->kind], c->name, on, err);
+    /* the provider reports "starting"/"stopping" itself */
+    if (ops->set_power(&x->hs->h[c->kind], c->name, on, err) < 0)
+        return -1;
+    /* a start or stop of its own is recorded as applied: only what others do is drift */
+    return ops->record && c->want ? ops->record(&x->hs->h[c->kind], c, err) : 0;
 }
 
 /* The pulled image of template t: *out NULL when the plan did not pull it; -1 when it failed. */

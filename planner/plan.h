@@ -33,6 +33,12 @@ struct kvz_plan_input {
     /* for field_is_live; either may be NULL */
     const struct kvz_provider_ops *ops[KVZ_N_KINDS];
     struct kvz_host *hosts[KVZ_N_KINDS];
+    /* the state dir of this run: guests whose files another state dir holds are refused;
+     * NULL: not checked */
+    const char *state_dir;
+    /* per m->templates[i]: its content digest ("sha256:HEX") as known without a download, or
+     * NULL; the array may be NULL (nothing known) */
+    const char *const *template_digests;
     const char *const *targets; /* --target names; n_targets == 0 means everything */
     size_t n_targets;
     bool destroy; /* kvz destroy: delete every managed resource of the stack in scope */

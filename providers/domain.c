@@ -91,10 +91,11 @@ int kvz_domain_meta_init(struct kvz_domain_meta *m, const struct kvz_host *h, en
         return -1;
     if (template_digest && !(m->template_digest = strdup(template_digest)))
         return kvz_error_set(err, "kvz metadata: out of memory");
-    if (!template_digest && want->tmpl &&
-        kvz_template_identity(&m->template_digest, want->tmpl, err) < 0)
+    if (want->tmpl && kvz_template_identity(&m->template_source, want->tmpl, err) < 0)
         return -1;
     kvz_utc_now(m->applied);
+    if (want->stop_timeout)
+        snprintf(m->stop, sizeof(m->stop), "%u", (unsigned)want->stop_timeout);
     m->o = (struct kvz_ownership){
         .stack = (char *)h->stack,
         .kind = kind,
@@ -105,6 +106,9 @@ int kvz_domain_meta_init(struct kvz_domain_meta *m, const struct kvz_host *h, en
         .kvz_version = KVZ_VERSION,
         .source = (char *)h->source,
         .protect = want->protect,
+        .state_dir = (char *)h->state_dir,
+        .template_source = m->template_source,
+        .stop_timeout = m->stop[0] ? m->stop : NULL,
     };
     return 0;
 }
@@ -112,7 +116,8 @@ int kvz_domain_meta_init(struct kvz_domain_meta *m, const struct kvz_host *h, en
 void kvz_domain_meta_release(struct kvz_domain_meta *m)
 {
     free(m->template_digest);
-    m->template_digest = NULL;
+    free(m->template_source);
+    m->template_digest = m->template_source = NULL;
 }
 
 void kvz_domain_meta_observed(struct kvz_observed_resource *r, struct kvz_ownership *o)

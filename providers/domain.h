@@ -38,15 +38,16 @@ int kvz_domain_lookup(virDomainPtr *out, struct kvz_ownership **own, struct kvz_
                       enum kvz_kind kind, const char *name, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
-/* kvz's metadata for `want` made now: its digests, the time, this kvz and h's provenance. The
- * strings of `o` point into this struct, `h` and `want`. */
+/* kvz's metadata for `want` made now: its digests, the time, this kvz, h's provenance and state
+ * dir. The strings of `o` point into this struct, `h` and `want`. */
 struct kvz_domain_meta {
     struct kvz_ownership o;
-    char spec[KVZ_SHA256_HEX], config[KVZ_SHA256_HEX], applied[32];
-    char *template_digest; /* owned */
+    char spec[KVZ_SHA256_HEX], config[KVZ_SHA256_HEX], applied[32], stop[16];
+    char *template_digest, *template_source; /* owned */
 };
 
-/* `template_digest` is what the guest was made from; NULL: the identity of want's template. */
+/* `template_digest` is the content digest ("sha256:HEX") of what the guest was made from, or
+ * NULL when it was made from none. The template's declared identity is recorded beside it. */
 int kvz_domain_meta_init(struct kvz_domain_meta *m, const struct kvz_host *h, enum kvz_kind kind,
                          const struct kvz_resource *want, const char *template_digest,
                          struct kvz_error **err) __attribute__((warn_unused_result));

@@ -333,6 +333,31 @@ cleanup:
     return ret;
 }
 
+int kvz_fetch_local_path(char **out, const char *source, struct kvz_error **err)
+{
+    *out = NULL;
+    if (source[0] == '/') {
+        *out = strdup(source);
+        return *out ? 1 : kvz_error_set(err, "out of memory");
+    }
+    if (strncmp(source, "file://", 7))
+        return 0;
+    CURLU *u = curl_url();
+    char *path = NULL;
+    int ret = -1;
+    if (!u || curl_url_set(u, CURLUPART_URL, source, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) != CURLUE_OK) {
+        kvz_error_set(err, "url '%s' cannot be parsed; check it", source);
+        goto cleanup;
+    }
+    *out = strdup(path);
+    ret = *out ? 1 : kvz_error_set(err, "out of memory");
+cleanup:
+    curl_free(path);
+    curl_url_cleanup(u);
+    return ret;
+}
+
 int kvz_fetch_url_basename(char **out, const char *url, struct kvz_error **err)
 {
     CURLU *u = curl_url();

@@ -41,6 +41,11 @@ int kvz_fetch_small(struct kvz_buf *out, const char *url, size_t max, const char
 int kvz_fetch_url(char **out, const char *source, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
+/* The local file a template source names (a file:// URL, decoded, or a plain path): 1 and *out
+ * (caller frees); 0 for http and https. */
+int kvz_fetch_local_path(char **out, const char *source, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
 /* The file name at the end of a URL's path (for SUMS lookups); caller frees. */
 int kvz_fetch_url_basename(char **out, const char *url, struct kvz_error **err)
     __attribute__((warn_unused_result));

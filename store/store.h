@@ -113,6 +113,15 @@ int kvz_store_pull_many(struct kvz_image *out, struct kvz_store *s,
     __attribute__((warn_unused_result));
 
 /*
+ * What template `t` holds, as far as it is known without a download: its content digest
+ * ("sha256:HEX", the cache's key) when the manifest declares a sha256, when a declared sha512
+ * or t's source was pulled before, or by reading a local file. Returns 1 and fills out, 0 when
+ * unknown, -1 on error (a local file that cannot be read).
+ */
+int kvz_store_resolve(char out[72], struct kvz_store *s, const struct kvz_template *t,
+                      struct kvz_error **err) __attribute__((warn_unused_result));
+
+/*
  * The cached object of `t`, without network and without waiting on locks.
  * Returns 1 and fills *out when cached, 0 when not (out untouched), -1 on error.
  */

@@ -43,10 +43,12 @@
 int kvz_ct_dir(char **out, const struct kvz_host *h, const char *name, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
-/* create, with the template's unpacked rootfs at `src` (the ops' create takes it from the
- * store). Idempotent like create. */
+/* create, with the template's unpacked rootfs at `src` whose content digest is `digest`
+ * ("sha256:HEX", recorded as what the guest was made from; the ops' create takes both from the
+ * executor's media). Idempotent like create. */
 int kvz_ct_create_from(struct kvz_host *h, const struct kvz_resource *want, const char *src,
-                       struct kvz_error **err) __attribute__((warn_unused_result));
+                       const char *digest, struct kvz_error **err)
+    __attribute__((warn_unused_result));
 
 /* --- storage.c --- */
 
@@ -154,7 +156,8 @@ struct kvz_ct_def {
     const char *name;
     const char *uuid;
     const char *mac;
-    uint64_t memory; /* bytes */
+    uint64_t memory;     /* bytes: the limit */
+    uint64_t max_memory; /* bytes: the ceiling of live changes (the host's memory) */
     uint32_t cpus_milli;
     const char *rootfs_dir; /* one of the two */
     const char *disk_img;

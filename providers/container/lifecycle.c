@@ -31,12 +31,12 @@ int kvz_ct_dir(char **out, const struct kvz_host *h, const char *name, struct kv
 
 /* Rewrites kvz's metadata after an update, live and in the definition. */
 static int refresh_metadata(struct kvz_host *h, virDomainPtr dom, const struct kvz_resource *want,
-                            bool running, struct kvz_error **err)
+                            const char *template_digest, bool running, struct kvz_error **err)
 {
     struct kvz_domain_meta m;
     char *xml = NULL;
     int ret = -1;
-    if (kvz_domain_meta_init(&m, h, KVZ_KIND_CONTAINER, want, NULL, err) < 0 ||
+    if (kvz_domain_meta_init(&m, h, KVZ_KIND_CONTAINER, want, template_digest, err) < 0 ||
         kvz_ownership_to_metadata_xml(&xml, &m.o, err) < 0)
         goto cleanup;
     unsigned int flags = VIR_DOMAIN_AFFECT_CONFIG | (running ? VIR_DOMAIN_AFFECT_LIVE : 0);
@@ -54,7 +54,8 @@ cleanup:
 
 /* Defines (or redefines) the domain of `want` on storage at rootfs/img. */
 static int define_domain(virDomainPtr *out, struct kvz_host *h, const struct kvz_resource *want,
-                         const char *rootfs, const char *img, struct kvz_error **err)
+                         const char *template_digest, const char *rootfs, const char *img,
+                         struct kvz_error **err)
 {
     struct kvz_domain_meta m;
     char uuid[37], mac[18];
@@ -62,16 +63,18 @@ static int define_domain(virDomainPtr *out, struct kvz_host *h, const struct kvz
     int ret = -1;
 
     *out = NULL;
-    if (kvz_domain_meta_init(&m, h, KVZ_KIND_CONTAINER, want, NULL, err) < 0 ||
+    if (kvz_domain_meta_init(&m, h, KVZ_KIND_CONTAINER, want, template_digest, err) < 0 ||
         kvz_ownership_to_xml(&meta, &m.o, err) < 0)
         goto cleanup;
     kvz_identity_uuid(uuid, h->stack, want->name);
     kvz_identity_mac(mac, h->stack, want->name);
+    virNodeInfo node;
     struct kvz_ct_def def = {
         .name = want->name,
         .uuid = uuid,
         .mac = mac,
         .memory = want->memory,
+        .max_memory = virNodeGetInfo(h->conn, &node) == 0 ? (uint64_t)node.memory * 1024 : 0,
         .cpus_milli = want->cpus_milli,
         .rootfs_dir = rootfs,
         .disk_img = img,
@@ -106,7 +109,7 @@ static int converge_power(struct kvz_host *h, virDomainPtr dom, const struct kvz
 }
 
 int kvz_ct_create_from(struct kvz_host *h, const struct kvz_resource *want, const char *src,
-                       struct kvz_error **err)
+                       const char *digest, struct kvz_error **err)
 {
     char *dir = NULL, *rootfs = NULL, *img = NULL;
     virDomainPtr dom = NULL;
@@ -133,7 +136,7 @@ int kvz_ct_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
     if (kvz_mkdir_p(dir, 0700, err) < 0 ||
         kvz_ct_storage_make(&rootfs, &img, h, want, src, dir, have_domain, in_use, err) < 0)
         goto cleanup;
-    if (define_domain(&dom, h, want, rootfs, img, err) < 0 ||
+    if (define_domain(&dom, h, want, digest, rootfs, img, err) < 0 ||
         kvz_ct_storage_mark(dir, want->disk != 0, KVZ_CT_STORAGE_DEFINED, err) < 0 ||
         converge_power(h, dom, want, err) < 0)
         goto cleanup;
@@ -155,7 +158,7 @@ static int container_create(struct kvz_host *h, const struct kvz_resource *want,
     if (!media || !media->image)
         return kvz_error_set(err, "create container '%s': template '%s' was not pulled", want->name,
                              want->template_name ? want->template_name : "");
-    return kvz_ct_create_from(h, want, media->image->path, err);
+    return kvz_ct_create_from(h, want, media->image->path, media->image->digest, err);
 }
 
 static bool has_field(const struct kvz_change *chg, const char *field)
@@ -176,6 +179,8 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
 
     if (!want)
         return kvz_error_set(err, "update container '%s': no desired spec", chg->name);
+    /* an update keeps what the guest was made from */
+    const char *made_from = chg->have ? chg->have->template_digest : NULL;
     if (kvz_domain_lookup(&dom, NULL, h, KVZ_KIND_CONTAINER, want->name, err) < 0)
         goto cleanup;
     if (!dom) {
@@ -222,14 +227,18 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
             }
             kvz_error_free(online);
         }
-        if (offline) {
+        if (offline && running) {
             /* The kernel refused online resize here (EPERM): offline, around a restart. */
             kvz_host_log(h, want->name,
                          "online resize not permitted here; growing offline (restart)");
-            if (kvz_ct_stop(h, dom, err) < 0 || kvz_disk_grow_offline(img, want->disk, err) < 0)
+            if (kvz_ct_stop(h, dom, err) < 0)
                 goto cleanup;
             running = false;
+        } else if (offline) {
+            kvz_host_log(h, want->name, "growing disk");
         }
+        if (offline && kvz_disk_grow_offline(img, want->disk, err) < 0)
+            goto cleanup;
     }
     /* Network, hostname and ssh keys go into the definition and the rootfs: restart. */
     bool inject = has_field(chg, "hostname") || has_field(chg, "ssh_authorized_keys");
@@ -242,10 +251,10 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
             goto cleanup;
         virDomainFree(dom);
         dom = NULL;
-        if (define_domain(&dom, h, want, rootfs, img, err) < 0)
+        if (define_domain(&dom, h, want, made_from, rootfs, img, err) < 0)
             goto cleanup;
     }
-    if (refresh_metadata(h, dom, want, running, err) < 0)
+    if (refresh_metadata(h, dom, want, made_from, running, err) < 0)
         goto cleanup;
     /* Restarted or not, the final power state is what want->state says. */
     if (converge_power(h, dom, want, err) < 0)
@@ -326,6 +335,20 @@ cleanup:
     return ret;
 }
 
+static int container_record(struct kvz_host *h, const struct kvz_change *chg,
+                            struct kvz_error **err)
+{
+    virDomainPtr dom = NULL;
+    if (kvz_domain_lookup(&dom, NULL, h, KVZ_KIND_CONTAINER, chg->name, err) < 0)
+        return -1;
+    if (!dom)
+        return kvz_error_set(err, "container '%s' does not exist; plan again", chg->name);
+    int ret = refresh_metadata(h, dom, chg->want, chg->have ? chg->have->template_digest : NULL,
+                               virDomainIsActive(dom) == 1, err);
+    virDomainFree(dom);
+    return ret;
+}
+
 static bool container_field_is_live(struct kvz_host *h, const struct kvz_resource *want,
                                     const struct kvz_observed_resource *have, const char *field)
 {
@@ -345,5 +368,6 @@ const struct kvz_provider_ops kvz_container_ops = {
     .update = container_update,
     .remove = container_remove,
     .set_power = kvz_ct_set_power,
+    .record = container_record,
     .field_is_live = container_field_is_live,
 };

@@ -95,8 +95,7 @@ static int observe_one(struct kvz_observed_resource *r, virDomainPtr dom, struct
         kvz_buf_printf(&b, "disk '%s' missing", info.disk_path ? info.disk_path : "?");
         r->problem = kvz_buf_detach(&b);
     } else if (r->managed && info.seed_path && access(info.seed_path, F_OK) != 0) {
-        r->storage_ok = false;
-        r->problem = strdup("cloud-init seed missing");
+        r->seed_missing = true; /* derived from the manifest: rebuilt, never a reason to replace */
     }
     rc = 0;
 cleanup:

@@ -39,7 +39,7 @@ bool kvz_vm_field_is_live(struct kvz_host *h, const struct kvz_resource *want,
     if (!strcmp(field, "disk"))
         return want->disk >= have->disk; /* a shrink is refused, never restarted */
     if (!strcmp(field, "network") || !strcmp(field, "autostart") || !strcmp(field, "protect") ||
-        !strcmp(field, "state"))
+        !strcmp(field, "state") || !strcmp(field, "seed"))
         return true;
     /* max_memory, max_cpus, hostname, ssh keys, cloud_init, os, firmware, cdrom */
     return false;
@@ -194,6 +194,10 @@ static int update_live(struct kvz_host *h, virDomainPtr dom, const struct kvz_ch
         } else if (!strcmp(f, "network")) {
             if (swap_network(h, dom, want, chg->have, flags, err) < 0)
                 return -1;
+        } else if (!strcmp(f, "seed")) {
+            /* cloud-init reads it at boot: the file is what matters, the guest runs on */
+            if (kvz_vm_seed_refresh(h, want, err) < 0)
+                return -1;
         } else if (!strcmp(f, "autostart")) {
             if (virDomainSetAutostart(dom, want->autostart) < 0)
                 return kvz_error_set(err, "autostart of vm '%s': %s", want->name, kvz_virt_msg());
@@ -300,6 +304,18 @@ int kvz_vm_update(struct kvz_host *h, const struct kvz_change *chg, const struct
             live = false;
     }
     int rc = live ? update_live(h, dom, chg, err) : update_restart(h, dom, chg, media, err);
+    virDomainFree(dom);
+    return rc;
+}
+
+int kvz_vm_record(struct kvz_host *h, const struct kvz_change *chg, struct kvz_error **err)
+{
+    virDomainPtr dom = NULL;
+    if (kvz_domain_lookup(&dom, NULL, h, KVZ_KIND_VM, chg->name, err) < 0)
+        return -1;
+    if (!dom)
+        return kvz_error_set(err, "vm '%s' does not exist; plan again", chg->name);
+    int rc = set_metadata(h, dom, chg->want, chg->have ? chg->have->template_digest : NULL, err);
     virDomainFree(dom);
     return rc;
 }

@@ -249,7 +249,11 @@ int kvz_vm_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
     if (kvz_vm_seed_refresh(h, want, err) < 0)
         goto cleanup;
     /* Without a manifest template (tests), the content digest identifies the image. */
-    if (kvz_vm_definition(&xml, h, want, cdrom_path, want->tmpl ? NULL : image_digest, err) < 0)
+    /* What the guest is made from: the image's content digest, whatever URL it came under. */
+    char made_from[80] = "";
+    if (image_digest)
+        snprintf(made_from, sizeof(made_from), "sha256:%.64s", image_digest);
+    if (kvz_vm_definition(&xml, h, want, cdrom_path, made_from[0] ? made_from : NULL, err) < 0)
         goto cleanup;
     dom = virDomainDefineXML(h->conn, xml);
     if (!dom) {
@@ -361,12 +365,15 @@ static int vm_set_power(struct kvz_host *h, const char *name, bool on, struct kv
     return rc;
 }
 
-static const char *vm_host_warning(struct kvz_host *h)
+static void vm_host_warning(struct kvz_buf *out, struct kvz_host *h)
 {
     const char *why = NULL;
     if (kvz_vm_kvm_usable(&why, h->uri, h->conn))
-        return NULL;
-    return why ? why : "KVM is not usable on this host";
+        return;
+    kvz_buf_printf(
+        out,
+        "vms on '%s' will run under TCG emulation, far slower than KVM: %s; run 'kvz doctor' for details",
+        h->uri, why ? why : "KVM is not usable on this host");
 }
 
 const struct kvz_provider_ops kvz_vm_ops = {
@@ -376,6 +383,7 @@ const struct kvz_provider_ops kvz_vm_ops = {
     .update = kvz_vm_update,
     .remove = vm_remove,
     .set_power = vm_set_power,
+    .record = kvz_vm_record,
     .field_is_live = kvz_vm_field_is_live,
     .host_warning = vm_host_warning,
 };

@@ -180,6 +180,9 @@ int kvz_vm_observe(struct kvz_observed *out, struct kvz_host *h, struct kvz_erro
 
 int kvz_vm_update(struct kvz_host *h, const struct kvz_change *chg, const struct kvz_media *media,
                   struct kvz_error **err) __attribute__((warn_unused_result));
+/* The ops table's record: chg->want recorded in the domain's metadata. */
+int kvz_vm_record(struct kvz_host *h, const struct kvz_change *chg, struct kvz_error **err)
+    __attribute__((warn_unused_result));
 bool kvz_vm_field_is_live(struct kvz_host *h, const struct kvz_resource *want,
                           const struct kvz_observed_resource *have, const char *field);
 
