@@ -85,6 +85,8 @@ struct kvz_image {
     char *path;                 /* rootfs directory, disk image file or ISO file */
     uint64_t size;              /* bytes of content (sum of file sizes, or image length) */
     char *source;               /* the URL it was first fetched from */
+    int hold; /* a shared lock on the object while this struct lives (its fd + 1; 0: none): a
+               * prune leaves an object alone while anyone holds it */
 };
 
 void kvz_image_release(struct kvz_image *img);
@@ -129,12 +131,15 @@ int kvz_store_lookup(struct kvz_image *out, struct kvz_store *s, const struct kv
                      struct kvz_error **err) __attribute__((warn_unused_result));
 
 /*
- * Removes every cache object, index entry and partial download that none of
- * the n templates `keep` refers to. Sets *out_freed to the bytes freed on disk
- * and *out_removed to the objects removed. Returns 0 or -1.
+ * Removes every cache object, index entry and partial download that none of the n templates
+ * `keep` refers to and whose content digest ("sha256:HEX") is not among the n_used `used` (what
+ * the hosts' guests were made from). An object that a running pull or apply holds (struct
+ * kvz_image's hold) is left alone too and counted in *out_busy. Sets *out_freed to the bytes
+ * freed on disk and *out_removed to the objects removed. Returns 0 or -1.
  */
-int kvz_store_prune(uint64_t *out_freed, size_t *out_removed, struct kvz_store *s,
-                    const struct kvz_template *const *keep, size_t n, struct kvz_error **err)
+int kvz_store_prune(uint64_t *out_freed, size_t *out_removed, size_t *out_busy,
+                    struct kvz_store *s, const struct kvz_template *const *keep, size_t n,
+                    const char *const *used, size_t n_used, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
 #endif

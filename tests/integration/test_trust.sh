@@ -14,6 +14,7 @@ export NO_COLOR=1
 fails=0
 . "$(dirname "$0")/shlib.sh"
 cleanup() {
+  [[ -n ${bg:-} ]] && kill -KILL "$bg" 2>/dev/null
   remove_domains $uri "$p-"
   rm -rf "$work"
 }
@@ -122,4 +123,27 @@ run 0 "$kvz" --state-dir "$S" plan -f "$work/d.yaml" --detailed-exitcode && ok "
 
 run 0 "$kvz" --state-dir "$S" destroy -f "$work/t.yaml" --auto-approve
 run 0 "$kvz" --state-dir "$S" destroy -f "$work/d.yaml" --auto-approve
+
+# --- item 6: prune never removes what a running apply or an existing guest uses
+P=$work/P
+printf 'kvz: 1\nstack: %s\n' "$p-none" >"$work/none.yaml"
+{ for i in 1 2 3 4 5 6; do ct $p-p$i 32MiB; done; } | manifest "$work/p.yaml" "$p-p" "$checked"
+"$kvz" --state-dir "$P" apply -f "$work/p.yaml" --auto-approve --parallel 1 >"$work/p.log" 2>&1 &
+bg=$!
+# from the first create on, the apply holds the template it pulled
+for _ in $(seq 1 3000); do grep -q "(container): create$" "$work/p.log" && break; sleep 0.01; done
+pruned=0
+while kill -0 $bg 2>/dev/null; do
+  o=$("$kvz" --state-dir "$P" templates prune -f "$work/none.yaml" 2>&1) || { echo "$o"; break; }
+  pruned=$((pruned + 1))
+done
+wait $bg
+check "the apply beside $pruned prunes succeeded" grep -q "Apply complete: 6 changes" "$work/p.log"
+check "every container runs" test "$(virsh -q -c $uri list --name | grep -c "^$p-p")" = 6
+check "every rootfs is whole" sh -c "for i in 1 2 3 4 5 6; do test -x '$P/containers/$p-p/$p-p'\$i/rootfs/bin/busybox || exit 1; done"
+run 0 "$kvz" --state-dir "$P" templates prune -f "$work/none.yaml" && has "removed 0 cache entries" &&
+  ok "the guests' template is kept after the apply"
+run 0 "$kvz" --state-dir "$P" destroy -f "$work/p.yaml" --auto-approve
+run 0 "$kvz" --state-dir "$P" templates prune -f "$work/none.yaml" && has "removed 1 cache entry" &&
+  ok "and pruned once no guest uses it"
 finish
