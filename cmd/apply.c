@@ -84,7 +84,7 @@ int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char *
         goto cleanup;
     }
     if (check_disruption(cli, r.plan, o.max_disruption) < 0 ||
-        kvz_stack_approve(cli, auto_approve, "apply") < 0)
+        kvz_stack_approve(cli, auto_approve, "apply", "changes") < 0)
         goto cleanup;
     if (!o.json)
         putchar('\n');

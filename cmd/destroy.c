@@ -19,7 +19,7 @@ int cmd_destroy(struct kvz_cli *cli, const struct kvz_command *c, int argc, char
         rc = KVZ_EXIT_OK;
         goto cleanup;
     }
-    if (kvz_stack_approve(cli, o.auto_approve, "destroy") < 0)
+    if (kvz_stack_approve(cli, o.auto_approve, "destroy", "resources") < 0)
         goto cleanup;
     putchar('\n');
     rc =

@@ -186,7 +186,7 @@ void kvz_stack_print_plan(struct kvz_cli *cli, const struct kvz_plan *p, bool js
     kvz_buf_release(&b);
 }
 
-int kvz_stack_approve(struct kvz_cli *cli, bool auto_approve, const char *what)
+int kvz_stack_approve(struct kvz_cli *cli, bool auto_approve, const char *what, const char *these)
 {
     char line[64];
     if (auto_approve)
@@ -198,7 +198,7 @@ int kvz_stack_approve(struct kvz_cli *cli, bool auto_approve, const char *what)
             what);
         return -1;
     }
-    printf("\nDo you want to %s these changes? Only 'yes' is accepted: ", what);
+    printf("\nDo you want to %s these %s? Only 'yes' is accepted: ", what, these);
     fflush(stdout);
     if (!fgets(line, sizeof(line), stdin) || strcmp(line, "yes\n")) {
         kvz_out_error(cli, "%s cancelled: nothing was changed", what);

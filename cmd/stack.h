@@ -64,7 +64,7 @@ int kvz_stack_fingerprint(struct kvz_cli *cli, struct kvz_stack_run *r, char out
 void kvz_stack_print_plan(struct kvz_cli *cli, const struct kvz_plan *p, bool json);
 
 /* Asks for "yes" on a terminal; without one, refuses unless auto_approve. 0: go ahead. */
-int kvz_stack_approve(struct kvz_cli *cli, bool auto_approve, const char *what);
+int kvz_stack_approve(struct kvz_cli *cli, bool auto_approve, const char *what, const char *these);
 
 /* Runs the plan, reporting each step; prints the summary ("Apply complete: ...", with `what`
  * "Apply" or "Destroy"). 0 when every change succeeded. */

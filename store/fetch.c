@@ -298,8 +298,12 @@ int kvz_fetch_small(struct kvz_buf *out, const char *url, size_t max, const char
     struct mem_sink m = {.b = out, .max = max};
     struct kvz_fetch_sink sink = {.write = mem_write, .restart = mem_restart, .arg = &m};
     uint64_t size = 0;
+    /* a small document is no download to show: the template's own bytes are (its retries
+     * still are reported) */
+    struct kvz_store_opts quiet = *opts;
+    quiet.progress = NULL;
     kvz_buf_clear(out);
-    if (kvz_fetch(&size, url, 0, name, opts, &sink, err) < 0)
+    if (kvz_fetch(&size, url, 0, name, &quiet, &sink, err) < 0)
         return -1;
     return kvz_buf_puts(out, "") < 0 ? kvz_error_set(err, "out of memory") : 0;
 }

@@ -32,7 +32,8 @@ int kvz_fetch(uint64_t *out_size, const char *url, uint64_t offset, const char *
               const struct kvz_store_opts *opts, const struct kvz_fetch_sink *sink,
               struct kvz_error **err) __attribute__((warn_unused_result));
 
-/* Fetches a small document (at most `max` bytes) into `out`. Returns 0 or -1. */
+/* Fetches a small document (at most `max` bytes) into `out`, reporting no progress (a SUMS file
+ * is not the template's download). Returns 0 or -1. */
 int kvz_fetch_small(struct kvz_buf *out, const char *url, size_t max, const char *name,
                     const struct kvz_store_opts *opts, struct kvz_error **err)
     __attribute__((warn_unused_result));
