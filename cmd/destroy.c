@@ -22,8 +22,8 @@ int cmd_destroy(struct kvz_cli *cli, const struct kvz_command *c, int argc, char
     if (kvz_stack_approve(cli, o.auto_approve, "destroy", "resources") < 0)
         goto cleanup;
     putchar('\n');
-    rc =
-        kvz_stack_execute(cli, &r, "Destroy", o.parallel, false) < 0 ? KVZ_EXIT_ERROR : KVZ_EXIT_OK;
+    rc = kvz_stack_execute(cli, &r, "Destroy", o.parallel, o.force, false) < 0 ? KVZ_EXIT_ERROR
+                                                                               : KVZ_EXIT_OK;
 cleanup:
     kvz_stack_release(&r);
     kvz_opts_release(&o);

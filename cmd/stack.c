@@ -270,10 +270,11 @@ static void report(void *ctx, const struct kvz_exec_event *ev)
 }
 
 int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, const char *what,
-                      unsigned parallel, bool json)
+                      unsigned parallel, bool force, bool json)
 {
     struct reporter rp = {.cli = cli, .json = json, .results = json_array()};
-    struct kvz_exec_opts o = {.parallel = parallel, .report = report, .report_ctx = &rp};
+    struct kvz_exec_opts o = {
+        .parallel = parallel, .report = report, .report_ctx = &rp, .force = force};
     struct kvz_exec_result res = {0};
     struct kvz_error *err = NULL;
     struct kvz_store *store = NULL;

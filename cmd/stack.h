@@ -69,7 +69,7 @@ int kvz_stack_approve(struct kvz_cli *cli, bool auto_approve, const char *what, 
 /* Runs the plan, reporting each step; prints the summary ("Apply complete: ...", with `what`
  * "Apply" or "Destroy"). 0 when every change succeeded. */
 int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, const char *what,
-                      unsigned parallel, bool json);
+                      unsigned parallel, bool force, bool json);
 
 void kvz_stack_release(struct kvz_stack_run *r);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 const char *kvz_virt_msg(void)
 {
@@ -143,6 +144,141 @@ void kvz_domain_meta_observed(struct kvz_observed_resource *r, struct kvz_owners
             free(*strs[i]);
             *strs[i] = NULL;
         }
+}
+
+unsigned kvz_ownership_stop_timeout(const struct kvz_ownership *o)
+{
+    return o && o->stop_timeout ? (unsigned)strtoul(o->stop_timeout, NULL, 10) : 0;
+}
+
+static long ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Whether the domain with this UUID is among the running ones. */
+static bool listed(virDomainPtr *active, int n, const unsigned char uuid[VIR_UUID_BUFLEN])
+{
+    unsigned char u[VIR_UUID_BUFLEN];
+    for (int i = 0; i < n; i++)
+        if (virDomainGetUUID(active[i], u) == 0 && !memcmp(u, uuid, VIR_UUID_BUFLEN))
+            return true;
+    return false;
+}
+
+/* Forces one guest off; its error (unless it stopped meanwhile) goes into r->err. */
+static void force_off(struct kvz_host *h, struct kvz_stop_req *r, const char *why)
+{
+    const char *name = virDomainGetName(r->dom);
+    kvz_host_log(h, name, why);
+    if (virDomainDestroy(r->dom) < 0 && virDomainIsActive(r->dom) == 1)
+        kvz_error_set(&r->err, "stop '%s': %s", name, kvz_virt_msg());
+}
+
+int kvz_domains_stop(struct kvz_host *h, const struct kvz_stop_ops *ops, struct kvz_stop_req *v,
+                     size_t n, bool force)
+{
+    struct timespec t0;
+    unsigned char(*uuid)[VIR_UUID_BUFLEN] = calloc(n + 1, sizeof(*uuid));
+    bool *running = calloc(n + 1, sizeof(*running));
+    size_t left = 0;
+    int ret = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (size_t i = 0; i < n; i++) {
+        if (!uuid || !running) {
+            kvz_error_set(&v[i].err, "stop: out of memory");
+            continue;
+        }
+        if (virDomainIsActive(v[i].dom) != 1 || virDomainGetUUID(v[i].dom, uuid[i]) < 0)
+            continue;
+        running[i] = true;
+        left++;
+        if (force) {
+            force_off(h, &v[i], "forcing off (--force)");
+            running[i] = false;
+            left--;
+            continue;
+        }
+        kvz_host_log(h, virDomainGetName(v[i].dom), "stopping");
+        ops->ask(h, v[i].dom, &v[i].state, 0);
+    }
+    /* one list call a tick for all of them */
+    while (left) {
+        struct timespec tick = {0, 100 * 1000 * 1000};
+        nanosleep(&tick, NULL);
+        virDomainPtr *active = NULL;
+        int na = virConnectListAllDomains(h->conn, &active, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+        long el = ms_since(&t0);
+        for (size_t i = 0; i < n; i++) {
+            if (!running[i])
+                continue;
+            if (na >= 0 && !listed(active, na, uuid[i])) {
+                running[i] = false;
+                left--;
+                continue;
+            }
+            unsigned t = v[i].timeout_s ? v[i].timeout_s : ops->default_timeout_s;
+            if (el >= (long)t * 1000) {
+                force_off(h, &v[i], "did not stop in time; forcing");
+                running[i] = false;
+                left--;
+            } else {
+                ops->ask(h, v[i].dom, &v[i].state, el);
+            }
+        }
+        for (int i = 0; i < na; i++)
+            virDomainFree(active[i]);
+        free(active);
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].state);
+        v[i].state = NULL;
+        if (v[i].err)
+            ret = -1;
+    }
+    free(uuid);
+    free(running);
+    return ret;
+}
+
+int kvz_domain_stop_many(struct kvz_host *h, enum kvz_kind kind, const struct kvz_stop_ops *ops,
+                         const char *const *names, const unsigned *timeouts, size_t n, bool force,
+                         struct kvz_error **errs)
+{
+    struct kvz_stop_req *v = calloc(n + 1, sizeof(*v));
+    size_t *slot = calloc(n + 1, sizeof(*slot));
+    size_t m = 0;
+    int ret = 0;
+    if (!v || !slot) {
+        for (size_t i = 0; i < n; i++)
+            kvz_error_set(&errs[i], "stop '%s': out of memory", names[i]);
+        ret = -1;
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n; i++) {
+        virDomainPtr dom = NULL;
+        if (kvz_domain_lookup(&dom, NULL, h, kind, names[i], &errs[i]) < 0) {
+            ret = -1;
+            continue;
+        }
+        if (!dom)
+            continue; /* gone already */
+        v[m] = (struct kvz_stop_req){.dom = dom, .timeout_s = timeouts ? timeouts[i] : 0};
+        slot[m++] = i;
+    }
+    if (kvz_domains_stop(h, ops, v, m, force) < 0)
+        ret = -1;
+    for (size_t j = 0; j < m; j++) {
+        if (v[j].err)
+            kvz_error_move(&errs[slot[j]], &v[j].err);
+        virDomainFree(v[j].dom);
+    }
+cleanup:
+    free(v);
+    free(slot);
+    return ret;
 }
 
 int kvz_xml_dump(char **out, xmlNodePtr node, struct kvz_error **err)

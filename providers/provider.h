@@ -167,6 +167,14 @@ struct kvz_provider_ops {
     /* optional: NULL means the kind cannot do it. Graceful stop, forced after a timeout. */
     int (*set_power)(struct kvz_host *h, const char *name, bool on, struct kvz_error **err);
 
+    /* optional: stops the stack's running guests names[0..n) at once: each is asked to shut down
+     * gracefully, all are waited for together, and each still running after its timeout
+     * (timeouts[i] seconds, 0: the kind's default; timeouts may be NULL) is forced off; with
+     * `force` at once. errs[i] (starting NULL) receives each failure; a guest that is gone or
+     * stopped is fine. Waiting is not work: N stops take one timeout, not N. */
+    int (*stop_many)(struct kvz_host *h, const char *const *names, const unsigned *timeouts,
+                     size_t n, bool force, struct kvz_error **errs);
+
     /* optional: records chg->want as the spec applied to the existing guest (kvz's metadata),
      * after a start or stop that changed nothing else: a later plan then knows that the state
      * is kvz's doing, not drift. */

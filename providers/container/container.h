@@ -35,8 +35,8 @@
 #define KVZ_CT_ROOTFS_DIR       "rootfs"
 #define KVZ_CT_DISK_IMG         "disk.img"
 #define KVZ_CT_CPU_PERIOD       100000 /* µs; cpus 1.5 = quota 150000 per this period */
-#define KVZ_CT_STOP_TIMEOUT_MS  30000
-#define KVZ_CT_INITCTL_GRACE_MS 5000 /* initctl unknown (remote host): then SIGTERM */
+#define KVZ_CT_STOP_TIMEOUT_S   30     /* a graceful stop, unless the container says stop_timeout */
+#define KVZ_CT_INITCTL_GRACE_MS 5000   /* initctl unknown (remote host): then SIGTERM */
 #define KVZ_CT_SIGTERM_EVERY_MS 1000
 
 /* <state_dir>/containers/<stack>/<name>; stack and name are checked [a-z0-9-]. Caller frees. */
@@ -247,10 +247,17 @@ int kvz_ct_init_pid(virDomainPtr dom);
 int kvz_ct_start(struct kvz_host *h, virDomainPtr dom, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
+/* How containers are asked to stop (providers/domain.h). */
+extern const struct kvz_stop_ops kvz_ct_stop_ops;
+
 /* Stops `dom` gracefully (initctl for systemd and sysvinit, SIGTERM for simple inits), forced
- * after KVZ_CT_STOP_TIMEOUT_MS; a stopped domain is success. */
-int kvz_ct_stop(struct kvz_host *h, virDomainPtr dom, struct kvz_error **err)
+ * after timeout_s seconds (0: KVZ_CT_STOP_TIMEOUT_S); a stopped domain is success. */
+int kvz_ct_stop(struct kvz_host *h, virDomainPtr dom, unsigned timeout_s, struct kvz_error **err)
     __attribute__((warn_unused_result));
+
+/* The ops table's stop_many: the stack's containers `names` stopped all at once. */
+int kvz_ct_stop_many(struct kvz_host *h, const char *const *names, const unsigned *timeouts,
+                     size_t n, bool force, struct kvz_error **errs);
 
 /* The ops table's set_power: the stack's container `name` started or stopped. */
 int kvz_ct_set_power(struct kvz_host *h, const char *name, bool on, struct kvz_error **err)

@@ -105,7 +105,7 @@ static int converge_power(struct kvz_host *h, virDomainPtr dom, const struct kvz
         return kvz_error_set(err, "container '%s': set autostart: %s", want->name, kvz_virt_msg());
     if (want->state == KVZ_POWER_RUNNING)
         return kvz_ct_start(h, dom, err);
-    return kvz_ct_stop(h, dom, err);
+    return kvz_ct_stop(h, dom, want->stop_timeout, err);
 }
 
 int kvz_ct_create_from(struct kvz_host *h, const struct kvz_resource *want, const char *src,
@@ -128,7 +128,7 @@ int kvz_ct_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
     if (dom) {
         have_domain = true;
         in_use = state != KVZ_CT_STORAGE_NONE && virDomainIsActive(dom) == 1;
-        if (!in_use && kvz_ct_stop(h, dom, err) < 0)
+        if (!in_use && kvz_ct_stop(h, dom, want->stop_timeout, err) < 0)
             goto cleanup;
         virDomainFree(dom);
         dom = NULL;
@@ -231,7 +231,7 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
             /* The kernel refused online resize here (EPERM): offline, around a restart. */
             kvz_host_log(h, want->name,
                          "online resize not permitted here; growing offline (restart)");
-            if (kvz_ct_stop(h, dom, err) < 0)
+            if (kvz_ct_stop(h, dom, want->stop_timeout, err) < 0)
                 goto cleanup;
             running = false;
         } else if (offline) {
@@ -243,7 +243,7 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
     /* Network, hostname and ssh keys go into the definition and the rootfs: restart. */
     bool inject = has_field(chg, "hostname") || has_field(chg, "ssh_authorized_keys");
     if (inject || redefine) {
-        if (kvz_ct_stop(h, dom, err) < 0)
+        if (kvz_ct_stop(h, dom, want->stop_timeout, err) < 0)
             goto cleanup;
         running = false;
         if (inject &&
@@ -310,14 +310,16 @@ static int container_remove(struct kvz_host *h, const char *name, struct kvz_err
 {
     char *dir = NULL;
     virDomainPtr dom = NULL;
+    struct kvz_ownership *own = NULL;
     int ret = -1;
 
     if (kvz_ct_dir(&dir, h, name, err) < 0 ||
-        kvz_domain_lookup(&dom, NULL, h, KVZ_KIND_CONTAINER, name, err) < 0)
+        kvz_domain_lookup(&dom, &own, h, KVZ_KIND_CONTAINER, name, err) < 0)
         goto cleanup;
     /* The files go before the definition: a remove killed in between leaves a domain whose
      * storage is missing (planned again), never complete-looking files without a domain. */
-    if (dom && (kvz_ct_stop(h, dom, err) < 0 || domain_dir(&dir, h, dom, name, err) < 0))
+    if (dom && (kvz_ct_stop(h, dom, kvz_ownership_stop_timeout(own), err) < 0 ||
+                domain_dir(&dir, h, dom, name, err) < 0))
         goto cleanup;
     if (kvz_ct_storage_remove(h, name, dir, err) < 0 || kvz_ct_storage_sweep(dir, err) < 0)
         goto cleanup;
@@ -332,6 +334,7 @@ cleanup:
     if (dom)
         virDomainFree(dom);
     free(dir);
+    kvz_ownership_free(own);
     return ret;
 }
 
@@ -369,5 +372,6 @@ const struct kvz_provider_ops kvz_container_ops = {
     .remove = container_remove,
     .set_power = kvz_ct_set_power,
     .record = container_record,
+    .stop_many = kvz_ct_stop_many,
     .field_is_live = container_field_is_live,
 };

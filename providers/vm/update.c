@@ -204,7 +204,8 @@ static int update_live(struct kvz_host *h, virDomainPtr dom, const struct kvz_ch
         } else if (!strcmp(f, "state")) {
             if (want->state == KVZ_POWER_RUNNING && !running && virDomainCreate(dom) < 0)
                 return kvz_error_set(err, "start vm '%s': %s", want->name, kvz_virt_msg());
-            if (want->state == KVZ_POWER_STOPPED && running && kvz_vm_stop(dom, err) < 0)
+            if (want->state == KVZ_POWER_STOPPED && running &&
+                kvz_vm_stop(h, dom, want->stop_timeout, err) < 0)
                 return -1;
         } else if (strcmp(f, "protect") != 0) {
             return kvz_error_set(err, "vm '%s': '%s' cannot change live", want->name, f);
@@ -255,7 +256,7 @@ static int update_restart(struct kvz_host *h, virDomainPtr dom, const struct kvz
     } else if (want->cdrom_name) {
         cdrom = current_cdrom(dom);
     }
-    if (kvz_vm_stop(dom, err) < 0)
+    if (kvz_vm_stop(h, dom, want->stop_timeout, err) < 0)
         goto cleanup;
     if (has_field(chg, "disk") && grow_disk(h, dom, want->disk, err) < 0)
         goto cleanup;

@@ -154,8 +154,10 @@ struct _virDomain;
  * first: virDomainGetName() resets libvirt's last error. */
 int kvz_vm_fail(struct kvz_error **err, struct _virDomain *dom, const char *what);
 
-/* Graceful ACPI shutdown, forced off after kvz_vm_stop_timeout() seconds. */
-int kvz_vm_stop(struct _virDomain *dom, struct kvz_error **err) __attribute__((warn_unused_result));
+/* Graceful shutdown (guest agent, else ACPI), forced off after timeout_s seconds (0:
+ * kvz_vm_stop_timeout()). */
+int kvz_vm_stop(struct kvz_host *h, struct _virDomain *dom, unsigned timeout_s,
+                struct kvz_error **err) __attribute__((warn_unused_result));
 
 /*
  * The whole definition of `want` (paths in h's pool, identity from stack and

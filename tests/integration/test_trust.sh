@@ -148,4 +148,22 @@ run 0 "$kvz" --state-dir "$P" templates prune -f "$work/none.yaml" && has "remov
 run 0 "$kvz" --state-dir "$P" destroy -f "$work/p.yaml" --auto-approve
 run 0 "$kvz" --state-dir "$P" templates prune -f "$work/none.yaml" && has "removed 1 cache entry" &&
   ok "and pruned once no guest uses it"
+# --- mass stops: waiting is not work. Guests that ignore SIGTERM are all asked first, then
+# forced when their own stop_timeout ends; --force skips the grace where the data goes anyway.
+"$src/tests/integration/busybox-template" "$work/stub" stubborn || { echo "cannot build the stubborn template"; exit 1; }
+stub="    url: file://$work/stub/busybox-rootfs.tar.gz
+    sha256: $(cut -d' ' -f1 "$work/stub/SHA256SUMS")"
+M=$work/M
+{ for i in 1 2 3 4 5 6; do ct $p-m$i 32MiB "stop_timeout: 2s"; done; } | manifest "$work/m.yaml" "$p-m" "$stub"
+run 0 "$kvz" --state-dir "$M" apply -f "$work/m.yaml" --auto-approve
+run 0 "$kvz" --state-dir "$M" destroy -f "$work/m.yaml" --auto-approve --parallel 1 && ok "destroyed 6 stubborn containers"
+last_ask=$(grep -n ": stopping$" <<<"$out" | tail -1 | cut -d: -f1)
+first_force=$(grep -n "did not stop in time; forcing" <<<"$out" | head -1 | cut -d: -f1)
+check "all 6 were asked to stop before the first was forced, with --parallel 1" \
+  test "$(grep -c ": stopping$" <<<"$out")" = 6 -a -n "$first_force" -a "${last_ask:-99}" -lt "${first_force:-0}"
+check "each was forced at its stop_timeout" test "$(grep -c "did not stop in time; forcing" <<<"$out")" = 6
+check "none is left" test -z "$(virsh -q -c $uri list --all --name | grep "^$p-m")"
+run 0 "$kvz" --state-dir "$M" apply -f "$work/m.yaml" --auto-approve
+run 0 "$kvz" --state-dir "$M" destroy -f "$work/m.yaml" --auto-approve --force && lacks ": stopping" &&
+  check "--force: forced off at once" test "$(grep -c "forcing off (--force)" <<<"$out")" = 6
 finish
