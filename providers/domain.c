@@ -5,6 +5,8 @@
 #include <libvirt/virterror.h>
 #include <libxml/xmlsave.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,33 +179,69 @@ static void force_off(struct kvz_host *h, struct kvz_stop_req *r, const char *wh
         kvz_error_set(&r->err, "stop '%s': %s", name, kvz_virt_msg());
 }
 
+/* Forcing off waits too (libvirt kills each guest and waits for it): several at once. */
+#define FORCE_THREADS 8
+
+struct forcing {
+    struct kvz_host *h;
+    struct kvz_stop_req *v;
+    const size_t *which;
+    size_t n;
+    const char *why;
+    atomic_size_t next;
+};
+
+static void *force_worker(void *arg)
+{
+    struct forcing *f = arg;
+    for (size_t i; (i = atomic_fetch_add(&f->next, 1)) < f->n;)
+        force_off(f->h, &f->v[f->which[i]], f->why);
+    return NULL;
+}
+
+static void force_all(struct kvz_host *h, struct kvz_stop_req *v, const size_t *which, size_t n,
+                      const char *why)
+{
+    struct forcing f = {.h = h, .v = v, .which = which, .n = n, .why = why};
+    pthread_t th[FORCE_THREADS];
+    size_t started = 0;
+    while (started + 1 < FORCE_THREADS && started + 1 < n &&
+           pthread_create(&th[started], NULL, force_worker, &f) == 0)
+        started++;
+    force_worker(&f);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+}
+
 int kvz_domains_stop(struct kvz_host *h, const struct kvz_stop_ops *ops, struct kvz_stop_req *v,
                      size_t n, bool force)
 {
     struct timespec t0;
     unsigned char(*uuid)[VIR_UUID_BUFLEN] = calloc(n + 1, sizeof(*uuid));
     bool *running = calloc(n + 1, sizeof(*running));
-    size_t left = 0;
+    size_t *due = calloc(n + 1, sizeof(*due));
+    size_t left = 0, n_due = 0;
     int ret = 0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (size_t i = 0; i < n; i++) {
-        if (!uuid || !running) {
+    if (!uuid || !running || !due) {
+        for (size_t i = 0; i < n; i++)
             kvz_error_set(&v[i].err, "stop: out of memory");
-            continue;
-        }
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n; i++) {
         if (virDomainIsActive(v[i].dom) != 1 || virDomainGetUUID(v[i].dom, uuid[i]) < 0)
             continue;
-        running[i] = true;
-        left++;
         if (force) {
-            force_off(h, &v[i], "forcing off (--force)");
-            running[i] = false;
-            left--;
+            due[n_due++] = i;
             continue;
         }
+        running[i] = true;
+        left++;
         kvz_host_log(h, virDomainGetName(v[i].dom), "stopping");
         ops->ask(h, v[i].dom, &v[i].state, 0);
     }
+    if (force)
+        force_all(h, v, due, n_due, "forcing off (--force)");
     /* one list call a tick for all of them */
     while (left) {
         struct timespec tick = {0, 100 * 1000 * 1000};
@@ -211,17 +249,16 @@ int kvz_domains_stop(struct kvz_host *h, const struct kvz_stop_ops *ops, struct 
         virDomainPtr *active = NULL;
         int na = virConnectListAllDomains(h->conn, &active, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
         long el = ms_since(&t0);
+        n_due = 0;
         for (size_t i = 0; i < n; i++) {
             if (!running[i])
                 continue;
+            unsigned t = v[i].timeout_s ? v[i].timeout_s : ops->default_timeout_s;
             if (na >= 0 && !listed(active, na, uuid[i])) {
                 running[i] = false;
                 left--;
-                continue;
-            }
-            unsigned t = v[i].timeout_s ? v[i].timeout_s : ops->default_timeout_s;
-            if (el >= (long)t * 1000) {
-                force_off(h, &v[i], "did not stop in time; forcing");
+            } else if (el >= (long)t * 1000) {
+                due[n_due++] = i;
                 running[i] = false;
                 left--;
             } else {
@@ -231,7 +268,9 @@ int kvz_domains_stop(struct kvz_host *h, const struct kvz_stop_ops *ops, struct 
         for (int i = 0; i < na; i++)
             virDomainFree(active[i]);
         free(active);
+        force_all(h, v, due, n_due, "did not stop in time; forcing");
     }
+cleanup:
     for (size_t i = 0; i < n; i++) {
         free(v[i].state);
         v[i].state = NULL;
@@ -240,6 +279,7 @@ int kvz_domains_stop(struct kvz_host *h, const struct kvz_stop_ops *ops, struct 
     }
     free(uuid);
     free(running);
+    free(due);
     return ret;
 }
 
