@@ -77,7 +77,13 @@ int kvz_ct_storage_make(char **rootfs, char **img, struct kvz_host *h,
                         bool have_domain, bool in_use, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
-/* Removes the container dir `dir`: renamed away in one step, then deleted. */
+/* The path the domain gets for the image of container `name`: a short symlink, because libvirt
+ * refuses image paths of 64 characters or more (an error says so). Caller frees. */
+int kvz_ct_storage_loop_path(char **out, const struct kvz_host *h, const char *name,
+                             struct kvz_error **err) __attribute__((warn_unused_result));
+
+/* Removes the container dir `dir` (and the image's short path): renamed away in one step, then
+ * deleted. */
 int kvz_ct_storage_remove(struct kvz_host *h, const char *name, const char *dir,
                           struct kvz_error **err) __attribute__((warn_unused_result));
 

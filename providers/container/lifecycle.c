@@ -287,7 +287,9 @@ static int domain_dir(char **dir, struct kvz_host *h, virDomainPtr dom, const ch
     int ret = kvz_ct_xml_parse(&tmp, &rootfs, &img, xml, err);
     kvz_observed_resource_release(&tmp);
     free(xml);
-    const char *used = rootfs ? rootfs : img;
+    /* an image's path in the definition is a symlink to it (kvz_ct_storage_loop_path) */
+    char *real = img ? realpath(img, NULL) : NULL;
+    const char *used = rootfs ? rootfs : real;
     char *slash = used ? strrchr(used, '/') : NULL;
     if (ret == 0 && slash) {
         struct kvz_buf tail = KVZ_BUF_INIT;
@@ -303,6 +305,7 @@ static int domain_dir(char **dir, struct kvz_host *h, virDomainPtr dom, const ch
     }
     free(rootfs);
     free(img);
+    free(real);
     return ret;
 }
 

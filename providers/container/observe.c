@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* The limits through libvirt, when the cgroup files are not ours to read (another host) or not
  * there. libvirt 9.0's LXC driver touches the cgroup before checking that the domain runs and
@@ -73,7 +74,9 @@ static int observe_one(struct kvz_observed_resource *r, bool *gone, bool autosta
     /* The files themselves, not a record: a rootfs deleted by hand shows as missing. */
     if (img) {
         struct kvz_error *bad = NULL;
-        r->storage_ok = kvz_path_is(img, false) && kvz_disk_size(&r->disk, img, &bad) == 0;
+        struct stat st; /* the domain's path is a symlink to the image */
+        r->storage_ok =
+            stat(img, &st) == 0 && S_ISREG(st.st_mode) && kvz_disk_size(&r->disk, img, &bad) == 0;
         if (!r->storage_ok &&
             !(r->problem = strdup(bad ? kvz_error_msg(bad) : "disk image missing"))) {
             kvz_error_free(bad);

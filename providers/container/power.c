@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The init process of a running container on this host: the only child of libvirt's
@@ -115,10 +116,18 @@ int kvz_ct_start(struct kvz_host *h, virDomainPtr dom, struct kvz_error **err)
     if (virDomainIsActive(dom) == 1)
         return 0;
     kvz_host_log(h, name, "starting");
-    if (virDomainCreate(dom) < 0)
-        return kvz_error_set(err, "start container '%s': %s; see /var/log/libvirt/lxc/%s.log", name,
-                             kvz_virt_msg(), name);
-    return 0;
+    /* libvirt 9.0's LXC driver picks a free loop device and then attaches it: two containers
+     * starting at once can pick the same one, and the second fails with EBUSY. Tried again. */
+    for (int attempt = 0;; attempt++) {
+        if (virDomainCreate(dom) == 0)
+            return 0;
+        const char *msg = kvz_virt_msg();
+        if (attempt >= 4 || !strstr(msg, "to loop device: Device or resource busy"))
+            return kvz_error_set(err, "start container '%s': %s; see /var/log/libvirt/lxc/%s.log",
+                                 name, msg, name);
+        struct timespec pause = {0, (attempt + 1) * 100 * 1000 * 1000L};
+        nanosleep(&pause, NULL);
+    }
 }
 
 int kvz_ct_set_power(struct kvz_host *h, const char *name, bool on, struct kvz_error **err)

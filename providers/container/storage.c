@@ -9,6 +9,7 @@
 
 #include "base/buf.h"
 #include "base/fs.h"
+#include "parser/spec_digest.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -134,6 +135,64 @@ static int set_aside(struct kvz_host *h, const char *name, const char *dir, stru
     return ret;
 }
 
+/*
+ * libvirt 9.0 copies the image's path into the loop device's 64-byte name and refuses a longer
+ * one ("Unable to set backing file"): the domain gets <state_dir>/i/<12 hex of stack/name>.img,
+ * a symlink to the image, instead of the image's own, longer path.
+ */
+int kvz_ct_storage_loop_path(char **out, const struct kvz_host *h, const char *name,
+                             struct kvz_error **err)
+{
+    struct kvz_buf id = KVZ_BUF_INIT, b = KVZ_BUF_INIT;
+    char hex[KVZ_SHA256_HEX];
+    *out = NULL;
+    kvz_buf_printf(&id, "%s/%s", h->stack, name);
+    kvz_sha256_hex(hex, kvz_buf_cstr(&id), id.len);
+    kvz_buf_release(&id);
+    kvz_buf_printf(&b, "%s/i/%.12s.img", h->state_dir, hex);
+    if (b.oom) {
+        kvz_buf_release(&b);
+        return kvz_error_set(err, "container '%s': out of memory", name);
+    }
+    if (b.len > 63) {
+        int ret = kvz_error_set(
+            err,
+            "container '%s': its image would be attached as '%s', %zu characters, but libvirt allows a loop device 63; use a --state-dir of at most %zu characters for containers with disk:",
+            name, b.ptr, b.len, 63 - (b.len - strlen(h->state_dir)));
+        kvz_buf_release(&b);
+        return ret;
+    }
+    *out = kvz_buf_detach(&b);
+    return 0;
+}
+
+/* Points the short path at the image (replacing what it pointed at, in one rename). */
+static int link_image(const char *link, const char *img, struct kvz_error **err)
+{
+    struct kvz_buf tmp = KVZ_BUF_INIT;
+    char *dir = strdup(link), *slash = dir ? strrchr(dir, '/') : NULL;
+    int ret = -1;
+    if (!slash) {
+        kvz_error_set(err, "out of memory");
+        goto cleanup;
+    }
+    *slash = '\0';
+    kvz_buf_printf(&tmp, "%s.%ld.tmp", link, (long)getpid());
+    if (tmp.oom || kvz_mkdir_p(dir, 0700, err) < 0)
+        goto cleanup;
+    unlink(tmp.ptr);
+    if (symlink(img, tmp.ptr) < 0 || rename(tmp.ptr, link) < 0) {
+        kvz_error_set_errno(err, "link '%s' to '%s'", link, img);
+        unlink(tmp.ptr);
+        goto cleanup;
+    }
+    ret = 0;
+cleanup:
+    free(dir);
+    kvz_buf_release(&tmp);
+    return ret;
+}
+
 int kvz_ct_storage_make(char **rootfs_out, char **img_out, struct kvz_host *h,
                         const struct kvz_resource *want, const char *src, const char *dir,
                         bool have_domain, bool in_use, struct kvz_error **err)
@@ -194,6 +253,16 @@ int kvz_ct_storage_make(char **rootfs_out, char **img_out, struct kvz_host *h,
             kvz_disk_grow_offline(img, want->disk, err) < 0)
             goto cleanup;
     }
+    if (disk) {
+        char *link = NULL;
+        if (kvz_ct_storage_loop_path(&link, h, want->name, err) < 0 ||
+            link_image(link, img, err) < 0) {
+            free(link);
+            goto cleanup;
+        }
+        free(img);
+        img = link;
+    }
     *rootfs_out = disk ? NULL : rootfs;
     *img_out = disk ? img : NULL;
     if (disk)
@@ -227,6 +296,10 @@ int kvz_ct_storage_remove(struct kvz_host *h, const char *name, const char *dir,
         goto cleanup;
     }
     kvz_host_log(h, name, "deleting files");
+    char *link = NULL;
+    if (kvz_ct_storage_loop_path(&link, h, name, NULL) == 0)
+        unlink(link);
+    free(link);
     ret = kvz_tree_remove(NULL, trash.ptr, err);
 cleanup:
     kvz_buf_release(&trash);
