@@ -127,6 +127,22 @@ for kind in ${KVZ_KILL_KINDS:-dir img vm}; do
     why=$(complete $kind "$st") || { bad "round $r ($kind): $why"; bad_rounds=$((bad_rounds + 1)); }
   done
   check "$kind: $rounds kills, every following apply converged on complete storage" test $bad_rounds = 0
+  # and killed right after the template's download completed (the store's verified object, or
+  # the partial download it left, must be whole for the next apply)
+  bad_rounds=0 after=5
+  for r in $(seq 1 $after); do
+    "$kvz" -q --state-dir "$st" destroy -f "$m" --auto-approve --force >/dev/null 2>&1
+    rm -rf "$st/cache"
+    "$kvz" --state-dir "$st" apply -f "$m" --auto-approve >"$work/bg.log" 2>&1 &
+    bg=$!
+    for _ in $(seq 1 2000); do grep -q "^[td]: stored" "$work/bg.log" && break; sleep 0.005; done
+    kill -KILL $bg 2>/dev/null
+    wait $bg 2>/dev/null
+    bg=
+    run 0 "$kvz" --state-dir "$st" apply -f "$m" --auto-approve || { bad_rounds=$((bad_rounds + 1)); continue; }
+    why=$(complete $kind "$st") || { bad "after-download round $r ($kind): $why"; bad_rounds=$((bad_rounds + 1)); }
+  done
+  check "$kind: killed right after the download $after times, every following apply converged" test $bad_rounds = 0
   "$kvz" -q --state-dir "$st" destroy -f "$m" --auto-approve --force >/dev/null 2>&1
 done
 finish
