@@ -143,9 +143,7 @@ bool kvz_template_digest_matches(const char *recorded, const char *recorded_sour
         /* kvz 0.1 with a declared sha512: only that can be compared with it */
         return t->algo != KVZ_DIGEST_SHA512 || !t->digest || !strcasecmp(rec512, t->digest);
     const char *rec = hex_of(recorded, "sha256");
-    const char *cur = now ? hex_of(now, "sha256")
-                      : t->algo == KVZ_DIGEST_SHA256 ? t->digest
-                                                     : NULL;
+    const char *cur = now ? hex_of(now, "sha256") : t->algo == KVZ_DIGEST_SHA256 ? t->digest : NULL;
     if (rec && cur)
         return !strcasecmp(rec, cur);
     if (!recorded_source)

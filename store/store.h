@@ -137,9 +137,8 @@ int kvz_store_lookup(struct kvz_image *out, struct kvz_store *s, const struct kv
  * kvz_image's hold) is left alone too and counted in *out_busy. Sets *out_freed to the bytes
  * freed on disk and *out_removed to the objects removed. Returns 0 or -1.
  */
-int kvz_store_prune(uint64_t *out_freed, size_t *out_removed, size_t *out_busy,
-                    struct kvz_store *s, const struct kvz_template *const *keep, size_t n,
-                    const char *const *used, size_t n_used, struct kvz_error **err)
-    __attribute__((warn_unused_result));
+int kvz_store_prune(uint64_t *out_freed, size_t *out_removed, size_t *out_busy, struct kvz_store *s,
+                    const struct kvz_template *const *keep, size_t n, const char *const *used,
+                    size_t n_used, struct kvz_error **err) __attribute__((warn_unused_result));
 
 #endif
