@@ -20,11 +20,11 @@ int cmd_destroy(struct kvz_cli *cli, const struct kvz_command *c, int argc, char
         rc = kvz_stack_prune_storage(cli, &r.hs) < 0 ? KVZ_EXIT_ERROR : KVZ_EXIT_OK;
         goto cleanup;
     }
-    if (kvz_stack_approve(cli, o.auto_approve, "destroy") < 0)
+    if (kvz_stack_approve(cli, o.auto_approve, "destroy", "resources") < 0)
         goto cleanup;
     putchar('\n');
-    rc =
-        kvz_stack_execute(cli, &r, "Destroy", o.parallel, false) < 0 ? KVZ_EXIT_ERROR : KVZ_EXIT_OK;
+    rc = kvz_stack_execute(cli, &r, "Destroy", o.parallel, o.force, false) < 0 ? KVZ_EXIT_ERROR
+                                                                               : KVZ_EXIT_OK;
     /* what the destroyed guests used and no other guest does: base volumes, the pool */
     if (rc == KVZ_EXIT_OK && kvz_stack_prune_storage(cli, &r.hs) < 0)
         rc = KVZ_EXIT_ERROR;

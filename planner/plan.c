@@ -106,5 +106,7 @@ void kvz_plan_input_set_hosts(struct kvz_plan_input *in, struct kvz_hosts *hs)
         in->observed[k] = hs->ops[k] ? &hs->observed[k] : NULL;
         in->ops[k] = hs->ops[k];
         in->hosts[k] = hs->ops[k] ? &hs->h[k] : NULL;
+        if (hs->ops[k])
+            in->state_dir = hs->h[k].state_dir;
     }
 }

@@ -16,8 +16,6 @@
 
 #define KVZ_N_ACTIONS 7 /* indexed by enum kvz_action */
 
-struct kvz_store;
-
 struct kvz_plan {
     char *stack;
     struct kvz_change *changes; /* every resource in scope, noops included: manifest order, then
@@ -37,12 +35,15 @@ struct kvz_plan_input {
     /* for field_is_live; either may be NULL */
     const struct kvz_provider_ops *ops[KVZ_N_KINDS];
     struct kvz_host *hosts[KVZ_N_KINDS];
+    /* the state dir of this run: guests whose files another state dir holds are refused;
+     * NULL: not checked */
+    const char *state_dir;
+    /* per m->templates[i]: its content digest ("sha256:HEX") as known without a download, or
+     * NULL; the array may be NULL (nothing known) */
+    const char *const *template_digests;
     const char *const *targets; /* --target names; n_targets == 0 means everything */
     size_t n_targets;
     bool destroy; /* kvz destroy: delete every managed resource of the stack in scope */
-    /* optional: the template cache, to know the content digest of a vm's cdrom or drivers
-     * template that the manifest gives no sha256 for (looked up, never fetched) */
-    struct kvz_store *store;
 };
 
 /*

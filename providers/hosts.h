@@ -27,6 +27,7 @@ struct kvz_hosts_config {
     const char *uri[KVZ_N_KINDS]; /* --containers-uri / --vms-uri, or NULL: the manifest's */
     const char *state_dir;
     const char *source; /* provenance for what apply records */
+    bool all_kinds;     /* every kind must connect and be observed, used by the manifests or not */
 };
 
 /*

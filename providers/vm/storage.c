@@ -45,20 +45,6 @@ char *kvz_vm_pool_path(struct kvz_host *h, const char *name, const char *suffix)
     return kvz_buf_detach(&b);
 }
 
-/* virStoragePoolRefresh, waiting out another thread's or kvz's volume job in the pool (libvirt
- * refuses a refresh while a volume is being created: "has asynchronous jobs running"). */
-static int pool_refresh(virStoragePoolPtr pool)
-{
-    for (int i = 0;; i++) {
-        if (virStoragePoolRefresh(pool, 0) == 0)
-            return 0;
-        if (i == 100 || !strstr(kvz_virt_msg(), "asynchronous jobs"))
-            return -1;
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-}
-
 static char *pool_xml(const char *name, const char *path)
 {
     xmlDocPtr doc = xmlNewDoc(X("1.0"));
@@ -76,6 +62,23 @@ static char *pool_xml(const char *name, const char *path)
         r = NULL;
     xmlFreeDoc(doc);
     return r;
+}
+
+/* libvirt refuses to refresh a pool while it builds a volume in it ("has
+ * asynchronous jobs running"): a parallel create's overlay does that. Such a
+ * build takes a moment, so wait for it, up to a minute, and refresh then. */
+static int pool_refresh(virStoragePoolPtr pool)
+{
+    for (int i = 0;; i++) {
+        if (virStoragePoolRefresh(pool, 0) == 0)
+            return 0;
+        virErrorPtr e = virGetLastError();
+        bool busy = e && e->domain == VIR_FROM_STORAGE && e->code == VIR_ERR_INTERNAL_ERROR &&
+                    e->message && strstr(e->message, "asynchronous jobs");
+        if (!busy || i >= 600)
+            return -1;
+        usleep(100 * 1000);
+    }
 }
 
 int kvz_vm_pool_ensure(virStoragePoolPtr *out, struct kvz_host *h, struct kvz_error **err)

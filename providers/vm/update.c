@@ -52,7 +52,7 @@ bool kvz_vm_field_is_live(struct kvz_host *h, const struct kvz_resource *want,
     if (!strcmp(field, "disk"))
         return want->disk >= have->disk; /* a shrink is refused, never restarted */
     if (!strcmp(field, "network") || !strcmp(field, "autostart") || !strcmp(field, "protect") ||
-        !strcmp(field, "state"))
+        !strcmp(field, "state") || !strcmp(field, "seed"))
         return true;
     /* media swap in a drive the VM has (libvirt cannot plug a SATA cdrom drive) */
     if (!strcmp(field, "cdrom"))
@@ -338,13 +338,18 @@ static int update_live(struct kvz_host *h, virDomainPtr dom, const struct kvz_ch
         } else if (!strcmp(f, "network")) {
             if (swap_network(h, dom, want, chg->have, flags, err) < 0)
                 return -1;
+        } else if (!strcmp(f, "seed")) {
+            /* cloud-init reads it at boot: the file is what matters, the guest runs on */
+            if (kvz_vm_seed_refresh(h, want, err) < 0)
+                return -1;
         } else if (!strcmp(f, "autostart")) {
             if (virDomainSetAutostart(dom, want->autostart) < 0)
                 return kvz_error_set(err, "autostart of vm '%s': %s", want->name, kvz_virt_msg());
         } else if (!strcmp(f, "state")) {
             if (want->state == KVZ_POWER_RUNNING && !running && virDomainCreate(dom) < 0)
                 return kvz_error_set(err, "start vm '%s': %s", want->name, kvz_virt_msg());
-            if (want->state == KVZ_POWER_STOPPED && running && kvz_vm_stop(dom, err) < 0)
+            if (want->state == KVZ_POWER_STOPPED && running &&
+                kvz_vm_stop(h, dom, want->stop_timeout, err) < 0)
                 return -1;
         } else if (!strcmp(f, "cdrom") || !strcmp(f, "drivers")) {
             bool cd = !strcmp(f, "cdrom");
@@ -421,7 +426,7 @@ static int update_restart(struct kvz_host *h, virDomainPtr dom, const struct kvz
         free(drivers_now);
     if (kept < 0)
         goto cleanup;
-    if (kvz_vm_stop(dom, err) < 0)
+    if (kvz_vm_stop(h, dom, want->stop_timeout, err) < 0)
         goto cleanup;
     if (has_field(chg, "secure_boot")) {
         /* other firmware, other variables: libvirt copies the new template at start */
@@ -479,6 +484,18 @@ int kvz_vm_update(struct kvz_host *h, const struct kvz_change *chg, const struct
             live = false;
     }
     int rc = live ? update_live(h, dom, chg, media, err) : update_restart(h, dom, chg, media, err);
+    virDomainFree(dom);
+    return rc;
+}
+
+int kvz_vm_record(struct kvz_host *h, const struct kvz_change *chg, struct kvz_error **err)
+{
+    virDomainPtr dom = NULL;
+    if (kvz_domain_lookup(&dom, NULL, h, KVZ_KIND_VM, chg->name, err) < 0)
+        return -1;
+    if (!dom)
+        return kvz_error_set(err, "vm '%s' does not exist; plan again", chg->name);
+    int rc = set_metadata(h, dom, chg->want, chg->have ? chg->have->template_digest : NULL, err);
     virDomainFree(dom);
     return rc;
 }

@@ -37,6 +37,8 @@ static void run_case(const char *name)
         .targets = (const char *const *)fx.targets,
         .n_targets = fx.n_targets,
         .destroy = fx.destroy,
+        .template_digests = (const char *const *)fx.resolved,
+        .state_dir = fx.state_dir,
     };
     struct kvz_plan *p = NULL;
     struct kvz_error *err = NULL;
@@ -86,6 +88,8 @@ CASE(target)
 CASE(destroy)
 CASE(disk_shrink)
 CASE(template_changed)
+CASE(template_identity)
+CASE(state_dir)
 CASE(vm_media)
 
 static void test_disruption(void **state)
@@ -229,35 +233,45 @@ static void test_spec_digest(void **state)
     char *id = NULL;
     assert_int_equal(kvz_template_identity(&id, &t, NULL), 0);
     assert_string_equal(id, "sha256:ab12");
-    assert_true(kvz_template_digest_matches(id, &t));
-    assert_true(kvz_template_digest_matches("AB12", &t));
-    assert_false(kvz_template_digest_matches("sha256:cd34", &t));
+    assert_true(kvz_template_digest_matches(id, NULL, &t, NULL));
+    assert_true(kvz_template_digest_matches("AB12", NULL, &t, NULL));
+    assert_false(kvz_template_digest_matches("sha256:cd34", NULL, &t, NULL));
     free(id);
     t.algo = KVZ_DIGEST_NONE;
     t.digest = NULL;
     t.checksums_url = "https://x/SHA256SUMS";
     assert_int_equal(kvz_template_identity(&id, &t, NULL), 0);
     assert_int_equal(strncmp(id, "url:", 4), 0);
-    assert_true(kvz_template_digest_matches(id, &t));
+    assert_true(kvz_template_digest_matches(id, NULL, &t, NULL));
     t.url = "https://x/other.tar.xz";
-    assert_false(kvz_template_digest_matches(id, &t));
+    assert_false(kvz_template_digest_matches(id, NULL, &t, NULL));
     free(id);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spec_example),    cmocka_unit_test(test_noop),
-        cmocka_unit_test(test_drift),           cmocka_unit_test(test_unmanaged),
-        cmocka_unit_test(test_other_stack),     cmocka_unit_test(test_protect_delete),
-        cmocka_unit_test(test_protect_replace), cmocka_unit_test(test_vm_changes),
-        cmocka_unit_test(test_target),          cmocka_unit_test(test_destroy),
-        cmocka_unit_test(test_disk_shrink),     cmocka_unit_test(test_template_changed),
+        cmocka_unit_test(test_spec_example),
+        cmocka_unit_test(test_noop),
+        cmocka_unit_test(test_drift),
+        cmocka_unit_test(test_unmanaged),
+        cmocka_unit_test(test_other_stack),
+        cmocka_unit_test(test_protect_delete),
+        cmocka_unit_test(test_protect_replace),
+        cmocka_unit_test(test_vm_changes),
+        cmocka_unit_test(test_target),
+        cmocka_unit_test(test_destroy),
+        cmocka_unit_test(test_disk_shrink),
+        cmocka_unit_test(test_template_changed),
+        cmocka_unit_test(test_template_identity),
+        cmocka_unit_test(test_state_dir),
         cmocka_unit_test(test_vm_media),
-
-        cmocka_unit_test(test_disruption),      cmocka_unit_test(test_plan_disruption),
-        cmocka_unit_test(test_size_human),      cmocka_unit_test(test_cpus_human),
-        cmocka_unit_test(test_colour),          cmocka_unit_test(test_spec_digest),
+        cmocka_unit_test(test_disruption),
+        cmocka_unit_test(test_plan_disruption),
+        cmocka_unit_test(test_size_human),
+        cmocka_unit_test(test_cpus_human),
+        cmocka_unit_test(test_colour),
+        cmocka_unit_test(test_spec_digest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
