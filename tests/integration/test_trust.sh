@@ -3,7 +3,8 @@
 # a guest is never deleted or changed from another state dir; a template's identity is its
 # content; a live memory change keeps the domain consistent; a stopped container's disk grows
 # without a stop; a replace shows every delta; kvz's own stop is not drift; a relative
-# --state-dir works. Every domain is named kvzt-<pid>-*; all removed at exit.
+# --state-dir works; storage cut short is never started (issue 17). Every domain is named
+# kvzt-<pid>-*; all removed at exit.
 set -uo pipefail
 kvz=${KVZ_BINARY:?KVZ_BINARY must name the kvz binary}
 src=${KVZ_SOURCE_DIR:?}
@@ -59,6 +60,30 @@ ct $p-rel 32MiB | manifest "$work/rel.yaml" "$p-rel" "$checked"
 check "the container runs" test "$(virsh -q -c $uri domstate $p-rel | head -1)" = running
 check "its rootfs path is absolute" sh -c "virsh -q -c $uri dumpxml $p-rel | grep -q \"<source dir='$work/cwd/st/containers/\""
 (cd "$work/cwd" && run 0 "$kvz" --state-dir st destroy -f ../rel.yaml --auto-approve)
+
+# --- #17: storage is used only when known to be complete. What a create or a removal cut short
+# leaves under the final name (here: a rootfs missing bin/ and etc/, its domain gone) is never
+# started: without its completion marker it is made again; with it (a removal cut short, the
+# domain already undefined) it is set aside, kept, and the guest made anew.
+C=$work/C
+{ ct $p-cut 32MiB; ct $p-cuti 32MiB "disk: 64MiB"; } | manifest "$work/cut.yaml" "$p-cut" "$checked"
+cdir=$C/containers/$p-cut/$p-cut idir=$C/containers/$p-cut/$p-cuti
+for marker in without with; do
+  run 0 "$kvz" --state-dir "$C" apply -f "$work/cut.yaml" --auto-approve
+  for d in $p-cut $p-cuti; do
+    virsh -q -c $uri destroy $d >/dev/null 2>&1
+    virsh -q -c $uri undefine $d >/dev/null 2>&1
+  done
+  rm -rf "$cdir/rootfs/bin" "$cdir/rootfs/etc"
+  truncate -s 1M "$idir/disk.img"
+  [[ $marker == without ]] && rm -f "$cdir/storage.json" "$idir/storage.json"
+  run 0 "$kvz" --state-dir "$C" apply -f "$work/cut.yaml" --auto-approve &&
+    ok "a rootfs and an image cut short ($marker their markers): the next apply succeeds"
+  check "the container runs on the whole template ($marker marker)" sh -c "test -x '$cdir/rootfs/bin/busybox' && test \"\$(virsh -q -c $uri domstate $p-cut | head -1)\" = running"
+  check "the image was made again ($marker marker)" sh -c "test \$(stat -c %s '$idir/disk.img') = $((64 << 20)) && test \"\$(virsh -q -c $uri domstate $p-cuti | head -1)\" = running"
+done
+check "the cut storage with a marker was set aside, not deleted" sh -c "ls -d '$cdir'.orphan-* '$idir'.orphan-* >/dev/null"
+run 0 "$kvz" --state-dir "$C" destroy -f "$work/cut.yaml" --auto-approve
 
 # --- item 3: identity is the content: a checksum added, a byte-identical copy, replace only on new bytes
 S=$work/S
