@@ -3,6 +3,7 @@
 #include "base/fs.h"
 
 #include <libvirt/virterror.h>
+#include <libxml/parser.h>
 #include <libxml/xmlsave.h>
 
 #include <stdio.h>
@@ -143,4 +144,58 @@ cleanup:
     return ret < 0 ? kvz_error_set(err, "XML '%s': cannot serialise (out of memory)",
                                    node ? (const char *)node->name : "?")
                    : 0;
+}
+
+int kvz_xml_append_metadata(xmlNodePtr md, const char *metadata_xml, struct kvz_error **err)
+{
+    if (!metadata_xml)
+        return 0;
+    xmlDocPtr mdoc = xmlReadMemory(metadata_xml, (int)strlen(metadata_xml), "metadata.xml", NULL,
+                                   XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (!mdoc || !xmlDocGetRootElement(mdoc)) {
+        xmlFreeDoc(mdoc);
+        return kvz_error_set(err, "kvz metadata is not well-formed XML");
+    }
+    xmlNodePtr copy = xmlDocCopyNode(xmlDocGetRootElement(mdoc), md->doc, 1);
+    xmlFreeDoc(mdoc);
+    if (!copy)
+        return kvz_error_set(err, "copy kvz metadata: out of memory");
+    xmlAddChild(md, copy);
+    return 0;
+}
+
+int kvz_xml_replace_metadata(char **out, const char *xml, const char *root,
+                             const char *metadata_xml, struct kvz_error **err)
+{
+    int rc = -1;
+    *out = NULL;
+    xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "libvirt.xml", NULL,
+                                  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    xmlNodePtr top = doc ? xmlDocGetRootElement(doc) : NULL;
+    if (!top || xmlStrcmp(top->name, BAD_CAST root)) {
+        kvz_error_set(err, "%s xml: not well-formed", root);
+        goto cleanup;
+    }
+    xmlNodePtr md = NULL;
+    for (xmlNodePtr n = top->children; n && !md; n = n->next)
+        if (n->type == XML_ELEMENT_NODE && !xmlStrcmp(n->name, BAD_CAST "metadata"))
+            md = n;
+    if (!md && !(md = xmlNewChild(top, NULL, BAD_CAST "metadata", NULL))) {
+        kvz_error_set(err, "%s xml: out of memory", root);
+        goto cleanup;
+    }
+    /* Drop kvz's old element; other tools' metadata stays. */
+    for (xmlNodePtr n = md->children, next; n; n = next) {
+        next = n->next;
+        if (n->type == XML_ELEMENT_NODE && n->ns && !xmlStrcmp(n->ns->href, BAD_CAST KVZ_XMLNS)) {
+            xmlUnlinkNode(n);
+            xmlFreeNode(n);
+        }
+    }
+    if (kvz_xml_append_metadata(md, metadata_xml, err) < 0)
+        goto cleanup;
+    rc = kvz_xml_dump(out, top, err);
+cleanup:
+    xmlFreeDoc(doc);
+    return rc;
 }

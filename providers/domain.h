@@ -2,9 +2,10 @@
 #define KVZ_PROVIDERS_DOMAIN_H
 
 /*
- * What the libvirt providers (container/, vm/) share: libvirt's error
- * messages, the lookup of a domain kvz owns, the metadata kvz records on a
- * domain, and XML serialisation. The planner never includes this header.
+ * What the libvirt providers (container/, vm/, network/) share: libvirt's
+ * error messages, the lookup of a domain kvz owns, the metadata kvz records on
+ * a domain or network, and XML serialisation. The planner never includes this
+ * header.
  */
 
 #include "base/error.h"
@@ -55,6 +56,18 @@ void kvz_domain_meta_release(struct kvz_domain_meta *m);
 /* `node` (of its document) as indented XML without the <?xml?> declaration, ending in one
  * newline. Caller frees *out. */
 int kvz_xml_dump(char **out, xmlNodePtr node, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/* Appends a copy of the element `metadata_xml` (kvz_ownership_to_xml; NULL: nothing) to the
+ * <metadata> node `md`. */
+int kvz_xml_append_metadata(xmlNodePtr md, const char *metadata_xml, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/* `xml` (a libvirt document whose root element is `root`: "domain", "network") with kvz's
+ * element in <metadata> replaced by `metadata_xml` (other tools' metadata kept), for redefining
+ * it. Caller frees *out. */
+int kvz_xml_replace_metadata(char **out, const char *xml, const char *root,
+                             const char *metadata_xml, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
 #endif
