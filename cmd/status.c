@@ -3,6 +3,7 @@
 #include "base/buf.h"
 #include "cmd/options.h"
 #include "cmd/stack.h"
+#include "cmd/status_networks.h"
 #include "parser/units.h"
 
 #include <inttypes.h>
@@ -60,17 +61,27 @@ int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char 
                 continue;
             struct kvz_buf drift = KVZ_BUF_INIT, mem = KVZ_BUF_INIT, cpus = KVZ_BUF_INIT;
             drift_str(&drift, change_of(r.plan, h->kind, h->name), planned);
-            kvz_size_human(&mem, h->memory);
-            kvz_cpus_human(&cpus, h->cpus_milli);
-            const char *state = h->running ? "running" : "stopped";
+            bool net = h->kind == KVZ_KIND_NETWORK;
+            if (net) {
+                kvz_buf_puts(&mem, "-");
+                kvz_buf_puts(&cpus, "-");
+            } else {
+                kvz_size_human(&mem, h->memory);
+                kvz_cpus_human(&cpus, h->cpus_milli);
+            }
+            const char *state =
+                net ? (h->running ? "active" : "inactive") : (h->running ? "running" : "stopped");
             if (json) {
-                json_array_append_new(
-                    rows, json_pack("{s:s, s:s, s:s, s:I, s:f, s:I, s:s, s:o, s:o, s:o, s:b}",
-                                    "kind", kvz_kind_str(h->kind), "name", h->name, "state", state,
-                                    "memory", (json_int_t)h->memory, "cpus", h->cpus_milli / 1000.0,
-                                    "disk", (json_int_t)h->disk, "drift", kvz_buf_cstr(&drift),
-                                    "applied_at", sn(h->applied_at), "source", sn(h->source),
-                                    "kvz_version", sn(h->kvz_version), "protect", h->protect));
+                json_t *row =
+                    json_pack("{s:s, s:s, s:s, s:I, s:f, s:I, s:s, s:o, s:o, s:o, s:b}", "kind",
+                              kvz_kind_str(h->kind), "name", h->name, "state", state, "memory",
+                              (json_int_t)h->memory, "cpus", h->cpus_milli / 1000.0, "disk",
+                              (json_int_t)h->disk, "drift", kvz_buf_cstr(&drift), "applied_at",
+                              sn(h->applied_at), "source", sn(h->source), "kvz_version",
+                              sn(h->kvz_version), "protect", h->protect);
+                if (net)
+                    kvz_status_network_json(row, h, &r);
+                json_array_append_new(rows, row);
             } else {
                 printf("%-20s %-9s %-8s %8s %5s  %-19.19s %-30s %s\n", h->name,
                        kvz_kind_str(h->kind), state, kvz_buf_cstr(&mem), kvz_buf_cstr(&cpus),
@@ -95,6 +106,8 @@ int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char 
             printf("%-20s %-9s %-8s %8s %5s  %-19s %-30s %s\n", ch->name, kvz_kind_str(ch->kind),
                    "absent", "-", "-", "-", "create: not on the host", "-");
     }
+    if (!json)
+        kvz_status_networks_print(&r);
     if (json) {
         json_t *j = json_pack("{s:i, s:s, s:O}", "format_version", 1, "stack", r.m->stack,
                               "resources", rows);

@@ -10,8 +10,10 @@ struct exec {
     const struct kvz_exec_opts *o;
     pthread_mutex_t lock;  /* next, results */
     pthread_mutex_t rlock; /* report calls */
+    int phase;             /* the changes of this phase run now (kvz_change_phase) */
     size_t next;
     size_t done, failed;
+    bool *change_failed; /* by change index: what later phases depend on */
     /* the templates the plan uses, pulled before any change; a resource whose template failed
      * fails without being touched. img[i] is valid when !errs[i]. */
     const struct kvz_template **tmpl;
@@ -61,6 +63,25 @@ static int pulled(const struct kvz_image **out, const struct exec *x, const stru
     return 0;
 }
 
+/* A change of an earlier phase that failed and that `c` needs: the network a guest attaches
+ * to, or a guest still on a network to delete. NULL when there is none. */
+static const struct kvz_change *failed_dependency(const struct exec *x, const struct kvz_change *c)
+{
+    const struct kvz_network *net = c->want ? &c->want->network : NULL;
+    for (size_t i = 0; i < x->p->n_changes; i++) {
+        const struct kvz_change *o = &x->p->changes[i];
+        if (!x->change_failed[i] || kvz_change_phase(o) >= kvz_change_phase(c))
+            continue;
+        if (o->kind == KVZ_KIND_NETWORK && net && net->type == KVZ_NET_NETWORK && net->name &&
+            !strcmp(net->name, o->name))
+            return o;
+        if (c->kind == KVZ_KIND_NETWORK && o->have && o->have->network.type == KVZ_NET_NETWORK &&
+            o->have->network.name && !strcmp(o->have->network.name, c->name))
+            return o;
+    }
+    return NULL;
+}
+
 /* One change; every step is idempotent, so a re-run after a crash converges. */
 static int run_change(struct exec *x, const struct kvz_change *c, struct kvz_error **err)
 {
@@ -69,6 +90,10 @@ static int run_change(struct exec *x, const struct kvz_change *c, struct kvz_err
     struct kvz_media media = {0};
     if (!ops)
         return kvz_error_set(err, "no connection for %ss", kvz_kind_str(c->kind));
+    const struct kvz_change *dep = failed_dependency(x, c);
+    if (dep)
+        return kvz_error_set(err, "not tried: %s '%s' failed (%s)", kvz_kind_str(dep->kind),
+                             dep->name, kvz_action_str(dep->action));
     if (c->want &&
         (pulled(&media.image, x, c->want->tmpl) < 0 || pulled(&media.cdrom, x, c->want->cdrom) < 0))
         return kvz_error_set(err, "its template could not be pulled");
@@ -111,7 +136,7 @@ static void *worker(void *arg)
         if (i >= x->p->n_changes)
             return NULL;
         const struct kvz_change *c = &x->p->changes[i];
-        if (c->action == KVZ_ACTION_NOOP)
+        if (c->action == KVZ_ACTION_NOOP || kvz_change_phase(c) != x->phase)
             continue;
         struct kvz_error *e = NULL;
         report(x, KVZ_EXEC_BEGIN, c, c->name, kvz_action_str(c->action));
@@ -120,10 +145,12 @@ static void *worker(void *arg)
                r < 0 ? kvz_error_msg(e) : NULL);
         kvz_error_free(e);
         pthread_mutex_lock(&x->lock);
-        if (r < 0)
+        if (r < 0) {
             x->failed++;
-        else
+            x->change_failed[i] = true;
+        } else {
             x->done++;
+        }
         pthread_mutex_unlock(&x->lock);
     }
 }
@@ -197,7 +224,7 @@ int kvz_plan_execute(struct kvz_exec_result *out, const struct kvz_plan *p, stru
         hs->h[k].log = provider_log;
         hs->h[k].log_ctx = &x;
     }
-    if (pull_templates(&x) < 0) {
+    if (pull_templates(&x) < 0 || !(x.change_failed = calloc(p->n_changes + 1, sizeof(bool)))) {
         kvz_error_set(err, "apply: out of memory");
         goto cleanup;
     }
@@ -208,13 +235,23 @@ int kvz_plan_execute(struct kvz_exec_result *out, const struct kvz_plan *p, stru
         kvz_error_set(err, "apply: out of memory");
         goto cleanup;
     }
-    for (; started < n; started++)
-        if (pthread_create(&threads[started], NULL, worker, &x) != 0)
-            break;
-    if (!started)
-        worker(&x); /* no thread could start: do the work here, one by one */
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(threads[i], NULL);
+    /* networks before the guests that use them, deletions of networks after them */
+    for (x.phase = 0; x.phase < KVZ_N_PHASES; x.phase++) {
+        size_t todo = 0;
+        for (size_t i = 0; i < p->n_changes; i++)
+            todo += p->changes[i].action != KVZ_ACTION_NOOP &&
+                    kvz_change_phase(&p->changes[i]) == x.phase;
+        if (!todo)
+            continue;
+        x.next = 0;
+        for (started = 0; started < n && started < todo; started++)
+            if (pthread_create(&threads[started], NULL, worker, &x) != 0)
+                break;
+        if (!started)
+            worker(&x); /* no thread could start: do the work here, one by one */
+        for (unsigned i = 0; i < started; i++)
+            pthread_join(threads[i], NULL);
+    }
     out->done = x.done;
     out->failed = x.failed;
     if (x.failed)
@@ -231,6 +268,7 @@ cleanup:
         kvz_image_release(&x.img[i]);
         kvz_error_free(x.errs[i]);
     }
+    free(x.change_failed);
     free(x.tmpl);
     free(x.use);
     free(x.img);

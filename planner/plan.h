@@ -57,6 +57,11 @@ void kvz_plan_input_set_hosts(struct kvz_plan_input *in, struct kvz_hosts *hs);
 size_t kvz_plan_n_changes(const struct kvz_plan *p);
 
 enum kvz_disruption kvz_change_disruption(const struct kvz_change *c);
+
+/* When the executor runs a change (docs/plan.md, "Apply order"): 0 networks made, changed or
+ * started; 1 guests; 2 networks deleted, after the guests that used them. */
+#define KVZ_N_PHASES 3
+int kvz_change_phase(const struct kvz_change *c);
 /* The most disruptive change of the plan, and that change (NULL when none). */
 enum kvz_disruption kvz_plan_disruption(const struct kvz_plan *p, const struct kvz_change **worst);
 

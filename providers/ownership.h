@@ -2,9 +2,9 @@
 #define KVZ_PROVIDERS_OWNERSHIP_H
 
 /*
- * kvz's <metadata> on libvirt domains (docs/plan.md, "Ownership"): which stack owns
- * the domain and what it was made from. Written by the providers at create
- * and update, read back by observe. A domain without it is not kvz's.
+ * kvz's <metadata> on libvirt domains and networks (docs/plan.md, "Ownership"): which
+ * stack owns the domain or network and what it was made from. Written by the providers
+ * at create and update, read back by observe. A domain or network without it is not kvz's.
  */
 
 #include "base/error.h"
@@ -37,8 +37,8 @@ int kvz_ownership_to_xml(char **out, const struct kvz_ownership *o, struct kvz_e
 int kvz_ownership_to_metadata_xml(char **out, const struct kvz_ownership *o, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
-/* Reads kvz's metadata from a whole domain XML document. *out is NULL (and 0 is returned) when
- * the domain has none. Caller frees with kvz_ownership_free. */
+/* Reads kvz's metadata from a whole domain (or network) XML document. *out is NULL (and 0 is
+ * returned) when it has none. Caller frees with kvz_ownership_free. */
 int kvz_ownership_from_domain_xml(struct kvz_ownership **out, const char *domain_xml,
                                   struct kvz_error **err) __attribute__((warn_unused_result));
 

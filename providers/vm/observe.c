@@ -97,6 +97,8 @@ static int observe_one(struct kvz_observed_resource *r, virDomainPtr dom, struct
     r->network.type = info.network.type;
     r->network.name = info.network.name;
     info.network.name = NULL;
+    r->mac = info.mac;
+    info.mac = NULL;
     struct stat st;
     r->storage_ok = info.disk_path && stat(info.disk_path, &st) == 0;
     if (r->storage_ok) {

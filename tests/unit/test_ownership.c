@@ -109,13 +109,13 @@ static void test_bad_input(void **state)
     struct kvz_error *err = NULL;
     struct kvz_ownership *o = NULL;
     assert_int_equal(kvz_ownership_from_domain_xml(&o, "<domain", &err), -1);
-    assert_non_null(strstr(kvz_error_msg(err), "not a libvirt <domain>"));
+    assert_non_null(strstr(kvz_error_msg(err), "not a <domain> or <network> document"));
     kvz_error_clear(&err);
     char *dom = domain_with("<kvz:resource xmlns:kvz='" KVZ_XMLNS "'><kvz:stack>s</kvz:stack>"
                             "<kvz:kind>toaster</kvz:kind></kvz:resource>");
     assert_int_equal(kvz_ownership_from_domain_xml(&o, dom, &err), -1);
     assert_string_equal(kvz_error_msg(err),
-                        "kvz metadata: unknown kind 'toaster'; expected container or vm");
+                        "kvz metadata: unknown kind 'toaster'; expected container, vm or network");
     assert_null(o);
     kvz_error_clear(&err);
     free(dom);

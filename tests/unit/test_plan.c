@@ -30,14 +30,8 @@ static void run_case(const char *name)
     snprintf(path, sizeof(path), "%s/tests/data/plan", src);
     struct plan_fixture fx;
     assert_int_equal(plan_fixture_load(&fx, path, name), 0);
-    struct kvz_plan_input in = {
-        .m = fx.m,
-        .stack = fx.m->stack,
-        .observed = {&fx.observed[0], &fx.observed[1]},
-        .targets = (const char *const *)fx.targets,
-        .n_targets = fx.n_targets,
-        .destroy = fx.destroy,
-    };
+    struct kvz_plan_input in;
+    plan_fixture_input(&in, &fx);
     struct kvz_plan *p = NULL;
     struct kvz_error *err = NULL;
     struct kvz_buf text = KVZ_BUF_INIT;
@@ -116,11 +110,8 @@ static void test_plan_disruption(void **state)
         snprintf(path, sizeof(path), "%s/tests/data/plan", src);
         struct plan_fixture fx;
         assert_int_equal(plan_fixture_load(&fx, path, cases[i].name), 0);
-        struct kvz_plan_input in = {.m = fx.m,
-                                    .stack = fx.m->stack,
-                                    .observed = {&fx.observed[0], &fx.observed[1]},
-                                    .targets = (const char *const *)fx.targets,
-                                    .n_targets = fx.n_targets};
+        struct kvz_plan_input in;
+        plan_fixture_input(&in, &fx);
         struct kvz_plan *p = NULL;
         assert_int_equal(kvz_plan_compute(&p, &in, NULL), 0);
         const struct kvz_change *worst = NULL;
@@ -138,8 +129,8 @@ static void test_colour(void **state)
     snprintf(path, sizeof(path), "%s/tests/data/plan", getenv("KVZ_SOURCE_DIR"));
     struct plan_fixture fx;
     assert_int_equal(plan_fixture_load(&fx, path, "spec_example"), 0);
-    struct kvz_plan_input in = {
-        .m = fx.m, .stack = fx.m->stack, .observed = {&fx.observed[0], &fx.observed[1]}};
+    struct kvz_plan_input in;
+    plan_fixture_input(&in, &fx);
     struct kvz_plan *p = NULL;
     assert_int_equal(kvz_plan_compute(&p, &in, NULL), 0);
     struct kvz_buf on = KVZ_BUF_INIT, off = KVZ_BUF_INIT;

@@ -28,8 +28,10 @@ static void copy(const char *from, const char *to)
 
 static struct kvz_plan *plan_of(struct plan_fixture *fx)
 {
-    struct kvz_plan_input in = {
-        .m = fx->m, .stack = fx->m->stack, .observed = {&fx->observed[0], &fx->observed[1]}};
+    struct kvz_plan_input in;
+    plan_fixture_input(&in, fx);
+    in.targets = NULL;
+    in.n_targets = 0;
     struct kvz_plan *p = NULL;
     assert_int_equal(kvz_plan_compute(&p, &in, NULL), 0);
     return p;
@@ -49,11 +51,11 @@ static void test_planfile_roundtrip_and_stale(void **state)
     struct plan_fixture fx;
     assert_int_equal(plan_fixture_load(&fx, dir, "spec_example"), 0);
     struct kvz_plan *p = plan_of(&fx);
-    assert_int_equal(kvz_observed_fingerprint(fp, fx.observed, 2, "web", fx.m, NULL), 0);
+    assert_int_equal(kvz_observed_fingerprint(fp, fx.observed, KVZ_N_KINDS, "web", fx.m, NULL), 0);
 
     snprintf(file, sizeof(file), "%s/plan.json", dir);
     const char *paths[] = {fx.m->files[0]};
-    const char *uri[2] = {"lxc:///system", "qemu:///system"};
+    const char *uri[KVZ_N_KINDS] = {"lxc:///system", "qemu:///system"};
     const char *targets[] = {"web2"};
     assert_int_equal(kvz_planfile_write(file, p, fx.m, paths, 1, targets, 1, uri, fp, NULL), 0);
 
@@ -69,7 +71,7 @@ static void test_planfile_roundtrip_and_stale(void **state)
     /* the host changed: a guest stopped by hand */
     struct kvz_error *err = NULL;
     fx.observed[0].v[2].running = false;
-    assert_int_equal(kvz_observed_fingerprint(fp2, fx.observed, 2, "web", fx.m, NULL), 0);
+    assert_int_equal(kvz_observed_fingerprint(fp2, fx.observed, KVZ_N_KINDS, "web", fx.m, NULL), 0);
     assert_string_not_equal(fp, fp2);
     assert_int_equal(kvz_planfile_check(pf, fx.m, fp2, p, &err), -1);
     assert_non_null(strstr(kvz_error_msg(err), "stale plan: the host changed"));
@@ -80,7 +82,7 @@ static void test_planfile_roundtrip_and_stale(void **state)
     fx.observed[0].v[2].id = 4242;
     free(fx.observed[0].v[5].stack);
     fx.observed[0].v[5].stack = strdup("other"); /* old1 is no longer ours */
-    assert_int_equal(kvz_observed_fingerprint(fp2, fx.observed, 2, "web", fx.m, NULL), 0);
+    assert_int_equal(kvz_observed_fingerprint(fp2, fx.observed, KVZ_N_KINDS, "web", fx.m, NULL), 0);
     assert_string_not_equal(fp, fp2); /* ... but losing old1 from the stack does */
 
     /* the manifest changed */
