@@ -68,6 +68,8 @@ static int fake_create(struct kvz_host *h, const struct kvz_resource *want,
         h->log(h->log_ctx, want->name, "creating rootfs");
     busy();
     record("create", want->name);
+    if (!strcmp(want->name, "bad-net"))
+        return kvz_error_set(err, "define network 'bad-net': bridge in use");
     if (!strcmp(want->name, "bad"))
         return kvz_error_set(err, "rootfs of 'bad': no space left on device");
     return 0;
@@ -85,6 +87,8 @@ static int fake_remove(struct kvz_host *h, const char *name, struct kvz_error **
 {
     busy();
     record("remove", name);
+    if (!strcmp(name, "stuck"))
+        return kvz_error_set(err, "undefine 'stuck': device busy");
     return 0;
 }
 
@@ -259,11 +263,72 @@ static void test_execute_serial(void **state)
     assert_string_equal(calls, "create:x create:z ");
 }
 
+/* Networks before the guests that use them, network deletions after the guests that used them
+ * are gone, whatever the order of the plan and however parallel; a guest whose network failed
+ * is not tried, nor a network whose guest could not be removed. */
+static void test_execute_network_order(void **state)
+{
+    struct kvz_resource r[5] = {
+        {.kind = KVZ_KIND_CONTAINER, .name = "web", .network = {KVZ_NET_NETWORK, "lan"}},
+        {.kind = KVZ_KIND_NETWORK, .name = "lan"},
+        {.kind = KVZ_KIND_VM, .name = "db", .network = {KVZ_NET_NETWORK, "bad-net"}},
+        {.kind = KVZ_KIND_NETWORK, .name = "bad-net"},
+        {.kind = KVZ_KIND_CONTAINER, .name = "side", .network = {KVZ_NET_NONE, NULL}},
+    };
+    struct kvz_observed_resource have[4] = {
+        {.kind = KVZ_KIND_CONTAINER, .name = "old", .network = {KVZ_NET_NETWORK, "old-net"}},
+        {.kind = KVZ_KIND_NETWORK, .name = "old-net"},
+        {.kind = KVZ_KIND_CONTAINER, .name = "stuck", .network = {KVZ_NET_NETWORK, "stuck-net"}},
+        {.kind = KVZ_KIND_NETWORK, .name = "stuck-net"},
+    };
+    struct kvz_change changes[9] = {
+        {.kind = KVZ_KIND_NETWORK,
+         .name = "stuck-net",
+         .action = KVZ_ACTION_DELETE,
+         .have = &have[3]},
+        {.kind = KVZ_KIND_CONTAINER,
+         .name = "stuck",
+         .action = KVZ_ACTION_DELETE,
+         .have = &have[2]},
+        {.kind = KVZ_KIND_NETWORK,
+         .name = "old-net",
+         .action = KVZ_ACTION_DELETE,
+         .have = &have[1]},
+        {.kind = KVZ_KIND_CONTAINER, .name = "web", .action = KVZ_ACTION_CREATE, .want = &r[0]},
+        {.kind = KVZ_KIND_VM, .name = "db", .action = KVZ_ACTION_CREATE, .want = &r[2]},
+        {.kind = KVZ_KIND_CONTAINER, .name = "old", .action = KVZ_ACTION_DELETE, .have = &have[0]},
+        {.kind = KVZ_KIND_NETWORK, .name = "lan", .action = KVZ_ACTION_CREATE, .want = &r[1]},
+        {.kind = KVZ_KIND_NETWORK, .name = "bad-net", .action = KVZ_ACTION_CREATE, .want = &r[3]},
+        {.kind = KVZ_KIND_CONTAINER, .name = "side", .action = KVZ_ACTION_CREATE, .want = &r[4]},
+    };
+    struct kvz_plan p = {.stack = "t", .changes = changes, .n_changes = 9};
+    struct kvz_hosts hs = {.ops = {&fake_ops, &fake_ops, &fake_ops}};
+    struct events ev;
+    memset(&ev, 0, sizeof(ev));
+    struct kvz_exec_opts o = {.parallel = 4, .report = on_event, .report_ctx = &ev};
+    struct kvz_exec_result res;
+    struct kvz_error *err = NULL;
+    calls[0] = '\0';
+    assert_int_equal(kvz_plan_execute(&res, &p, &hs, &o, &err), -1);
+    assert_string_equal(kvz_error_msg(err), "4 of 9 changes failed");
+    kvz_error_free(err);
+    assert_int_equal(res.done, 5);
+    assert_null(strstr(calls, "remove:stuck-net ")); /* its guest is still there */
+    assert_non_null(
+        strstr(ev.log, "failed stuck-net: not tried: container 'stuck' failed (delete)\n"));
+    assert_true(strstr(calls, "create:lan ") < strstr(calls, "create:web "));
+    assert_true(strstr(calls, "create:bad-net ") < strstr(calls, "create:side "));
+    assert_true(strstr(calls, "remove:old ") < strstr(calls, "remove:old-net "));
+    assert_null(strstr(calls, "create:db ")); /* its network failed: never touched */
+    assert_non_null(strstr(ev.log, "failed db: not tried: network 'bad-net' failed (create)\n"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_execute),
         cmocka_unit_test(test_execute_serial),
+        cmocka_unit_test(test_execute_network_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -127,6 +127,29 @@ static void test_bad_input(void **state)
     free(dom);
 }
 
+/* A network carries the same element in its <metadata>, of kind network. */
+static void test_network(void **state)
+{
+    struct kvz_ownership net = sample;
+    net.kind = KVZ_KIND_NETWORK;
+    net.template_digest = net.config_digest = NULL;
+    char *xml = NULL;
+    struct kvz_error *err = NULL;
+    struct kvz_ownership *o = NULL;
+    assert_int_equal(kvz_ownership_to_xml(&xml, &net, &err), 0);
+    struct kvz_buf b = KVZ_BUF_INIT;
+    kvz_buf_printf(&b, "<network><name>lan</name><metadata>%s</metadata></network>", xml);
+    assert_int_equal(kvz_ownership_from_domain_xml(&o, kvz_buf_cstr(&b), &err), 0);
+    assert_non_null(o);
+    assert_int_equal(o->kind, KVZ_KIND_NETWORK);
+    assert_string_equal(o->stack, "web");
+    assert_null(o->template_digest);
+    assert_true(o->protect);
+    kvz_ownership_free(o);
+    kvz_buf_release(&b);
+    free(xml);
+}
+
 static void test_identity(void **state)
 {
     char mac[18], mac2[18], uuid[37], uuid2[37];
@@ -161,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_unprefixed_children),
         cmocka_unit_test(test_metadata_form_has_no_namespace),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_network),
         cmocka_unit_test(test_identity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

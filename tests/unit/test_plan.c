@@ -80,6 +80,20 @@ CASE(target)
 CASE(destroy)
 CASE(disk_shrink)
 CASE(template_changed)
+CASE(net_create)
+CASE(net_noop)
+CASE(net_leases)
+CASE(net_drift)
+CASE(net_replace)
+CASE(net_restart)
+CASE(net_delete)
+CASE(net_delete_in_use)
+CASE(net_unmanaged)
+CASE(net_foreign_attached)
+CASE(net_protect)
+CASE(net_target)
+CASE(net_overlap_host)
+CASE(net_destroy)
 
 static void test_disruption(void **state)
 {
@@ -100,10 +114,11 @@ static void test_plan_disruption(void **state)
     static const struct {
         const char *name;
         enum kvz_disruption d;
-    } cases[] = {{"noop", KVZ_DISRUPT_NONE},
-                 {"spec_example", KVZ_DISRUPT_DESTROY},
-                 {"vm_changes", KVZ_DISRUPT_RESTART},
-                 {"target", KVZ_DISRUPT_DESTROY}};
+    } cases[] = {{"noop", KVZ_DISRUPT_NONE},           {"spec_example", KVZ_DISRUPT_DESTROY},
+                 {"vm_changes", KVZ_DISRUPT_RESTART},  {"target", KVZ_DISRUPT_DESTROY},
+                 {"net_noop", KVZ_DISRUPT_NONE},       {"net_create", KVZ_DISRUPT_LIVE},
+                 {"net_leases", KVZ_DISRUPT_LIVE},     {"net_drift", KVZ_DISRUPT_RESTART},
+                 {"net_restart", KVZ_DISRUPT_RESTART}, {"net_replace", KVZ_DISRUPT_DESTROY}};
     const char *src = getenv("KVZ_SOURCE_DIR");
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char path[1024];
@@ -237,15 +252,38 @@ static void test_spec_digest(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spec_example),    cmocka_unit_test(test_noop),
-        cmocka_unit_test(test_drift),           cmocka_unit_test(test_unmanaged),
-        cmocka_unit_test(test_other_stack),     cmocka_unit_test(test_protect_delete),
-        cmocka_unit_test(test_protect_replace), cmocka_unit_test(test_vm_changes),
-        cmocka_unit_test(test_target),          cmocka_unit_test(test_destroy),
-        cmocka_unit_test(test_disk_shrink),     cmocka_unit_test(test_template_changed),
-        cmocka_unit_test(test_disruption),      cmocka_unit_test(test_plan_disruption),
-        cmocka_unit_test(test_size_human),      cmocka_unit_test(test_cpus_human),
-        cmocka_unit_test(test_colour),          cmocka_unit_test(test_spec_digest),
+        cmocka_unit_test(test_spec_example),
+        cmocka_unit_test(test_noop),
+        cmocka_unit_test(test_drift),
+        cmocka_unit_test(test_unmanaged),
+        cmocka_unit_test(test_other_stack),
+        cmocka_unit_test(test_protect_delete),
+        cmocka_unit_test(test_protect_replace),
+        cmocka_unit_test(test_vm_changes),
+        cmocka_unit_test(test_target),
+        cmocka_unit_test(test_destroy),
+        cmocka_unit_test(test_disk_shrink),
+        cmocka_unit_test(test_template_changed),
+        cmocka_unit_test(test_net_create),
+        cmocka_unit_test(test_net_noop),
+        cmocka_unit_test(test_net_leases),
+        cmocka_unit_test(test_net_drift),
+        cmocka_unit_test(test_net_replace),
+        cmocka_unit_test(test_net_restart),
+        cmocka_unit_test(test_net_delete),
+        cmocka_unit_test(test_net_delete_in_use),
+        cmocka_unit_test(test_net_unmanaged),
+        cmocka_unit_test(test_net_foreign_attached),
+        cmocka_unit_test(test_net_protect),
+        cmocka_unit_test(test_net_target),
+        cmocka_unit_test(test_net_overlap_host),
+        cmocka_unit_test(test_net_destroy),
+        cmocka_unit_test(test_disruption),
+        cmocka_unit_test(test_plan_disruption),
+        cmocka_unit_test(test_size_human),
+        cmocka_unit_test(test_cpus_human),
+        cmocka_unit_test(test_colour),
+        cmocka_unit_test(test_spec_digest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -124,11 +124,39 @@ static void test_fingerprint_ignores_ids_and_other_stacks(void **state)
     assert_string_not_equal(a, b);
 }
 
+/* A network's static leases make a saved plan stale; the leases its DHCP server hands out
+ * (renewed by themselves) do not. */
+static void test_fingerprint_of_networks(void **state)
+{
+    struct kvz_lease fixed = {"web1", "52:54:00:aa:bb:01", "10.77.0.10"};
+    struct kvz_lease given = {"web1", "52:54:00:aa:bb:01", "10.77.0.10"};
+    struct kvz_observed_resource v[1] = {
+        {.kind = KVZ_KIND_NETWORK,
+         .name = "lan",
+         .managed = true,
+         .stack = "web",
+         .running = true,
+         .netspec = {.subnet = "10.77.0.0/24", .leases = &fixed, .n_leases = 1},
+         .dhcp_leases = &given,
+         .n_dhcp_leases = 1}};
+    struct kvz_observed o[KVZ_N_KINDS] = {[KVZ_KIND_NETWORK] = {v, 1}};
+    char a[65], b[65];
+    assert_int_equal(kvz_observed_fingerprint(a, o, KVZ_N_KINDS, "web", NULL, NULL), 0);
+    given.ip = "10.77.0.99";
+    v[0].n_dhcp_leases = 0;
+    assert_int_equal(kvz_observed_fingerprint(b, o, KVZ_N_KINDS, "web", NULL, NULL), 0);
+    assert_string_equal(a, b);
+    fixed.ip = "10.77.0.11";
+    assert_int_equal(kvz_observed_fingerprint(b, o, KVZ_N_KINDS, "web", NULL, NULL), 0);
+    assert_string_not_equal(a, b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_planfile_roundtrip_and_stale),
         cmocka_unit_test(test_fingerprint_ignores_ids_and_other_stacks),
+        cmocka_unit_test(test_fingerprint_of_networks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
