@@ -179,6 +179,8 @@ static void plan_replace(struct diff *d, const struct kvz_resource *w,
     if (ws->mode != KVZ_NET_MODE_BRIDGE &&
         (!hs->subnet || !ws->subnet || strcmp(hs->subnet, ws->subnet)))
         kvz_diff_add_str(d, c, "subnet", hs->subnet, ws->subnet, false);
+    if (ws->mode != KVZ_NET_MODE_BRIDGE)
+        diff_leases(d, c, w, hs->mode == KVZ_NET_MODE_BRIDGE ? NULL : h);
     kvz_diff_set_reason(d, c, "%s: the network is made again", why);
 }
 
