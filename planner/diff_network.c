@@ -184,6 +184,15 @@ static void plan_replace(struct diff *d, const struct kvz_resource *w,
     kvz_diff_set_reason(d, c, "%s: the network is made again", why);
 }
 
+/* A boolean field of change c when it differs, live as the provider says. */
+static void add_bool(struct diff *d, struct kvz_change *c, const char *field, bool before,
+                     bool after)
+{
+    if (before != after)
+        kvz_diff_add_num(d, c, field, KVZ_FIELD_BOOL, before, after,
+                         kvz_diff_field_live(d, c->want, c->have, field));
+}
+
 static void plan_existing(struct diff *d, const struct kvz_resource *w,
                           const struct kvz_observed_resource *h)
 {
@@ -205,20 +214,12 @@ static void plan_existing(struct diff *d, const struct kvz_resource *w,
     c->want = w;
     c->have = h;
     if (ws->mode != KVZ_NET_MODE_BRIDGE) {
-        if (ws->dhcp != hs->dhcp)
-            kvz_diff_add_num(d, c, "dhcp", KVZ_FIELD_BOOL, hs->dhcp, ws->dhcp,
-                             kvz_diff_field_live(d, w, h, "dhcp"));
-        if (ws->dns != hs->dns)
-            kvz_diff_add_num(d, c, "dns", KVZ_FIELD_BOOL, hs->dns, ws->dns,
-                             kvz_diff_field_live(d, w, h, "dns"));
+        add_bool(d, c, "dhcp", hs->dhcp, ws->dhcp);
+        add_bool(d, c, "dns", hs->dns, ws->dns);
         diff_leases(d, c, w, h);
     }
-    if (w->autostart != h->autostart)
-        kvz_diff_add_num(d, c, "autostart", KVZ_FIELD_BOOL, h->autostart, w->autostart,
-                         kvz_diff_field_live(d, w, h, "autostart"));
-    if (w->protect != h->protect)
-        kvz_diff_add_num(d, c, "protect", KVZ_FIELD_BOOL, h->protect, w->protect,
-                         kvz_diff_field_live(d, w, h, "protect"));
+    add_bool(d, c, "autostart", h->autostart, w->autostart);
+    add_bool(d, c, "protect", h->protect, w->protect);
     if (d->oom)
         return;
     /* "dhcp and leases", "autostart, dns and leases": the leases of all guests as one word */

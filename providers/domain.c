@@ -30,10 +30,42 @@ bool kvz_virt_changed(void)
     return code == VIR_ERR_NO_DOMAIN || code == VIR_ERR_OPERATION_INVALID;
 }
 
+int kvz_owned_check(struct kvz_ownership **own_out, const struct kvz_host *h, const char *what,
+                    const char *name, enum kvz_kind kind, const char *xml, struct kvz_error **err)
+{
+    struct kvz_ownership *own = NULL;
+    int ret = -1;
+    if (own_out)
+        *own_out = NULL;
+    if (kvz_ownership_from_domain_xml(&own, xml, err) < 0) {
+        kvz_error_wrap(err, "%s '%s'", what, name);
+        goto cleanup;
+    }
+    if (!own) {
+        kvz_error_set(
+            err,
+            "%s '%s' exists and is not managed by kvz; rename the resource or remove the %s yourself",
+            what, name, what);
+        goto cleanup;
+    }
+    if (own->kind != kind || !own->stack || strcmp(own->stack, h->stack)) {
+        kvz_error_set(err, "%s '%s' belongs to stack '%s' (%s), not to '%s'; kvz leaves it alone",
+                      what, name, own->stack ? own->stack : "?", kvz_kind_str(own->kind), h->stack);
+        goto cleanup;
+    }
+    if (own_out) {
+        *own_out = own;
+        own = NULL;
+    }
+    ret = 0;
+cleanup:
+    kvz_ownership_free(own);
+    return ret;
+}
+
 int kvz_domain_lookup(virDomainPtr *out, struct kvz_ownership **own_out, struct kvz_host *h,
                       enum kvz_kind kind, const char *name, struct kvz_error **err)
 {
-    struct kvz_ownership *own = NULL;
     char *xml = NULL;
     int ret = -1;
     *out = NULL;
@@ -50,34 +82,14 @@ int kvz_domain_lookup(virDomainPtr *out, struct kvz_ownership **own_out, struct 
         kvz_error_set(err, "read domain '%s': %s", name, kvz_virt_msg());
         goto cleanup;
     }
-    if (kvz_ownership_from_domain_xml(&own, xml, err) < 0) {
-        kvz_error_wrap(err, "domain '%s'", name);
+    if (kvz_owned_check(own_out, h, "domain", name, kind, xml, err) < 0)
         goto cleanup;
-    }
-    if (!own) {
-        kvz_error_set(
-            err,
-            "domain '%s' exists and is not managed by kvz; rename the resource or remove the domain yourself",
-            name);
-        goto cleanup;
-    }
-    if (own->kind != kind || !own->stack || strcmp(own->stack, h->stack)) {
-        kvz_error_set(err,
-                      "domain '%s' belongs to stack '%s' (%s), not to '%s'; kvz leaves it alone",
-                      name, own->stack ? own->stack : "?", kvz_kind_str(own->kind), h->stack);
-        goto cleanup;
-    }
     *out = dom;
     dom = NULL;
-    if (own_out) {
-        *own_out = own;
-        own = NULL;
-    }
     ret = 0;
 cleanup:
     if (dom)
         virDomainFree(dom);
-    kvz_ownership_free(own);
     free(xml);
     return ret;
 }

@@ -30,6 +30,15 @@ int kvz_virt_code(void);
 bool kvz_virt_changed(void);
 
 /*
+ * Whether the persistent definition `xml` of the domain or network `name` (`what`: "domain",
+ * "network") carries kvz's metadata of stack h->stack and `kind`: 0, with the metadata in
+ * *own (may be NULL; kvz_ownership_free), or -1 with an error saying kvz leaves it alone.
+ */
+int kvz_owned_check(struct kvz_ownership **own, const struct kvz_host *h, const char *what,
+                    const char *name, enum kvz_kind kind, const char *xml, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/*
  * The domain `name` if stack h->stack owns it as a guest of `kind`: *out is NULL (and 0 is
  * returned) when no domain has that name; a domain without kvz's metadata, or another stack's
  * or kind's, is an error and never touched. *own (may be NULL) receives the metadata; caller

@@ -9,7 +9,6 @@
 
 int kvz_net_lookup(virNetworkPtr *out, struct kvz_host *h, const char *name, struct kvz_error **err)
 {
-    struct kvz_ownership *own = NULL;
     char *xml = NULL;
     int ret = -1;
     *out = NULL;
@@ -24,29 +23,14 @@ int kvz_net_lookup(virNetworkPtr *out, struct kvz_host *h, const char *name, str
         kvz_error_set(err, "read network '%s': %s", name, kvz_virt_msg());
         goto cleanup;
     }
-    if (kvz_ownership_from_domain_xml(&own, xml, err) < 0) {
-        kvz_error_wrap(err, "network '%s'", name);
+    if (kvz_owned_check(NULL, h, "network", name, KVZ_KIND_NETWORK, xml, err) < 0)
         goto cleanup;
-    }
-    if (!own) {
-        kvz_error_set(
-            err,
-            "network '%s' exists and is not managed by kvz; rename the network in the manifest or remove it yourself",
-            name);
-        goto cleanup;
-    }
-    if (own->kind != KVZ_KIND_NETWORK || !own->stack || strcmp(own->stack, h->stack)) {
-        kvz_error_set(err, "network '%s' belongs to stack '%s', not to '%s'; kvz leaves it alone",
-                      name, own->stack ? own->stack : "?", h->stack);
-        goto cleanup;
-    }
     *out = net;
     net = NULL;
     ret = 0;
 cleanup:
     if (net)
         virNetworkFree(net);
-    kvz_ownership_free(own);
     free(xml);
     return ret;
 }

@@ -17,7 +17,6 @@ work=$(mktemp -d /tmp/$p-net-XXXXXX)
 chmod 755 "$work"
 state=$work/state
 export KVZ_STATE_DIR=$state NO_COLOR=1 KVZ_VM_STOP_TIMEOUT=2
-fails=0
 lxc=lxc:///system
 qemu=qemu:///system
 nat=$p-nat iso=$p-iso foreign=$p-foreign ct=$p-c1 vm=$p-vm
@@ -45,31 +44,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { echo "ok - $*"; }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
-check() { # check DESCRIPTION COMMAND...
-  local what=$1; shift
-  if "$@"; then ok "$what"; else bad "$what"; fi
-}
-run() { # run EXPECTED_STATUS CMD...: output in $out
-  local want=$1; shift
-  out=$("$@" </dev/null 2>&1); local st=$?
-  if [[ $st != "$want" ]]; then
-    bad "exit $st (wanted $want): $*"; printf '%s\n' "$out" | sed 's/^/    /'
-    return 1
-  fi
-  return 0
-}
-has() {
-  grep -qF -- "$1" <<<"$out" && return 0
-  bad "output lacks: $1"; printf '%s\n' "$out" | sed 's/^/    /'
-  return 1
-}
-lacks() {
-  grep -qF -- "$1" <<<"$out" || return 0
-  bad "output has: $1"; printf '%s\n' "$out" | sed 's/^/    /'
-  return 1
-}
+source "$src/tests/integration/testlib.sh"
 netinfo() { virsh -q -c $qemu net-info "$1" 2>/dev/null | awk -F': *' -v k="$2" '$1 == k {print $2}'; }
 netxml() { virsh -q -c $qemu net-dumpxml "$@" 2>/dev/null; }
 ctid() { virsh -q -c $lxc domid "$ct" 2>/dev/null | tr -d ' '; }
