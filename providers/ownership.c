@@ -239,3 +239,11 @@ void kvz_identity_uuid(char out[37], const char *stack, const char *name)
              md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10], md[11], md[12],
              md[13], md[14], md[15]);
 }
+
+void kvz_identity_bridge(char out[16], const char *stack, const char *name)
+{
+    unsigned char md[32];
+    identity_digest(md, "bridge", stack, name);
+    /* 15 characters, the kernel's limit for an interface name */
+    snprintf(out, 16, "kvz-%02x%02x%02x%02x%02x%x", md[0], md[1], md[2], md[3], md[4], md[5] >> 4);
+}

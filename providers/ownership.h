@@ -52,5 +52,8 @@ void kvz_ownership_free(struct kvz_ownership *o);
 /* MAC address (52:54:00:xx:xx:xx) and UUID derived from stack and name, stable across replace. */
 void kvz_identity_mac(char out[18], const char *stack, const char *name);
 void kvz_identity_uuid(char out[37], const char *stack, const char *name);
+/* The bridge device of a network kvz makes ("kvz-" and 11 hex digits), from stack and network
+ * name: libvirt's own virbrN naming can collide with a bridge left behind by a daemon crash. */
+void kvz_identity_bridge(char out[16], const char *stack, const char *name);
 
 #endif

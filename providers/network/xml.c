@@ -96,8 +96,11 @@ int kvz_net_xml_build(char **out, const char *name, const char *uuid, const stru
         /* an existing host bridge: libvirt creates nothing, runs no DHCP or DNS */
         ok &= attr(br, "name", s->bridge ? s->bridge : "");
     } else {
-        /* libvirt names the bridge (virbrN); STP on, no forward delay, as for 'default' */
-        ok &= attr(br, "stp", "on") && attr(br, "delay", "0");
+        /* a name of its own, stable across a replace; STP on, no forward delay, as for
+         * 'default' */
+        char dev[16];
+        kvz_identity_bridge(dev, stack, name);
+        ok &= attr(br, "name", dev) && attr(br, "stp", "on") && attr(br, "delay", "0");
         if (!s->dns)
             ok &= attr(child(net, "dns"), "enable", "no");
         if (!s->subnet || !add_ip(net, s, stack)) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Networks as resources against the real libvirtd: a nat and an isolated network made, checked
-# with virsh net-info / net-dumpxml and the masquerade rules libvirt adds; a busybox container
+# Networks as resources against the real libvirtd: nat, isolated, routed and host-bridge
+# networks made, checked with virsh net-info / net-dumpxml and the masquerade rules libvirt adds; a busybox container
 # whose udhcpc receives its static address (read in the container's network namespace), keeps
 # it across a replace (same MAC) and gets a changed ip: live (same domain id); a VM definition
 # on the network with its host entry; drift (network stopped, host entry removed, autostart
@@ -19,7 +19,8 @@ state=$work/state
 export KVZ_STATE_DIR=$state NO_COLOR=1 KVZ_VM_STOP_TIMEOUT=2
 lxc=lxc:///system
 qemu=qemu:///system
-nat=$p-nat iso=$p-iso foreign=$p-foreign ct=$p-c1 vm=$p-vm
+nat=$p-nat iso=$p-iso routed=$p-routed up=$p-up foreign=$p-foreign ct=$p-c1 vm=$p-vm
+hostbr=kvzt$$br # a host bridge for mode bridge (15 characters at most)
 
 cleanup() {
   for d in $(virsh -q -c $lxc list --all --name 2>/dev/null | grep "^$p-"); do
@@ -40,6 +41,7 @@ cleanup() {
       virsh -q -c $qemu pool-undefine "$pool" >/dev/null 2>&1
     fi
   done
+  ip link del "$hostbr" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -68,9 +70,10 @@ pick=()
 for i in $(seq 0 255); do
   x=$((($$ + i * 7) % 250 + 1))
   grep -qx "$x" <<<"$used" || [[ " ${pick[*]} " == *" $x "* ]] || pick+=("$x")
-  [[ ${#pick[@]} == 4 ]] && break
+  [[ ${#pick[@]} == 5 ]] && break
 done
-A=10.200.${pick[0]} B=10.200.${pick[1]} C=10.200.${pick[2]} D=10.200.${pick[3]}
+A=10.200.${pick[0]} B=10.200.${pick[1]} C=10.200.${pick[2]} D=10.200.${pick[3]} E=10.200.${pick[4]}
+ip link add "$hostbr" type bridge || { echo "cannot make the host bridge $hostbr"; exit 1; }
 
 "$src/tests/integration/busybox-template" "$work/tpl" dhcp >/dev/null || { echo "cannot build the template"; exit 1; }
 sha=$(cut -d' ' -f1 "$work/tpl/SHA256SUMS")
@@ -97,6 +100,12 @@ networks:
   $iso:
     mode: isolated
     subnet: $1.0/24
+  $routed:
+    mode: routed
+    subnet: $E.0/24
+  $up:
+    mode: bridge
+    bridge: $hostbr
 ${4:-}
 containers:
   $ct:
@@ -115,13 +124,15 @@ YAML
 
 # --- create: networks first, each as asked
 manifest "$B" "$B.10" bb
-run 0 "$kvz" validate -f "$m" && has "valid (2 networks, 1 container, 1 vm, 3 templates)" && ok "validate counts networks"
+run 0 "$kvz" validate -f "$m" && has "valid (4 networks, 1 container, 1 vm, 3 templates)" && ok "validate counts networks"
 run 2 "$kvz" plan -f "$m" --detailed-exitcode && has "+ $nat (network)" && has "lease $ct: $B.10" &&
-  has "Plan: 4 to create" && ok "plan creates the networks with the leases"
-run 0 "$kvz" doctor -f "$m" && has "dnsmasq:" && has "nat:" && has "bridge module:" && ok "doctor checks what networks need"
+  has "Plan: 6 to create" && ok "plan creates the networks with the leases"
+run 0 "$kvz" doctor -f "$m" && has "dnsmasq:" && has "nat:" && has "bridge module:" &&
+  has "bridge: '$hostbr' exists" && ok "doctor checks what networks need"
 run 0 "$kvz" apply -f "$m" --auto-approve && has "$nat (network): create done" && ok "apply"
 check "nat active" test "$(netinfo "$nat" Active)" = yes
 check "nat autostart" test "$(netinfo "$nat" Autostart)" = yes
+check "nat's bridge has kvz's stable name" grep -qx 'kvz-[0-9a-f]\{11\}' <<<"$(netinfo "$nat" Bridge)"
 check "iso active" test "$(netinfo "$iso" Active)" = yes
 x=$(netxml "$nat")
 check "nat forwards with NAT" grep -q "<forward mode='nat'" <<<"$x"
@@ -129,6 +140,12 @@ check "nat's gateway is the first address" grep -q "<ip address='$A.1' prefix='2
 check "nat's DHCP range is the rest" grep -q "<range start='$A.2' end='$A.254'/>" <<<"$x"
 check "kvz's ownership in the network's metadata" grep -q "<kvz:stack>$p</kvz:stack>" <<<"$(netxml --inactive "$nat")"
 check "libvirt's masquerade rule for the nat subnet" grep -q -- "-s $A.0/24 .*-j MASQUERADE" <<<"$(iptables -t nat -S)"
+check "routed: forwards by routing" grep -q "<forward mode='route'/>" <<<"$(netxml "$routed")"
+check "routed active" test "$(netinfo "$routed" Active)" = yes
+x=$(netxml "$up")
+check "host bridge network: libvirt's bridge mode on it" grep -q "<forward mode='bridge'/>" <<<"$x"
+check "host bridge named" grep -q "<bridge name='$hostbr'/>" <<<"$x"
+check "nothing made on the host bridge (no address)" test -z "$(ip -4 -o addr show dev "$hostbr")"
 x=$(netxml "$iso")
 check "isolated: no forward" eval '! grep -q "<forward" <<<"$x"'
 ctmac=$(mac_of $lxc "$ct") vmmac=$(mac_of $qemu "$vm")
@@ -148,7 +165,9 @@ id=$(ctid)
 manifest "$B" "$B.11" bb
 run 2 "$kvz" plan -f "$m" --detailed-exitcode && has "~ $iso (network) (live)" &&
   has "lease $ct: $B.10 -> $B.11" && lacks "$ct (container)" && ok "ip change planned live on the network"
-run 0 "$kvz" apply -f "$m" --auto-approve --max-disruption live && ok "ip change applied under --max-disruption live"
+run 0 "$kvz" plan -f "$m" -o "$work/ip.plan" && ok "ip change saved as a plan file"
+run 0 "$kvz" apply "$work/ip.plan" --max-disruption live && has "$iso (network): update done" &&
+  ok "the saved plan applied under --max-disruption live"
 check "same domain id after the ip change" test "$(ctid)" = "$id"
 check "host entry changed" grep -q "ip='$B.11'" <<<"$(netxml "$iso")"
 check "the definition too" grep -q "ip='$B.11'" <<<"$(netxml --inactive "$iso")"
@@ -217,10 +236,11 @@ open(m, "w").write("".join(l for l in s.splitlines(True) if not l.startswith("  
 PY
 run 1 "$kvz" plan -f "$m" && has "network '$iso' is not in the manifests, but container '$ct' still has network: $iso" && ok "a network in use is not removed"
 manifest "$C" "$C.11" bb2
-sed -i "/^  $nat:/,/subnet:/d" "$m"
-run 2 "$kvz" plan -f "$m" --detailed-exitcode && has "- $nat (network)" && ok "plan deletes the unused network"
+sed -i "/^  $nat:/,/subnet:/d; /^  $up:/,/bridge:/d" "$m"
+run 2 "$kvz" plan -f "$m" --detailed-exitcode && has "- $nat (network)" && has "- $up (network)" && ok "plan deletes the unused networks"
 run 0 "$kvz" apply -f "$m" --auto-approve && ok "delete"
 check "nat network gone" test -z "$(netinfo "$nat" Active)"
+check "the host bridge stays" test -e "/sys/class/net/$hostbr/bridge"
 
 # --- destroy: guests first, then the network
 run 0 "$kvz" destroy -f "$m" --auto-approve && ok "destroy"

@@ -174,6 +174,16 @@ static void test_identity(void **state)
     assert_non_null(strchr("89ab", uuid[19])); /* RFC 4122 variant */
     kvz_identity_uuid(uuid2, "other", "web1");
     assert_string_not_equal(uuid, uuid2);
+
+    /* a network's bridge: an interface name the kernel takes (15 characters at most) */
+    char br[16], br2[16];
+    kvz_identity_bridge(br, "web", "lan");
+    kvz_identity_bridge(br2, "web", "lan");
+    assert_string_equal(br, br2);
+    assert_int_equal(strlen(br), 15);
+    assert_memory_equal(br, "kvz-", 4);
+    kvz_identity_bridge(br2, "other", "lan");
+    assert_string_not_equal(br, br2);
 }
 
 int main(void)
