@@ -72,16 +72,15 @@ int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char 
             const char *state =
                 net ? (h->running ? "active" : "inactive") : (h->running ? "running" : "stopped");
             if (json) {
-                json_t *row =
-                    json_pack("{s:s, s:s, s:s, s:I, s:f, s:I, s:s, s:o, s:o, s:o, s:b}", "kind",
-                              kvz_kind_str(h->kind), "name", h->name, "state", state, "memory",
-                              (json_int_t)h->memory, "cpus", h->cpus_milli / 1000.0, "disk",
-                              (json_int_t)h->disk, "drift", kvz_buf_cstr(&drift), "applied_at",
-                              sn(h->applied_at), "source", sn(h->source), "kvz_version",
-                              sn(h->kvz_version), "protect", h->protect);
+                json_array_append_new(
+                    rows, json_pack("{s:s, s:s, s:s, s:I, s:f, s:I, s:s, s:o, s:o, s:o, s:b}",
+                                    "kind", kvz_kind_str(h->kind), "name", h->name, "state", state,
+                                    "memory", (json_int_t)h->memory, "cpus", h->cpus_milli / 1000.0,
+                                    "disk", (json_int_t)h->disk, "drift", kvz_buf_cstr(&drift),
+                                    "applied_at", sn(h->applied_at), "source", sn(h->source),
+                                    "kvz_version", sn(h->kvz_version), "protect", h->protect));
                 if (net)
-                    kvz_status_network_json(row, h, &r);
-                json_array_append_new(rows, row);
+                    kvz_status_network_json(json_array_get(rows, json_array_size(rows) - 1), h, &r);
             } else {
                 printf("%-20s %-9s %-8s %8s %5s  %-19.19s %-30s %s\n", h->name,
                        kvz_kind_str(h->kind), state, kvz_buf_cstr(&mem), kvz_buf_cstr(&cpus),
