@@ -21,7 +21,7 @@ static const char *gateway(char out[KVZ_IPV4_STR], const struct kvz_observed_res
     if (!net->netspec.subnet || kvz_cidr_parse(&a, &prefix, net->netspec.subnet) < 0 ||
         prefix >= 32)
         return NULL;
-    struct kvz_subnet sn = {a & (0xffffffffu << (32 - prefix)), prefix};
+    struct kvz_subnet sn = kvz_subnet_of(a, prefix);
     kvz_ipv4_format(out, a == sn.addr ? kvz_subnet_gateway(&sn) : a);
     return out;
 }

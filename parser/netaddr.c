@@ -64,7 +64,7 @@ int kvz_subnet_parse(struct kvz_subnet *out, const char *s, char *why, size_t n)
             prefix, KVZ_SUBNET_PREFIX_MIN, KVZ_SUBNET_PREFIX_MAX);
         return -1;
     }
-    struct kvz_subnet sn = {a & mask_of(prefix), prefix};
+    struct kvz_subnet sn = kvz_subnet_of(a, prefix);
     if (sn.addr != a) {
         char fix[KVZ_SUBNET_STR];
         kvz_subnet_format(fix, &sn);
@@ -73,6 +73,12 @@ int kvz_subnet_parse(struct kvz_subnet *out, const char *s, char *why, size_t n)
     }
     *out = sn;
     return 0;
+}
+
+struct kvz_subnet kvz_subnet_of(uint32_t a, unsigned prefix)
+{
+    struct kvz_subnet s = {a & mask_of(prefix), prefix};
+    return s;
 }
 
 void kvz_ipv4_format(char out[KVZ_IPV4_STR], uint32_t a)

@@ -38,6 +38,9 @@ int kvz_subnet_parse(struct kvz_subnet *out, const char *s, char *why, size_t n)
  * written and the prefix. 0, or -1 when it is not one. */
 int kvz_cidr_parse(uint32_t *addr, unsigned *prefix, const char *s);
 
+/* The subnet of prefix `prefix` (0..32) that holds address `a`. */
+struct kvz_subnet kvz_subnet_of(uint32_t a, unsigned prefix);
+
 void kvz_ipv4_format(char out[KVZ_IPV4_STR], uint32_t a);
 void kvz_subnet_format(char out[KVZ_SUBNET_STR], const struct kvz_subnet *s);
 

@@ -55,8 +55,7 @@ static void check_host_overlap(struct diff *d, const struct kvz_resource *w)
             (ours(d, h) && kvz_manifest_resource(d->in->m, h->name)) ||
             kvz_cidr_parse(&addr, &prefix, h->netspec.subnet) < 0)
             continue;
-        b.prefix = prefix;
-        b.addr = prefix ? addr & (0xffffffffu << (32 - prefix)) : 0;
+        b = kvz_subnet_of(addr, prefix);
         if (kvz_subnet_overlap(&a, &b))
             kvz_diff_problem(
                 d,

@@ -224,7 +224,7 @@ static int read_ip(struct kvz_net_spec *s, xmlNodePtr net)
             free(addr);
             continue;
         }
-        struct kvz_subnet sn = {p ? a & (0xffffffffu << (32 - p)) : 0, p};
+        struct kvz_subnet sn = kvz_subnet_of(a, p);
         char text[KVZ_SUBNET_STR + KVZ_IPV4_STR];
         if (a == kvz_subnet_gateway(&sn))
             kvz_subnet_format(text, &sn);

@@ -87,6 +87,11 @@ static void test_cidr(void **state)
     assert_int_equal(kvz_cidr_parse(&a, &p, "10.0.0.1/0"), 0);
     assert_int_equal(p, 0);
     assert_int_equal(kvz_cidr_parse(&a, &p, "10.0.0.1"), -1);
+    struct kvz_subnet sn = kvz_subnet_of(0xc0a87a01, 24);
+    assert_int_equal(sn.addr, 0xc0a87a00);
+    assert_int_equal(kvz_subnet_gateway(&sn), 0xc0a87a01);
+    sn = kvz_subnet_of(0x0a000001, 0);
+    assert_int_equal(sn.addr, 0);
 }
 
 int main(void)
