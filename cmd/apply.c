@@ -84,11 +84,12 @@ int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char *
         goto cleanup;
     }
     if (check_disruption(cli, r.plan, o.max_disruption) < 0 ||
-        kvz_stack_approve(cli, auto_approve, "apply") < 0)
+        kvz_stack_approve(cli, auto_approve, "apply", "changes") < 0)
         goto cleanup;
     if (!o.json)
         putchar('\n');
-    rc = kvz_stack_execute(cli, &r, "Apply", o.parallel, o.json) < 0 ? KVZ_EXIT_ERROR : KVZ_EXIT_OK;
+    rc = kvz_stack_execute(cli, &r, "Apply", o.parallel, o.force, o.json) < 0 ? KVZ_EXIT_ERROR
+                                                                              : KVZ_EXIT_OK;
 cleanup:
     kvz_planfile_free(pf);
     kvz_stack_release(&r);

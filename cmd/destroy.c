@@ -19,11 +19,11 @@ int cmd_destroy(struct kvz_cli *cli, const struct kvz_command *c, int argc, char
         rc = KVZ_EXIT_OK;
         goto cleanup;
     }
-    if (kvz_stack_approve(cli, o.auto_approve, "destroy") < 0)
+    if (kvz_stack_approve(cli, o.auto_approve, "destroy", "resources") < 0)
         goto cleanup;
     putchar('\n');
-    rc =
-        kvz_stack_execute(cli, &r, "Destroy", o.parallel, false) < 0 ? KVZ_EXIT_ERROR : KVZ_EXIT_OK;
+    rc = kvz_stack_execute(cli, &r, "Destroy", o.parallel, o.force, false) < 0 ? KVZ_EXIT_ERROR
+                                                                               : KVZ_EXIT_OK;
 cleanup:
     kvz_stack_release(&r);
     kvz_opts_release(&o);

@@ -1,7 +1,10 @@
 #include "cmd/cli.h"
 
+#include "base/buf.h"
+
 #include "cmd/options.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +20,14 @@ static const struct kvz_command commands[] = {
      "show what apply would change", O(FILE) | O(OUT) | O(JSON) | O(DETAILED) | O(TARGET), 0, NULL,
      NULL},
     {"apply", cmd_apply,
-     "kvz apply [-f PATH]... [--auto-approve] [--json] [--parallel N] [--target NAME]... [--max-disruption LEVEL] | kvz apply PLANFILE",
+     "kvz apply [-f PATH]... [--auto-approve] [--json] [--parallel N] [--target NAME]... [--max-disruption LEVEL] [--force] | kvz apply PLANFILE",
      "make the host match the manifests",
-     O(FILE) | O(JSON) | O(AUTO_APPROVE) | O(PARALLEL) | O(TARGET) | O(MAX_DISRUPTION), 1,
-     "'kvz apply' takes one plan file", NULL},
-    {"destroy", cmd_destroy, "kvz destroy [-f PATH]... [--auto-approve] [--target NAME]...",
-     "delete the stack's guests", O(FILE) | O(AUTO_APPROVE) | O(TARGET), 0, NULL, NULL},
+     O(FILE) | O(JSON) | O(AUTO_APPROVE) | O(PARALLEL) | O(TARGET) | O(MAX_DISRUPTION) | O(FORCE),
+     1, "'kvz apply' takes one plan file", NULL},
+    {"destroy", cmd_destroy,
+     "kvz destroy [-f PATH]... [--auto-approve] [--target NAME]... [--parallel N] [--force]",
+     "delete the stack's guests", O(FILE) | O(AUTO_APPROVE) | O(TARGET) | O(PARALLEL) | O(FORCE), 0,
+     NULL, NULL},
     {"status", cmd_status, "kvz status [-f PATH]... [--json]",
      "managed resources, state, drift, provenance", O(FILE) | O(JSON), 0, NULL, NULL},
     {"templates", cmd_templates, "kvz templates pull|list|prune [-f PATH]...", "the download cache",
@@ -144,6 +149,48 @@ static int take_globals(struct kvz_cli *cli, int *argc, char **argv)
     return 0;
 }
 
+/* The state dir as an absolute path, made once here: libvirt gets paths below it (a relative
+ * rootfs path makes a container that cannot find its init). The part that does not exist yet
+ * is appended to its deepest existing ancestor, resolved. */
+static char *absolute_state_dir(struct kvz_cli *cli, const char *dir)
+{
+    struct kvz_buf rest = KVZ_BUF_INIT;
+    char *head = strdup(dir), *abs = NULL, *real = NULL;
+    const char *why = NULL;
+    while (head && !(real = realpath(*head ? head : ".", NULL)) && errno == ENOENT) {
+        char *slash = strrchr(head, '/');
+        const char *last = slash ? slash + 1 : head;
+        if (!strcmp(last, "..")) {
+            why = "'..' after a directory that does not exist";
+            break;
+        }
+        if (*last && strcmp(last, ".")) {
+            struct kvz_buf b = KVZ_BUF_INIT;
+            kvz_buf_printf(&b, "/%s%s", last, kvz_buf_cstr(&rest));
+            kvz_buf_release(&rest);
+            rest = b;
+        }
+        if (!slash)
+            *head = '\0';
+        else
+            *(slash == head ? slash + 1 : slash) = '\0';
+    }
+    if (real && !why) {
+        struct kvz_buf b = KVZ_BUF_INIT;
+        kvz_buf_printf(&b, "%s%s", strcmp(real, "/") || !rest.len ? real : "", kvz_buf_cstr(&rest));
+        abs = kvz_buf_detach(&b);
+    }
+    if (!abs)
+        kvz_out_error(
+            cli,
+            "state dir '%s' cannot be resolved to an absolute path: %s; give another --state-dir",
+            dir, why ? why : strerror(errno ? errno : ENOMEM));
+    free(real);
+    free(head);
+    kvz_buf_release(&rest);
+    return abs;
+}
+
 int main(int argc, char **argv)
 {
     const char *nc = getenv("NO_COLOR");
@@ -157,6 +204,11 @@ int main(int argc, char **argv)
         cli.state_dir = "/var/lib/kvz";
     if (take_globals(&cli, &argc, argv) < 0)
         return KVZ_EXIT_ERROR;
+    /* static: it lives as long as the process */
+    static char *state_dir;
+    if (!(state_dir = absolute_state_dir(&cli, cli.state_dir)))
+        return KVZ_EXIT_ERROR;
+    cli.state_dir = state_dir;
     if (argc < 2) {
         print_usage(stderr);
         return KVZ_EXIT_ERROR;

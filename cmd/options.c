@@ -24,6 +24,9 @@ static const struct opt_spec specs[KVZ_N_OPTS] = {
     [KVZ_OPT_MAX_DISRUPTION] =
         {"max-disruption", 0, "LEVEL",
          "live | restart | destroy (default destroy): refuse plans beyond LEVEL"},
+    [KVZ_OPT_FORCE] =
+        {"force", 0, NULL,
+         "guests whose data goes anyway (deletes, replaces) are forced off, no graceful stop"},
 };
 
 /* The option getopt_long returned as `ch`: 256 + id for long options, the letter for short. */
@@ -56,6 +59,9 @@ static int set_value(struct kvz_opts *o, struct kvz_cli *cli, enum kvz_opt_id id
         return 0;
     case KVZ_OPT_AUTO_APPROVE:
         o->auto_approve = true;
+        return 0;
+    case KVZ_OPT_FORCE:
+        o->force = true;
         return 0;
     case KVZ_OPT_PARALLEL: {
         unsigned long n = strtoul(v, &end, 10);

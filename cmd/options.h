@@ -22,6 +22,7 @@ enum kvz_opt_id {
     KVZ_OPT_AUTO_APPROVE,
     KVZ_OPT_PARALLEL,
     KVZ_OPT_MAX_DISRUPTION,
+    KVZ_OPT_FORCE,
     KVZ_N_OPTS
 };
 
@@ -33,7 +34,7 @@ struct kvz_opts {
     struct kvz_paths files;   /* -f, repeatable */
     struct kvz_paths targets; /* --target, repeatable */
     const char *out;          /* -o PLANFILE */
-    bool json, detailed, auto_approve;
+    bool json, detailed, auto_approve, force;
     unsigned parallel;                  /* --parallel, default 4 */
     enum kvz_disruption max_disruption; /* --max-disruption, default destroy */
     struct kvz_paths args;              /* the positional arguments */

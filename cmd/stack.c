@@ -61,6 +61,57 @@ fail:
     return -1;
 }
 
+/* Whether a guest of the manifests exists on the host: only its template needs resolving. */
+static bool in_use(const struct kvz_stack_run *r, const struct kvz_template *t)
+{
+    for (size_t i = 0; i < r->m->n_resources; i++) {
+        const struct kvz_resource *w = &r->m->resources[i];
+        const struct kvz_observed *o = &r->hs.observed[w->kind];
+        if (w->tmpl != t)
+            continue;
+        for (size_t j = 0; j < o->n; j++)
+            if (!strcmp(o->v[j].name, w->name))
+                return true;
+    }
+    return false;
+}
+
+/* What the templates of existing guests hold, as far as known without a download (a template
+ * that cannot be resolved is unknown, and the planner compares its source instead). */
+static int resolve_templates(struct kvz_cli *cli, struct kvz_stack_run *r)
+{
+    struct kvz_store *s = NULL;
+    struct kvz_error *err = NULL;
+    if (r->template_digests)
+        return 0;
+    r->n_template_digests = r->m->n_templates;
+    if (!(r->template_digests = calloc(r->m->n_templates + 1, sizeof(char *)))) {
+        kvz_out_error(cli, "plan: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < r->m->n_templates; i++) {
+        const struct kvz_template *t = &r->m->templates[i];
+        char digest[72];
+        if (!in_use(r, t))
+            continue;
+        if (!s && kvz_store_open(&s, cli->state_dir, NULL, &err) < 0)
+            break;
+        int known = kvz_store_resolve(digest, s, t, &err);
+        kvz_error_clear(&err); /* a local file that cannot be read now is simply unknown */
+        if (known == 1 && !(r->template_digests[i] = strdup(digest))) {
+            kvz_error_set(&err, "plan: out of memory");
+            break;
+        }
+    }
+    kvz_store_free(s);
+    if (err) {
+        kvz_out_kvz_error(cli, err);
+        kvz_error_free(err);
+        return -1;
+    }
+    return 0;
+}
+
 int kvz_stack_plan(struct kvz_cli *cli, struct kvz_stack_run *r, const char *const *targets,
                    size_t n_targets, bool destroy)
 {
@@ -73,6 +124,9 @@ int kvz_stack_plan(struct kvz_cli *cli, struct kvz_stack_run *r, const char *con
         .destroy = destroy,
     };
     kvz_plan_input_set_hosts(&in, &r->hs);
+    if (resolve_templates(cli, r) < 0)
+        return -1;
+    in.template_digests = (const char *const *)r->template_digests;
     if (kvz_plan_compute(&r->plan, &in, &err) < 0) {
         kvz_out_kvz_error(cli, err);
         kvz_error_free(err);
@@ -80,13 +134,12 @@ int kvz_stack_plan(struct kvz_cli *cli, struct kvz_stack_run *r, const char *con
     }
     for (int k = 0; k < KVZ_N_KINDS && !destroy; k++) {
         const struct kvz_provider_ops *ops = r->hs.ops[k];
-        const char *w =
-            ops && ops->host_warning && r->hs.used[k] ? ops->host_warning(&r->hs.h[k]) : NULL;
-        if (w)
-            kvz_out_warn(
-                cli,
-                "%ss on '%s' will run under TCG emulation, far slower than KVM: %s; run 'kvz doctor' for details",
-                ops->kind, r->hs.uri[k], w);
+        struct kvz_buf w = KVZ_BUF_INIT;
+        if (ops && ops->host_warning && r->hs.used[k])
+            ops->host_warning(&w, &r->hs.h[k]);
+        if (w.len && cli->verbosity >= 0)
+            kvz_out_warn(cli, "%s", kvz_buf_cstr(&w));
+        kvz_buf_release(&w);
     }
     return 0;
 }
@@ -133,7 +186,7 @@ void kvz_stack_print_plan(struct kvz_cli *cli, const struct kvz_plan *p, bool js
     kvz_buf_release(&b);
 }
 
-int kvz_stack_approve(struct kvz_cli *cli, bool auto_approve, const char *what)
+int kvz_stack_approve(struct kvz_cli *cli, bool auto_approve, const char *what, const char *these)
 {
     char line[64];
     if (auto_approve)
@@ -145,7 +198,7 @@ int kvz_stack_approve(struct kvz_cli *cli, bool auto_approve, const char *what)
             what);
         return -1;
     }
-    printf("\nDo you want to %s these changes? Only 'yes' is accepted: ", what);
+    printf("\nDo you want to %s these %s? Only 'yes' is accepted: ", what, these);
     fflush(stdout);
     if (!fgets(line, sizeof(line), stdin) || strcmp(line, "yes\n")) {
         kvz_out_error(cli, "%s cancelled: nothing was changed", what);
@@ -217,10 +270,11 @@ static void report(void *ctx, const struct kvz_exec_event *ev)
 }
 
 int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, const char *what,
-                      unsigned parallel, bool json)
+                      unsigned parallel, bool force, bool json)
 {
     struct reporter rp = {.cli = cli, .json = json, .results = json_array()};
-    struct kvz_exec_opts o = {.parallel = parallel, .report = report, .report_ctx = &rp};
+    struct kvz_exec_opts o = {
+        .parallel = parallel, .report = report, .report_ctx = &rp, .force = force};
     struct kvz_exec_result res = {0};
     struct kvz_error *err = NULL;
     struct kvz_store *store = NULL;
@@ -282,5 +336,9 @@ void kvz_stack_release(struct kvz_stack_run *r)
     r->m = NULL;
     free(r->source);
     r->source = NULL;
+    for (size_t i = 0; r->template_digests && i < r->n_template_digests; i++)
+        free(r->template_digests[i]);
+    free(r->template_digests);
+    r->template_digests = NULL;
     kvz_lock_release(&r->lock);
 }

@@ -20,6 +20,8 @@ struct kvz_stack_run {
     struct kvz_plan *plan;
     struct kvz_lock lock;
     char *source;
+    char **template_digests; /* per manifest template: its content digest, or NULL (unknown) */
+    size_t n_template_digests;
 };
 
 #define KVZ_STACK_RUN_INIT                                                                         \
@@ -62,12 +64,12 @@ int kvz_stack_fingerprint(struct kvz_cli *cli, struct kvz_stack_run *r, char out
 void kvz_stack_print_plan(struct kvz_cli *cli, const struct kvz_plan *p, bool json);
 
 /* Asks for "yes" on a terminal; without one, refuses unless auto_approve. 0: go ahead. */
-int kvz_stack_approve(struct kvz_cli *cli, bool auto_approve, const char *what);
+int kvz_stack_approve(struct kvz_cli *cli, bool auto_approve, const char *what, const char *these);
 
 /* Runs the plan, reporting each step; prints the summary ("Apply complete: ...", with `what`
  * "Apply" or "Destroy"). 0 when every change succeeded. */
 int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, const char *what,
-                      unsigned parallel, bool json);
+                      unsigned parallel, bool force, bool json);
 
 void kvz_stack_release(struct kvz_stack_run *r);
 

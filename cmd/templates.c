@@ -4,6 +4,7 @@
 
 #include "base/error.h"
 #include "parser/manifest.h"
+#include "providers/hosts.h"
 #include "store/store.h"
 
 #include <stdio.h>
@@ -144,35 +145,78 @@ cleanup:
     return rc;
 }
 
+/* What the guests on the hosts (of every stack) were made from: prune keeps it. A kind that
+ * cannot be observed makes prune refuse: it would not know what those guests use. */
+static int used_by_guests(struct kvz_cli *cli, const struct kvz_manifest *m, struct kvz_hosts *hs,
+                          const char ***out, size_t *n)
+{
+    struct kvz_error *err = NULL;
+    struct kvz_hosts_config cfg = {
+        .m = m,
+        .uri = {cli->containers_uri, cli->vms_uri},
+        .state_dir = cli->state_dir,
+        .all_kinds = true, /* every kind's guests' templates must be seen */
+    };
+    if (kvz_hosts_open(hs, &cfg, &err) < 0 || kvz_hosts_observe(hs, &err) < 0) {
+        kvz_error_wrap(&err, "prune needs to see which templates the guests use");
+        kvz_out_kvz_error(cli, err);
+        kvz_error_free(err);
+        return -1;
+    }
+    size_t cap = 0;
+    for (int k = 0; k < KVZ_N_KINDS; k++)
+        cap += hs->observed[k].n;
+    if (!(*out = calloc(cap + 1, sizeof(**out)))) {
+        kvz_out_error(cli, "out of memory");
+        return -1;
+    }
+    *n = 0;
+    for (int k = 0; k < KVZ_N_KINDS; k++)
+        for (size_t i = 0; i < hs->observed[k].n; i++)
+            if (hs->observed[k].v[i].managed && hs->observed[k].v[i].template_digest)
+                (*out)[(*n)++] = hs->observed[k].v[i].template_digest;
+    return 0;
+}
+
 static int do_prune(struct kvz_cli *cli, const struct kvz_manifest *m)
 {
     struct kvz_store *s = NULL;
     struct kvz_error *err = NULL;
+    struct kvz_hosts hs;
     const struct kvz_template **keep = calloc(m->n_templates ? m->n_templates : 1, sizeof(*keep));
+    const char **used = NULL;
     uint64_t freed = 0;
-    size_t removed = 0;
+    size_t removed = 0, busy = 0, n_used = 0;
     int rc = KVZ_EXIT_ERROR;
+    memset(&hs, 0, sizeof(hs));
     if (!keep) {
         kvz_out_error(cli, "out of memory");
         goto cleanup;
     }
     for (size_t i = 0; i < m->n_templates; i++)
         keep[i] = &m->templates[i];
+    if (used_by_guests(cli, m, &hs, &used, &n_used) < 0)
+        goto cleanup;
     if (kvz_store_open(&s, cli->state_dir, NULL, &err) < 0 ||
-        kvz_store_prune(&freed, &removed, s, keep, m->n_templates, &err) < 0) {
+        kvz_store_prune(&freed, &removed, &busy, s, keep, m->n_templates, used, n_used, &err) < 0) {
         kvz_out_kvz_error(cli, err);
         goto cleanup;
     }
     if (cli->verbosity >= 0) {
         char size[32];
         kvz_out_size(size, sizeof(size), freed);
-        printf("removed %zu cache entr%s, freed %s\n", removed, removed == 1 ? "y" : "ies", size);
+        printf("removed %zu cache entr%s, freed %s", removed, removed == 1 ? "y" : "ies", size);
+        if (busy)
+            printf("; %zu in use by a running apply or pull, kept", busy);
+        putchar('\n');
     }
     rc = KVZ_EXIT_OK;
 cleanup:
+    kvz_hosts_close(&hs);
     kvz_store_free(s);
     kvz_error_free(err);
     free(keep);
+    free(used);
     return rc;
 }
 

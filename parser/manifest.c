@@ -8,6 +8,7 @@
 #include "parser/show.h"
 #include "parser/suggest.h"
 #include "parser/template_url.h"
+#include "parser/units.h"
 #include "parser/yaml_tree.h"
 
 #include <stdarg.h>
@@ -274,10 +275,41 @@ cleanup:
 }
 
 /* Rules between the fields of one container or vm. */
+/* A size the host applies in units of `unit` bytes (the kernel's pages for a container's
+ * limit, QEMU's MiB for a vm's memory): anything else would be rounded there and never match
+ * the manifest again, so it is refused with the two nearest sizes that work. */
+static void check_granularity(struct loader *L, const char *file, const struct kvz_ynode *v,
+                              const struct kvz_resource *r, const char *key, uint64_t bytes,
+                              uint64_t unit, const char *why)
+{
+    if (!bytes || bytes % unit == 0)
+        return;
+    struct kvz_buf lo = KVZ_BUF_INIT, hi = KVZ_BUF_INIT;
+    if (bytes >= unit)
+        kvz_size_human(&lo, bytes - bytes % unit);
+    kvz_size_human(&hi, bytes - bytes % unit + unit);
+    diag_at(L, KVZ_SEV_ERROR, loc_of(file, kvz_ymap_get(v, key)), "size-granularity",
+            "%s '%s': %s %s is not a whole number of %s, %s; use %s%s%s", kvz_kind_str(r->kind),
+            kvz_show(r->name), key, kvz_show(kvz_ymap_get(v, key)->str),
+            unit == 4096 ? "4KiB pages" : "MiB", why, lo.len ? kvz_buf_cstr(&lo) : "",
+            lo.len ? " or " : "", kvz_buf_cstr(&hi));
+    kvz_buf_release(&lo);
+    kvz_buf_release(&hi);
+}
+
 static void check_resource(struct loader *L, const char *file, const struct kvz_ynode *k,
                            const struct kvz_ynode *v, struct kvz_resource *r)
 {
     const struct kvz_ynode *os = kvz_ymap_get(v, "os");
+    if (r->kind == KVZ_KIND_CONTAINER)
+        check_granularity(L, file, v, r, "memory", r->memory, 4096,
+                          "the unit the kernel applies memory limits in");
+    else {
+        check_granularity(L, file, v, r, "memory", r->memory, 1 << 20,
+                          "the unit QEMU sizes guest memory in");
+        check_granularity(L, file, v, r, "max_memory", r->max_memory, 1 << 20,
+                          "the unit QEMU sizes guest memory in");
+    }
     if (r->kind == KVZ_KIND_CONTAINER) {
         if (r->os == KVZ_OS_WINDOWS)
             diag_at(

@@ -98,6 +98,7 @@ struct kvz_resource {
     enum kvz_power state;
     bool autostart;
     bool protect;
+    uint32_t stop_timeout;      /* seconds a graceful stop may take; 0: the kind's default */
     struct kvz_network network; /* default: network "default" */
     char *ip;                   /* a static DHCP lease on a network of the manifest, or NULL */
     char **ssh_keys;

@@ -72,6 +72,7 @@ static const struct kvz_field container_fields[] = {
     {"ip", KVZ_F_IPV4, R(ip), 0, false, "10.77.0.10", NULL, NULL},
     {"ssh_authorized_keys", KVZ_F_SSH_KEYS, R(ssh_keys), R(n_ssh_keys), false, NULL, NULL, NULL},
     {"protect", KVZ_F_BOOL, R(protect), 0, false, "true", NULL, NULL},
+    {"stop_timeout", KVZ_F_DURATION, R(stop_timeout), 0, false, "30s", NULL, NULL},
 };
 
 static const struct kvz_field vm_fields[] = {
@@ -92,6 +93,7 @@ static const struct kvz_field vm_fields[] = {
     {"state", KVZ_F_ENUM, R(state), 0, false, "running", power_names, NULL},
     {"autostart", KVZ_F_BOOL, R(autostart), 0, false, "true", NULL, NULL},
     {"protect", KVZ_F_BOOL, R(protect), 0, false, "true", NULL, NULL},
+    {"stop_timeout", KVZ_F_DURATION, R(stop_timeout), 0, false, "60s", NULL, NULL},
 };
 
 const struct kvz_schema kvz_schema_container = {
@@ -160,6 +162,8 @@ static const char *type_hint(const struct kvz_field *f)
     switch (f->type) {
     case KVZ_F_SIZE:
         return "a size";
+    case KVZ_F_DURATION:
+        return "a duration";
     case KVZ_F_CPUS:
     case KVZ_F_VCPUS:
     case KVZ_F_COUNT:
@@ -578,6 +582,10 @@ static void decode_field(struct dctx *c, const struct kvz_field *f, const struct
         if (kvz_cpus_parse(at_off(target, f->off), s, f->key, f->type == KVZ_F_VCPUS, why,
                            sizeof(why)) < 0)
             err(c, v, "bad-cpus", "%s", why);
+        break;
+    case KVZ_F_DURATION:
+        if (kvz_duration_parse(at_off(target, f->off), s, why, sizeof(why)) < 0)
+            err(c, v, "bad-duration", "%s", why);
         break;
     case KVZ_F_COUNT: {
         uint32_t milli;

@@ -26,6 +26,7 @@ enum kvz_field_type {
     KVZ_F_CPUS,     /* uint32_t thousandths; fractions allowed */
     KVZ_F_VCPUS,    /* uint32_t thousandths; whole numbers */
     KVZ_F_COUNT,    /* uint32_t whole vCPUs */
+    KVZ_F_DURATION, /* uint32_t seconds: "30s", "2m", "1h" */
     KVZ_F_VERSION,  /* int, must be 1 */
     KVZ_F_ENUM,     /* int (an enum), index into choices */
     KVZ_F_SSH_KEYS, /* char ** at off, size_t count at off2 */

@@ -143,12 +143,23 @@ int kvz_template_identity(char **out, const struct kvz_template *t, struct kvz_e
     return 0;
 }
 
-bool kvz_template_digest_matches(const char *recorded, const struct kvz_template *t)
+/* The hex of "ALGO:HEX" (or of a bare HEX); NULL for another algorithm. */
+static const char *hex_of(const char *digest, const char *algo)
+{
+    const char *colon = strchr(digest, ':');
+    if (!colon)
+        return digest;
+    size_t n = strlen(algo);
+    return (size_t)(colon - digest) == n && !strncmp(digest, algo, n) ? colon + 1 : NULL;
+}
+
+bool kvz_template_digest_matches(const char *recorded, const char *recorded_source,
+                                 const struct kvz_template *t, const char *now)
 {
     if (!recorded || !*recorded || !t)
         return true;
     if (!strncmp(recorded, "url:", 4)) {
-        /* recorded from a template without a checksum: same source, same template */
+        /* kvz 0.1, a template without a checksum: same source, same template */
         char *id = NULL;
         if (url_identity(&id, t, NULL) < 0)
             return true;
@@ -156,10 +167,20 @@ bool kvz_template_digest_matches(const char *recorded, const struct kvz_template
         free(id);
         return same;
     }
-    /* "sha256:HEX", "sha512:HEX" or a bare hex content digest */
-    const char *colon = strchr(recorded, ':');
-    const char *hexpart = colon ? colon + 1 : recorded;
-    if (!t->digest || strlen(hexpart) != strlen(t->digest))
-        return true; /* nothing declared of the same length to compare with */
-    return !strcasecmp(hexpart, t->digest);
+    const char *rec512 = hex_of(recorded, "sha512");
+    if (rec512 && strchr(recorded, ':'))
+        /* kvz 0.1 with a declared sha512: only that can be compared with it */
+        return t->algo != KVZ_DIGEST_SHA512 || !t->digest || !strcasecmp(rec512, t->digest);
+    const char *rec = hex_of(recorded, "sha256");
+    const char *cur = now ? hex_of(now, "sha256") : t->algo == KVZ_DIGEST_SHA256 ? t->digest : NULL;
+    if (rec && cur)
+        return !strcasecmp(rec, cur);
+    if (!recorded_source)
+        return true; /* nothing to compare with */
+    char *id = NULL;
+    if (kvz_template_identity(&id, t, NULL) < 0)
+        return true;
+    bool same = !strcmp(recorded_source, id);
+    free(id);
+    return same;
 }

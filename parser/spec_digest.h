@@ -35,10 +35,19 @@ int kvz_config_digest(char out[KVZ_SHA256_HEX], const struct kvz_resource *r,
 int kvz_template_identity(char **out, const struct kvz_template *t, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
-/* Whether a recorded template_digest still names template `t`. Unknown formats, and content
- * digests the manifest gives no checksum to compare with, count as a match: the planner only
- * replaces a guest on evidence. */
-bool kvz_template_digest_matches(const char *recorded, const struct kvz_template *t);
+/*
+ * Whether a guest recorded as made from `recorded` is still made from template `t`. Identity is
+ * the content: `recorded` is the content digest of what the guest was made from ("sha256:HEX";
+ * kvz 0.1 recorded the declared identity instead: the manifest's "sha256:"/"sha512:" checksum,
+ * or "url:..." without one). `now` is t's content digest as far as it is known without a
+ * download (NULL: unknown; t's declared sha256 counts), `recorded_source` the template's
+ * declared identity (kvz_template_identity) when the guest was made, NULL for kvz 0.1. So a
+ * checksum added to the same bytes, or a URL moved to a byte-identical copy, is the same
+ * template; without content to compare, a changed source is a change. A digest in an unknown
+ * format counts as a match: the planner replaces a guest only on evidence.
+ */
+bool kvz_template_digest_matches(const char *recorded, const char *recorded_source,
+                                 const struct kvz_template *t, const char *now);
 
 /* sha256 of `len` bytes as lowercase hex. */
 void kvz_sha256_hex(char out[KVZ_SHA256_HEX], const void *data, size_t len);

@@ -226,6 +226,33 @@ too_many:
     return -1;
 }
 
+int kvz_duration_parse(uint32_t *out_seconds, const char *s, char *why, size_t whylen)
+{
+    const char *p = s;
+    uint64_t n = 0;
+    *out_seconds = 0;
+    while (*p >= '0' && *p <= '9' && n <= KVZ_DURATION_MAX)
+        n = n * 10 + (uint64_t)(*p++ - '0');
+    if (p != s && !*p) {
+        snprintf(why, whylen, "duration '%s' has no unit; did you mean %ss?", kvz_show(s),
+                 kvz_show(s));
+        return -1;
+    }
+    unsigned mult = *p == 's' ? 1 : *p == 'm' ? 60 : *p == 'h' ? 3600 : 0;
+    if (p == s || !mult || p[1]) {
+        snprintf(why, whylen,
+                 "'%s' is not a duration; write a whole number and s, m or h, like 30s or 2m",
+                 kvz_show(s));
+        return -1;
+    }
+    if (n == 0 || n * mult > KVZ_DURATION_MAX) {
+        snprintf(why, whylen, "duration '%s' must be from 1s to 24h", kvz_show(s));
+        return -1;
+    }
+    *out_seconds = (uint32_t)(n * mult);
+    return 0;
+}
+
 int kvz_size_human(struct kvz_buf *out, uint64_t bytes)
 {
     static const char *const names[] = {"B", "KiB", "MiB", "GiB", "TiB"};

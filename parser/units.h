@@ -28,6 +28,16 @@ int kvz_size_parse(uint64_t *out, const char *s, char *why, size_t whylen);
 int kvz_cpus_parse(uint32_t *out_milli, const char *s, const char *what, bool whole, char *why,
                    size_t whylen);
 
+/* Largest stop timeout accepted, in seconds (a day). */
+#define KVZ_DURATION_MAX 86400u
+
+/*
+ * Parses a duration: a whole number and a unit, s, m or h ("30s", "2m", "1h"). A bare number
+ * is an error ("30" -> did you mean 30s?), and so are zero and more than a day. Returns 0 and
+ * sets *out_seconds, or -1 with a reason in why.
+ */
+int kvz_duration_parse(uint32_t *out_seconds, const char *s, char *why, size_t whylen);
+
 /* Appends a size as a person reads it: "512MiB", "1.5GiB" (one decimal when not whole). */
 int kvz_size_human(struct kvz_buf *out, uint64_t bytes);
 

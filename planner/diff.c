@@ -165,7 +165,7 @@ bool kvz_diff_field_live(const struct diff *d, const struct kvz_resource *w,
         return vm; /* containers: online ext4 resize is not allowed everywhere */
     if (!strcmp(field, "network"))
         return vm;
-    if (!strcmp(field, "autostart") || !strcmp(field, "protect"))
+    if (!strcmp(field, "autostart") || !strcmp(field, "protect") || !strcmp(field, "seed"))
         return true;
     return false; /* max_memory, max_cpus, hostname, config: restart */
 }
@@ -180,22 +180,19 @@ static void join_fields(struct kvz_buf *b, const struct kvz_change *c)
     }
 }
 
-static void plan_replace(struct diff *d, const struct kvz_resource *w,
-                         const struct kvz_observed_resource *h, const char *why)
+/* What the manifest's template `t` holds, as far as is known without a download: resolved by
+ * the caller, or declared. `buf` holds a declared digest. */
+static const char *template_now(char buf[80], const struct kvz_plan_input *in,
+                                const struct kvz_template *t)
 {
-    const char *lost = w->kind == KVZ_KIND_VM ? "the old disk is lost" : "the old rootfs is lost";
-    if (w->protect || h->protect) {
-        kvz_diff_problem(
-            d, "%s '%s' is protected and would be replaced (%s); set protect: false to allow it",
-            kvz_kind_str(w->kind), w->name, why);
-        return;
-    }
-    struct kvz_change *c = kvz_diff_add_change(d, w->kind, w->name, KVZ_ACTION_REPLACE);
-    if (!c)
-        return;
-    c->want = w;
-    c->have = h;
-    kvz_diff_set_reason(d, c, "%s: %s", why, lost);
+    const struct kvz_manifest *m = in->m;
+    for (size_t i = 0; t && m && in->template_digests && i < m->n_templates; i++)
+        if (&m->templates[i] == t && in->template_digests[i])
+            return in->template_digests[i];
+    if (!t || t->algo != KVZ_DIGEST_SHA256 || !t->digest)
+        return NULL;
+    snprintf(buf, 80, "sha256:%s", t->digest);
+    return buf;
 }
 
 static void plan_existing(struct diff *d, const struct kvz_resource *w,
@@ -211,19 +208,25 @@ static void plan_existing(struct diff *d, const struct kvz_resource *w,
     /* the manifest still says what was applied: any difference is out-of-band drift */
     bool drift = h->spec_digest && !strcmp(h->spec_digest, spec);
 
-    if (!h->storage_ok || h->problem) {
-        plan_replace(d, w, h, h->problem ? h->problem : vm ? "disk missing" : "rootfs missing");
+    /* what makes the guest be made anew; the other deltas are shown with it all the same */
+    char declared[80];
+    const char *now = template_now(declared, d->in, w->tmpl);
+    bool template_changed =
+        !kvz_template_digest_matches(h->template_digest, h->template_source, w->tmpl, now);
+    const char *replace = !h->storage_ok || h->problem ? (h->problem ? h->problem
+                                                          : vm       ? "disk missing"
+                                                                     : "rootfs missing")
+                          : template_changed           ? (vm ? "image changed" : "template changed")
+                          : !vm && (w->disk == 0) != (h->disk == 0)
+                              ? (w->disk ? "disk added" : "disk removed")
+                              : NULL;
+    if (replace && (w->protect || h->protect)) {
+        kvz_diff_problem(
+            d, "%s '%s' is protected and would be replaced (%s); set protect: false to allow it",
+            kind, w->name, replace);
         return;
     }
-    if (!kvz_template_digest_matches(h->template_digest, w->tmpl)) {
-        plan_replace(d, w, h, vm ? "image changed" : "template changed");
-        return;
-    }
-    if (!vm && (w->disk == 0) != (h->disk == 0)) {
-        plan_replace(d, w, h, w->disk ? "disk added" : "disk removed");
-        return;
-    }
-    if (w->disk && h->disk && w->disk < h->disk) {
+    if (!replace && w->disk && h->disk && w->disk < h->disk) {
         struct kvz_buf a = KVZ_BUF_INIT, b = KVZ_BUF_INIT;
         kvz_size_human(&a, h->disk);
         kvz_size_human(&b, w->disk);
@@ -239,6 +242,15 @@ static void plan_existing(struct diff *d, const struct kvz_resource *w,
         return;
     c->want = w;
     c->have = h;
+    if (template_changed) {
+        /* only digests are known of what the guest was made from */
+        char before[24], after[24];
+        snprintf(before, sizeof(before), "%.19s", h->template_digest);
+        snprintf(after, sizeof(after), "%.19s", now ? now : "(new source)");
+        kvz_diff_add_str(d, c, vm ? "image" : "template", before, after, false);
+    }
+    if (h->seed_missing)
+        kvz_diff_add_str(d, c, "seed", "missing", "rebuilt", kvz_diff_field_live(d, w, h, "seed"));
     if (w->memory != h->memory)
         kvz_diff_add_num(d, c, "memory", KVZ_FIELD_BYTES, h->memory, w->memory,
                          kvz_diff_field_live(d, w, h, "memory"));
@@ -284,7 +296,11 @@ static void plan_existing(struct diff *d, const struct kvz_resource *w,
     bool want_run = w->state == KVZ_POWER_RUNNING;
     bool power = want_run != h->running;
     struct kvz_buf r = KVZ_BUF_INIT;
-    if (c->n_fields) {
+    if (replace) {
+        c->action = KVZ_ACTION_REPLACE;
+        kvz_buf_printf(&r, "%s: %s", replace,
+                       vm ? "the old disk is lost" : "the old rootfs is lost");
+    } else if (c->n_fields) {
         c->live = true;
         for (size_t i = 0; i < c->n_fields; i++)
             c->live = c->live && c->fields[i].live;
@@ -332,6 +348,20 @@ static void plan_create_fields(struct diff *d, struct kvz_change *c, const struc
         kvz_diff_add_str(d, c, "state", NULL, "stopped", true);
 }
 
+/* A guest whose files another state dir holds is never changed or deleted from this one: its
+ * storage, its lock and its cache are there. */
+static bool foreign_state_dir(struct diff *d, const struct kvz_observed_resource *h)
+{
+    const char *mine = d->in->state_dir;
+    if (!mine || !h->state_dir || !strcmp(h->state_dir, mine))
+        return false;
+    kvz_diff_problem(
+        d,
+        "%s '%s' was made with state dir '%s', which holds its files, not '%s'; plan and apply it with --state-dir %s, or destroy it from there",
+        kvz_kind_str(h->kind), h->name, h->state_dir, mine, h->state_dir);
+    return true;
+}
+
 static void plan_desired(struct diff *d, const struct kvz_resource *w)
 {
     const struct kvz_plan_input *in = d->in;
@@ -360,12 +390,16 @@ static void plan_desired(struct diff *d, const struct kvz_resource *w)
             kind, w->name, h->stack ? h->stack : "?");
         return;
     }
+    if (foreign_state_dir(d, h))
+        return;
     plan_existing(d, w, h);
 }
 
 static void plan_delete(struct diff *d, const struct kvz_observed_resource *h, const char *why)
 {
     const char *kind = kvz_kind_str(h->kind);
+    if (foreign_state_dir(d, h))
+        return;
     if (h->protect) {
         kvz_diff_problem(
             d,

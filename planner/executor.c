@@ -10,7 +10,7 @@ struct exec {
     const struct kvz_exec_opts *o;
     pthread_mutex_t lock;  /* next, results */
     pthread_mutex_t rlock; /* report calls */
-    int phase;             /* the changes of this phase run now (kvz_change_phase) */
+    enum kvz_phase phase;  /* the changes of this phase run now (kvz_change_phase) */
     size_t next;
     size_t done, failed;
     bool *change_failed; /* by change index: what later phases depend on */
@@ -21,6 +21,8 @@ struct exec {
     struct kvz_image *img;
     struct kvz_error **errs;
     size_t n_tmpl;
+    /* per change: why stopping it before the changes ran failed, or NULL */
+    struct kvz_error **stop_errs;
 };
 
 static void report(struct exec *x, enum kvz_exec_what what, const struct kvz_change *c,
@@ -46,8 +48,11 @@ static int power(struct exec *x, const struct kvz_change *c, bool on, struct kvz
     if (!ops->set_power)
         return kvz_error_set(err, "the %s provider cannot %s guests", ops->kind,
                              on ? "start" : "stop");
-    report(x, KVZ_EXEC_PROGRESS, c, c->name, on ? "starting" : "stopping");
-    return ops->set_power(&x->hs->h[c->kind], c->name, on, err);
+    /* the provider reports "starting"/"stopping" itself */
+    if (ops->set_power(&x->hs->h[c->kind], c->name, on, err) < 0)
+        return -1;
+    /* a start or stop of its own is recorded as applied: only what others do is drift */
+    return ops->record && c->want ? ops->record(&x->hs->h[c->kind], c, err) : 0;
 }
 
 /* The pulled image of template t: *out NULL when the plan did not pull it; -1 when it failed. */
@@ -82,8 +87,60 @@ static const struct kvz_change *failed_dependency(const struct exec *x, const st
     return NULL;
 }
 
+/* Whether change c stops its guest for good (stopped together before the changes run). */
+static bool stops_for_good(const struct exec *x, const struct kvz_change *c)
+{
+    return c->have && c->have->running &&
+           (c->action == KVZ_ACTION_DELETE || c->action == KVZ_ACTION_STOP ||
+            (x->o->force && c->action == KVZ_ACTION_REPLACE));
+}
+
+/* Waiting is not work: the guests that stop for good are all asked at once and waited for
+ * together, per kind, before the guests' changes run (after the networks' phase: a guest whose
+ * network failed is not tried, so it is not stopped either); a change whose stop failed fails
+ * with it. */
+static int stop_first(struct exec *x)
+{
+    const struct kvz_plan *p = x->p;
+    const char **names = calloc(p->n_changes + 1, sizeof(*names));
+    unsigned *timeouts = calloc(p->n_changes + 1, sizeof(*timeouts));
+    size_t *idx = calloc(p->n_changes + 1, sizeof(*idx));
+    struct kvz_error **errs = calloc(p->n_changes + 1, sizeof(*errs));
+    int ret = -1;
+    if (!(x->stop_errs = calloc(p->n_changes + 1, sizeof(*x->stop_errs))) || !names || !timeouts ||
+        !idx || !errs)
+        goto cleanup;
+    for (int k = 0; k < KVZ_N_KINDS; k++) {
+        const struct kvz_provider_ops *ops = x->hs->ops[k];
+        size_t n = 0;
+        for (size_t i = 0; ops && ops->stop_many && i < p->n_changes; i++) {
+            const struct kvz_change *c = &p->changes[i];
+            if ((int)c->kind != k || !stops_for_good(x, c) || failed_dependency(x, c))
+                continue;
+            /* the manifest's timeout for a guest it still names, else the recorded one */
+            timeouts[n] = c->want ? c->want->stop_timeout : c->have->stop_timeout;
+            names[n] = c->name;
+            idx[n++] = i;
+        }
+        if (!n)
+            continue;
+        bool force = x->o->force;
+        if (ops->stop_many(&x->hs->h[k], names, timeouts, n, force, errs) < 0)
+            for (size_t j = 0; j < n; j++)
+                if (errs[j])
+                    kvz_error_move(&x->stop_errs[idx[j]], &errs[j]);
+    }
+    ret = 0;
+cleanup:
+    free(names);
+    free(timeouts);
+    free(idx);
+    free(errs);
+    return ret;
+}
+
 /* One change; every step is idempotent, so a re-run after a crash converges. */
-static int run_change(struct exec *x, const struct kvz_change *c, struct kvz_error **err)
+static int run_change(struct exec *x, size_t i, const struct kvz_change *c, struct kvz_error **err)
 {
     const struct kvz_provider_ops *ops = x->hs->ops[c->kind];
     struct kvz_host *h = &x->hs->h[c->kind];
@@ -94,6 +151,8 @@ static int run_change(struct exec *x, const struct kvz_change *c, struct kvz_err
     if (dep)
         return kvz_error_set(err, "not tried: %s '%s' failed (%s)", kvz_kind_str(dep->kind),
                              dep->name, kvz_action_str(dep->action));
+    if (x->stop_errs && x->stop_errs[i])
+        return kvz_error_move(err, &x->stop_errs[i]);
     if (c->want &&
         (pulled(&media.image, x, c->want->tmpl) < 0 || pulled(&media.cdrom, x, c->want->cdrom) < 0))
         return kvz_error_set(err, "its template could not be pulled");
@@ -140,7 +199,7 @@ static void *worker(void *arg)
             continue;
         struct kvz_error *e = NULL;
         report(x, KVZ_EXEC_BEGIN, c, c->name, kvz_action_str(c->action));
-        int r = run_change(x, c, &e);
+        int r = run_change(x, i, c, &e);
         report(x, r < 0 ? KVZ_EXEC_FAILED : KVZ_EXEC_DONE, c, c->name,
                r < 0 ? kvz_error_msg(e) : NULL);
         kvz_error_free(e);
@@ -243,6 +302,10 @@ int kvz_plan_execute(struct kvz_exec_result *out, const struct kvz_plan *p, stru
                     kvz_change_phase(&p->changes[i]) == x.phase;
         if (!todo)
             continue;
+        if (x.phase == KVZ_PHASE_GUESTS && stop_first(&x) < 0) {
+            kvz_error_set(err, "apply: out of memory");
+            goto cleanup;
+        }
         x.next = 0;
         for (started = 0; started < n && started < todo; started++)
             if (pthread_create(&threads[started], NULL, worker, &x) != 0)
@@ -273,6 +336,9 @@ cleanup:
     free(x.use);
     free(x.img);
     free(x.errs);
+    for (size_t i = 0; x.stop_errs && i < p->n_changes; i++)
+        kvz_error_free(x.stop_errs[i]);
+    free(x.stop_errs);
     pthread_mutex_destroy(&x.lock);
     pthread_mutex_destroy(&x.rlock);
     return ret;

@@ -39,6 +39,8 @@ struct kvz_exec_opts {
      * runs; NULL: none are (a change that needs one fails). Its progress callback reports the
      * downloads. */
     struct kvz_store *store;
+    /* --force: guests whose data goes anyway (deletes, replaces) are forced off, no grace */
+    bool force;
 };
 
 struct kvz_exec_result {

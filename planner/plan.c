@@ -54,11 +54,11 @@ enum kvz_disruption kvz_change_disruption(const struct kvz_change *c)
     return d;
 }
 
-int kvz_change_phase(const struct kvz_change *c)
+enum kvz_phase kvz_change_phase(const struct kvz_change *c)
 {
     if (c->kind != KVZ_KIND_NETWORK)
-        return 1;
-    return c->action == KVZ_ACTION_DELETE ? 2 : 0;
+        return KVZ_PHASE_GUESTS;
+    return c->action == KVZ_ACTION_DELETE ? KVZ_PHASE_NETWORK_DELETES : KVZ_PHASE_NETWORKS;
 }
 
 enum kvz_disruption kvz_plan_disruption(const struct kvz_plan *p, const struct kvz_change **worst)
@@ -111,5 +111,7 @@ void kvz_plan_input_set_hosts(struct kvz_plan_input *in, struct kvz_hosts *hs)
         in->observed[k] = hs->ops[k] ? &hs->observed[k] : NULL;
         in->ops[k] = hs->ops[k];
         in->hosts[k] = hs->ops[k] ? &hs->h[k] : NULL;
+        if (hs->ops[k])
+            in->state_dir = hs->h[k].state_dir;
     }
 }

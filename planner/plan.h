@@ -33,6 +33,12 @@ struct kvz_plan_input {
     /* for field_is_live; either may be NULL */
     const struct kvz_provider_ops *ops[KVZ_N_KINDS];
     struct kvz_host *hosts[KVZ_N_KINDS];
+    /* the state dir of this run: guests whose files another state dir holds are refused;
+     * NULL: not checked */
+    const char *state_dir;
+    /* per m->templates[i]: its content digest ("sha256:HEX") as known without a download, or
+     * NULL; the array may be NULL (nothing known) */
+    const char *const *template_digests;
     const char *const *targets; /* --target names; n_targets == 0 means everything */
     size_t n_targets;
     bool destroy; /* kvz destroy: delete every managed resource of the stack in scope */
@@ -58,10 +64,16 @@ size_t kvz_plan_n_changes(const struct kvz_plan *p);
 
 enum kvz_disruption kvz_change_disruption(const struct kvz_change *c);
 
-/* When the executor runs a change (docs/plan.md, "Apply order"): 0 networks made, changed or
- * started; 1 guests; 2 networks deleted, after the guests that used them. */
-#define KVZ_N_PHASES 3
-int kvz_change_phase(const struct kvz_change *c);
+/* When the executor runs a change (docs/plan.md, "Apply order"): networks made, changed or
+ * started; then guests (those that stop for good first, together); then networks deleted, after
+ * the guests that used them. */
+enum kvz_phase {
+    KVZ_PHASE_NETWORKS = 0,
+    KVZ_PHASE_GUESTS,
+    KVZ_PHASE_NETWORK_DELETES,
+    KVZ_N_PHASES
+};
+enum kvz_phase kvz_change_phase(const struct kvz_change *c);
 /* The most disruptive change of the plan, and that change (NULL when none). */
 enum kvz_disruption kvz_plan_disruption(const struct kvz_plan *p, const struct kvz_change **worst);
 

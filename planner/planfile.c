@@ -87,6 +87,24 @@ static json_t *abs_paths(const char *const *paths, size_t n)
     return a;
 }
 
+/* The sha256 of the plan file's canonical form without its own "plan_digest": every byte that
+ * apply relies on (paths, targets, URIs, digests, the plan) is covered. */
+static int file_digest(char out[65], json_t *j)
+{
+    json_t *copy = json_deep_copy(j);
+    char *s = NULL;
+    if (copy)
+        json_object_del(copy, "plan_digest");
+    if (!copy || !(s = json_dumps(copy, JSON_SORT_KEYS | JSON_COMPACT))) {
+        json_decref(copy);
+        return -1;
+    }
+    kvz_sha256_hex(out, s, strlen(s));
+    free(s);
+    json_decref(copy);
+    return 0;
+}
+
 int kvz_planfile_write(const char *file, const struct kvz_plan *p, const struct kvz_manifest *m,
                        const char *const *paths, size_t n_paths, const char *const *targets,
                        size_t n_targets, const char *const uri[KVZ_N_KINDS],
@@ -102,7 +120,9 @@ int kvz_planfile_write(const char *file, const struct kvz_plan *p, const struct 
                   "manifest_digest", digest, "targets", str_array(targets, n_targets), "uris",
                   "containers", uri[KVZ_KIND_CONTAINER], "vms", uri[KVZ_KIND_VM],
                   "observed_fingerprint", fingerprint, "plan", kvz_plan_to_json(p));
-    if (!j) {
+    char self[65];
+    if (!j || file_digest(self, j) < 0 ||
+        json_object_set_new(j, "plan_digest", json_string(self))) {
         kvz_error_set(err, "plan file '%s': out of memory", file);
         goto cleanup;
     }
@@ -163,6 +183,17 @@ int kvz_planfile_read(struct kvz_planfile **out, const char *file, struct kvz_er
         json_integer_value(json_object_get(j, "format_version")) != 1) {
         kvz_error_set(
             err, "'%s' is not a kvz plan file of format 1; make one with 'kvz plan -o FILE'", file);
+        goto cleanup;
+    }
+    const char *recorded = json_string_value(json_object_get(j, "plan_digest"));
+    char self[65];
+    if (file_digest(self, j) < 0)
+        goto oom;
+    if (!recorded || strcmp(recorded, self)) {
+        kvz_error_set(
+            err,
+            "plan file '%s' was changed after kvz wrote it (its digest does not match); nothing was applied: make the plan again with 'kvz plan -o' and review it",
+            file);
         goto cleanup;
     }
     pf = calloc(1, sizeof(*pf));

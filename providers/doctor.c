@@ -5,6 +5,7 @@
 #include "providers/doctor.h"
 
 #include "base/buf.h"
+#include "base/fs.h"
 #include "providers/provider.h"
 #include "providers/vm/vm.h"
 
@@ -202,9 +203,11 @@ static void check_state_dir(struct doctor *d, const char *dir)
 {
     struct kvz_buf probe = KVZ_BUF_INIT;
     kvz_buf_printf(&probe, "%s/.doctor.%ld", dir, (long)getpid());
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+    struct kvz_error *e = NULL;
+    if (kvz_mkdir_p(dir, 0755, &e) < 0) {
         report(d, ST_FAIL, true, "state dir", "cannot create '%s': %s; pick another --state-dir",
-               dir, strerror(errno));
+               dir, strerror(kvz_error_code(e)));
+        kvz_error_free(e);
         goto cleanup;
     }
     int fd = open(kvz_buf_cstr(&probe), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

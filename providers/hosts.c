@@ -47,6 +47,8 @@ int kvz_hosts_open(struct kvz_hosts *out, const struct kvz_hosts_config *cfg,
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; m && i < m->n_resources; i++)
         used[m->resources[i].kind] = true;
+    for (int k = 0; cfg->all_kinds && k < KVZ_N_KINDS; k++)
+        used[k] = true;
     virSetErrorFunc(NULL, silent);
     for (int k = 0; k < KVZ_N_KINDS; k++) {
         const char *uri = uri_of(cfg, k);

@@ -28,6 +28,7 @@ struct kvz_hosts_config {
     const char *uri[KVZ_N_KINDS];
     const char *state_dir;
     const char *source; /* provenance for what apply records */
+    bool all_kinds;     /* every kind must connect and be observed, used by the manifests or not */
 };
 
 /*

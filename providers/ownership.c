@@ -20,6 +20,9 @@
 #define EL_VERSION  "kvz-version"
 #define EL_SOURCE   "source"
 #define EL_PROTECT  "protect"
+#define EL_STATEDIR "state-dir"
+#define EL_TSOURCE  "template-source"
+#define EL_STOP     "stop-timeout"
 
 static int add_child(xmlNodePtr parent, xmlNsPtr ns, const char *name, const char *value)
 {
@@ -55,7 +58,10 @@ static int to_xml(char **out, const struct kvz_ownership *o, bool with_ns, struc
         add_child(root, ns, EL_APPLIED, o->applied_at) < 0 ||
         add_child(root, ns, EL_VERSION, o->kvz_version) < 0 ||
         add_child(root, ns, EL_SOURCE, o->source) < 0 ||
-        add_child(root, ns, EL_PROTECT, o->protect ? "true" : "false") < 0)
+        add_child(root, ns, EL_PROTECT, o->protect ? "true" : "false") < 0 ||
+        add_child(root, ns, EL_STATEDIR, o->state_dir) < 0 ||
+        add_child(root, ns, EL_TSOURCE, o->template_source) < 0 ||
+        add_child(root, ns, EL_STOP, o->stop_timeout) < 0)
         goto oom;
 
     /* The element alone, without the <?xml?> declaration: it goes inside <metadata>. */
@@ -153,6 +159,9 @@ int kvz_ownership_from_domain_node(struct kvz_ownership **out, struct _xmlNode *
                      : strcmp(n, EL_VERSION) == 0  ? &o->kvz_version
                      : strcmp(n, EL_SOURCE) == 0   ? &o->source
                      : strcmp(n, EL_PROTECT) == 0  ? &protect
+                     : strcmp(n, EL_STATEDIR) == 0 ? &o->state_dir
+                     : strcmp(n, EL_TSOURCE) == 0  ? &o->template_source
+                     : strcmp(n, EL_STOP) == 0     ? &o->stop_timeout
                                                    : NULL;
         if (dst && read_child(dst, c) < 0)
             goto oom;
@@ -200,6 +209,9 @@ void kvz_ownership_free(struct kvz_ownership *o)
     free(o->applied_at);
     free(o->kvz_version);
     free(o->source);
+    free(o->state_dir);
+    free(o->template_source);
+    free(o->stop_timeout);
     free(o);
 }
 

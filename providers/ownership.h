@@ -25,6 +25,9 @@ struct kvz_ownership {
     char *kvz_version;
     char *source;
     bool protect;
+    char *state_dir;       /* the state dir that holds the guest's files (absolute) */
+    char *template_source; /* the template's identity as declared: url and checksum */
+    char *stop_timeout;    /* seconds a graceful stop may take (decimal), or NULL: default */
 };
 
 /* The <kvz:resource xmlns:kvz=...> element as a string, escaped by libxml2; caller frees *out. */

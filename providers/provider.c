@@ -18,6 +18,8 @@ void kvz_observed_resource_release(struct kvz_observed_resource *r)
     free(r->applied_at);
     free(r->kvz_version);
     free(r->source);
+    free(r->state_dir);
+    free(r->template_source);
     free(r->network.name);
     free(r->mac);
     free(r->hostname);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 struct kvz_image;   /* store/store.h: a verified template in the cache */
+struct kvz_buf;     /* base/buf.h */
 struct _virConnect; /* libvirt's virConnectPtr */
 
 /* Reports progress of one resource ("creating rootfs", ...); may be called from worker threads. */
@@ -59,6 +60,9 @@ struct kvz_observed_resource {
     char *kvz_version;
     char *source;
     bool protect;
+    char *state_dir;       /* the state dir holding its files (NULL: made by kvz 0.1) */
+    char *template_source; /* the template's declared identity when it was made */
+    unsigned stop_timeout; /* seconds a graceful stop may take; 0: the kind's default */
     /* observed for real */
     bool running; /* a network: active */
     int id;       /* libvirt domain id; -1 when not running, and for networks */
@@ -69,10 +73,11 @@ struct kvz_observed_resource {
     uint32_t max_cpus;   /* vm: maximum vCPUs; container: 0 */
     uint64_t disk;       /* bytes: container ext4 image size / vm disk virtual size; 0 = none */
     struct kvz_network network;
-    char *mac;       /* guests: the MAC address of the interface, NULL without one */
-    char *hostname;  /* as configured (metadata), NULL when unknown */
-    bool storage_ok; /* rootfs / disk image present and complete */
-    char *problem;   /* drift that has no field: "rootfs missing", or NULL */
+    char *mac;         /* guests: the MAC address of the interface, NULL without one */
+    char *hostname;    /* as configured (metadata), NULL when unknown */
+    bool storage_ok;   /* rootfs / disk image present and complete */
+    bool seed_missing; /* vm: its cloud-init seed is gone (rebuilt from the manifest, live) */
+    char *problem;     /* drift that has no field: "rootfs missing", or NULL */
     /* networks: the settings of the running network (of the definition when it is not active),
      * its DHCP host entries as netspec.leases, and the leases its DHCP server handed out (for
      * status only: they change by themselves, so plans never compare them) */
@@ -171,15 +176,29 @@ struct kvz_provider_ops {
     /* optional: NULL means the kind cannot do it. Graceful stop, forced after a timeout. */
     int (*set_power)(struct kvz_host *h, const char *name, bool on, struct kvz_error **err);
 
+    /* optional: stops the stack's running guests names[0..n) at once: each is asked to shut down
+     * gracefully, all are waited for together, and each still running after its timeout
+     * (timeouts[i] seconds, 0: the kind's default; timeouts may be NULL) is forced off; with
+     * `force` at once. errs[i] (starting NULL) receives each failure; a guest that is gone or
+     * stopped is fine. Waiting is not work: N stops take one timeout, not N. */
+    int (*stop_many)(struct kvz_host *h, const char *const *names, const unsigned *timeouts,
+                     size_t n, bool force, struct kvz_error **errs);
+
+    /* optional: records chg->want as the spec applied to the existing guest (kvz's metadata),
+     * after a start or stop that changed nothing else: a later plan then knows that the state
+     * is kvz's doing, not drift. */
+    int (*record)(struct kvz_host *h, const struct kvz_change *chg, struct kvz_error **err);
+
     /* optional: whether `field` of `want` can change from `have` without a restart on this host
      * (e.g. container disk grow needs online resize support; vm memory up to max_memory).
      * NULL means the table of docs/plan.md applies as is. */
     bool (*field_is_live)(struct kvz_host *h, const struct kvz_resource *want,
                           const struct kvz_observed_resource *have, const char *field);
 
-    /* optional: a caveat about this host that every plan using this kind should show (e.g. vms
-     * running without KVM); NULL when there is none. The string is static. */
-    const char *(*host_warning)(struct kvz_host *h);
+    /* optional: appends to `out` a caveat about this host, one whole sentence that says what to
+     * do, that every plan using this kind should show (e.g. vms running without KVM); appends
+     * nothing when there is none. */
+    void (*host_warning)(struct kvz_buf *out, struct kvz_host *h);
 };
 
 extern const struct kvz_provider_ops kvz_container_ops, kvz_vm_ops, kvz_network_ops;

@@ -108,6 +108,8 @@ void kvz_image_release(struct kvz_image *img)
     free(img->format);
     free(img->path);
     free(img->source);
+    if (img->hold > 0)
+        close(img->hold - 1);
     *img = (struct kvz_image){0};
 }
 
@@ -279,16 +281,27 @@ static const char *kind_str(enum kvz_content_kind k)
 int kvz_cache_object(struct kvz_image *out, const struct kvz_store *s, const char *hex,
                      struct kvz_error **err)
 {
-    struct kvz_buf p = KVZ_BUF_INIT;
+    struct kvz_buf p = KVZ_BUF_INIT, lock = KVZ_BUF_INIT;
     struct kvz_image img = {0};
     json_error_t jerr;
     json_t *meta = NULL;
-    int ret = -1;
+    int ret = -1, fd = -1;
     kvz_buf_printf(&p, "%s/objects/%s/meta.json", s->root, hex);
-    if (p.oom) {
+    kvz_buf_printf(&lock, "%s/locks/obj-%s", s->root, hex);
+    if (p.oom || lock.oom) {
         kvz_error_set(err, "out of memory");
         goto cleanup;
     }
+    /* Held before the object is looked at: a prune that got there first has removed it. */
+    if ((fd = open(lock.ptr, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+        kvz_error_set_errno(err, "lock '%s'", lock.ptr);
+        goto cleanup;
+    }
+    while (flock(fd, LOCK_SH) < 0)
+        if (errno != EINTR) {
+            kvz_error_set_errno(err, "lock '%s'", lock.ptr);
+            goto cleanup;
+        }
     if (access(p.ptr, F_OK) < 0) {
         ret = 0;
         goto cleanup;
@@ -315,13 +328,18 @@ int kvz_cache_object(struct kvz_image *out, const struct kvz_store *s, const cha
         kvz_error_set(err, "out of memory");
         goto cleanup;
     }
+    img.hold = fd + 1;
+    fd = -1;
     *out = img;
     img = (struct kvz_image){0};
     ret = 1;
 cleanup:
+    if (fd >= 0)
+        close(fd);
     kvz_image_release(&img);
     json_decref(meta);
     kvz_buf_release(&p);
+    kvz_buf_release(&lock);
     return ret;
 }
 
@@ -339,10 +357,15 @@ int kvz_cache_install(const struct kvz_store *s, const char *tmpdir, const char 
         kvz_error_set(err, "out of memory");
         goto cleanup;
     }
-    if (kvz_cache_lock(&lfd, s, lock.ptr, true, err) < 0)
-        goto cleanup;
-    if (access(dst.ptr, F_OK) == 0) {
-        /* The same bytes are already stored (another URL or name): keep one copy. */
+    /* The same bytes already stored (another URL or name): keep one copy. Checked before the
+     * lock too: users of an existing object hold it shared for as long as they use it. */
+    bool exists = access(dst.ptr, F_OK) == 0;
+    if (!exists) {
+        if (kvz_cache_lock(&lfd, s, lock.ptr, true, err) < 0)
+            goto cleanup;
+        exists = access(dst.ptr, F_OK) == 0;
+    }
+    if (exists) {
         ret = kvz_tree_remove(NULL, tmpdir, err);
         goto cleanup;
     }

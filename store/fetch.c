@@ -298,8 +298,12 @@ int kvz_fetch_small(struct kvz_buf *out, const char *url, size_t max, const char
     struct mem_sink m = {.b = out, .max = max};
     struct kvz_fetch_sink sink = {.write = mem_write, .restart = mem_restart, .arg = &m};
     uint64_t size = 0;
+    /* a small document is no download to show: the template's own bytes are (its retries
+     * still are reported) */
+    struct kvz_store_opts quiet = *opts;
+    quiet.progress = NULL;
     kvz_buf_clear(out);
-    if (kvz_fetch(&size, url, 0, name, opts, &sink, err) < 0)
+    if (kvz_fetch(&size, url, 0, name, &quiet, &sink, err) < 0)
         return -1;
     return kvz_buf_puts(out, "") < 0 ? kvz_error_set(err, "out of memory") : 0;
 }
@@ -329,6 +333,31 @@ int kvz_fetch_url(char **out, const char *source, struct kvz_error **err)
     ret = *out ? 0 : kvz_error_set(err, "out of memory");
 cleanup:
     curl_free(s);
+    curl_url_cleanup(u);
+    return ret;
+}
+
+int kvz_fetch_local_path(char **out, const char *source, struct kvz_error **err)
+{
+    *out = NULL;
+    if (source[0] == '/') {
+        *out = strdup(source);
+        return *out ? 1 : kvz_error_set(err, "out of memory");
+    }
+    if (strncmp(source, "file://", 7))
+        return 0;
+    CURLU *u = curl_url();
+    char *path = NULL;
+    int ret = -1;
+    if (!u || curl_url_set(u, CURLUPART_URL, source, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) != CURLUE_OK) {
+        kvz_error_set(err, "url '%s' cannot be parsed; check it", source);
+        goto cleanup;
+    }
+    *out = strdup(path);
+    ret = *out ? 1 : kvz_error_set(err, "out of memory");
+cleanup:
+    curl_free(path);
     curl_url_cleanup(u);
     return ret;
 }

@@ -32,13 +32,19 @@ int kvz_fetch(uint64_t *out_size, const char *url, uint64_t offset, const char *
               const struct kvz_store_opts *opts, const struct kvz_fetch_sink *sink,
               struct kvz_error **err) __attribute__((warn_unused_result));
 
-/* Fetches a small document (at most `max` bytes) into `out`. Returns 0 or -1. */
+/* Fetches a small document (at most `max` bytes) into `out`, reporting no progress (a SUMS file
+ * is not the template's download). Returns 0 or -1. */
 int kvz_fetch_small(struct kvz_buf *out, const char *url, size_t max, const char *name,
                     const struct kvz_store_opts *opts, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
 /* Turns a template source (URL or plain path) into a URL curl accepts; caller frees. */
 int kvz_fetch_url(char **out, const char *source, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/* The local file a template source names (a file:// URL, decoded, or a plain path): 1 and *out
+ * (caller frees); 0 for http and https. */
+int kvz_fetch_local_path(char **out, const char *source, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
 /* The file name at the end of a URL's path (for SUMS lookups); caller frees. */

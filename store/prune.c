@@ -67,7 +67,7 @@ static int each_entry(const struct kvz_store *s, const char *dir,
 struct prune_ctx {
     struct keep_set objects, ids;
     uint64_t freed;
-    size_t removed;
+    size_t removed, busy;
 };
 
 static int prune_object(const struct kvz_store *s, const char *dir, const char *name, void *arg,
@@ -85,8 +85,13 @@ static int prune_object(const struct kvz_store *s, const char *dir, const char *
         kvz_error_set(err, "out of memory");
         goto cleanup;
     }
-    if (kvz_cache_lock(&lfd, s, lock.ptr, true, err) < 0)
+    /* An apply or pull that holds the object (shared) is using it now: left alone. */
+    int r = kvz_cache_lock(&lfd, s, lock.ptr, false, err);
+    if (r != 0) {
+        c->busy += r > 0;
+        ret = r > 0 ? 0 : -1;
         goto cleanup;
+    }
     /* Gone from objects/ in one step, then removed at leisure. */
     if (rename(from.ptr, to.ptr) < 0) {
         ret = errno == ENOENT ? 0 : kvz_error_set_errno(err, "remove '%s'", from.ptr);
@@ -170,11 +175,19 @@ static int prune_stale(const struct kvz_store *s, const char *dir, const char *n
     return ret;
 }
 
-int kvz_store_prune(uint64_t *out_freed, size_t *out_removed, struct kvz_store *s,
-                    const struct kvz_template *const *keep, size_t n, struct kvz_error **err)
+int kvz_store_prune(uint64_t *out_freed, size_t *out_removed, size_t *out_busy, struct kvz_store *s,
+                    const struct kvz_template *const *keep, size_t n, const char *const *used,
+                    size_t n_used, struct kvz_error **err)
 {
     struct prune_ctx c = {0};
     int ret = -1;
+    for (size_t i = 0; i < n_used; i++) {
+        const char *hex = used[i] && !strncmp(used[i], "sha256:", 7) ? used[i] + 7 : NULL;
+        if (hex && strlen(hex) == 64 && keep_add(&c.objects, hex) < 0) {
+            kvz_error_set(err, "out of memory");
+            goto cleanup;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         struct kvz_image img = {0};
         char id[KVZ_HEX256];
@@ -197,6 +210,7 @@ int kvz_store_prune(uint64_t *out_freed, size_t *out_removed, struct kvz_store *
         goto cleanup;
     *out_freed = c.freed;
     *out_removed = c.removed;
+    *out_busy = c.busy;
     ret = 0;
 cleanup:
     free(c.objects.v);

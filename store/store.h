@@ -85,6 +85,8 @@ struct kvz_image {
     char *path;                 /* rootfs directory, disk image file or ISO file */
     uint64_t size;              /* bytes of content (sum of file sizes, or image length) */
     char *source;               /* the URL it was first fetched from */
+    int hold; /* a shared lock on the object while this struct lives (its fd + 1; 0: none): a
+               * prune leaves an object alone while anyone holds it */
 };
 
 void kvz_image_release(struct kvz_image *img);
@@ -113,6 +115,15 @@ int kvz_store_pull_many(struct kvz_image *out, struct kvz_store *s,
     __attribute__((warn_unused_result));
 
 /*
+ * What template `t` holds, as far as it is known without a download: its content digest
+ * ("sha256:HEX", the cache's key) when the manifest declares a sha256, when a declared sha512
+ * or t's source was pulled before, or by reading a local file. Returns 1 and fills out, 0 when
+ * unknown, -1 on error (a local file that cannot be read).
+ */
+int kvz_store_resolve(char out[72], struct kvz_store *s, const struct kvz_template *t,
+                      struct kvz_error **err) __attribute__((warn_unused_result));
+
+/*
  * The cached object of `t`, without network and without waiting on locks.
  * Returns 1 and fills *out when cached, 0 when not (out untouched), -1 on error.
  */
@@ -120,12 +131,14 @@ int kvz_store_lookup(struct kvz_image *out, struct kvz_store *s, const struct kv
                      struct kvz_error **err) __attribute__((warn_unused_result));
 
 /*
- * Removes every cache object, index entry and partial download that none of
- * the n templates `keep` refers to. Sets *out_freed to the bytes freed on disk
- * and *out_removed to the objects removed. Returns 0 or -1.
+ * Removes every cache object, index entry and partial download that none of the n templates
+ * `keep` refers to and whose content digest ("sha256:HEX") is not among the n_used `used` (what
+ * the hosts' guests were made from). An object that a running pull or apply holds (struct
+ * kvz_image's hold) is left alone too and counted in *out_busy. Sets *out_freed to the bytes
+ * freed on disk and *out_removed to the objects removed. Returns 0 or -1.
  */
-int kvz_store_prune(uint64_t *out_freed, size_t *out_removed, struct kvz_store *s,
-                    const struct kvz_template *const *keep, size_t n, struct kvz_error **err)
-    __attribute__((warn_unused_result));
+int kvz_store_prune(uint64_t *out_freed, size_t *out_removed, size_t *out_busy, struct kvz_store *s,
+                    const struct kvz_template *const *keep, size_t n, const char *const *used,
+                    size_t n_used, struct kvz_error **err) __attribute__((warn_unused_result));
 
 #endif

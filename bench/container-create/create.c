@@ -52,7 +52,7 @@ int main(int argc, char **argv)
             .network = {KVZ_NET_NONE, NULL},
         };
         if (host_open(&h, argv[3]) == 0)
-            r = kvz_ct_create_from(&h, &want, argv[2], &err);
+            r = kvz_ct_create_from(&h, &want, argv[2], NULL, &err);
     } else if (argc == 4 && !strcmp(argv[1], "remove")) {
         if (host_open(&h, argv[2]) == 0)
             r = kvz_container_ops.remove(&h, argv[3], &err);

@@ -4,6 +4,7 @@
 /*
  * Internals of the container provider (libvirt LXC), shared by its files:
  *   lifecycle.c  the ops table: create, update, remove
+ *   storage.c    the container's files: made whole, used only when complete, removed at once
  *   observe.c    every domain's definition, state and enforced limits
  *   power.c      start, and graceful stop for every kind of init
  *   xml.c        domain XML written and read with libxml2
@@ -14,9 +15,12 @@
  * The planner never includes this header.
  *
  * Files of one container live under <state_dir>/containers/<stack>/<name>/:
- *   rootfs/      the private rootfs copy (no `disk:`), renamed into place when complete
- *   disk.img     the ext4 image (with `disk:`), renamed into place when complete
- *   *.tmp*       unfinished work a killed create left; the next create deletes it
+ *   rootfs/       the private rootfs copy (no `disk:`), renamed into place when complete
+ *   disk.img      the ext4 image (with `disk:`), renamed into place when complete
+ *   storage.json  written last: the storage is complete (and whether a domain was defined on it)
+ *   anything else unfinished work a killed create left; the next create deletes it
+ * and beside it <name>.trash-PID (a remove under way) and <name>.orphan-TIME (the files of a
+ * guest whose domain was deleted outside kvz, kept).
  */
 
 #include "base/error.h"
@@ -31,20 +35,63 @@
 #define KVZ_CT_ROOTFS_DIR       "rootfs"
 #define KVZ_CT_DISK_IMG         "disk.img"
 #define KVZ_CT_CPU_PERIOD       100000 /* µs; cpus 1.5 = quota 150000 per this period */
-#define KVZ_CT_STOP_TIMEOUT_MS  30000
-#define KVZ_CT_INITCTL_GRACE_MS 5000 /* initctl unknown (remote host): then SIGTERM */
+#define KVZ_CT_STOP_TIMEOUT_S   30     /* a graceful stop, unless the container says stop_timeout */
+#define KVZ_CT_INITCTL_GRACE_MS 5000   /* initctl unknown (remote host): then SIGTERM */
 #define KVZ_CT_SIGTERM_EVERY_MS 1000
 
 /* <state_dir>/containers/<stack>/<name>; stack and name are checked [a-z0-9-]. Caller frees. */
 int kvz_ct_dir(char **out, const struct kvz_host *h, const char *name, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
-/* create, with the template's unpacked rootfs at `src` (the ops' create takes it from the
- * store). Idempotent like create. */
+/* create, with the template's unpacked rootfs at `src` whose content digest is `digest`
+ * ("sha256:HEX", recorded as what the guest was made from; the ops' create takes both from the
+ * executor's media). Idempotent like create. */
 int kvz_ct_create_from(struct kvz_host *h, const struct kvz_resource *want, const char *src,
-                       struct kvz_error **err) __attribute__((warn_unused_result));
+                       const char *digest, struct kvz_error **err)
+    __attribute__((warn_unused_result));
 
-/* --- container_rootfs.c --- */
+/* --- storage.c --- */
+
+enum kvz_ct_storage {
+    KVZ_CT_STORAGE_NONE = 0, /* missing or unfinished */
+    KVZ_CT_STORAGE_COMPLETE, /* made, no domain defined on it yet */
+    KVZ_CT_STORAGE_DEFINED,  /* made, and a domain was defined on it */
+};
+
+/* The state of the storage (rootfs dir, or the image when `disk`) in the container dir. */
+int kvz_ct_storage_state(enum kvz_ct_storage *out, const char *dir, bool disk,
+                         struct kvz_error **err) __attribute__((warn_unused_result));
+
+/* Records the storage's state in storage.json (durably, after the storage's own data). */
+int kvz_ct_storage_mark(const char *dir, bool disk, enum kvz_ct_storage state,
+                        struct kvz_error **err) __attribute__((warn_unused_result));
+
+/*
+ * The storage of `want` in `dir`, made from the template tree `src` unless complete storage is
+ * there (then the injected files are refreshed, unless `in_use`). Storage marked defined while
+ * no domain exists (`have_domain` false) belonged to a guest deleted outside kvz: it is set
+ * aside as <dir>.orphan-TIME and made afresh. *rootfs / *img: the one in use (caller frees).
+ */
+int kvz_ct_storage_make(char **rootfs, char **img, struct kvz_host *h,
+                        const struct kvz_resource *want, const char *src, const char *dir,
+                        bool have_domain, bool in_use, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/* The path the domain gets for the image of container `name`: a short symlink, because libvirt
+ * refuses image paths of 64 characters or more (an error says so). Caller frees. */
+int kvz_ct_storage_loop_path(char **out, const struct kvz_host *h, const char *name,
+                             struct kvz_error **err) __attribute__((warn_unused_result));
+
+/* Removes the container dir `dir` (and the image's short path): renamed away in one step, then
+ * deleted. */
+int kvz_ct_storage_remove(struct kvz_host *h, const char *name, const char *dir,
+                          struct kvz_error **err) __attribute__((warn_unused_result));
+
+/* Deletes the <dir>.trash-* trees killed removes left. */
+int kvz_ct_storage_sweep(const char *dir, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/* --- rootfs.c --- */
 
 /* Copies the tree `src` to `dst` (which must not exist) keeping owners, modes, times, xattrs,
  * symlinks, device nodes and hard links inside the tree; file data by FICLONE where the
@@ -71,7 +118,7 @@ int kvz_rootfs_render(char **hostname, char **hosts, char **keys, const struct k
 int kvz_rootfs_read_hostname(char **out, const char *root, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
-/* --- container_disk.c --- */
+/* --- disk.c --- */
 
 /* Makes an ext4 image of `size` bytes at `img` filled from the directory `src`, without
  * mounting (mkfs.ext4 -d). `img` must not exist. */
@@ -109,13 +156,14 @@ bool kvz_disk_online_resize_possible(void);
 int kvz_disk_read_file(char **out, const char *img, const char *path, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
-/* --- container_xml.c --- */
+/* --- xml.c --- */
 
 struct kvz_ct_def {
     const char *name;
     const char *uuid;
     const char *mac;
-    uint64_t memory; /* bytes */
+    uint64_t memory;     /* bytes: the limit */
+    uint64_t max_memory; /* bytes: the ceiling of live changes (the host's memory) */
     uint32_t cpus_milli;
     const char *rootfs_dir; /* one of the two */
     const char *disk_img;
@@ -139,7 +187,7 @@ int kvz_ct_xml_observe(struct kvz_ownership **own, struct kvz_observed_resource 
                        char **rootfs_dir, char **disk_img, const char *xml, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
-/* --- container_tune.c --- */
+/* --- tune.c --- */
 
 /* Only on running containers: libvirt 9.0's LXC driver dereferences the missing cgroup of a
  * stopped domain in virDomainGetSchedulerParameters and kills libvirtd. A stopped container's
@@ -157,7 +205,7 @@ int kvz_ct_get_memory(uint64_t *out, virDomainPtr dom, struct kvz_error **err)
 int kvz_ct_get_cpus(uint32_t *out, virDomainPtr dom, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
-/* --- container_cgroup.c --- */
+/* --- cgroup.c --- */
 
 #define KVZ_CT_CGROUP_PATH 512
 
@@ -205,10 +253,17 @@ int kvz_ct_init_pid(virDomainPtr dom);
 int kvz_ct_start(struct kvz_host *h, virDomainPtr dom, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
+/* How containers are asked to stop (providers/domain.h). */
+extern const struct kvz_stop_ops kvz_ct_stop_ops;
+
 /* Stops `dom` gracefully (initctl for systemd and sysvinit, SIGTERM for simple inits), forced
- * after KVZ_CT_STOP_TIMEOUT_MS; a stopped domain is success. */
-int kvz_ct_stop(struct kvz_host *h, virDomainPtr dom, struct kvz_error **err)
+ * after timeout_s seconds (0: KVZ_CT_STOP_TIMEOUT_S); a stopped domain is success. */
+int kvz_ct_stop(struct kvz_host *h, virDomainPtr dom, unsigned timeout_s, struct kvz_error **err)
     __attribute__((warn_unused_result));
+
+/* The ops table's stop_many: the stack's containers `names` stopped all at once. */
+int kvz_ct_stop_many(struct kvz_host *h, const char *const *names, const unsigned *timeouts,
+                     size_t n, bool force, struct kvz_error **errs);
 
 /* The ops table's set_power: the stack's container `name` started or stopped. */
 int kvz_ct_set_power(struct kvz_host *h, const char *name, bool on, struct kvz_error **err)

@@ -31,12 +31,12 @@ int kvz_ct_dir(char **out, const struct kvz_host *h, const char *name, struct kv
 
 /* Rewrites kvz's metadata after an update, live and in the definition. */
 static int refresh_metadata(struct kvz_host *h, virDomainPtr dom, const struct kvz_resource *want,
-                            bool running, struct kvz_error **err)
+                            const char *template_digest, bool running, struct kvz_error **err)
 {
     struct kvz_domain_meta m;
     char *xml = NULL;
     int ret = -1;
-    if (kvz_domain_meta_init(&m, h, KVZ_KIND_CONTAINER, want, NULL, err) < 0 ||
+    if (kvz_domain_meta_init(&m, h, KVZ_KIND_CONTAINER, want, template_digest, err) < 0 ||
         kvz_ownership_to_metadata_xml(&xml, &m.o, err) < 0)
         goto cleanup;
     unsigned int flags = VIR_DOMAIN_AFFECT_CONFIG | (running ? VIR_DOMAIN_AFFECT_LIVE : 0);
@@ -52,98 +52,10 @@ cleanup:
     return ret;
 }
 
-/* Deletes what a killed create left: unfinished copies, images and injection dirs. */
-static int remove_leftovers(const char *dir, struct kvz_error **err)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int ret = 0;
-    if (!d)
-        return errno == ENOENT ? 0 : kvz_error_set_errno(err, "read '%s'", dir);
-    while (ret == 0 && (e = readdir(d))) {
-        if (!strstr(e->d_name, ".tmp") && !strstr(e->d_name, ".inject-"))
-            continue;
-        char *p = NULL;
-        ret = kvz_path_join(&p, dir, e->d_name, err) < 0 ? -1 : kvz_tree_remove(NULL, p, err);
-        free(p);
-    }
-    closedir(d);
-    return ret;
-}
-
-/* The private rootfs (or disk image) of `want`, made when missing: copied to a temp name,
- * configured, renamed into place only when complete. */
-static int make_storage(char **rootfs_out, char **img_out, struct kvz_host *h,
-                        const struct kvz_resource *want, const char *src, const char *dir,
-                        bool in_use, struct kvz_error **err)
-{
-    char *rootfs = NULL, *img = NULL, *tmp = NULL;
-    int ret = -1;
-
-    if (kvz_path_join(&rootfs, dir, KVZ_CT_ROOTFS_DIR, err) < 0 ||
-        kvz_path_join(&img, dir, KVZ_CT_DISK_IMG, err) < 0)
-        goto cleanup;
-    const char *final = want->disk ? img : rootfs;
-    if (kvz_path_is(final, !want->disk)) {
-        /* finished by an earlier create that died before defining the domain: keep it, but
-         * make sure the injected files are the wanted ones (never into a mounted image) */
-        kvz_host_log(h, want->name, "reusing complete storage from an earlier run");
-        if (!in_use && (want->disk ? kvz_disk_inject(img, want, err)
-                                   : kvz_rootfs_inject(rootfs, want, err)) < 0)
-            goto cleanup;
-    } else {
-        if (remove_leftovers(dir, err) < 0)
-            goto cleanup;
-        if (kvz_path_join(&tmp, dir, want->disk ? KVZ_CT_DISK_IMG ".tmp" : KVZ_CT_ROOTFS_DIR ".tmp",
-                          err) < 0)
-            goto cleanup;
-        if (!src) {
-            kvz_error_set(err, "container '%s': no template store to take the rootfs from",
-                          want->name);
-            goto cleanup;
-        }
-        if (kvz_rootfs_check_arch(src, want->template_name ? want->template_name : src, err) < 0)
-            goto cleanup;
-        if (want->disk) {
-            kvz_host_log(h, want->name, "making ext4 disk image");
-            if (kvz_disk_make(tmp, want->disk, src, err) < 0 || kvz_disk_inject(tmp, want, err) < 0)
-                goto cleanup;
-        } else {
-            kvz_host_log(h, want->name, "copying rootfs");
-            if (kvz_rootfs_copy(src, tmp, err) < 0 || kvz_rootfs_inject(tmp, want, err) < 0)
-                goto cleanup;
-        }
-        if (rename(tmp, final) < 0) {
-            kvz_error_set_errno(err, "rename '%s' to '%s'", tmp, final);
-            goto cleanup;
-        }
-    }
-    if (want->disk && !in_use) {
-        struct stat st;
-        if (stat(img, &st) == 0 && (uint64_t)st.st_size < want->disk &&
-            kvz_disk_grow_offline(img, want->disk, err) < 0)
-            goto cleanup;
-    }
-    *rootfs_out = want->disk ? NULL : rootfs;
-    *img_out = want->disk ? img : NULL;
-    if (want->disk)
-        img = NULL;
-    else
-        rootfs = NULL;
-    ret = 0;
-cleanup:
-    if (ret < 0 && tmp) {
-        kvz_tree_discard(tmp);
-    }
-    free(tmp);
-    free(rootfs);
-    free(img);
-    return ret;
-}
-
 /* Defines (or redefines) the domain of `want` on storage at rootfs/img. */
 static int define_domain(virDomainPtr *out, struct kvz_host *h, const struct kvz_resource *want,
-                         const char *rootfs, const char *img, struct kvz_error **err)
+                         const char *template_digest, const char *rootfs, const char *img,
+                         struct kvz_error **err)
 {
     struct kvz_domain_meta m;
     char uuid[37], mac[18];
@@ -151,16 +63,18 @@ static int define_domain(virDomainPtr *out, struct kvz_host *h, const struct kvz
     int ret = -1;
 
     *out = NULL;
-    if (kvz_domain_meta_init(&m, h, KVZ_KIND_CONTAINER, want, NULL, err) < 0 ||
+    if (kvz_domain_meta_init(&m, h, KVZ_KIND_CONTAINER, want, template_digest, err) < 0 ||
         kvz_ownership_to_xml(&meta, &m.o, err) < 0)
         goto cleanup;
     kvz_identity_uuid(uuid, h->stack, want->name);
     kvz_identity_mac(mac, h->stack, want->name);
+    virNodeInfo node;
     struct kvz_ct_def def = {
         .name = want->name,
         .uuid = uuid,
         .mac = mac,
         .memory = want->memory,
+        .max_memory = virNodeGetInfo(h->conn, &node) == 0 ? (uint64_t)node.memory * 1024 : 0,
         .cpus_milli = want->cpus_milli,
         .rootfs_dir = rootfs,
         .disk_img = img,
@@ -191,11 +105,11 @@ static int converge_power(struct kvz_host *h, virDomainPtr dom, const struct kvz
         return kvz_error_set(err, "container '%s': set autostart: %s", want->name, kvz_virt_msg());
     if (want->state == KVZ_POWER_RUNNING)
         return kvz_ct_start(h, dom, err);
-    return kvz_ct_stop(h, dom, err);
+    return kvz_ct_stop(h, dom, want->stop_timeout, err);
 }
 
 int kvz_ct_create_from(struct kvz_host *h, const struct kvz_resource *want, const char *src,
-                       struct kvz_error **err)
+                       const char *digest, struct kvz_error **err)
 {
     char *dir = NULL, *rootfs = NULL, *img = NULL;
     virDomainPtr dom = NULL;
@@ -205,24 +119,26 @@ int kvz_ct_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
         goto cleanup;
     /* A same-named domain must be this stack's (a half-made create); never someone else's.
      * Running on complete storage, it keeps running: only the definition is redone. */
-    bool in_use = false;
-    if (kvz_domain_lookup(&dom, NULL, h, KVZ_KIND_CONTAINER, want->name, err) < 0)
+    bool in_use = false, have_domain = false;
+    enum kvz_ct_storage state;
+    if (kvz_domain_lookup(&dom, NULL, h, KVZ_KIND_CONTAINER, want->name, err) < 0 ||
+        kvz_ct_storage_state(&state, dir, want->disk != 0, err) < 0 ||
+        kvz_ct_storage_sweep(dir, err) < 0)
         goto cleanup;
     if (dom) {
-        char *final = NULL;
-        if (kvz_path_join(&final, dir, want->disk ? KVZ_CT_DISK_IMG : KVZ_CT_ROOTFS_DIR, err) < 0)
-            goto cleanup;
-        in_use = kvz_path_is(final, !want->disk) && virDomainIsActive(dom) == 1;
-        free(final);
-        if (!in_use && kvz_ct_stop(h, dom, err) < 0)
+        have_domain = true;
+        in_use = state != KVZ_CT_STORAGE_NONE && virDomainIsActive(dom) == 1;
+        if (!in_use && kvz_ct_stop(h, dom, want->stop_timeout, err) < 0)
             goto cleanup;
         virDomainFree(dom);
         dom = NULL;
     }
     if (kvz_mkdir_p(dir, 0700, err) < 0 ||
-        make_storage(&rootfs, &img, h, want, src, dir, in_use, err) < 0)
+        kvz_ct_storage_make(&rootfs, &img, h, want, src, dir, have_domain, in_use, err) < 0)
         goto cleanup;
-    if (define_domain(&dom, h, want, rootfs, img, err) < 0 || converge_power(h, dom, want, err) < 0)
+    if (define_domain(&dom, h, want, digest, rootfs, img, err) < 0 ||
+        kvz_ct_storage_mark(dir, want->disk != 0, KVZ_CT_STORAGE_DEFINED, err) < 0 ||
+        converge_power(h, dom, want, err) < 0)
         goto cleanup;
     ret = 0;
 cleanup:
@@ -242,7 +158,7 @@ static int container_create(struct kvz_host *h, const struct kvz_resource *want,
     if (!media || !media->image)
         return kvz_error_set(err, "create container '%s': template '%s' was not pulled", want->name,
                              want->template_name ? want->template_name : "");
-    return kvz_ct_create_from(h, want, media->image->path, err);
+    return kvz_ct_create_from(h, want, media->image->path, media->image->digest, err);
 }
 
 static bool has_field(const struct kvz_change *chg, const char *field)
@@ -263,6 +179,8 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
 
     if (!want)
         return kvz_error_set(err, "update container '%s': no desired spec", chg->name);
+    /* an update keeps what the guest was made from */
+    const char *made_from = chg->have ? chg->have->template_digest : NULL;
     if (kvz_domain_lookup(&dom, NULL, h, KVZ_KIND_CONTAINER, want->name, err) < 0)
         goto cleanup;
     if (!dom) {
@@ -309,19 +227,23 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
             }
             kvz_error_free(online);
         }
-        if (offline) {
+        if (offline && running) {
             /* The kernel refused online resize here (EPERM): offline, around a restart. */
             kvz_host_log(h, want->name,
                          "online resize not permitted here; growing offline (restart)");
-            if (kvz_ct_stop(h, dom, err) < 0 || kvz_disk_grow_offline(img, want->disk, err) < 0)
+            if (kvz_ct_stop(h, dom, want->stop_timeout, err) < 0)
                 goto cleanup;
             running = false;
+        } else if (offline) {
+            kvz_host_log(h, want->name, "growing disk");
         }
+        if (offline && kvz_disk_grow_offline(img, want->disk, err) < 0)
+            goto cleanup;
     }
     /* Network, hostname and ssh keys go into the definition and the rootfs: restart. */
     bool inject = has_field(chg, "hostname") || has_field(chg, "ssh_authorized_keys");
     if (inject || redefine) {
-        if (kvz_ct_stop(h, dom, err) < 0)
+        if (kvz_ct_stop(h, dom, want->stop_timeout, err) < 0)
             goto cleanup;
         running = false;
         if (inject &&
@@ -329,10 +251,10 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
             goto cleanup;
         virDomainFree(dom);
         dom = NULL;
-        if (define_domain(&dom, h, want, rootfs, img, err) < 0)
+        if (define_domain(&dom, h, want, made_from, rootfs, img, err) < 0)
             goto cleanup;
     }
-    if (refresh_metadata(h, dom, want, running, err) < 0)
+    if (refresh_metadata(h, dom, want, made_from, running, err) < 0)
         goto cleanup;
     /* Restarted or not, the final power state is what want->state says. */
     if (converge_power(h, dom, want, err) < 0)
@@ -352,26 +274,62 @@ cleanup:
 
 /* ---- remove ---- */
 
+/* The container dir the domain really uses (its rootfs or image's directory), in place of *dir.
+ * kvz only ever removes a dir of its own layout: one named containers/<stack>/<name>. */
+static int domain_dir(char **dir, struct kvz_host *h, virDomainPtr dom, const char *name,
+                      struct kvz_error **err)
+{
+    struct kvz_observed_resource tmp = {0};
+    char *rootfs = NULL, *img = NULL;
+    char *xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+    if (!xml)
+        return kvz_error_set(err, "read container '%s': %s", name, kvz_virt_msg());
+    int ret = kvz_ct_xml_parse(&tmp, &rootfs, &img, xml, err);
+    kvz_observed_resource_release(&tmp);
+    free(xml);
+    /* an image's path in the definition is a symlink to it (kvz_ct_storage_loop_path) */
+    char *real = img ? realpath(img, NULL) : NULL;
+    const char *used = rootfs ? rootfs : real;
+    char *slash = used ? strrchr(used, '/') : NULL;
+    if (ret == 0 && slash) {
+        struct kvz_buf tail = KVZ_BUF_INIT;
+        kvz_buf_printf(&tail, "/containers/%s/%s/", h->stack, name);
+        size_t n = (size_t)(slash - used) + 1, tl = tail.len;
+        if (!tail.oom && n >= tl && !memcmp(used + n - tl, tail.ptr, tl)) {
+            free(*dir);
+            *dir = strndup(used, n - 1);
+            if (!*dir)
+                ret = kvz_error_set(err, "out of memory");
+        }
+        kvz_buf_release(&tail);
+    }
+    free(rootfs);
+    free(img);
+    free(real);
+    return ret;
+}
+
 static int container_remove(struct kvz_host *h, const char *name, struct kvz_error **err)
 {
     char *dir = NULL;
     virDomainPtr dom = NULL;
+    struct kvz_ownership *own = NULL;
     int ret = -1;
 
     if (kvz_ct_dir(&dir, h, name, err) < 0 ||
-        kvz_domain_lookup(&dom, NULL, h, KVZ_KIND_CONTAINER, name, err) < 0)
+        kvz_domain_lookup(&dom, &own, h, KVZ_KIND_CONTAINER, name, err) < 0)
         goto cleanup;
-    if (dom) {
-        if (kvz_ct_stop(h, dom, err) < 0)
-            goto cleanup;
-        if (virDomainUndefine(dom) < 0) {
-            kvz_error_set(err, "undefine '%s': %s", name, kvz_virt_msg());
-            goto cleanup;
-        }
+    /* The files go before the definition: a remove killed in between leaves a domain whose
+     * storage is missing (planned again), never complete-looking files without a domain. */
+    if (dom && (kvz_ct_stop(h, dom, kvz_ownership_stop_timeout(own), err) < 0 ||
+                domain_dir(&dir, h, dom, name, err) < 0))
+        goto cleanup;
+    if (kvz_ct_storage_remove(h, name, dir, err) < 0 || kvz_ct_storage_sweep(dir, err) < 0)
+        goto cleanup;
+    if (dom && virDomainUndefine(dom) < 0) {
+        kvz_error_set(err, "undefine '%s': %s", name, kvz_virt_msg());
+        goto cleanup;
     }
-    kvz_host_log(h, name, "deleting files");
-    if (kvz_tree_remove(NULL, dir, err) < 0)
-        goto cleanup;
     ret = 0;
 cleanup:
     if (ret < 0)
@@ -379,6 +337,21 @@ cleanup:
     if (dom)
         virDomainFree(dom);
     free(dir);
+    kvz_ownership_free(own);
+    return ret;
+}
+
+static int container_record(struct kvz_host *h, const struct kvz_change *chg,
+                            struct kvz_error **err)
+{
+    virDomainPtr dom = NULL;
+    if (kvz_domain_lookup(&dom, NULL, h, KVZ_KIND_CONTAINER, chg->name, err) < 0)
+        return -1;
+    if (!dom)
+        return kvz_error_set(err, "container '%s' does not exist; plan again", chg->name);
+    int ret = refresh_metadata(h, dom, chg->want, chg->have ? chg->have->template_digest : NULL,
+                               virDomainIsActive(dom) == 1, err);
+    virDomainFree(dom);
     return ret;
 }
 
@@ -401,5 +374,7 @@ const struct kvz_provider_ops kvz_container_ops = {
     .update = container_update,
     .remove = container_remove,
     .set_power = kvz_ct_set_power,
+    .record = container_record,
+    .stop_many = kvz_ct_stop_many,
     .field_is_live = container_field_is_live,
 };

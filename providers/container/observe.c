@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* The limits through libvirt, when the cgroup files are not ours to read (another host) or not
  * there. libvirt 9.0's LXC driver touches the cgroup before checking that the domain runs and
@@ -56,18 +57,8 @@ static int observe_one(struct kvz_observed_resource *r, bool *gone, bool autosta
     if (kvz_ct_xml_observe(&o, r, &rootfs, &img, xml, err) < 0)
         goto cleanup;
     if (o) {
-        r->managed = true;
-        r->stack = o->stack;
-        r->spec_digest = o->spec_digest;
-        r->template_digest = o->template_digest;
-        r->config_digest = o->config_digest;
-        r->applied_at = o->applied_at;
-        r->kvz_version = o->kvz_version;
-        r->source = o->source;
-        r->protect = o->protect;
-        o->stack = o->spec_digest = o->template_digest = o->config_digest = NULL;
-        o->applied_at = o->kvz_version = o->source = NULL;
-        r->kind = o->kind;
+        r->kind = o->kind; /* another kind's metadata on an LXC domain: planned as that kind */
+        kvz_domain_meta_observed(r, o);
     }
     if (r->running) { /* what the kernel enforces now; the definition is read above */
         uint64_t mem = 0;
@@ -83,7 +74,9 @@ static int observe_one(struct kvz_observed_resource *r, bool *gone, bool autosta
     /* The files themselves, not a record: a rootfs deleted by hand shows as missing. */
     if (img) {
         struct kvz_error *bad = NULL;
-        r->storage_ok = kvz_path_is(img, false) && kvz_disk_size(&r->disk, img, &bad) == 0;
+        struct stat st; /* the domain's path is a symlink to the image */
+        r->storage_ok =
+            stat(img, &st) == 0 && S_ISREG(st.st_mode) && kvz_disk_size(&r->disk, img, &bad) == 0;
         if (!r->storage_ok &&
             !(r->problem = strdup(bad ? kvz_error_msg(bad) : "disk image missing"))) {
             kvz_error_free(bad);

@@ -14,6 +14,12 @@
 int kvz_ct_set_memory(virDomainPtr dom, uint64_t bytes, struct kvz_error **err)
 {
     const char *name = virDomainGetName(dom);
+    /* The current memory (LXC: the same cgroup limit) too, so dominfo and a later setmem agree
+     * with the hard limit, as after a fresh create. A definition of kvz 0.1 has its ceiling at
+     * the old size: libvirt refuses more, and the hard limit alone carries the change. */
+    if (virDomainSetMemoryFlags(dom, bytes / 1024, AFFECT) < 0 &&
+        kvz_virt_code() != VIR_ERR_INVALID_ARG)
+        return kvz_error_set(err, "set memory of '%s': %s", name, kvz_virt_msg());
     virTypedParameter p;
     memset(&p, 0, sizeof(p));
     snprintf(p.field, sizeof(p.field), "%s", VIR_DOMAIN_MEMORY_HARD_LIMIT);

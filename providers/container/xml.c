@@ -57,9 +57,13 @@ int kvz_ct_xml_build(char **out, const struct kvz_ct_def *def, struct kvz_error 
         ok &= m && copy && xmlAddChild(m, copy);
     }
     unsigned long long kib = def->memory / 1024;
-    ok &= attr(childf(dom, "memory", kib), "unit", "KiB");
-    /* The cgroup's hard limit is what the kernel enforces; <memory> alone is what the container
-     * sees as its size. Both start equal; live changes move the hard limit. */
+    unsigned long long ceiling =
+        (def->max_memory > def->memory ? def->max_memory : def->memory) / 1024;
+    /* The cgroup's hard limit is what the kernel enforces, and LXC's current memory is the
+     * same limit. <memory> is only the ceiling of live changes (libvirt cannot raise it on a
+     * running container): the host's memory, so a live change never leaves it behind. */
+    ok &= attr(childf(dom, "memory", ceiling), "unit", "KiB");
+    ok &= attr(childf(dom, "currentMemory", kib), "unit", "KiB");
     xmlNodePtr memtune = child(dom, "memtune", NULL);
     ok &= attr(childf(memtune, "hard_limit", kib), "unit", "KiB");
     ok &= childf(dom, "vcpu", (def->cpus_milli + 999) / 1000) != NULL;

@@ -247,6 +247,8 @@ static int network_set_power(struct kvz_host *h, const char *name, bool on, stru
         return kvz_error_set(err, "network '%s' does not exist; plan again", name);
     int rc = 0;
     bool active = virNetworkIsActive(net) == 1;
+    if (on != active)
+        kvz_host_log(h, name, on ? "starting network" : "stopping network");
     if (on && !active && virNetworkCreate(net) < 0)
         rc = kvz_error_set(err, "start network '%s': %s", name, kvz_virt_msg());
     else if (!on && active && virNetworkDestroy(net) < 0)

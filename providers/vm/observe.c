@@ -10,11 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char *dup_or_null(const char *s)
-{
-    return s && *s ? strdup(s) : NULL;
-}
-
 /* The guest reports balloon statistics only when its virtio-balloon driver runs. */
 static bool balloon_driver_active(virDomainPtr dom)
 {
@@ -61,17 +56,8 @@ static int observe_one(struct kvz_observed_resource *r, virDomainPtr dom, struct
         kvz_error_wrap(err, "vm '%s'", r->name);
         goto cleanup;
     }
-    if (own) {
-        r->managed = own->kind == KVZ_KIND_VM;
-        r->stack = dup_or_null(own->stack);
-        r->spec_digest = dup_or_null(own->spec_digest);
-        r->template_digest = dup_or_null(own->template_digest);
-        r->config_digest = dup_or_null(own->config_digest);
-        r->applied_at = dup_or_null(own->applied_at);
-        r->kvz_version = dup_or_null(own->kvz_version);
-        r->source = dup_or_null(own->source);
-        r->protect = own->protect;
-    }
+    if (own)
+        kvz_domain_meta_observed(r, own);
     int state = 0, reason = 0;
     if (virDomainGetState(dom, &state, &reason, 0) == 0)
         r->running = state == VIR_DOMAIN_RUNNING || state == VIR_DOMAIN_PAUSED ||
@@ -111,8 +97,7 @@ static int observe_one(struct kvz_observed_resource *r, virDomainPtr dom, struct
         kvz_buf_printf(&b, "disk '%s' missing", info.disk_path ? info.disk_path : "?");
         r->problem = kvz_buf_detach(&b);
     } else if (r->managed && info.seed_path && access(info.seed_path, F_OK) != 0) {
-        r->storage_ok = false;
-        r->problem = strdup("cloud-init seed missing");
+        r->seed_missing = true; /* derived from the manifest: rebuilt, never a reason to replace */
     }
     rc = 0;
 cleanup:

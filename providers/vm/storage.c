@@ -61,6 +61,23 @@ static char *pool_xml(const char *name, const char *path)
     return r;
 }
 
+/* libvirt refuses to refresh a pool while it builds a volume in it ("has
+ * asynchronous jobs running"): a parallel create's overlay does that. Such a
+ * build takes a moment, so wait for it, up to a minute, and refresh then. */
+static int pool_refresh(virStoragePoolPtr pool)
+{
+    for (int i = 0;; i++) {
+        if (virStoragePoolRefresh(pool, 0) == 0)
+            return 0;
+        virErrorPtr e = virGetLastError();
+        bool busy = e && e->domain == VIR_FROM_STORAGE && e->code == VIR_ERR_INTERNAL_ERROR &&
+                    e->message && strstr(e->message, "asynchronous jobs");
+        if (!busy || i >= 600)
+            return -1;
+        usleep(100 * 1000);
+    }
+}
+
 int kvz_vm_pool_ensure(virStoragePoolPtr *out, struct kvz_host *h, struct kvz_error **err)
 {
     char name[32];
@@ -100,7 +117,7 @@ int kvz_vm_pool_ensure(virStoragePoolPtr *out, struct kvz_host *h, struct kvz_er
         kvz_error_set(err, "start storage pool '%s': %s", name, kvz_virt_msg());
         goto cleanup;
     }
-    if (virStoragePoolRefresh(pool, 0) < 0) {
+    if (pool_refresh(pool) < 0) {
         kvz_error_set(err, "refresh storage pool '%s': %s", name, kvz_virt_msg());
         goto cleanup;
     }
@@ -192,7 +209,7 @@ int kvz_vm_volume_capacity(uint64_t *out, virStoragePoolPtr pool, const char *pa
 {
     virConnectPtr conn = virStoragePoolGetConnect(pool);
     virStorageVolPtr vol = virStorageVolLookupByPath(conn, path);
-    if (!vol && virStoragePoolRefresh(pool, 0) == 0)
+    if (!vol && pool_refresh(pool) == 0)
         vol = virStorageVolLookupByPath(conn, path);
     if (!vol)
         return kvz_error_set(err, "volume '%s': %s", path, kvz_virt_msg());
@@ -249,7 +266,7 @@ int kvz_vm_base_import(char **out_path, bool *out_qcow2, uint64_t *out_size, vir
         }
         unlink(tmp.ptr);
     }
-    if (virStoragePoolRefresh(pool, 0) < 0) {
+    if (pool_refresh(pool) < 0) {
         kvz_error_set(err, "refresh storage pool: %s", kvz_virt_msg());
         goto cleanup;
     }
@@ -318,7 +335,7 @@ int kvz_vm_volume_delete(virStoragePoolPtr pool, const char *path, struct kvz_er
     if (access(path, F_OK) != 0)
         return 0;
     virConnectPtr conn = virStoragePoolGetConnect(pool);
-    virStoragePoolRefresh(pool, 0);
+    pool_refresh(pool);
     virStorageVolPtr vol = virStorageVolLookupByPath(conn, path);
     if (vol) {
         int rc = virStorageVolDelete(vol, 0);

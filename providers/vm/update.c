@@ -39,7 +39,7 @@ bool kvz_vm_field_is_live(struct kvz_host *h, const struct kvz_resource *want,
     if (!strcmp(field, "disk"))
         return want->disk >= have->disk; /* a shrink is refused, never restarted */
     if (!strcmp(field, "network") || !strcmp(field, "autostart") || !strcmp(field, "protect") ||
-        !strcmp(field, "state"))
+        !strcmp(field, "state") || !strcmp(field, "seed"))
         return true;
     /* max_memory, max_cpus, hostname, ssh keys, cloud_init, os, firmware, cdrom */
     return false;
@@ -194,13 +194,18 @@ static int update_live(struct kvz_host *h, virDomainPtr dom, const struct kvz_ch
         } else if (!strcmp(f, "network")) {
             if (swap_network(h, dom, want, chg->have, flags, err) < 0)
                 return -1;
+        } else if (!strcmp(f, "seed")) {
+            /* cloud-init reads it at boot: the file is what matters, the guest runs on */
+            if (kvz_vm_seed_refresh(h, want, err) < 0)
+                return -1;
         } else if (!strcmp(f, "autostart")) {
             if (virDomainSetAutostart(dom, want->autostart) < 0)
                 return kvz_error_set(err, "autostart of vm '%s': %s", want->name, kvz_virt_msg());
         } else if (!strcmp(f, "state")) {
             if (want->state == KVZ_POWER_RUNNING && !running && virDomainCreate(dom) < 0)
                 return kvz_error_set(err, "start vm '%s': %s", want->name, kvz_virt_msg());
-            if (want->state == KVZ_POWER_STOPPED && running && kvz_vm_stop(dom, err) < 0)
+            if (want->state == KVZ_POWER_STOPPED && running &&
+                kvz_vm_stop(h, dom, want->stop_timeout, err) < 0)
                 return -1;
         } else if (strcmp(f, "protect") != 0) {
             return kvz_error_set(err, "vm '%s': '%s' cannot change live", want->name, f);
@@ -251,7 +256,7 @@ static int update_restart(struct kvz_host *h, virDomainPtr dom, const struct kvz
     } else if (want->cdrom_name) {
         cdrom = current_cdrom(dom);
     }
-    if (kvz_vm_stop(dom, err) < 0)
+    if (kvz_vm_stop(h, dom, want->stop_timeout, err) < 0)
         goto cleanup;
     if (has_field(chg, "disk") && grow_disk(h, dom, want->disk, err) < 0)
         goto cleanup;
@@ -300,6 +305,18 @@ int kvz_vm_update(struct kvz_host *h, const struct kvz_change *chg, const struct
             live = false;
     }
     int rc = live ? update_live(h, dom, chg, err) : update_restart(h, dom, chg, media, err);
+    virDomainFree(dom);
+    return rc;
+}
+
+int kvz_vm_record(struct kvz_host *h, const struct kvz_change *chg, struct kvz_error **err)
+{
+    virDomainPtr dom = NULL;
+    if (kvz_domain_lookup(&dom, NULL, h, KVZ_KIND_VM, chg->name, err) < 0)
+        return -1;
+    if (!dom)
+        return kvz_error_set(err, "vm '%s' does not exist; plan again", chg->name);
+    int rc = set_metadata(h, dom, chg->want, chg->have ? chg->have->template_digest : NULL, err);
     virDomainFree(dom);
     return rc;
 }

@@ -31,28 +31,34 @@ int kvz_vm_stop_timeout(void)
     return t > 0 ? t : 60;
 }
 
-int kvz_vm_stop(virDomainPtr dom, struct kvz_error **err)
+/* Graceful first (the guest agent, else the ACPI power button): the guest flushes its disks.
+ * Asked once; a guest that ignores both is forced off at its timeout. */
+static void ask(struct kvz_host *h, virDomainPtr dom, void **state, long elapsed_ms)
 {
-    if (virDomainIsActive(dom) != 1)
-        return 0;
-    /* Graceful first (the guest agent, else the ACPI power button): the guest flushes its
-     * disks. A guest that ignores both is forced off. */
-    virDomainShutdownFlags(dom,
-                           VIR_DOMAIN_SHUTDOWN_GUEST_AGENT | VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN);
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    for (;;) {
-        if (virDomainIsActive(dom) != 1)
-            return 0;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - start.tv_sec >= kvz_vm_stop_timeout())
-            break;
-        struct timespec ts = {0, 200 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    if (virDomainDestroy(dom) < 0 && virDomainIsActive(dom) == 1)
-        return kvz_vm_fail(err, dom, "force off");
+    if (elapsed_ms == 0)
+        virDomainShutdownFlags(dom, VIR_DOMAIN_SHUTDOWN_GUEST_AGENT |
+                                        VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN);
+}
+
+static struct kvz_stop_ops stop_ops(void)
+{
+    return (struct kvz_stop_ops){.ask = ask, .default_timeout_s = (unsigned)kvz_vm_stop_timeout()};
+}
+
+int kvz_vm_stop(struct kvz_host *h, virDomainPtr dom, unsigned timeout_s, struct kvz_error **err)
+{
+    struct kvz_stop_ops ops = stop_ops();
+    struct kvz_stop_req r = {.dom = dom, .timeout_s = timeout_s};
+    if (kvz_domains_stop(h, &ops, &r, 1, false) < 0)
+        return kvz_error_move(err, &r.err);
     return 0;
+}
+
+static int vm_stop_many(struct kvz_host *h, const char *const *names, const unsigned *timeouts,
+                        size_t n, bool force, struct kvz_error **errs)
+{
+    struct kvz_stop_ops ops = stop_ops();
+    return kvz_domain_stop_many(h, KVZ_KIND_VM, &ops, names, timeouts, n, force, errs);
 }
 
 /* ---- metadata ---- */
@@ -158,13 +164,14 @@ cleanup:
 
 /* ---- create ---- */
 
-static int set_running(virDomainPtr dom, bool on, struct kvz_error **err)
+static int set_running(struct kvz_host *h, virDomainPtr dom, bool on, unsigned stop_timeout,
+                       struct kvz_error **err)
 {
     int active = virDomainIsActive(dom);
     if (on && active != 1 && virDomainCreate(dom) < 0)
         return kvz_vm_fail(err, dom, "start");
     if (!on && active == 1)
-        return kvz_vm_stop(dom, err);
+        return kvz_vm_stop(h, dom, stop_timeout, err);
     return 0;
 }
 
@@ -204,7 +211,7 @@ int kvz_vm_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
     }
     if (dom && access(disk, F_OK) == 0) {
         /* Made before: only the power state may be left to do. */
-        rc = set_running(dom, want->state == KVZ_POWER_RUNNING, err);
+        rc = set_running(h, dom, want->state == KVZ_POWER_RUNNING, want->stop_timeout, err);
         goto cleanup;
     }
     if (dom) {
@@ -249,7 +256,11 @@ int kvz_vm_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
     if (kvz_vm_seed_refresh(h, want, err) < 0)
         goto cleanup;
     /* Without a manifest template (tests), the content digest identifies the image. */
-    if (kvz_vm_definition(&xml, h, want, cdrom_path, want->tmpl ? NULL : image_digest, err) < 0)
+    /* What the guest is made from: the image's content digest, whatever URL it came under. */
+    char made_from[80] = "";
+    if (image_digest)
+        snprintf(made_from, sizeof(made_from), "sha256:%.64s", image_digest);
+    if (kvz_vm_definition(&xml, h, want, cdrom_path, made_from[0] ? made_from : NULL, err) < 0)
         goto cleanup;
     dom = virDomainDefineXML(h->conn, xml);
     if (!dom) {
@@ -262,7 +273,7 @@ int kvz_vm_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
     }
     if (want->state == KVZ_POWER_RUNNING) {
         kvz_host_log(h, want->name, "starting");
-        if (set_running(dom, true, err) < 0)
+        if (set_running(h, dom, true, want->stop_timeout, err) < 0)
             goto cleanup;
     }
     rc = 0;
@@ -319,7 +330,7 @@ static int vm_remove(struct kvz_host *h, const char *name, struct kvz_error **er
         goto cleanup;
     }
     if (dom) {
-        if (kvz_vm_stop(dom, err) < 0)
+        if (kvz_vm_stop(h, dom, kvz_ownership_stop_timeout(own), err) < 0)
             goto cleanup;
         if (virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_NVRAM |
                                             VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
@@ -352,21 +363,26 @@ cleanup:
 static int vm_set_power(struct kvz_host *h, const char *name, bool on, struct kvz_error **err)
 {
     virDomainPtr dom = NULL;
-    if (kvz_domain_lookup(&dom, NULL, h, KVZ_KIND_VM, name, err) < 0)
+    struct kvz_ownership *own = NULL;
+    if (kvz_domain_lookup(&dom, &own, h, KVZ_KIND_VM, name, err) < 0)
         return -1;
-    if (!dom)
-        return kvz_error_set(err, "vm '%s' does not exist; apply to create it", name);
-    int rc = set_running(dom, on, err);
-    virDomainFree(dom);
+    int rc = dom ? set_running(h, dom, on, kvz_ownership_stop_timeout(own), err)
+                 : kvz_error_set(err, "vm '%s' does not exist; apply to create it", name);
+    if (dom)
+        virDomainFree(dom);
+    kvz_ownership_free(own);
     return rc;
 }
 
-static const char *vm_host_warning(struct kvz_host *h)
+static void vm_host_warning(struct kvz_buf *out, struct kvz_host *h)
 {
     const char *why = NULL;
     if (kvz_vm_kvm_usable(&why, h->uri, h->conn))
-        return NULL;
-    return why ? why : "KVM is not usable on this host";
+        return;
+    kvz_buf_printf(
+        out,
+        "vms on '%s' will run under TCG emulation, far slower than KVM: %s; run 'kvz doctor' for details",
+        h->uri, why ? why : "KVM is not usable on this host");
 }
 
 const struct kvz_provider_ops kvz_vm_ops = {
@@ -376,6 +392,8 @@ const struct kvz_provider_ops kvz_vm_ops = {
     .update = kvz_vm_update,
     .remove = vm_remove,
     .set_power = vm_set_power,
+    .record = kvz_vm_record,
+    .stop_many = vm_stop_many,
     .field_is_live = kvz_vm_field_is_live,
     .host_warning = vm_host_warning,
 };

@@ -149,8 +149,10 @@ struct _virDomain;
  * first: virDomainGetName() resets libvirt's last error. */
 int kvz_vm_fail(struct kvz_error **err, struct _virDomain *dom, const char *what);
 
-/* Graceful ACPI shutdown, forced off after kvz_vm_stop_timeout() seconds. */
-int kvz_vm_stop(struct _virDomain *dom, struct kvz_error **err) __attribute__((warn_unused_result));
+/* Graceful shutdown (guest agent, else ACPI), forced off after timeout_s seconds (0:
+ * kvz_vm_stop_timeout()). */
+int kvz_vm_stop(struct kvz_host *h, struct _virDomain *dom, unsigned timeout_s,
+                struct kvz_error **err) __attribute__((warn_unused_result));
 
 /*
  * The whole definition of `want` (paths in h's pool, identity from stack and
@@ -175,6 +177,9 @@ int kvz_vm_observe(struct kvz_observed *out, struct kvz_host *h, struct kvz_erro
 
 int kvz_vm_update(struct kvz_host *h, const struct kvz_change *chg, const struct kvz_media *media,
                   struct kvz_error **err) __attribute__((warn_unused_result));
+/* The ops table's record: chg->want recorded in the domain's metadata. */
+int kvz_vm_record(struct kvz_host *h, const struct kvz_change *chg, struct kvz_error **err)
+    __attribute__((warn_unused_result));
 bool kvz_vm_field_is_live(struct kvz_host *h, const struct kvz_resource *want,
                           const struct kvz_observed_resource *have, const char *field);
 

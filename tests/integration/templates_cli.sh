@@ -54,6 +54,13 @@ grep -q "^rootfs .*rootfs .*sha256:.*ready" "$work/out" || fail "pull output: $(
 grep -q "template 'loose' is not verified" "$work/err" || fail "no insecure warning on pull"
 [[ $(stat -c %a "$st/cache/objects/$(sha rootfs.tar.gz)/rootfs/usr/bin/su") == 4755 ]] || fail "setuid lost"
 [[ $(ls "$st/cache/objects" | wc -l) == 2 ]] || fail "expected 2 objects: $(ls "$st/cache/objects")"
+# issue 8 item 15: the progress shows the template's download, not its SUMS file's
+other_size=$(stat -c %s "$work/www/other.tar.xz")
+grep -q "^other: fetching the checksums file" "$work/err" || fail "no checksums line: $(cat "$work/err")"
+grep -q "^other: downloading .*B" "$work/err" || fail "no download line for other: $(cat "$work/err")"
+! grep -q "^other: downloading $(stat -c %s "$work/www/SHA256SUMS") B" "$work/err" ||
+  fail "the progress showed the SUMS file as the download: $(cat "$work/err")"
+[[ $(grep -c "^other: stored" "$work/err") == 1 ]] || fail "stored reported more than once: $(cat "$work/err")"
 
 # a second pull touches no network at all
 before=$(count)

@@ -22,27 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { echo "ok - $*"; }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
-check() { # check DESCRIPTION COMMAND...
-  local what=$1; shift
-  if "$@"; then ok "$what"; else bad "$what"; fi
-}
-# run EXPECTED_STATUS CMD...: runs, keeps stdout+stderr in $out, checks the exit status
-run() {
-  local want=$1; shift
-  out=$("$@" </dev/null 2>&1); local st=$?
-  if [[ $st != "$want" ]]; then
-    bad "exit $st (wanted $want): $*"; printf '%s\n' "$out" | sed 's/^/    /'
-    return 1
-  fi
-  return 0
-}
-has() {
-  grep -qF -- "$1" <<<"$out" && return 0
-  bad "output lacks: $1"; printf '%s\n' "$out" | sed 's/^/    /'
-  return 1
-}
+. "$(dirname "$0")/shlib.sh"
 domstate() { virsh -q -c $uri domstate "$1" 2>/dev/null | head -1; }
 domid() { virsh -q -c $uri domid "$1" 2>/dev/null | head -1; }
 
@@ -260,5 +240,4 @@ check "a files gone" test ! -e "$state/containers/$p-web/$p-a"
 check "other stack untouched by destroy" test "$(domstate $p-other)" = running
 run 0 "$kvz" destroy -f "$mo" --auto-approve
 
-echo "$fails failure(s)"
-exit $((fails > 0))
+finish

@@ -1284,9 +1284,22 @@ static void test_local_file_and_prune(void **state)
     assert_int_equal(entries(g_state, "objects"), 2);
 
     uint64_t freed = 0;
-    size_t removed = 0;
+    size_t removed = 0, busy = 0;
     const struct kvz_template *keep[] = {&plain};
-    assert_int_equal(kvz_store_prune(&freed, &removed, s, keep, 1, NULL), 0);
+    /* issue 8 item 6: what an apply holds, and what a guest was made from, stay */
+    pull_ok(&b, s, &other, KVZ_CONTENT_DISK);
+    assert_int_equal(kvz_store_prune(&freed, &removed, &busy, s, keep, 1, NULL, 0, NULL), 0);
+    assert_int_equal(removed, 0);
+    assert_int_equal(busy, 1);
+    char used_digest[80];
+    snprintf(used_digest, sizeof(used_digest), "%s", b.digest);
+    kvz_image_release(&b);
+    const char *used[] = {used_digest};
+    assert_int_equal(kvz_store_prune(&freed, &removed, &busy, s, keep, 1, used, 1, NULL), 0);
+    assert_int_equal(removed, 0);
+    assert_int_equal(busy, 0);
+    assert_int_equal(entries(g_state, "objects"), 2);
+    assert_int_equal(kvz_store_prune(&freed, &removed, &busy, s, keep, 1, NULL, 0, NULL), 0);
     assert_int_equal(removed, 1);
     assert_true(freed >= 300000);
     assert_int_equal(entries(g_state, "objects"), 1);
@@ -1295,7 +1308,7 @@ static void test_local_file_and_prune(void **state)
     assert_int_equal(kvz_store_lookup(&b, s, &plain, NULL), 1);
     kvz_image_release(&b);
     /* Nothing left to free the second time. */
-    assert_int_equal(kvz_store_prune(&freed, &removed, s, keep, 1, NULL), 0);
+    assert_int_equal(kvz_store_prune(&freed, &removed, &busy, s, keep, 1, NULL, 0, NULL), 0);
     assert_int_equal(removed, 0);
     kvz_image_release(&a);
     kvz_store_free(s);

@@ -125,6 +125,8 @@ static void load_observed(const struct kvz_manifest *m, struct kvz_observed_reso
         h->kvz_version = dup_or_null(o, "kvz_version");
         h->source = dup_or_null(o, "source");
         h->protect = boolean(o, "protect", false);
+        h->template_source = dup_or_null(o, "template_source");
+        h->state_dir = dup_or_null(o, "state_dir");
     }
     if (h->kind == KVZ_KIND_NETWORK) {
         load_network(m, h, o);
@@ -191,6 +193,12 @@ int plan_fixture_load(struct plan_fixture *f, const char *dir, const char *name)
     for (size_t i = 0; i < f->n_targets; i++)
         f->targets[i] = strdup(json_string_value(json_array_get(targets, i)));
     f->destroy = boolean(root, "destroy", false);
+    f->state_dir = dup_or_null(root, "state_dir");
+    json_t *resolved = json_object_get(root, "resolved");
+    f->resolved = calloc(m->n_templates + 1, sizeof(char *));
+    f->n_resolved = m->n_templates;
+    for (size_t i = 0; i < m->n_templates; i++)
+        f->resolved[i] = dup_or_null(resolved, m->templates[i].name);
     json_decref(root);
     return 0;
 }
@@ -203,6 +211,10 @@ void plan_fixture_release(struct plan_fixture *f)
     for (size_t i = 0; i < f->n_targets; i++)
         free(f->targets[i]);
     free(f->targets);
+    for (size_t i = 0; f->resolved && i < f->n_resolved; i++)
+        free(f->resolved[i]);
+    free(f->resolved);
+    free(f->state_dir);
 }
 
 void plan_fixture_input(struct kvz_plan_input *in, struct plan_fixture *f)
@@ -215,4 +227,6 @@ void plan_fixture_input(struct kvz_plan_input *in, struct plan_fixture *f)
     in->targets = (const char *const *)f->targets;
     in->n_targets = f->n_targets;
     in->destroy = f->destroy;
+    in->template_digests = (const char *const *)f->resolved;
+    in->state_dir = f->state_dir;
 }

@@ -27,6 +27,9 @@ struct plan_fixture {
     char **targets;
     size_t n_targets;
     bool destroy;
+    char **resolved; /* "resolved": {TEMPLATE: DIGEST}, indexed like m->templates */
+    size_t n_resolved;
+    char *state_dir; /* "state_dir": the run's, or NULL */
 };
 
 /* Loads `path`; returns 0, -1 with a message on stderr. */

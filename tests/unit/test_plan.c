@@ -94,6 +94,8 @@ CASE(net_protect)
 CASE(net_target)
 CASE(net_overlap_host)
 CASE(net_destroy)
+CASE(template_identity)
+CASE(state_dir)
 
 static void test_disruption(void **state)
 {
@@ -234,18 +236,18 @@ static void test_spec_digest(void **state)
     char *id = NULL;
     assert_int_equal(kvz_template_identity(&id, &t, NULL), 0);
     assert_string_equal(id, "sha256:ab12");
-    assert_true(kvz_template_digest_matches(id, &t));
-    assert_true(kvz_template_digest_matches("AB12", &t));
-    assert_false(kvz_template_digest_matches("sha256:cd34", &t));
+    assert_true(kvz_template_digest_matches(id, NULL, &t, NULL));
+    assert_true(kvz_template_digest_matches("AB12", NULL, &t, NULL));
+    assert_false(kvz_template_digest_matches("sha256:cd34", NULL, &t, NULL));
     free(id);
     t.algo = KVZ_DIGEST_NONE;
     t.digest = NULL;
     t.checksums_url = "https://x/SHA256SUMS";
     assert_int_equal(kvz_template_identity(&id, &t, NULL), 0);
     assert_int_equal(strncmp(id, "url:", 4), 0);
-    assert_true(kvz_template_digest_matches(id, &t));
+    assert_true(kvz_template_digest_matches(id, NULL, &t, NULL));
     t.url = "https://x/other.tar.xz";
-    assert_false(kvz_template_digest_matches(id, &t));
+    assert_false(kvz_template_digest_matches(id, NULL, &t, NULL));
     free(id);
 }
 
@@ -278,6 +280,8 @@ int main(void)
         cmocka_unit_test(test_net_target),
         cmocka_unit_test(test_net_overlap_host),
         cmocka_unit_test(test_net_destroy),
+        cmocka_unit_test(test_template_identity),
+        cmocka_unit_test(test_state_dir),
         cmocka_unit_test(test_disruption),
         cmocka_unit_test(test_plan_disruption),
         cmocka_unit_test(test_size_human),

@@ -95,6 +95,17 @@ static void test_planfile_roundtrip_and_stale(void **state)
     kvz_error_clear(&err);
 
     kvz_planfile_free(pf);
+    pf = NULL;
+
+    /* issue 8 item 13: an edited URI (or any other byte apply relies on) is refused */
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "sed -i 's|\"lxc:///system\"|\"lxc+ssh://evil/system\"|' '%s'",
+             file);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(kvz_planfile_read(&pf, file, &err), -1);
+    assert_non_null(strstr(kvz_error_msg(err), "was changed after kvz wrote it"));
+    kvz_error_clear(&err);
+
     kvz_plan_free(p);
     plan_fixture_release(&fx);
 
