@@ -115,7 +115,8 @@ static int stop_first(struct exec *x)
         size_t n = 0;
         for (size_t i = 0; ops && ops->stop_many && i < p->n_changes; i++) {
             const struct kvz_change *c = &p->changes[i];
-            if ((int)c->kind != k || !stops_for_good(x, c) || failed_dependency(x, c))
+            if ((int)c->kind != k || kvz_change_phase(c) != KVZ_PHASE_GUESTS ||
+                !stops_for_good(x, c) || failed_dependency(x, c))
                 continue;
             /* the manifest's timeout for a guest it still names, else the recorded one */
             timeouts[n] = c->want ? c->want->stop_timeout : c->have->stop_timeout;
