@@ -348,17 +348,16 @@ static void plan_create_fields(struct diff *d, struct kvz_change *c, const struc
         kvz_diff_add_str(d, c, "state", NULL, "stopped", true);
 }
 
-/* A guest whose files another state dir holds is never changed or deleted from this one: its
- * storage, its lock and its cache are there. */
-static bool foreign_state_dir(struct diff *d, const struct kvz_observed_resource *h)
+bool kvz_diff_foreign_state_dir(struct diff *d, const struct kvz_observed_resource *h)
 {
     const char *mine = d->in->state_dir;
     if (!mine || !h->state_dir || !strcmp(h->state_dir, mine))
         return false;
     kvz_diff_problem(
         d,
-        "%s '%s' was made with state dir '%s', which holds its files, not '%s'; plan and apply it with --state-dir %s, or destroy it from there",
-        kvz_kind_str(h->kind), h->name, h->state_dir, mine, h->state_dir);
+        "%s '%s' was made with state dir '%s', which holds its %s, not '%s'; plan and apply it with --state-dir %s, or destroy it from there",
+        kvz_kind_str(h->kind), h->name, h->state_dir,
+        h->kind == KVZ_KIND_NETWORK ? "lock" : "files", mine, h->state_dir);
     return true;
 }
 
@@ -390,7 +389,7 @@ static void plan_desired(struct diff *d, const struct kvz_resource *w)
             kind, w->name, h->stack ? h->stack : "?");
         return;
     }
-    if (foreign_state_dir(d, h))
+    if (kvz_diff_foreign_state_dir(d, h))
         return;
     plan_existing(d, w, h);
 }
@@ -398,7 +397,7 @@ static void plan_desired(struct diff *d, const struct kvz_resource *w)
 static void plan_delete(struct diff *d, const struct kvz_observed_resource *h, const char *why)
 {
     const char *kind = kvz_kind_str(h->kind);
-    if (foreign_state_dir(d, h))
+    if (kvz_diff_foreign_state_dir(d, h))
         return;
     if (h->protect) {
         kvz_diff_problem(

@@ -46,6 +46,11 @@ const struct kvz_observed_resource *kvz_diff_find_observed(const struct kvz_plan
 bool kvz_diff_field_live(const struct diff *d, const struct kvz_resource *w,
                          const struct kvz_observed_resource *h, const char *field);
 
+/* Whether `h` was made with another state dir than this run's; then a problem says to plan it
+ * from there. A guest's files are there; a network's lock (applies to it are serialised by
+ * that state dir's lock). Such a resource is never changed or deleted from here. */
+bool kvz_diff_foreign_state_dir(struct diff *d, const struct kvz_observed_resource *h);
+
 /* The change planned for (kind, name), or NULL. */
 struct kvz_change *kvz_diff_change_of(struct diff *d, enum kvz_kind kind, const char *name);
 

@@ -286,6 +286,8 @@ void kvz_diff_network(struct diff *d, const struct kvz_resource *w)
             w->name, h->stack ? h->stack : "?");
         return;
     }
+    if (kvz_diff_foreign_state_dir(d, h))
+        return;
     plan_existing(d, w, h);
 }
 

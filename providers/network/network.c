@@ -286,16 +286,8 @@ static int observe_one(struct kvz_observed_resource *r, virNetworkPtr net, struc
     if (kvz_net_xml_parse(r, &own, inactive, err) < 0 ||
         (live && kvz_net_xml_parse(r, NULL, live, err) < 0))
         goto cleanup;
-    if (own) {
-        r->managed = own->kind == KVZ_KIND_NETWORK;
-        r->stack = own->stack;
-        r->spec_digest = own->spec_digest;
-        r->applied_at = own->applied_at;
-        r->kvz_version = own->kvz_version;
-        r->source = own->source;
-        r->protect = own->protect;
-        own->stack = own->spec_digest = own->applied_at = own->kvz_version = own->source = NULL;
-    }
+    if (own)
+        kvz_domain_meta_observed(r, own);
     r->storage_ok = true;
     virNetworkDHCPLeasePtr *leases = NULL;
     int n = r->running ? virNetworkGetDHCPLeases(net, NULL, &leases, 0) : 0;

@@ -94,6 +94,7 @@ CASE(net_protect)
 CASE(net_target)
 CASE(net_overlap_host)
 CASE(net_destroy)
+CASE(net_state_dir)
 CASE(template_identity)
 CASE(state_dir)
 
@@ -280,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_net_target),
         cmocka_unit_test(test_net_overlap_host),
         cmocka_unit_test(test_net_destroy),
+        cmocka_unit_test(test_net_state_dir),
         cmocka_unit_test(test_template_identity),
         cmocka_unit_test(test_state_dir),
         cmocka_unit_test(test_disruption),
