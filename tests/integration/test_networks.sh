@@ -22,31 +22,18 @@ qemu=qemu:///system
 nat=$p-nat iso=$p-iso routed=$p-routed up=$p-up foreign=$p-foreign ct=$p-c1 vm=$p-vm
 hostbr=kvzt$$br # a host bridge for mode bridge (15 characters at most)
 
+fails=0
+. "$(dirname "$0")/shlib.sh"
 cleanup() {
-  for d in $(virsh -q -c $lxc list --all --name 2>/dev/null | grep "^$p-"); do
-    virsh -q -c $lxc destroy "$d" >/dev/null 2>&1
-    virsh -q -c $lxc undefine "$d" >/dev/null 2>&1
-  done
-  for d in $(virsh -q -c $qemu list --all --name 2>/dev/null | grep "^$p-"); do
-    virsh -q -c $qemu destroy "$d" >/dev/null 2>&1
-    virsh -q -c $qemu undefine --nvram "$d" >/dev/null 2>&1
-  done
-  for n in $(virsh -q -c $qemu net-list --all --name 2>/dev/null | grep "^$p-"); do
-    virsh -q -c $qemu net-destroy "$n" >/dev/null 2>&1
-    virsh -q -c $qemu net-undefine "$n" >/dev/null 2>&1
-  done
-  for pool in $(virsh -q -c $qemu pool-list --all --name 2>/dev/null | grep '^kvz-'); do
-    if virsh -q -c $qemu pool-dumpxml "$pool" 2>/dev/null | grep -q "<path>$state/pool</path>"; then
-      virsh -q -c $qemu pool-destroy "$pool" >/dev/null 2>&1
-      virsh -q -c $qemu pool-undefine "$pool" >/dev/null 2>&1
-    fi
-  done
+  remove_domains $lxc "$p-"
+  remove_domains $qemu "$p-"
+  remove_networks $qemu "$p-"
+  remove_pools $qemu "$work"
   ip link del "$hostbr" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-source "$src/tests/integration/testlib.sh"
 netinfo() { virsh -q -c $qemu net-info "$1" 2>/dev/null | awk -F': *' -v k="$2" '$1 == k {print $2}'; }
 netxml() { virsh -q -c $qemu net-dumpxml "$@" 2>/dev/null; }
 ctid() { virsh -q -c $lxc domid "$ct" 2>/dev/null | tr -d ' '; }
@@ -247,5 +234,4 @@ run 0 "$kvz" destroy -f "$m" --auto-approve && ok "destroy"
 check "no network of the test left" test -z "$(virsh -q -c $qemu net-list --all --name | grep "^$p-")"
 check "no guest of the test left" test -z "$(virsh -q -c $lxc list --all --name | grep "^$p-")$(virsh -q -c $qemu list --all --name | grep "^$p-")"
 
-echo "$fails failure(s)"
-[[ $fails == 0 ]]
+finish
