@@ -126,6 +126,10 @@ check "nat forwards with NAT" grep -q "<forward mode='nat'" <<<"$x"
 check "nat's gateway is the first address" grep -q "<ip address='$A.1' prefix='24'>" <<<"$x"
 check "nat's DHCP range is the rest" grep -q "<range start='$A.2' end='$A.254'/>" <<<"$x"
 check "kvz's ownership in the network's metadata" grep -q "<kvz:stack>$p</kvz:stack>" <<<"$(netxml --inactive "$nat")"
+check "the state dir in the network's metadata" grep -q "<kvz:state-dir>$state</kvz:state-dir>" <<<"$(netxml --inactive "$nat")"
+KVZ_STATE_DIR=$work/other run 1 "$kvz" plan -f "$m" &&
+  has "network '$nat' was made with state dir '$state', which holds its lock, not '$work/other'" &&
+  ok "another state dir leaves the network alone"
 check "libvirt's masquerade rule for the nat subnet" grep -q -- "-s $A.0/24 .*-j MASQUERADE" <<<"$(iptables -t nat -S)"
 check "routed: forwards by routing" grep -q "<forward mode='route'/>" <<<"$(netxml "$routed")"
 check "routed active" test "$(netinfo "$routed" Active)" = yes
