@@ -16,7 +16,8 @@ int cmd_destroy(struct kvz_cli *cli, const struct kvz_command *c, int argc, char
         goto cleanup;
     kvz_stack_print_plan(cli, r.plan, false);
     if (!kvz_plan_n_changes(r.plan)) {
-        rc = KVZ_EXIT_OK;
+        /* a destroy that died before its storage went finishes it now */
+        rc = kvz_stack_prune_storage(cli, &r.hs) < 0 ? KVZ_EXIT_ERROR : KVZ_EXIT_OK;
         goto cleanup;
     }
     if (kvz_stack_approve(cli, o.auto_approve, "destroy", "resources") < 0)
@@ -24,6 +25,9 @@ int cmd_destroy(struct kvz_cli *cli, const struct kvz_command *c, int argc, char
     putchar('\n');
     rc = kvz_stack_execute(cli, &r, "Destroy", o.parallel, o.force, false) < 0 ? KVZ_EXIT_ERROR
                                                                                : KVZ_EXIT_OK;
+    /* what the destroyed guests used and no other guest does: base volumes, the pool */
+    if (rc == KVZ_EXIT_OK && kvz_stack_prune_storage(cli, &r.hs) < 0)
+        rc = KVZ_EXIT_ERROR;
 cleanup:
     kvz_stack_release(&r);
     kvz_opts_release(&o);

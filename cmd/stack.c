@@ -61,13 +61,14 @@ fail:
     return -1;
 }
 
-/* Whether a guest of the manifests exists on the host: only its template needs resolving. */
+/* Whether a guest of the manifests that uses t (as its template, cdrom or drivers) exists on
+ * the host: only such templates need resolving. */
 static bool in_use(const struct kvz_stack_run *r, const struct kvz_template *t)
 {
     for (size_t i = 0; i < r->m->n_resources; i++) {
         const struct kvz_resource *w = &r->m->resources[i];
         const struct kvz_observed *o = &r->hs.observed[w->kind];
-        if (w->tmpl != t)
+        if (w->tmpl != t && w->cdrom != t && w->drivers != t)
             continue;
         for (size_t j = 0; j < o->n; j++)
             if (!strcmp(o->v[j].name, w->name))
@@ -286,7 +287,13 @@ int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, const char *
         goto done;
     for (int k = 0; k < KVZ_N_KINDS; k++)
         r->hs.h[k].source = r->source;
-    if (r->plan->counts[KVZ_ACTION_CREATE] || r->plan->counts[KVZ_ACTION_REPLACE]) {
+    bool pulls = r->plan->counts[KVZ_ACTION_CREATE] || r->plan->counts[KVZ_ACTION_REPLACE];
+    for (size_t i = 0; !pulls && i < r->plan->n_changes; i++) {
+        const struct kvz_change *c = &r->plan->changes[i];
+        /* an update that attaches a vm's media pulls them */
+        pulls = c->action == KVZ_ACTION_UPDATE && c->want && (c->want->cdrom || c->want->drivers);
+    }
+    if (pulls) {
         kvz_store_opts_init(&sopts);
         if (!json && !(rp.ui = kvz_pull_progress_new(cli, &sopts))) {
             kvz_error_set(&err, "apply: out of memory");
@@ -322,6 +329,27 @@ done:
     json_decref(rp.results);
     kvz_store_free(store);
     kvz_pull_progress_free(rp.ui);
+    return ret;
+}
+
+int kvz_stack_prune_storage(struct kvz_cli *cli, struct kvz_hosts *hs)
+{
+    int ret = 0;
+    for (int k = 0; k < KVZ_N_KINDS; k++) {
+        const struct kvz_provider_ops *ops = hs->ops[k];
+        struct kvz_error *err = NULL;
+        size_t removed = 0;
+        if (!ops || !ops->prune)
+            continue;
+        if (ops->prune(&removed, &hs->h[k], &err) < 0) {
+            kvz_out_kvz_error(cli, err);
+            kvz_error_free(err);
+            ret = -1;
+        } else if (removed && cli->verbosity >= 0) {
+            printf("removed %zu unused %s storage item%s (base volumes, pool) on '%s'\n", removed,
+                   ops->kind, removed == 1 ? "" : "s", hs->uri[k]);
+        }
+    }
     return ret;
 }
 

@@ -71,6 +71,10 @@ int kvz_stack_approve(struct kvz_cli *cli, bool auto_approve, const char *what, 
 int kvz_stack_execute(struct kvz_cli *cli, struct kvz_stack_run *r, const char *what,
                       unsigned parallel, bool force, bool json);
 
+/* Removes the storage no guest on the connected hosts uses any more (providers' prune), saying
+ * what went; the caller holds the state-dir lock. 0 when every provider succeeded. */
+int kvz_stack_prune_storage(struct kvz_cli *cli, struct kvz_hosts *hs);
+
 void kvz_stack_release(struct kvz_stack_run *r);
 
 #endif

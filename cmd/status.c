@@ -79,6 +79,11 @@ int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char 
                                     "disk", (json_int_t)h->disk, "drift", kvz_buf_cstr(&drift),
                                     "applied_at", sn(h->applied_at), "source", sn(h->source),
                                     "kvz_version", sn(h->kvz_version), "protect", h->protect));
+                /* what a running vm's guest really has beside its target (balloon) */
+                if (h->memory_actual)
+                    json_object_set_new(json_array_get(rows, json_array_size(rows) - 1),
+                                        "memory_actual",
+                                        json_integer((json_int_t)h->memory_actual));
                 if (net)
                     kvz_status_network_json(json_array_get(rows, json_array_size(rows) - 1), h, &r);
             } else {

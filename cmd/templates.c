@@ -1,6 +1,7 @@
 #include "cmd/cli.h"
 #include "cmd/options.h"
 #include "cmd/pull_progress.h"
+#include "cmd/stack.h"
 
 #include "base/error.h"
 #include "parser/manifest.h"
@@ -21,7 +22,7 @@ static enum kvz_content_kind use_of(const struct kvz_manifest *m, const struct k
         const struct kvz_resource *r = &m->resources[i];
         if (r->tmpl == t)
             return r->kind == KVZ_KIND_CONTAINER ? KVZ_CONTENT_ROOTFS : KVZ_CONTENT_DISK;
-        if (r->cdrom == t)
+        if (r->cdrom == t || r->drivers == t)
             return KVZ_CONTENT_ISO;
     }
     return KVZ_CONTENT_UNKNOWN;
@@ -145,6 +146,22 @@ cleanup:
     return rc;
 }
 
+/* The host's side: base volumes no VM uses, a pool no guest needs. Under the state-dir lock,
+ * so no apply is between importing a base and defining its VM. */
+static int prune_storage(struct kvz_cli *cli, const struct kvz_manifest *m)
+{
+    struct kvz_stack_run r = KVZ_STACK_RUN_INIT;
+    r.m = (struct kvz_manifest *)m; /* borrowed: released below before kvz_stack_release */
+    int rc = KVZ_EXIT_ERROR;
+    if (kvz_stack_lock(cli, &r) < 0 || kvz_stack_observe(cli, &r, NULL) < 0)
+        goto cleanup;
+    rc = kvz_stack_prune_storage(cli, &r.hs) < 0 ? KVZ_EXIT_ERROR : KVZ_EXIT_OK;
+cleanup:
+    r.m = NULL;
+    kvz_stack_release(&r);
+    return rc;
+}
+
 /* What the guests on the hosts (of every stack) were made from: prune keeps it. A kind that
  * cannot be observed makes prune refuse: it would not know what those guests use. */
 static int used_by_guests(struct kvz_cli *cli, const struct kvz_manifest *m, struct kvz_hosts *hs,
@@ -210,7 +227,7 @@ static int do_prune(struct kvz_cli *cli, const struct kvz_manifest *m)
             printf("; %zu in use by a running apply or pull, kept", busy);
         putchar('\n');
     }
-    rc = KVZ_EXIT_OK;
+    rc = prune_storage(cli, m);
 cleanup:
     kvz_hosts_close(&hs);
     kvz_store_free(s);

@@ -3,6 +3,7 @@
 #include "base/buf.h"
 #include "parser/manifest_files.h"
 #include "parser/manifest_networks.h"
+#include "parser/manifest_vm.h"
 #include "parser/names.h"
 #include "parser/schema.h"
 #include "parser/show.h"
@@ -26,7 +27,7 @@ struct manifest_impl {
 /* A resource while loading: where its references stand, for messages. */
 struct pending {
     struct kvz_resource r;
-    struct kvz_loc tmpl_at, cdrom_at;
+    struct kvz_loc tmpl_at, cdrom_at, drivers_at;
     struct kvz_net_locs net_at;
     size_t seq; /* load order across kinds, so "first defined" is the first read */
 };
@@ -318,34 +319,7 @@ static void check_resource(struct loader *L, const char *file, const struct kvz_
                 kvz_show(r->name));
         return;
     }
-    const struct kvz_ynode *maxm = kvz_ymap_get(v, "max_memory");
-    const struct kvz_ynode *maxc = kvz_ymap_get(v, "max_cpus");
-    const struct kvz_ynode *mem = kvz_ymap_get(v, "memory");
-    const struct kvz_ynode *cpus = kvz_ymap_get(v, "cpus");
-    if (r->memory && r->max_memory && r->max_memory < r->memory)
-        diag_at(L, KVZ_SEV_ERROR, loc_of(file, maxm), "max-memory",
-                "max_memory %s is less than memory %s; raise max_memory or remove it",
-                kvz_show(maxm->str), kvz_show(mem->str));
-    if (r->max_cpus && r->cpus_milli && (uint64_t)r->max_cpus * 1000 < r->cpus_milli)
-        diag_at(L, KVZ_SEV_ERROR, loc_of(file, maxc), "max-cpus",
-                "max_cpus %s is less than cpus %s; raise max_cpus or remove it",
-                kvz_show(maxc->str), kvz_show(cpus->str));
-    if (r->has_cloud_init && r->os != KVZ_OS_LINUX)
-        diag_at(
-            L, KVZ_SEV_ERROR, loc_of(file, kvz_ymap_key(v, "cloud_init")), "cloud-init-os",
-            "vm '%s' is windows but has cloud_init, which only linux guests read; remove cloud_init (use an unattended install ISO instead)",
-            kvz_show(r->name));
-    bool has_image = kvz_ymap_get(v, "image") != NULL;
-    if (!has_image && !kvz_ymap_get(v, "cdrom"))
-        diag_at(
-            L, KVZ_SEV_ERROR, loc_of(file, k), "vm-no-boot",
-            "vm '%s' has nothing to boot; add 'image: TEMPLATE' (a disk image) or 'cdrom: TEMPLATE' (an install ISO)",
-            kvz_show(r->name));
-    else if (!has_image && !kvz_ymap_get(v, "disk"))
-        diag_at(
-            L, KVZ_SEV_ERROR, loc_of(file, k), "vm-no-disk",
-            "vm '%s' has no image, so it needs 'disk:' for its blank disk; add e.g. 'disk: 64GiB'",
-            kvz_show(r->name));
+    kvz_manifest_vm_check(L->d, file, k, v, r);
 }
 
 static void load_resource(struct loader *L, const char *file, enum kvz_kind kind,
@@ -399,6 +373,7 @@ static void load_resource(struct loader *L, const char *file, enum kvz_kind kind
     p.r.loc = loc_of(file, k);
     p.tmpl_at = loc_of(file, kvz_ymap_get(v, kind == KVZ_KIND_VM ? "image" : "template"));
     p.cdrom_at = loc_of(file, kvz_ymap_get(v, "cdrom"));
+    p.drivers_at = loc_of(file, kvz_ymap_get(v, "drivers"));
     p.net_at.ip = loc_of(file, kvz_ymap_get(v, "ip"));
     p.net_at.subnet = loc_of(file, kvz_ymap_get(v, "subnet"));
     p.seq = L->seq++;
@@ -598,6 +573,18 @@ static const struct kvz_template *resolve(struct loader *L, const char *name, st
     return NULL;
 }
 
+/* A cdrom's template (`role` the key naming it), which must hold an ISO. */
+static const struct kvz_template *resolve_iso(struct loader *L, const char *name, struct kvz_loc at,
+                                              const char *role)
+{
+    const struct kvz_template *t = name ? resolve(L, name, at, role) : NULL;
+    if (t && t->hint != KVZ_CONTENT_ISO && t->hint != KVZ_CONTENT_UNKNOWN)
+        diag_at(L, KVZ_SEV_ERROR, at, "content-kind",
+                "template '%s' is %s (by its URL), but '%s:' takes an ISO (.iso)", t->name,
+                kvz_content_kind_phrase(t->hint), role);
+    return t;
+}
+
 /* References to templates, and whether what they hold fits their use. */
 static void check_refs(struct loader *L, struct pending *p)
 {
@@ -630,14 +617,8 @@ static void check_refs(struct loader *L, struct pending *p)
                 t->name, t->name);
         }
     }
-    if (r->cdrom_name) {
-        const struct kvz_template *t = resolve(L, r->cdrom_name, p->cdrom_at, "cdrom");
-        r->cdrom = t;
-        if (t && t->hint != KVZ_CONTENT_ISO && t->hint != KVZ_CONTENT_UNKNOWN)
-            diag_at(L, KVZ_SEV_ERROR, p->cdrom_at, "content-kind",
-                    "template '%s' is %s (by its URL), but 'cdrom:' takes an ISO (.iso)", t->name,
-                    kvz_content_kind_phrase(t->hint));
-    }
+    r->cdrom = resolve_iso(L, r->cdrom_name, p->cdrom_at, "cdrom");
+    r->drivers = resolve_iso(L, r->drivers_name, p->drivers_at, "drivers");
 }
 
 static char *dup_or(char **taken, const char *dflt)

@@ -106,8 +106,13 @@ struct kvz_resource {
     /* vm only */
     enum kvz_os os;
     enum kvz_firmware firmware;
-    char *cdrom_name;                 /* template name, or NULL */
-    const struct kvz_template *cdrom; /* resolved */
+    char *cdrom_name;                   /* template name, or NULL */
+    const struct kvz_template *cdrom;   /* resolved */
+    char *drivers_name;                 /* template of a drivers ISO (virtio-win), or NULL */
+    const struct kvz_template *drivers; /* resolved; attached as a second cdrom */
+    bool tpm;                           /* TPM 2.0 (swtpm); default on for windows with uefi */
+    bool secure_boot;                   /* OVMF's secure-boot build, Microsoft keys; same default */
+    char *unattend;                     /* autounattend.xml body (a file's contents), or NULL */
     bool has_cloud_init;
     char *user_data; /* cloud_init.user_data, or NULL */
     /* network only; state is always running (active), autostart defaults to true */

@@ -111,6 +111,15 @@ int kvz_spec_digest(char out[KVZ_SHA256_HEX], const struct kvz_resource *r, stru
         "network", net, "ssh_keys", keys_json(r), "os", kvz_os_str(r->os), "firmware",
         kvz_firmware_str(r->firmware), "cdrom", template_json(r->cdrom), "cloud_init",
         r->has_cloud_init, "user_data", str_or_null(r->user_data));
+    /* Only when used, so the digests of guests made before these keys existed stay. */
+    if (j && r->drivers)
+        json_object_set_new(j, "drivers", template_json(r->drivers));
+    if (j && r->tpm)
+        json_object_set_new(j, "tpm", json_true());
+    if (j && r->secure_boot)
+        json_object_set_new(j, "secure_boot", json_true());
+    if (j && r->unattend)
+        json_object_set_new(j, "unattend", json_string(r->unattend));
     return digest_json(out, j, err);
 }
 

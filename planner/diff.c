@@ -195,6 +195,109 @@ static const char *template_now(char buf[80], const struct kvz_plan_input *in,
     return buf;
 }
 
+/* The content digest (hex) of template t as far as it is known without a download, or NULL. */
+static const char *medium_digest(char buf[80], const struct diff *d, const struct kvz_template *t)
+{
+    const char *now = template_now(buf, d->in, t);
+    return now && !strncmp(now, "sha256:", 7) ? now + 7 : NULL;
+}
+
+static void add_warning(struct diff *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add_warning(struct diff *d, const char *fmt, ...)
+{
+    struct kvz_plan *p = d->p;
+    struct kvz_buf b = KVZ_BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    kvz_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    char *w = kvz_buf_detach(&b);
+    char **v = w ? realloc(p->warnings, (p->n_warnings + 1) * sizeof(*v)) : NULL;
+    if (!v) {
+        free(w);
+        d->oom = true;
+        return;
+    }
+    p->warnings = v;
+    v[p->n_warnings++] = w;
+}
+
+/* What the provider says about w on this host that is no change. */
+static void plan_caveat(struct diff *d, const struct kvz_resource *w,
+                        const struct kvz_observed_resource *h)
+{
+    const struct kvz_provider_ops *ops = d->in->ops[w->kind];
+    char *text = NULL;
+    struct kvz_error *e = NULL;
+    if (!ops || !ops->caveat)
+        return;
+    if (ops->caveat(&text, d->in->hosts[w->kind], w, h, &e) < 0)
+        add_warning(d, "%s '%s': %s", kvz_kind_str(w->kind), w->name, kvz_error_msg(e));
+    else if (text)
+        add_warning(d, "%s '%s': %s", kvz_kind_str(w->kind), w->name, text);
+    kvz_error_free(e);
+    free(text);
+}
+
+/* "sha256:0123456789ab", or a path as is */
+static void medium_shown(char *out, size_t cap, const char *id)
+{
+    if (strlen(id) == 64 && !strchr(id, '/'))
+        snprintf(out, cap, "sha256:%.12s", id);
+    else
+        snprintf(out, cap, "%s", id);
+}
+
+/* A cdrom drive's medium: `t` wanted, `have` the digest or path of what is in it. */
+static void plan_medium(struct diff *d, struct kvz_change *c, const struct kvz_resource *w,
+                        const struct kvz_observed_resource *h, const char *field,
+                        const struct kvz_template *t, const char *have)
+{
+    char before[300];
+    if (!t && !have)
+        return;
+    if (t && have) {
+        char buf[80];
+        const char *want = medium_digest(buf, d, t);
+        /* a template not cached and without a sha256 has other bytes than any attached */
+        if (want && !strcmp(want, have))
+            return;
+    }
+    if (have)
+        medium_shown(before, sizeof(before), have);
+    kvz_diff_add_str(d, c, field, have ? before : NULL, t ? t->name : NULL,
+                     kvz_diff_field_live(d, w, h, field));
+}
+
+/* What only vms have: media, the answer file, TPM and Secure Boot. */
+static void plan_vm_fields(struct diff *d, struct kvz_change *c, const struct kvz_resource *w,
+                           const struct kvz_observed_resource *h)
+{
+    plan_medium(d, c, w, h, "cdrom", w->cdrom, h->cdrom);
+    plan_medium(d, c, w, h, "drivers", w->drivers, h->drivers);
+    char want[KVZ_SHA256_HEX] = "", a[24] = "", b[24] = "";
+    if (w->unattend && w->os == KVZ_OS_WINDOWS)
+        kvz_sha256_hex(want, w->unattend, strlen(w->unattend));
+    if (strcmp(want, h->unattend ? h->unattend : "")) {
+        if (h->unattend)
+            snprintf(b, sizeof(b), "sha256:%.12s", h->unattend);
+        if (want[0])
+            snprintf(a, sizeof(a), "sha256:%.12s", want);
+        kvz_diff_add_str(d, c, "unattend", b[0] ? b : NULL, a[0] ? a : NULL,
+                         kvz_diff_field_live(d, w, h, "unattend"));
+    }
+    /* what the host cannot give is a warning (plan_caveat), not a change forever */
+    bool tpm = w->tpm && h->tpm_offered;
+    bool sb = w->secure_boot && w->firmware == KVZ_FW_UEFI && h->secure_boot_offered;
+    if (tpm != h->tpm)
+        kvz_diff_add_num(d, c, "tpm", KVZ_FIELD_BOOL, h->tpm, tpm,
+                         kvz_diff_field_live(d, w, h, "tpm"));
+    if (sb != h->secure_boot)
+        kvz_diff_add_num(d, c, "secure_boot", KVZ_FIELD_BOOL, h->secure_boot, sb,
+                         kvz_diff_field_live(d, w, h, "secure_boot"));
+}
+
 static void plan_existing(struct diff *d, const struct kvz_resource *w,
                           const struct kvz_observed_resource *h)
 {
@@ -284,6 +387,8 @@ static void plan_existing(struct diff *d, const struct kvz_resource *w,
         kvz_diff_add_str(d, c, vm ? "cloud_init" : "ssh_authorized_keys", before, after,
                          kvz_diff_field_live(d, w, h, "config"));
     }
+    if (vm)
+        plan_vm_fields(d, c, w, h);
     if (w->autostart != h->autostart)
         kvz_diff_add_num(d, c, "autostart", KVZ_FIELD_BOOL, h->autostart, w->autostart,
                          kvz_diff_field_live(d, w, h, "autostart"));
@@ -344,6 +449,16 @@ static void plan_create_fields(struct diff *d, struct kvz_change *c, const struc
         snprintf(shown, sizeof(shown), "sha256:%s", hex);
         kvz_diff_add_str(d, c, "user_data", NULL, shown, true);
     }
+    if (vm && w->cdrom)
+        kvz_diff_add_str(d, c, "cdrom", NULL, w->cdrom->name, true);
+    if (vm && w->drivers)
+        kvz_diff_add_str(d, c, "drivers", NULL, w->drivers->name, true);
+    if (vm && w->unattend && w->os == KVZ_OS_WINDOWS) {
+        char hex[KVZ_SHA256_HEX], shown[80];
+        kvz_sha256_hex(hex, w->unattend, strlen(w->unattend));
+        snprintf(shown, sizeof(shown), "sha256:%s", hex);
+        kvz_diff_add_str(d, c, "unattend", NULL, shown, true);
+    }
     if (w->state == KVZ_POWER_STOPPED)
         kvz_diff_add_str(d, c, "state", NULL, "stopped", true);
 }
@@ -366,6 +481,8 @@ static void plan_desired(struct diff *d, const struct kvz_resource *w)
     const struct kvz_plan_input *in = d->in;
     const struct kvz_observed_resource *h = kvz_diff_find_observed(in, w->kind, w->name);
     const char *kind = kvz_kind_str(w->kind);
+    if (!h || (h->managed && h->stack && !strcmp(h->stack, in->stack)))
+        plan_caveat(d, w, h);
     if (!h) {
         struct kvz_change *c = kvz_diff_add_change(d, w->kind, w->name, KVZ_ACTION_CREATE);
         if (!c)

@@ -154,8 +154,9 @@ static int run_change(struct exec *x, size_t i, const struct kvz_change *c, stru
                              dep->name, kvz_action_str(dep->action));
     if (x->stop_errs && x->stop_errs[i])
         return kvz_error_move(err, &x->stop_errs[i]);
-    if (c->want &&
-        (pulled(&media.image, x, c->want->tmpl) < 0 || pulled(&media.cdrom, x, c->want->cdrom) < 0))
+    if (c->want && (pulled(&media.image, x, c->want->tmpl) < 0 ||
+                    pulled(&media.cdrom, x, c->want->cdrom) < 0 ||
+                    pulled(&media.drivers, x, c->want->drivers) < 0))
         return kvz_error_set(err, "its template could not be pulled");
     switch (c->action) {
     case KVZ_ACTION_NOOP:
@@ -232,7 +233,7 @@ static void want_template(struct exec *x, const struct kvz_template *t, enum kvz
 static int pull_templates(struct exec *x)
 {
     const struct kvz_plan *p = x->p;
-    size_t cap = 2 * p->n_changes + 1;
+    size_t cap = 3 * p->n_changes + 1;
     if (!(x->tmpl = calloc(cap, sizeof(*x->tmpl))) || !(x->use = calloc(cap, sizeof(*x->use))))
         return -1;
     for (size_t i = 0; i < p->n_changes; i++) {
@@ -244,8 +245,9 @@ static int pull_templates(struct exec *x)
         if (makes)
             want_template(x, w->tmpl,
                           w->kind == KVZ_KIND_VM ? KVZ_CONTENT_DISK : KVZ_CONTENT_ROOTFS);
-        /* an update that redefines a vm attaches the manifest's install medium again */
+        /* an update that redefines a vm, or swaps a medium, attaches the manifest's media */
         want_template(x, w->cdrom, KVZ_CONTENT_ISO);
+        want_template(x, w->drivers, KVZ_CONTENT_ISO);
     }
     if (!(x->img = calloc(x->n_tmpl + 1, sizeof(*x->img))) ||
         !(x->errs = calloc(x->n_tmpl + 1, sizeof(*x->errs))))

@@ -101,6 +101,9 @@ void kvz_plan_free(struct kvz_plan *p)
     for (size_t i = 0; i < p->n_changes; i++)
         change_release(&p->changes[i]);
     free(p->changes);
+    for (size_t i = 0; i < p->n_warnings; i++)
+        free(p->warnings[i]);
+    free(p->warnings);
     free(p->stack);
     free(p);
 }

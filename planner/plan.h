@@ -23,6 +23,8 @@ struct kvz_plan {
     size_t n_changes;
     size_t counts[KVZ_N_ACTIONS]; /* by enum kvz_action */
     size_t n_live, n_restart;     /* updates, split */
+    char **warnings; /* what the host cannot give or a guest did not take: no change, but true */
+    size_t n_warnings;
 };
 
 struct kvz_plan_input {

@@ -79,11 +79,20 @@ int kvz_plan_render_summary(struct kvz_buf *out, const struct kvz_plan *p)
     return kvz_buf_puts(out, ".\n");
 }
 
+static void render_warnings(struct kvz_buf *out, const struct kvz_plan *p, bool color)
+{
+    for (size_t i = 0; i < p->n_warnings; i++)
+        kvz_buf_printf(out, "  %s!%s %s\n", color ? "\033[33m" : "", color ? "\033[0m" : "",
+                       p->warnings[i]);
+}
+
 int kvz_plan_render_text(struct kvz_buf *out, const struct kvz_plan *p, bool color)
 {
-    if (!kvz_plan_n_changes(p))
+    if (!kvz_plan_n_changes(p)) {
+        render_warnings(out, p, color);
         return kvz_buf_printf(out, "No changes: stack '%s' matches the manifests (%zu %s).\n",
                               p->stack, p->n_changes, p->n_changes == 1 ? "resource" : "resources");
+    }
     for (size_t i = 0; i < p->n_changes; i++) {
         const struct kvz_change *c = &p->changes[i];
         if (c->action == KVZ_ACTION_NOOP)
@@ -107,11 +116,14 @@ int kvz_plan_render_text(struct kvz_buf *out, const struct kvz_plan *p, bool col
             value_human(out, f, true);
             if (c->action == KVZ_ACTION_UPDATE && !c->live && f->live)
                 kvz_buf_puts(out, " (live)");
+            if (!strcmp(f->field, "unattend"))
+                kvz_buf_puts(out, " (Windows Setup reads it at install time only)");
             kvz_buf_putc(out, '\n');
         }
         if (c->reason && c->action != KVZ_ACTION_CREATE)
             kvz_buf_printf(out, "      # %s\n", c->reason);
     }
+    render_warnings(out, p, color);
     kvz_buf_putc(out, '\n');
     return kvz_plan_render_summary(out, p);
 }
@@ -175,11 +187,18 @@ json_t *kvz_plan_changes_json(const struct kvz_plan *p)
 json_t *kvz_plan_to_json(const struct kvz_plan *p)
 {
     const size_t *n = p->counts;
-    return json_pack("{s:i, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "format_version", 1,
-                     "stack", p->stack, "changes", kvz_plan_changes_json(p), "summary", "create",
-                     (json_int_t)n[KVZ_ACTION_CREATE], "update", (json_int_t)n[KVZ_ACTION_UPDATE],
-                     "replace", (json_int_t)n[KVZ_ACTION_REPLACE], "delete",
-                     (json_int_t)n[KVZ_ACTION_DELETE], "start", (json_int_t)n[KVZ_ACTION_START],
-                     "stop", (json_int_t)n[KVZ_ACTION_STOP], "noop",
-                     (json_int_t)n[KVZ_ACTION_NOOP]);
+    json_t *j =
+        json_pack("{s:i, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "format_version", 1,
+                  "stack", p->stack, "changes", kvz_plan_changes_json(p), "summary", "create",
+                  (json_int_t)n[KVZ_ACTION_CREATE], "update", (json_int_t)n[KVZ_ACTION_UPDATE],
+                  "replace", (json_int_t)n[KVZ_ACTION_REPLACE], "delete",
+                  (json_int_t)n[KVZ_ACTION_DELETE], "start", (json_int_t)n[KVZ_ACTION_START],
+                  "stop", (json_int_t)n[KVZ_ACTION_STOP], "noop", (json_int_t)n[KVZ_ACTION_NOOP]);
+    if (j && p->n_warnings) {
+        json_t *w = json_array();
+        for (size_t i = 0; w && i < p->n_warnings; i++)
+            json_array_append_new(w, json_string(p->warnings[i]));
+        json_object_set_new(j, "warnings", w);
+    }
+    return j;
 }

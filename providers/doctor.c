@@ -60,7 +60,7 @@ static void report(struct doctor *d, enum kvz_check_status st, bool blocks, cons
 
 /* What the manifests need of the host; everything when there are none. */
 struct needs {
-    bool containers, vms, uefi;
+    bool containers, vms, uefi, tpm, secure_boot;
     bool dnsmasq, nat, forward; /* networks of the manifests: DHCP/DNS, masquerade, routing */
     const char **networks;      /* libvirt network names */
     size_t n_networks;
@@ -105,6 +105,8 @@ static void needs_of(struct needs *n, const struct kvz_manifest *m)
         if (r->kind == KVZ_KIND_VM) {
             n->vms = true;
             n->uefi |= r->firmware == KVZ_FW_UEFI;
+            n->tpm |= r->tpm;
+            n->secure_boot |= r->secure_boot;
         } else {
             n->containers = true;
         }
@@ -159,7 +161,7 @@ static void check_kvm_device(struct doctor *d)
     }
     report(
         d, ST_WARN, false, "kvm device",
-        "/dev/kvm is mode %04o owned by gid %u: libvirt's qemu user cannot open it and libvirt re-probes qemu on every call; run 'chgrp kvm /dev/kvm && chmod 660 /dev/kvm'",
+        "/dev/kvm is mode %04o owned by gid %u: libvirt's qemu user cannot open it and libvirt re-probes qemu on every call (VM operations take seconds to minutes); set it up as Debian's udev rule would: 'chgrp kvm /dev/kvm && chmod 0660 /dev/kvm' (scripts/bootstrap does it)",
         (unsigned)(st.st_mode & 07777), (unsigned)st.st_gid);
 }
 
@@ -230,7 +232,7 @@ cleanup:
     kvz_buf_release(&probe);
 }
 
-static void check_ovmf(struct doctor *d, bool needed)
+static void check_ovmf(struct doctor *d, bool needed, bool secure_boot)
 {
     if (access(KVZ_VM_OVMF_CODE, R_OK) == 0 && access(KVZ_VM_OVMF_VARS, R_OK) == 0)
         report(d, ST_OK, needed, "ovmf", "UEFI firmware at %s", KVZ_VM_OVMF_CODE);
@@ -238,6 +240,31 @@ static void check_ovmf(struct doctor *d, bool needed)
         report(d, ST_FAIL, needed, "ovmf",
                "%s missing: VMs with firmware: uefi cannot start; apt-get install ovmf",
                KVZ_VM_OVMF_CODE);
+    if (access(KVZ_VM_OVMF_SB_CODE, R_OK) == 0 && access(KVZ_VM_OVMF_SB_VARS, R_OK) == 0)
+        report(d, ST_OK, secure_boot, "secure boot",
+               "OVMF's secure-boot build with Microsoft keys at %s", KVZ_VM_OVMF_SB_CODE);
+    else
+        report(
+            d, ST_WARN, secure_boot, "secure boot",
+            "%s or %s missing: VMs with secure_boot (windows with uefi by default) start without it; apt-get install ovmf",
+            KVZ_VM_OVMF_SB_CODE, KVZ_VM_OVMF_SB_VARS);
+}
+
+/* libvirt's TPM emulator is swtpm; swtpm_setup (swtpm-tools) makes its state. */
+static void check_swtpm(struct doctor *d, virConnectPtr conn, const char *uri, bool needed)
+{
+    if (conn) {
+        struct kvz_host h = {.uri = uri, .conn = conn};
+        struct kvz_vm_caps caps;
+        if (kvz_vm_host_caps(&caps, &h, NULL) == 0 && caps.tpm_emulator) {
+            report(d, ST_OK, needed, "tpm", "libvirt offers a TPM 2.0 emulator (swtpm)");
+            return;
+        }
+    }
+    report(
+        d, ST_WARN, needed, "tpm",
+        "libvirt offers no swtpm TPM emulator%s: VMs with tpm (windows with uefi by default) start without a TPM, and Windows 11 refuses to install; apt-get install swtpm swtpm-tools",
+        conn ? "" : " (libvirt unreachable)");
 }
 
 static void check_network(struct doctor *d, virConnectPtr conn, const char *name)
@@ -401,7 +428,8 @@ int kvz_doctor_run(struct kvz_checks *out, const struct kvz_doctor_input *in,
         check_kvm_device(&d); /* a local device: says nothing of a remote host */
     check_cgroups(&d, needs.containers);
     check_state_dir(&d, in->state_dir);
-    check_ovmf(&d, needs.uefi || !m);
+    check_ovmf(&d, needs.uefi || !m, needs.secure_boot);
+    check_swtpm(&d, qemu, qemu_uri, needs.tpm);
     check_networking(&d, &needs, qemu_uri, !m);
     virConnectPtr net_conn = qemu ? qemu : lxc;
     for (size_t i = 0; i < needs.n_networks; i++) {

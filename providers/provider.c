@@ -24,6 +24,9 @@ void kvz_observed_resource_release(struct kvz_observed_resource *r)
     free(r->mac);
     free(r->hostname);
     free(r->problem);
+    free(r->cdrom);
+    free(r->drivers);
+    free(r->unattend);
     kvz_net_spec_release(&r->netspec);
     kvz_leases_free(r->dhcp_leases, r->n_dhcp_leases);
     memset(r, 0, sizeof(*r));

@@ -73,11 +73,20 @@ struct kvz_observed_resource {
     uint32_t max_cpus;   /* vm: maximum vCPUs; container: 0 */
     uint64_t disk;       /* bytes: container ext4 image size / vm disk virtual size; 0 = none */
     struct kvz_network network;
-    char *mac;         /* guests: the MAC address of the interface, NULL without one */
-    char *hostname;    /* as configured (metadata), NULL when unknown */
-    bool storage_ok;   /* rootfs / disk image present and complete */
-    bool seed_missing; /* vm: its cloud-init seed is gone (rebuilt from the manifest, live) */
-    char *problem;     /* drift that has no field: "rootfs missing", or NULL */
+    char *mac;      /* guests: the MAC address of the interface, NULL without one */
+    char *hostname; /* as configured (metadata), NULL when unknown */
+    /* vm: the media in its cdrom drives: the install medium's and the drivers ISO's content
+     * digest (hex; a file outside kvz's cache: its path; NULL: empty or no drive), the sha256
+     * of autounattend.xml on the answer-file medium (NULL: none) */
+    char *cdrom, *drivers, *unattend;
+    bool cdrom_drive, drivers_drive;       /* vm: the drives exist (a medium swaps live) */
+    bool tpm, secure_boot;                 /* vm: what the definition has */
+    bool tpm_offered, secure_boot_offered; /* vm: what this host's accelerator can give */
+    uint64_t memory_actual; /* vm: what the running guest has (balloon); 0 when not running */
+    bool balloon_driver;    /* vm: the running guest's balloon driver reports */
+    bool storage_ok;        /* rootfs / disk image present and complete */
+    bool seed_missing;      /* vm: its cloud-init seed is gone (rebuilt from the manifest, live) */
+    char *problem;          /* drift that has no field: "rootfs missing", or NULL */
     /* networks: the settings of the running network (of the definition when it is not active),
      * its DHCP host entries as netspec.leases, and the leases its DHCP server handed out (for
      * status only: they change by themselves, so plans never compare them) */
@@ -150,6 +159,7 @@ struct kvz_change {
 struct kvz_media {
     const struct kvz_image *image; /* container template or vm image; NULL: none (blank vm disk) */
     const struct kvz_image *cdrom; /* vm install medium, or NULL */
+    const struct kvz_image *drivers; /* vm drivers ISO (virtio-win), or NULL */
 };
 
 struct kvz_provider_ops {
@@ -199,6 +209,17 @@ struct kvz_provider_ops {
      * do, that every plan using this kind should show (e.g. vms running without KVM); appends
      * nothing when there is none. */
     void (*host_warning)(struct kvz_buf *out, struct kvz_host *h);
+
+    /* optional: removes storage kvz made on the host that no guest uses any more (found from
+     * the host's domains), e.g. a destroyed stack's base volumes and pool; *out_removed counts
+     * what went. The caller holds the state dir's lock. */
+    int (*prune)(size_t *out_removed, struct kvz_host *h, struct kvz_error **err);
+
+    /* optional: what the plan should say about `want` on this host that is no change (a part
+     * of the profile the host cannot give, a live change the guest did not take); *out NULL
+     * when nothing, else the caller frees it. `have` is NULL before a create. */
+    int (*caveat)(char **out, struct kvz_host *h, const struct kvz_resource *want,
+                  const struct kvz_observed_resource *have, struct kvz_error **err);
 };
 
 extern const struct kvz_provider_ops kvz_container_ops, kvz_vm_ops, kvz_network_ops;

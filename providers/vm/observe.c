@@ -10,20 +10,60 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The guest reports balloon statistics only when its virtio-balloon driver runs. */
-static bool balloon_driver_active(virDomainPtr dom)
+bool kvz_vm_balloon(uint64_t *actual, virDomainPtr dom)
 {
     virDomainMemoryStatStruct st[VIR_DOMAIN_MEMORY_STAT_NR];
     int n = virDomainMemoryStats(dom, st, VIR_DOMAIN_MEMORY_STAT_NR, 0);
-    for (int i = 0; i < n; i++)
+    bool driver = false;
+    *actual = 0;
+    for (int i = 0; i < n; i++) {
+        /* the guest reports statistics only when its virtio-balloon driver runs */
         if (st[i].tag == VIR_DOMAIN_MEMORY_STAT_AVAILABLE ||
             (st[i].tag == VIR_DOMAIN_MEMORY_STAT_LAST_UPDATE && st[i].val > 0))
-            return true;
-    return false;
+            driver = true;
+        if (st[i].tag == VIR_DOMAIN_MEMORY_STAT_ACTUAL_BALLOON)
+            *actual = (uint64_t)st[i].val * 1024;
+    }
+    return driver;
+}
+
+/* The content digest of a medium from kvz's cache (<cache>/objects/<sha256>/image.iso), else
+ * its path. */
+static char *medium_id(const char *path)
+{
+    if (!path)
+        return NULL;
+    const char *o = strstr(path, "/objects/");
+    if (o && strlen(o) == strlen("/objects/") + 64 + strlen("/image.iso") &&
+        !strcmp(o + strlen("/objects/") + 64, "/image.iso"))
+        return strndup(o + strlen("/objects/"), 64);
+    return strdup(path);
+}
+
+/* What the domain's media and devices are, for the plan's cdrom, drivers, unattend, tpm and
+ * secure_boot. */
+static void observe_media(struct kvz_observed_resource *r, const struct kvz_vm_domain_info *info,
+                          const struct kvz_vm_caps *caps)
+{
+    r->cdrom = medium_id(info->cdrom_path);
+    r->drivers = medium_id(info->drivers_path);
+    r->cdrom_drive = info->cdrom_drive;
+    r->drivers_drive = info->drivers_drive;
+    char hex[65];
+    if (info->unattend_path &&
+        kvz_vm_iso_file_digest(hex, info->unattend_path, KVZ_VM_UNATTEND_FILE, NULL) == 0)
+        r->unattend = strdup(hex);
+    else if (info->unattend_path)
+        r->unattend = strdup("unreadable"); /* no digest matches it: rewritten on apply */
+    r->tpm = info->tpm;
+    r->secure_boot = info->secure_boot;
+    r->tpm_offered = caps->tpm_emulator;
+    r->secure_boot_offered = caps->secure_boot;
 }
 
 /* 0: *r filled; 1: the domain went away meanwhile; -1: error. */
-static int observe_one(struct kvz_observed_resource *r, virDomainPtr dom, struct kvz_error **err)
+static int observe_one(struct kvz_observed_resource *r, virDomainPtr dom,
+                       const struct kvz_vm_caps *caps, struct kvz_error **err)
 {
     int rc = -1;
     char *xml = NULL, *inactive = NULL;
@@ -68,7 +108,11 @@ static int observe_one(struct kvz_observed_resource *r, virDomainPtr dom, struct
     if (virDomainGetAutostart(dom, &autostart) == 0)
         r->autostart = autostart != 0;
     r->memory = info.memory;
-    if (r->running && !balloon_driver_active(dom)) {
+    if (r->running)
+        r->balloon_driver = kvz_vm_balloon(&r->memory_actual, dom);
+    if (r->running && !r->memory_actual)
+        r->memory_actual = info.max_memory; /* no balloon device: the guest has it all */
+    if (r->running && !r->balloon_driver) {
         /* Without the guest's balloon driver the live size stays at the maximum whatever
          * the target: the definition's currentMemory is then what was asked for. */
         struct kvz_vm_domain_info def;
@@ -85,6 +129,7 @@ static int observe_one(struct kvz_observed_resource *r, virDomainPtr dom, struct
     info.network.name = NULL;
     r->mac = info.mac;
     info.mac = NULL;
+    observe_media(r, &info, caps);
     struct stat st;
     r->storage_ok = info.disk_path && stat(info.disk_path, &st) == 0;
     if (r->storage_ok) {
@@ -114,6 +159,12 @@ int kvz_vm_observe(struct kvz_observed *out, struct kvz_host *h, struct kvz_erro
     int rc = -1;
     out->v = NULL;
     out->n = 0;
+    struct kvz_vm_caps caps;
+    if (kvz_vm_host_caps(&caps, h, NULL) < 0) {
+        /* a host that does not say: what the domains have is what they get */
+        memset(&caps, 0, sizeof(caps));
+        caps.tpm_emulator = caps.secure_boot = true;
+    }
     int n = virConnectListAllDomains(h->conn, &doms, 0);
     if (n < 0)
         return kvz_error_set(err, "list vms on '%s': %s", h->uri, kvz_virt_msg());
@@ -123,7 +174,7 @@ int kvz_vm_observe(struct kvz_observed *out, struct kvz_host *h, struct kvz_erro
         goto cleanup;
     }
     for (int i = 0; i < n; i++) {
-        int one = observe_one(&out->v[out->n], doms[i], err);
+        int one = observe_one(&out->v[out->n], doms[i], &caps, err);
         if (one != 0)
             kvz_observed_resource_release(&out->v[out->n]);
         if (one < 0)

@@ -1,7 +1,12 @@
-/* The cloud-init NoCloud seed: an ISO9660 volume labelled cidata, written with libarchive. */
+/*
+ * The media kvz writes for a guest's first boot, ISO9660 with libarchive: the cloud-init NoCloud
+ * seed (volume cidata) and Windows Setup's answer file (autounattend.xml). Both can hold
+ * secrets, so they are readable by their owner only; libvirt gives them to qemu's user.
+ */
 #include "providers/vm/vm.h"
 
 #include "base/buf.h"
+#include "parser/spec_digest.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -11,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -143,43 +149,47 @@ static int fix_timestamps(unsigned char *iso, size_t len)
     return 0;
 }
 
-int kvz_vm_seed_iso(unsigned char **out, size_t *out_len, const struct kvz_vm_seed *s,
-                    struct kvz_error **err)
+/* An ISO9660 image (Rock Ridge + Joliet, volume `label`) of the n files, in memory; the same
+ * input gives the same bytes. */
+static int iso_image(unsigned char **out, size_t *out_len, const char *label,
+                     const char *const *names, const char *const *data, size_t n,
+                     struct kvz_error **err)
 {
     int rc = -1;
     struct kvz_buf b = KVZ_BUF_INIT;
     struct archive *a = archive_write_new();
-    char *md = meta_data(s), *ud = user_data(s);
     *out = NULL;
     *out_len = 0;
-    if (!a || !md || !ud) {
-        kvz_error_set(err, "seed: out of memory");
+    if (!a) {
+        kvz_error_set(err, "%s medium: out of memory", label);
         goto cleanup;
     }
     /* cloud-init finds the NoCloud seed by the volume label "cidata"; Rock Ridge keeps the
-     * lowercase names meta-data and user-data; no 300 KiB of padding for old CD drives. */
+     * lowercase names meta-data and user-data, Joliet the case Windows sees; no 300 KiB of
+     * padding for old CD drives. */
     if (archive_write_set_format_iso9660(a) != ARCHIVE_OK ||
-        archive_write_set_format_option(a, "iso9660", "volume-id", "cidata") != ARCHIVE_OK ||
+        archive_write_set_format_option(a, "iso9660", "volume-id", label) != ARCHIVE_OK ||
         archive_write_set_format_option(a, "iso9660", "rockridge", "useful") != ARCHIVE_OK ||
         archive_write_set_format_option(a, "iso9660", "joliet", "1") != ARCHIVE_OK ||
         archive_write_set_format_option(a, "iso9660", "pad", NULL) != ARCHIVE_OK ||
         archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
         archive_write_open(a, &b, NULL, to_buf, NULL) != ARCHIVE_OK) {
-        kvz_error_set(err, "seed: iso9660 writer: %s", archive_error_string(a));
+        kvz_error_set(err, "%s medium: iso9660 writer: %s", label, archive_error_string(a));
         goto cleanup;
     }
-    if (add_file(a, "meta-data", md, err) < 0 || add_file(a, "user-data", ud, err) < 0)
-        goto cleanup;
+    for (size_t i = 0; i < n; i++)
+        if (add_file(a, names[i], data[i], err) < 0)
+            goto cleanup;
     if (archive_write_close(a) != ARCHIVE_OK) {
-        kvz_error_set(err, "seed: iso9660 writer: %s", archive_error_string(a));
+        kvz_error_set(err, "%s medium: iso9660 writer: %s", label, archive_error_string(a));
         goto cleanup;
     }
     if (b.oom) {
-        kvz_error_set(err, "seed: out of memory");
+        kvz_error_set(err, "%s medium: out of memory", label);
         goto cleanup;
     }
     if (fix_timestamps((unsigned char *)b.ptr, b.len) < 0) {
-        kvz_error_set(err, "seed: iso9660 writer made no primary volume descriptor");
+        kvz_error_set(err, "%s medium: iso9660 writer made no primary volume descriptor", label);
         goto cleanup;
     }
     *out_len = b.len;
@@ -188,47 +198,70 @@ int kvz_vm_seed_iso(unsigned char **out, size_t *out_len, const struct kvz_vm_se
 cleanup:
     archive_write_free(a);
     kvz_buf_release(&b);
+    return rc;
+}
+
+int kvz_vm_seed_iso(unsigned char **out, size_t *out_len, const struct kvz_vm_seed *s,
+                    struct kvz_error **err)
+{
+    char *md = meta_data(s), *ud = user_data(s);
+    int rc;
+    *out = NULL;
+    *out_len = 0;
+    if (!md || !ud) {
+        rc = kvz_error_set(err, "seed: out of memory");
+    } else {
+        const char *names[] = {"meta-data", "user-data"}, *data[] = {md, ud};
+        rc = iso_image(out, out_len, "cidata", names, data, 2, err);
+    }
     free(md);
     free(ud);
     return rc;
 }
 
-int kvz_vm_seed_write(const char *path, const struct kvz_vm_seed *s, struct kvz_error **err)
+int kvz_vm_unattend_iso(unsigned char **out, size_t *out_len, const char *xml,
+                        struct kvz_error **err)
+{
+    const char *names[] = {KVZ_VM_UNATTEND_FILE}, *data[] = {xml};
+    return iso_image(out, out_len, "UNATTEND", names, data, 1, err);
+}
+
+/* Writes `len` bytes to `path` atomically (a temporary file renamed into place), mode 0600. */
+static int write_private(const char *path, const unsigned char *data, size_t len,
+                         struct kvz_error **err)
 {
     int rc = -1, fd = -1;
-    unsigned char *iso = NULL;
-    size_t len = 0;
     struct kvz_buf tmp = KVZ_BUF_INIT;
-    if (kvz_vm_seed_iso(&iso, &len, s, err) < 0)
-        return -1;
     kvz_buf_printf(&tmp, "%s.tmp.%ld", path, (long)getpid());
     if (tmp.oom) {
-        kvz_error_set(err, "seed: out of memory");
+        kvz_error_set(err, "'%s': out of memory", path);
         goto cleanup;
     }
-    fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        kvz_error_set_errno(err, "create seed '%s'", tmp.ptr);
+    /* user_data and answer files hold passwords: no one else may read them (whatever the
+     * umask); libvirt's DAC labelling gives the file to qemu's user when the VM starts */
+    fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || fchmod(fd, 0600) < 0) {
+        kvz_error_set_errno(err, "create '%s'", tmp.ptr);
         goto cleanup;
     }
     for (size_t off = 0; off < len;) {
-        ssize_t n = write(fd, iso + off, len - off);
+        ssize_t n = write(fd, data + off, len - off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            kvz_error_set_errno(err, "write seed '%s'", tmp.ptr);
+            kvz_error_set_errno(err, "write '%s'", tmp.ptr);
             goto cleanup;
         }
         off += (size_t)n;
     }
     if (fsync(fd) < 0 || close(fd) < 0) {
         fd = -1;
-        kvz_error_set_errno(err, "write seed '%s'", tmp.ptr);
+        kvz_error_set_errno(err, "write '%s'", tmp.ptr);
         goto cleanup;
     }
     fd = -1;
     if (rename(tmp.ptr, path) < 0) {
-        kvz_error_set_errno(err, "rename seed to '%s'", path);
+        kvz_error_set_errno(err, "rename '%s' to '%s'", tmp.ptr, path);
         goto cleanup;
     }
     rc = 0;
@@ -238,6 +271,67 @@ cleanup:
     if (rc < 0 && tmp.ptr)
         unlink(tmp.ptr);
     kvz_buf_release(&tmp);
+    return rc;
+}
+
+int kvz_vm_seed_write(const char *path, const struct kvz_vm_seed *s, struct kvz_error **err)
+{
+    unsigned char *iso = NULL;
+    size_t len = 0;
+    if (kvz_vm_seed_iso(&iso, &len, s, err) < 0)
+        return -1;
+    int rc = write_private(path, iso, len, err);
     free(iso);
+    return rc < 0 ? kvz_error_wrap(err, "seed") : 0;
+}
+
+int kvz_vm_unattend_write(const char *path, const char *xml, struct kvz_error **err)
+{
+    unsigned char *iso = NULL;
+    size_t len = 0;
+    if (kvz_vm_unattend_iso(&iso, &len, xml, err) < 0)
+        return -1;
+    int rc = write_private(path, iso, len, err);
+    free(iso);
+    return rc < 0 ? kvz_error_wrap(err, "unattend medium") : 0;
+}
+
+int kvz_vm_iso_file_digest(char out[65], const char *iso_path, const char *name,
+                           struct kvz_error **err)
+{
+    int rc = -1;
+    struct archive *a = archive_read_new();
+    struct archive_entry *e;
+    struct kvz_buf body = KVZ_BUF_INIT;
+    out[0] = '\0';
+    if (!a || archive_read_support_format_iso9660(a) != ARCHIVE_OK ||
+        archive_read_open_filename(a, iso_path, 16384) != ARCHIVE_OK) {
+        kvz_error_set(err, "read '%s': %s", iso_path,
+                      a ? archive_error_string(a) : "out of memory");
+        goto cleanup;
+    }
+    int r;
+    while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+        if (strcasecmp(archive_entry_pathname(e), name) != 0)
+            continue;
+        char chunk[8192];
+        la_ssize_t n;
+        while ((n = archive_read_data(a, chunk, sizeof(chunk))) > 0 && body.len < (1u << 20))
+            kvz_buf_add(&body, chunk, (size_t)n);
+        if (n < 0 || body.oom) {
+            kvz_error_set(err, "read '%s' in '%s': %s", name, iso_path, archive_error_string(a));
+            goto cleanup;
+        }
+        kvz_sha256_hex(out, body.ptr ? body.ptr : "", body.len);
+        rc = 0;
+        goto cleanup;
+    }
+    if (r != ARCHIVE_EOF)
+        kvz_error_set(err, "read '%s': %s", iso_path, archive_error_string(a));
+    else
+        kvz_error_set(err, "'%s' holds no '%s'", iso_path, name);
+cleanup:
+    archive_read_free(a);
+    kvz_buf_release(&body);
     return rc;
 }

@@ -14,13 +14,16 @@
 #include <inttypes.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+#include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <libxml/xpath.h>
 #include <openssl/evp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define X(s) ((const xmlChar *)(s))
@@ -370,4 +373,147 @@ int kvz_vm_volume_grow(virStoragePoolPtr pool, const char *path, uint64_t size,
     if (rc < 0)
         return kvz_error_set(err, "grow disk '%s': %s", path, kvz_virt_msg());
     return 0;
+}
+
+/* ---- what no guest uses any more ---- */
+
+struct paths {
+    char **v;
+    size_t n;
+};
+
+static void paths_add(struct paths *p, const char *s)
+{
+    char **v = s ? realloc(p->v, (p->n + 1) * sizeof(*v)) : NULL;
+    char *dup = v ? strdup(s) : NULL;
+    if (v)
+        p->v = v;
+    if (dup)
+        p->v[p->n++] = dup;
+}
+
+static bool paths_has(const struct paths *p, const char *s)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (!strcmp(p->v[i], s))
+            return true;
+    return false;
+}
+
+static void paths_release(struct paths *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        free(p->v[i]);
+    free(p->v);
+}
+
+/* The text of every node XPath `expr` selects in `xml` (disk sources, backing paths). */
+static void collect(struct paths *out, const char *xml, const char *expr)
+{
+    xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "x.xml", NULL,
+                                  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    xmlXPathContextPtr ctx = doc ? xmlXPathNewContext(doc) : NULL;
+    xmlXPathObjectPtr o = ctx ? xmlXPathEvalExpression(X(expr), ctx) : NULL;
+    for (int i = 0; o && o->nodesetval && i < o->nodesetval->nodeNr; i++) {
+        xmlChar *c = xmlNodeGetContent(o->nodesetval->nodeTab[i]);
+        if (c)
+            paths_add(out, (const char *)c);
+        xmlFree(c);
+    }
+    xmlXPathFreeObject(o);
+    xmlXPathFreeContext(ctx);
+    xmlFreeDoc(doc);
+}
+
+/* The files every domain on the connection uses, with their backing files. */
+static int used_files(struct paths *out, virConnectPtr conn, struct kvz_error **err)
+{
+    virDomainPtr *doms = NULL;
+    int n = virConnectListAllDomains(conn, &doms, 0);
+    if (n < 0)
+        return kvz_error_set(err, "list vms: %s", kvz_virt_msg());
+    for (int i = 0; i < n; i++) {
+        for (int live = 0; live < 2; live++) {
+            char *xml = virDomainGetXMLDesc(doms[i], live ? 0 : VIR_DOMAIN_XML_INACTIVE);
+            if (xml)
+                collect(out, xml, "//disk/source/@file | //disk//backingStore/source/@file");
+            free(xml);
+        }
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+    /* an overlay's backing file, as the pool reads it from the qcow2 header */
+    for (size_t i = 0; i < out->n; i++) {
+        virStorageVolPtr vol = virStorageVolLookupByPath(conn, out->v[i]);
+        char *xml = vol ? virStorageVolGetXMLDesc(vol, 0) : NULL;
+        if (xml)
+            collect(out, xml, "/volume/backingStore/path");
+        free(xml);
+        if (vol)
+            virStorageVolFree(vol);
+    }
+    return 0;
+}
+
+int kvz_vm_storage_prune(size_t *out_removed, struct kvz_host *h, struct kvz_error **err)
+{
+    char name[32];
+    struct paths used = {0};
+    virStorageVolPtr *vols = NULL;
+    int nv = 0, rc = -1;
+    char *dir = NULL;
+    *out_removed = 0;
+    kvz_vm_pool_name(name, h->state_dir);
+    virStoragePoolPtr pool = virStoragePoolLookupByName(h->conn, name);
+    if (!pool)
+        return 0;
+    if (virStoragePoolIsActive(pool) != 1 && virStoragePoolCreate(pool, 0) < 0) {
+        kvz_error_set(err, "start storage pool '%s': %s", name, kvz_virt_msg());
+        goto cleanup;
+    }
+    if (pool_refresh(pool) < 0 || !(dir = pool_dir(pool)) || used_files(&used, h->conn, err) < 0) {
+        if (!dir || !used.n)
+            kvz_error_set(err, "storage pool '%s': %s", name, kvz_virt_msg());
+        goto cleanup;
+    }
+    nv = virStoragePoolListAllVolumes(pool, &vols, 0);
+    if (nv < 0) {
+        kvz_error_set(err, "list volumes of storage pool '%s': %s", name, kvz_virt_msg());
+        goto cleanup;
+    }
+    size_t left = 0;
+    for (int i = 0; i < nv; i++) {
+        const char *vname = virStorageVolGetName(vols[i]);
+        char *path = virStorageVolGetPath(vols[i]);
+        bool base = vname && !strncmp(vname, "base-", 5);
+        if (path && base && !paths_has(&used, path)) {
+            if (virStorageVolDelete(vols[i], 0) < 0) {
+                kvz_error_set(err, "delete unused base volume '%s': %s", path, kvz_virt_msg());
+                free(path);
+                goto cleanup;
+            }
+            (*out_removed)++;
+        } else {
+            left++; /* a guest's file, or one kvz did not make: the pool stays */
+        }
+        free(path);
+    }
+    if (!left) {
+        /* nothing of any guest is left in it: the pool goes, with its autostart */
+        if (virStoragePoolDestroy(pool) < 0 || virStoragePoolUndefine(pool) < 0) {
+            kvz_error_set(err, "remove storage pool '%s': %s", name, kvz_virt_msg());
+            goto cleanup;
+        }
+        rmdir(dir); /* fails harmlessly if something not a volume is still in it */
+        (*out_removed)++;
+    }
+    rc = 0;
+cleanup:
+    for (int i = 0; i < nv; i++)
+        virStorageVolFree(vols[i]);
+    free(vols);
+    paths_release(&used);
+    free(dir);
+    virStoragePoolFree(pool);
+    return rc;
 }

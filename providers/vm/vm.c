@@ -2,6 +2,7 @@
 #include "providers/vm/vm.h"
 
 #include "base/buf.h"
+#include "parser/units.h"
 #include "parser/spec_digest.h"
 #include "providers/domain.h"
 #include "store/store.h"
@@ -87,10 +88,27 @@ static char *instance_id(const struct kvz_resource *want)
     return kvz_buf_detach(&b);
 }
 
+/* Windows: the answer-file medium when the manifest has one, else none. */
+static int unattend_refresh(struct kvz_host *h, const struct kvz_resource *want,
+                            struct kvz_error **err)
+{
+    char *path = kvz_vm_pool_path(h, want->name, "-unattend.iso");
+    int rc;
+    if (!path)
+        rc = kvz_error_set(err, "unattend medium of vm '%s': out of memory", want->name);
+    else if (want->unattend)
+        rc = kvz_vm_unattend_write(path, want->unattend, err);
+    else
+        rc =
+            unlink(path) < 0 && errno != ENOENT ? kvz_error_set_errno(err, "remove '%s'", path) : 0;
+    free(path);
+    return rc;
+}
+
 int kvz_vm_seed_refresh(struct kvz_host *h, const struct kvz_resource *want, struct kvz_error **err)
 {
     if (want->os == KVZ_OS_WINDOWS)
-        return 0;
+        return unattend_refresh(h, want, err);
     char *path = kvz_vm_pool_path(h, want->name, "-seed.iso");
     char *iid = instance_id(want);
     int rc = -1;
@@ -113,21 +131,25 @@ cleanup:
 }
 
 int kvz_vm_definition(char **out, struct kvz_host *h, const struct kvz_resource *want,
-                      const char *cdrom_path, const char *template_digest, struct kvz_error **err)
+                      const struct kvz_vm_media *media, const char *template_digest,
+                      struct kvz_error **err)
 {
     int rc = -1;
     char mac[18], uuid[37];
-    const char *why = NULL;
+    struct kvz_vm_caps caps;
     char *disk = kvz_vm_pool_path(h, want->name, ".qcow2");
     char *seed = kvz_vm_pool_path(h, want->name, "-seed.iso");
     char *nvram = kvz_vm_pool_path(h, want->name, "-VARS.fd");
+    char *unattend = kvz_vm_pool_path(h, want->name, "-unattend.iso");
     char *metadata = NULL;
+    bool win = want->os == KVZ_OS_WINDOWS;
     *out = NULL;
-    if (!disk || !seed || !nvram) {
+    if (!disk || !seed || !nvram || !unattend) {
         kvz_error_set(err, "vm '%s': out of memory", want->name);
         goto cleanup;
     }
-    if (kvz_vm_metadata_xml(&metadata, h, want, template_digest, err) < 0)
+    if (kvz_vm_metadata_xml(&metadata, h, want, template_digest, err) < 0 ||
+        kvz_vm_host_caps(&caps, h, err) < 0)
         goto cleanup;
     kvz_identity_mac(mac, h->stack, want->name);
     kvz_identity_uuid(uuid, h->stack, want->name);
@@ -135,7 +157,7 @@ int kvz_vm_definition(char **out, struct kvz_host *h, const struct kvz_resource 
         .name = want->name,
         .uuid = uuid,
         .mac = mac,
-        .kvm = kvz_vm_kvm_usable(&why, h->uri, h->conn),
+        .kvm = caps.kvm,
         .os = want->os,
         .firmware = want->firmware,
         .memory = want->memory,
@@ -143,8 +165,11 @@ int kvz_vm_definition(char **out, struct kvz_host *h, const struct kvz_resource 
         .cpus = want->cpus_milli / 1000 ? want->cpus_milli / 1000 : 1,
         .max_cpus = want->max_cpus,
         .disk_path = disk,
-        .seed_path = want->os == KVZ_OS_WINDOWS ? NULL : seed,
-        .cdrom_path = cdrom_path,
+        .seed_path = win ? NULL : seed,
+        .cdrom_path = media ? media->cdrom : NULL,
+        .cdrom_drive = want->cdrom != NULL,
+        .drivers_path = media ? media->drivers : NULL,
+        .unattend_path = win && want->unattend ? unattend : NULL,
         .ovmf_code = KVZ_VM_OVMF_CODE,
         .nvram_path = nvram,
         .nvram_template = KVZ_VM_OVMF_VARS,
@@ -153,11 +178,13 @@ int kvz_vm_definition(char **out, struct kvz_host *h, const struct kvz_resource 
     };
     if (s.max_cpus < s.cpus)
         s.max_cpus = s.cpus;
+    kvz_vm_profile_choose(&s.profile, NULL, want, &caps);
     rc = kvz_vm_domain_xml(out, &s, err);
 cleanup:
     free(disk);
     free(seed);
     free(nvram);
+    free(unattend);
     free(metadata);
     return rc;
 }
@@ -175,11 +202,12 @@ static int set_running(struct kvz_host *h, virDomainPtr dom, bool on, unsigned s
     return 0;
 }
 
-/* Removes the files of vm `name` in the pool: overlay, seed, NVRAM. Never the base. */
+/* Removes the files of vm `name` in the pool: overlay, seed, NVRAM, answer file. Never the
+ * base. */
 static int delete_files(struct kvz_host *h, virStoragePoolPtr pool, const char *name,
                         struct kvz_error **err)
 {
-    static const char *const suffixes[] = {".qcow2", "-seed.iso", "-VARS.fd"};
+    static const char *const suffixes[] = {".qcow2", "-seed.iso", "-VARS.fd", "-unattend.iso"};
     for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
         char *p = kvz_vm_pool_path(h, name, suffixes[i]);
         int rc = p ? kvz_vm_volume_delete(pool, p, err) : kvz_error_set(err, "out of memory");
@@ -191,7 +219,8 @@ static int delete_files(struct kvz_host *h, virStoragePoolPtr pool, const char *
 }
 
 int kvz_vm_create_from(struct kvz_host *h, const struct kvz_resource *want, const char *image_path,
-                       const char *image_digest, const char *cdrom_path, struct kvz_error **err)
+                       const char *image_digest, const struct kvz_vm_media *media,
+                       struct kvz_error **err)
 {
     int rc = -1;
     virDomainPtr dom = NULL;
@@ -219,7 +248,7 @@ int kvz_vm_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
         kvz_host_log(h, want->name, "redefining: its disk is missing");
         if (virDomainIsActive(dom) == 1)
             virDomainDestroy(dom);
-        if (virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_NVRAM |
+        if (virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_TPM |
                                             VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
                                             VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA) < 0) {
             kvz_error_set(err, "undefine half-made vm '%s': %s", want->name, kvz_virt_msg());
@@ -255,12 +284,11 @@ int kvz_vm_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
         goto cleanup;
     if (kvz_vm_seed_refresh(h, want, err) < 0)
         goto cleanup;
-    /* Without a manifest template (tests), the content digest identifies the image. */
     /* What the guest is made from: the image's content digest, whatever URL it came under. */
     char made_from[80] = "";
     if (image_digest)
         snprintf(made_from, sizeof(made_from), "sha256:%.64s", image_digest);
-    if (kvz_vm_definition(&xml, h, want, cdrom_path, made_from[0] ? made_from : NULL, err) < 0)
+    if (kvz_vm_definition(&xml, h, want, media, made_from[0] ? made_from : NULL, err) < 0)
         goto cleanup;
     dom = virDomainDefineXML(h->conn, xml);
     if (!dom) {
@@ -284,7 +312,7 @@ cleanup:
         if (dom) {
             if (virDomainIsActive(dom) == 1)
                 virDomainDestroy(dom);
-            virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_NVRAM);
+            virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_TPM);
         }
         delete_files(h, pool, want->name, &ignored);
         kvz_error_free(ignored);
@@ -304,15 +332,19 @@ static int vm_create(struct kvz_host *h, const struct kvz_resource *want,
 {
     const struct kvz_image *img = media ? media->image : NULL;
     const struct kvz_image *iso = media ? media->cdrom : NULL;
-    if ((want->tmpl && !img) || (want->cdrom && !iso))
+    const struct kvz_image *drv = media ? media->drivers : NULL;
+    if ((want->tmpl && !img) || (want->cdrom && !iso) || (want->drivers && !drv))
         return kvz_error_set(err, "create vm '%s': its %s was not pulled", want->name,
-                             want->tmpl && !img ? "image" : "cdrom");
+                             want->tmpl && !img    ? "image"
+                             : want->cdrom && !iso ? "cdrom"
+                                                   : "drivers");
     /* The store names content "sha256:<hex>"; the base volume is named by the hex. A VM
      * without an image gets a blank disk (an install from its cdrom). */
     const char *hex = !img                       ? NULL
                       : strchr(img->digest, ':') ? strchr(img->digest, ':') + 1
                                                  : img->digest;
-    return kvz_vm_create_from(h, want, img ? img->path : NULL, hex, iso ? iso->path : NULL, err);
+    struct kvz_vm_media paths = {iso ? iso->path : NULL, drv ? drv->path : NULL};
+    return kvz_vm_create_from(h, want, img ? img->path : NULL, hex, &paths, err);
 }
 
 /* ---- remove and power ---- */
@@ -332,7 +364,8 @@ static int vm_remove(struct kvz_host *h, const char *name, struct kvz_error **er
     if (dom) {
         if (kvz_vm_stop(h, dom, kvz_ownership_stop_timeout(own), err) < 0)
             goto cleanup;
-        if (virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_NVRAM |
+        /* the TPM's state (swtpm's, kept by libvirt) goes with the guest */
+        if (virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_TPM |
                                             VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
                                             VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
                                             VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA) < 0) {
@@ -385,6 +418,40 @@ static void vm_host_warning(struct kvz_buf *out, struct kvz_host *h)
         h->uri, why ? why : "KVM is not usable on this host");
 }
 
+/* What the plan says about a vm beside its changes: what of the profile this host cannot give,
+ * and a guest that has other memory than its target. */
+static int vm_caveat(char **out, struct kvz_host *h, const struct kvz_resource *want,
+                     const struct kvz_observed_resource *have, struct kvz_error **err)
+{
+    struct kvz_vm_caps caps;
+    struct kvz_vm_profile profile;
+    struct kvz_buf b = KVZ_BUF_INIT;
+    *out = NULL;
+    if (kvz_vm_host_caps(&caps, h, err) < 0)
+        return -1;
+    kvz_vm_profile_choose(&profile, &b, want, &caps);
+    if (have && have->running && have->memory == want->memory && have->memory_actual &&
+        (have->memory_actual > want->memory ? have->memory_actual - want->memory
+                                            : want->memory - have->memory_actual) >= 1024 * 1024) {
+        kvz_buf_puts(&b, b.len ? "; the guest has " : "the guest has ");
+        kvz_size_human(&b, have->memory_actual);
+        kvz_buf_puts(&b, ", not its target ");
+        kvz_size_human(&b, want->memory);
+        kvz_buf_puts(
+            &b,
+            have->balloon_driver
+                ? ": its balloon driver has not reached it yet"
+                : ": it has no balloon driver, so the target applies only when it runs one (at the next restart with the driver)");
+    }
+    if (b.oom) {
+        kvz_buf_release(&b);
+        return kvz_error_set(err, "vm '%s': out of memory", want->name);
+    }
+    *out = b.len ? kvz_buf_detach(&b) : NULL;
+    kvz_buf_release(&b);
+    return 0;
+}
+
 const struct kvz_provider_ops kvz_vm_ops = {
     .kind = "vm",
     .observe = kvz_vm_observe,
@@ -396,4 +463,6 @@ const struct kvz_provider_ops kvz_vm_ops = {
     .stop_many = vm_stop_many,
     .field_is_live = kvz_vm_field_is_live,
     .host_warning = vm_host_warning,
+    .caveat = vm_caveat,
+    .prune = kvz_vm_storage_prune,
 };

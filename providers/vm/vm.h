@@ -26,6 +26,65 @@ struct _virStoragePool;
 /* Where the firmware of `firmware: uefi` lives (Debian's ovmf package). */
 #define KVZ_VM_OVMF_CODE "/usr/share/OVMF/OVMF_CODE_4M.fd"
 #define KVZ_VM_OVMF_VARS "/usr/share/OVMF/OVMF_VARS_4M.fd"
+/* secure_boot: the secure-boot build and a variable store with Microsoft's keys enrolled */
+#define KVZ_VM_OVMF_SB_CODE "/usr/share/OVMF/OVMF_CODE_4M.ms.fd"
+#define KVZ_VM_OVMF_SB_VARS "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
+
+/* User aliases (libvirt keeps "ua-" aliases in the definition) that tell kvz's cdroms apart. */
+#define KVZ_VM_ALIAS_CDROM    "ua-kvz-cdrom"
+#define KVZ_VM_ALIAS_DRIVERS  "ua-kvz-drivers"
+#define KVZ_VM_ALIAS_UNATTEND "ua-kvz-unattend"
+
+struct kvz_buf;
+
+/* ---- host.c: what the host's accelerator offers, and the profile chosen from it ---- */
+
+/* Hyper-V enlightenments, bit i is kvz_vm_hyperv_name(i). */
+enum {
+    KVZ_VM_HV_RELAXED = 1 << 0,
+    KVZ_VM_HV_VAPIC = 1 << 1,
+    KVZ_VM_HV_SPINLOCKS = 1 << 2,
+    KVZ_VM_HV_VPINDEX = 1 << 3,
+    KVZ_VM_HV_SYNIC = 1 << 4,
+    KVZ_VM_HV_STIMER = 1 << 5,
+};
+#define KVZ_VM_HV_ALL 0x3fu
+
+/* libvirt's name of Hyper-V bit `bit` ("relaxed", ...), NULL past the last. */
+const char *kvz_vm_hyperv_name(unsigned bit);
+
+/* What libvirt's domain capabilities report for one accelerator (virConnectGetDomainCapabilities).
+ */
+struct kvz_vm_caps {
+    bool kvm;              /* the accelerator kvz uses: kvm, else qemu (TCG) */
+    bool host_passthrough; /* cpu modes offered */
+    bool maximum;
+    unsigned hyperv; /* KVZ_VM_HV_* offered */
+    bool tpm_emulator, tpm_crb;
+    bool secure_boot; /* KVZ_VM_OVMF_SB_CODE listed and loader secure='yes' offered */
+};
+
+/* Parses domain capabilities XML. */
+int kvz_vm_caps_parse(struct kvz_vm_caps *out, const char *xml, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/* The capabilities of the accelerator kvz uses on h (kvz_vm_kvm_usable decides which). */
+int kvz_vm_host_caps(struct kvz_vm_caps *out, struct kvz_host *h, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/* What a guest gets on a host: the parts of kvz's profile its accelerator offers. */
+struct kvz_vm_profile {
+    const char *cpu_mode; /* "host-passthrough", "maximum", or NULL: QEMU's default model */
+    unsigned hyperv;      /* windows: KVZ_VM_HV_* */
+    bool hypervclock;     /* windows: the Hyper-V reference clock */
+    bool tpm, tpm_crb;    /* TPM 2.0 through swtpm; CRB interface (else TIS) */
+    bool secure_boot;     /* KVZ_VM_OVMF_SB_CODE, SMM, Microsoft keys */
+};
+
+/* Chooses the profile of `want` from `caps`; what it wanted and the host cannot give is
+ * described in `left_out` (may be NULL), in words for a plan warning ("" when nothing). */
+void kvz_vm_profile_choose(struct kvz_vm_profile *out, struct kvz_buf *left_out,
+                           const struct kvz_resource *want, const struct kvz_vm_caps *caps);
 
 /* ---- xml.c: the domain definition ---- */
 
@@ -42,9 +101,13 @@ struct kvz_vm_domain_spec {
     const char *disk_path;       /* the VM's qcow2 overlay */
     const char *seed_path;       /* cloud-init seed ISO, or NULL */
     const char *cdrom_path;      /* install medium ISO, or NULL */
-    const char *ovmf_code;       /* uefi: firmware code */
-    const char *nvram_path;      /* uefi: this VM's variable store */
-    const char *nvram_template;  /* uefi: copied to nvram_path by libvirt when missing */
+    bool cdrom_drive;            /* an install cdrom drive even without a medium (for a swap) */
+    const char *drivers_path;    /* drivers ISO (virtio-win), or NULL */
+    const char *unattend_path;   /* windows: the autounattend.xml medium, or NULL */
+    struct kvz_vm_profile profile;
+    const char *ovmf_code;      /* uefi: firmware code */
+    const char *nvram_path;     /* uefi: this VM's variable store */
+    const char *nvram_template; /* uefi: copied to nvram_path by libvirt when missing */
     const struct kvz_network *network;
     const char *metadata_xml; /* kvz:resource element (kvz_ownership_to_xml), or NULL */
 };
@@ -52,6 +115,10 @@ struct kvz_vm_domain_spec {
 /* The libvirt domain XML for `s`, written with libxml2. Caller frees *out. */
 int kvz_vm_domain_xml(char **out, const struct kvz_vm_domain_spec *s, struct kvz_error **err)
     __attribute__((warn_unused_result));
+
+/* A cdrom <disk> alone (path NULL: an empty drive), for swapping or ejecting its medium. */
+int kvz_vm_cdrom_xml(char **out, const char *alias, const char *path, const char *dev,
+                     const char *bus, struct kvz_error **err) __attribute__((warn_unused_result));
 
 /* The <interface> element alone, for hot-swapping the network of a running VM. */
 int kvz_vm_interface_xml(char **out, const struct kvz_vm_domain_spec *s, struct kvz_error **err)
@@ -65,15 +132,24 @@ int kvz_vm_interface_xml(char **out, const struct kvz_vm_domain_spec *s, struct 
  */
 bool kvz_vm_kvm_usable(const char **why, const char *uri, struct _virConnect *conn);
 
+/* The boolean XPath `expr` (false when it is not one) in libxml2's context `ctx`. */
+struct _xmlXPathContext;
+bool kvz_vm_xpath_bool(struct _xmlXPathContext *ctx, const char *expr);
+
 /* What observe reads from a domain definition (libvirt's XML, parsed with libxml2). */
 struct kvz_vm_domain_info {
     uint64_t memory, max_memory; /* bytes */
     uint32_t cpus, max_cpus;
-    char *disk_path;   /* first disk of device='disk', or NULL */
-    char *disk_target; /* its target dev ("vda"), or NULL */
-    char *seed_path;   /* cdrom whose file is <name>-seed.iso in the pool, or NULL */
-    char *cdrom_path;  /* the other cdrom (install medium), or NULL */
-    char *nvram_path;  /* or NULL */
+    char *disk_path;    /* first disk of device='disk', or NULL */
+    char *disk_target;  /* its target dev ("vda"), or NULL */
+    char *seed_path;    /* cdrom whose file is <name>-seed.iso in the pool, or NULL */
+    char *cdrom_path;   /* the install medium (alias KVZ_VM_ALIAS_CDROM, else the other cdrom) */
+    bool cdrom_drive;   /* an install cdrom drive exists (maybe empty) */
+    char *drivers_path; /* or NULL */
+    bool drivers_drive;
+    char *unattend_path; /* or NULL */
+    bool tpm, secure_boot;
+    char *nvram_path; /* or NULL */
     struct kvz_network network;
     char *mac;
 };
@@ -97,9 +173,27 @@ struct kvz_vm_seed {
 int kvz_vm_seed_iso(unsigned char **out, size_t *out_len, const struct kvz_vm_seed *s,
                     struct kvz_error **err) __attribute__((warn_unused_result));
 
-/* Writes the seed to `path` atomically (a temporary file renamed into place). */
+/* Writes the seed to `path` atomically (a temporary file renamed into place), mode 0600:
+ * user_data often holds passwords; libvirt hands the file to qemu's user at start. */
 int kvz_vm_seed_write(const char *path, const struct kvz_vm_seed *s, struct kvz_error **err)
     __attribute__((warn_unused_result));
+
+/* The file Windows Setup looks for at the root of every drive. */
+#define KVZ_VM_UNATTEND_FILE "autounattend.xml"
+
+/* Windows Setup's answer-file medium: ISO9660 (label UNATTEND) holding `xml` as
+ * KVZ_VM_UNATTEND_FILE, deterministic like the seed. Caller frees *out. */
+int kvz_vm_unattend_iso(unsigned char **out, size_t *out_len, const char *xml,
+                        struct kvz_error **err) __attribute__((warn_unused_result));
+
+/* Writes it to `path` as kvz_vm_seed_write does (atomic, mode 0600). */
+int kvz_vm_unattend_write(const char *path, const char *xml, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/* sha256 (hex) of file `name` (case-insensitive) inside the ISO at `iso_path`, read back with
+ * libarchive. -1 when the ISO or the file cannot be read. */
+int kvz_vm_iso_file_digest(char out[65], const char *iso_path, const char *name,
+                           struct kvz_error **err) __attribute__((warn_unused_result));
 
 /* ---- storage.c: kvz's storage pool, base volumes, overlays ---- */
 
@@ -141,6 +235,15 @@ int kvz_vm_volume_capacity(uint64_t *out, struct _virStoragePool *pool, const ch
 int kvz_vm_volume_grow(struct _virStoragePool *pool, const char *path, uint64_t size,
                        struct kvz_error **err) __attribute__((warn_unused_result));
 
+/*
+ * Removes from h's pool what no domain on the connection uses any more, found from the
+ * domains' disks and their backing files (not from a record): unused base volumes, then the
+ * pool itself (definition, autostart, directory) when nothing else is in it. *out_removed
+ * counts the volumes and pools removed. The caller holds the state dir's lock.
+ */
+int kvz_vm_storage_prune(size_t *out_removed, struct kvz_host *h, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
 /* ---- vm.c, observe.c, update.c, host.c ---- */
 
 struct _virDomain;
@@ -154,15 +257,22 @@ int kvz_vm_fail(struct kvz_error **err, struct _virDomain *dom, const char *what
 int kvz_vm_stop(struct kvz_host *h, struct _virDomain *dom, unsigned timeout_s,
                 struct kvz_error **err) __attribute__((warn_unused_result));
 
+/* The ISO paths a definition attaches (each NULL: none). */
+struct kvz_vm_media {
+    const char *cdrom;   /* the install medium */
+    const char *drivers; /* the drivers ISO */
+};
+
 /*
  * The whole definition of `want` (paths in h's pool, identity from stack and
- * name, kvz's metadata with the digests), ready for virDomainDefineXML.
+ * name, kvz's metadata with the digests, the profile h's accelerator offers),
+ * ready for virDomainDefineXML. `media` may be NULL.
  */
 int kvz_vm_definition(char **out, struct kvz_host *h, const struct kvz_resource *want,
-                      const char *cdrom_path, const char *template_digest, struct kvz_error **err)
-    __attribute__((warn_unused_result));
+                      const struct kvz_vm_media *media, const char *template_digest,
+                      struct kvz_error **err) __attribute__((warn_unused_result));
 
-/* Rewrites the cloud-init seed of `want` (linux only; a no-op for windows). */
+/* Rewrites the cloud-init seed of `want` (linux), or its answer-file medium (windows). */
 int kvz_vm_seed_refresh(struct kvz_host *h, const struct kvz_resource *want, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
@@ -170,6 +280,10 @@ int kvz_vm_seed_refresh(struct kvz_host *h, const struct kvz_resource *want, str
 int kvz_vm_metadata_xml(char **out, struct kvz_host *h, const struct kvz_resource *want,
                         const char *template_digest, struct kvz_error **err)
     __attribute__((warn_unused_result));
+
+/* Whether the running guest's balloon driver reports; *actual the balloon's size in bytes
+ * (the guest's memory; 0 when libvirt does not say). */
+bool kvz_vm_balloon(uint64_t *actual, struct _virDomain *dom);
 
 /* The ops table's observe: every domain on h's connection. */
 int kvz_vm_observe(struct kvz_observed *out, struct kvz_host *h, struct kvz_error **err)
@@ -183,6 +297,10 @@ int kvz_vm_record(struct kvz_host *h, const struct kvz_change *chg, struct kvz_e
 bool kvz_vm_field_is_live(struct kvz_host *h, const struct kvz_resource *want,
                           const struct kvz_observed_resource *have, const char *field);
 
+/* Seconds apply waits for a guest to take a live change: a balloon to reach a new memory
+ * size, a vCPU to be given back (default 30; env KVZ_VM_BALLOON_TIMEOUT overrides it). */
+int kvz_vm_balloon_timeout(void);
+
 /* Seconds a graceful ACPI shutdown may take before the VM is forced off (default 60;
  * env KVZ_VM_STOP_TIMEOUT overrides it, for tests of guests that ignore ACPI). */
 int kvz_vm_stop_timeout(void);
@@ -190,11 +308,11 @@ int kvz_vm_stop_timeout(void);
 /*
  * create() once the image is known: `image_path` is the verified, decompressed
  * disk image with content digest `image_digest` (both NULL: a blank disk of
- * want->disk), `cdrom_path` the install ISO or NULL. kvz_vm_ops.create resolves
+ * want->disk), `media` the ISOs (may be NULL). kvz_vm_ops.create resolves
  * these through h->store.
  */
 int kvz_vm_create_from(struct kvz_host *h, const struct kvz_resource *want, const char *image_path,
-                       const char *image_digest, const char *cdrom_path, struct kvz_error **err)
-    __attribute__((warn_unused_result));
+                       const char *image_digest, const struct kvz_vm_media *media,
+                       struct kvz_error **err) __attribute__((warn_unused_result));
 
 #endif

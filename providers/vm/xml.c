@@ -41,8 +41,8 @@ static xmlNodePtr child_u(xmlNodePtr parent, const char *name, uint64_t value)
 }
 
 /* <disk type='file' device=DEVICE><driver/><source file/><target dev bus/>[<readonly/>]</disk> */
-static void add_disk(xmlNodePtr devices, const char *device, const char *format, const char *path,
-                     const char *dev, const char *bus, bool readonly)
+static xmlNodePtr add_disk(xmlNodePtr devices, const char *device, const char *format,
+                           const char *path, const char *dev, const char *bus, bool readonly)
 {
     xmlNodePtr d = child(devices, "disk", NULL);
     prop(d, "type", "file");
@@ -52,12 +52,34 @@ static void add_disk(xmlNodePtr devices, const char *device, const char *format,
     prop(drv, "type", format);
     if (!readonly)
         prop(drv, "discard", "unmap");
-    prop(child(d, "source", NULL), "file", path);
+    if (path)
+        prop(child(d, "source", NULL), "file", path); /* none: an empty drive */
     xmlNodePtr t = child(d, "target", NULL);
     prop(t, "dev", dev);
     prop(t, "bus", bus);
     if (readonly)
         child(d, "readonly", NULL);
+    return d;
+}
+
+/* A cdrom kvz tells apart by its alias: the install medium, the drivers, the answer file. */
+static xmlNodePtr add_cdrom(xmlNodePtr devices, const char *path, const char *dev, const char *bus,
+                            const char *alias)
+{
+    xmlNodePtr d = add_disk(devices, "cdrom", "raw", path, dev, bus, true);
+    prop(child(d, "alias", NULL), "name", alias);
+    return d;
+}
+
+int kvz_vm_cdrom_xml(char **out, const char *alias, const char *path, const char *dev,
+                     const char *bus, struct kvz_error **err)
+{
+    xmlDocPtr doc = xmlNewDoc(X("1.0"));
+    xmlNodePtr holder = xmlNewNode(NULL, X("devices"));
+    xmlDocSetRootElement(doc, holder);
+    int rc = kvz_xml_dump(out, add_cdrom(holder, path, dev, bus, alias), err);
+    xmlFreeDoc(doc);
+    return rc;
 }
 
 static void add_interface(xmlNodePtr parent, const struct kvz_vm_domain_spec *s)
@@ -78,15 +100,18 @@ static void add_os(xmlNodePtr dom, const struct kvz_vm_domain_spec *s)
     prop(type, "arch", "x86_64");
     prop(type, "machine", "q35");
     if (s->firmware == KVZ_FW_UEFI) {
-        xmlNodePtr loader = child(os, "loader", s->ovmf_code);
+        bool sb = s->profile.secure_boot;
+        xmlNodePtr loader = child(os, "loader", sb ? KVZ_VM_OVMF_SB_CODE : s->ovmf_code);
         prop(loader, "readonly", "yes");
+        if (sb)
+            prop(loader, "secure", "yes");
         prop(loader, "type", "pflash");
         xmlNodePtr nv = child(os, "nvram", s->nvram_path);
-        prop(nv, "template", s->nvram_template);
+        prop(nv, "template", sb ? KVZ_VM_OVMF_SB_VARS : s->nvram_template);
     }
     prop(child(os, "boot", NULL), "dev", "hd");
     /* An empty disk falls through to the install medium. */
-    if (s->cdrom_path)
+    if (s->cdrom_path || s->cdrom_drive)
         prop(child(os, "boot", NULL), "dev", "cdrom");
 }
 
@@ -95,17 +120,24 @@ static void add_features(xmlNodePtr dom, const struct kvz_vm_domain_spec *s)
     xmlNodePtr f = child(dom, "features", NULL);
     child(f, "acpi", NULL);
     child(f, "apic", NULL);
-    if (s->os == KVZ_OS_WINDOWS) {
-        /* The enlightenments Windows guests use to run well under a hypervisor. */
+    if (s->os == KVZ_OS_WINDOWS && s->profile.hyperv) {
+        /* The enlightenments Windows guests use to run well under a hypervisor, as far as the
+         * accelerator offers them (kvz_vm_profile_choose). */
         xmlNodePtr hv = child(f, "hyperv", NULL);
         prop(hv, "mode", "custom");
-        static const char *const on[] = {"relaxed", "vapic", "vpindex", "synic", "stimer"};
-        for (size_t i = 0; i < sizeof(on) / sizeof(on[0]); i++)
-            prop(child(hv, on[i], NULL), "state", "on");
-        xmlNodePtr sl = child(hv, "spinlocks", NULL);
-        prop(sl, "state", "on");
-        prop(sl, "retries", "8191");
+        const char *name;
+        for (unsigned i = 0; (name = kvz_vm_hyperv_name(i)); i++) {
+            if (!(s->profile.hyperv & (1u << i)))
+                continue;
+            xmlNodePtr e = child(hv, name, NULL);
+            prop(e, "state", "on");
+            if (1u << i == KVZ_VM_HV_SPINLOCKS)
+                prop(e, "retries", "8191");
+        }
     }
+    /* Secure Boot's firmware keeps its variables out of the guest's reach in SMM. */
+    if (s->profile.secure_boot)
+        prop(child(f, "smm", NULL), "state", "on");
 }
 
 static void add_clock(xmlNodePtr dom, const struct kvz_vm_domain_spec *s)
@@ -113,7 +145,7 @@ static void add_clock(xmlNodePtr dom, const struct kvz_vm_domain_spec *s)
     xmlNodePtr c = child(dom, "clock", NULL);
     /* Windows keeps the RTC in local time. */
     prop(c, "offset", s->os == KVZ_OS_WINDOWS ? "localtime" : "utc");
-    if (s->os == KVZ_OS_WINDOWS) {
+    if (s->os == KVZ_OS_WINDOWS && s->profile.hypervclock) {
         xmlNodePtr t = child(c, "timer", NULL);
         prop(t, "name", "hypervclock");
         prop(t, "present", "yes");
@@ -143,10 +175,16 @@ static void add_devices(xmlNodePtr dom, const struct kvz_vm_domain_spec *s)
     xmlNodePtr dev = child(dom, "devices", NULL);
     add_disk(dev, "disk", "qcow2", s->disk_path, win ? "sda" : "vda", win ? "sata" : "virtio",
              false);
+    bool cdrom = s->cdrom_path || s->cdrom_drive;
     if (win) {
-        if (s->cdrom_path)
-            add_disk(dev, "cdrom", "raw", s->cdrom_path, "sdb", "sata", true);
-    } else if (s->seed_path || s->cdrom_path) {
+        /* Setup finds the install medium, then the drivers and the answer file on sdc, sdd. */
+        if (cdrom)
+            add_cdrom(dev, s->cdrom_path, "sdb", "sata", KVZ_VM_ALIAS_CDROM);
+        if (s->drivers_path)
+            add_cdrom(dev, s->drivers_path, "sdc", "sata", KVZ_VM_ALIAS_DRIVERS);
+        if (s->unattend_path)
+            add_cdrom(dev, s->unattend_path, "sdd", "sata", KVZ_VM_ALIAS_UNATTEND);
+    } else if (s->seed_path || cdrom || s->drivers_path) {
         /* Debian's cloud kernel has no AHCI driver: a SATA cdrom is invisible to it. */
         xmlNodePtr c = child(dev, "controller", NULL);
         prop(c, "type", "scsi");
@@ -154,9 +192,10 @@ static void add_devices(xmlNodePtr dom, const struct kvz_vm_domain_spec *s)
         prop(c, "model", "virtio-scsi");
         if (s->seed_path)
             add_disk(dev, "cdrom", "raw", s->seed_path, "sda", "scsi", true);
-        if (s->cdrom_path)
-            add_disk(dev, "cdrom", "raw", s->cdrom_path, s->seed_path ? "sdb" : "sda", "scsi",
-                     true);
+        if (cdrom)
+            add_cdrom(dev, s->cdrom_path, s->seed_path ? "sdb" : "sda", "scsi", KVZ_VM_ALIAS_CDROM);
+        if (s->drivers_path)
+            add_cdrom(dev, s->drivers_path, "sdc", "scsi", KVZ_VM_ALIAS_DRIVERS);
     }
     if (s->network && s->network->type != KVZ_NET_NONE)
         add_interface(dev, s);
@@ -183,6 +222,14 @@ static void add_devices(xmlNodePtr dom, const struct kvz_vm_domain_spec *s)
         prop(g, "autoport", "yes");
         prop(g, "listen", "127.0.0.1");
         prop(child(child(dev, "video", NULL), "model", NULL), "type", "vga");
+    }
+    if (s->profile.tpm) {
+        /* TPM 2.0 emulated by swtpm; libvirt keeps its state with the domain. */
+        xmlNodePtr tpm = child(dev, "tpm", NULL);
+        prop(tpm, "model", s->profile.tpm_crb ? "tpm-crb" : "tpm-tis");
+        xmlNodePtr be = child(tpm, "backend", NULL);
+        prop(be, "type", "emulator");
+        prop(be, "version", "2.0");
     }
     xmlNodePtr bal = child(dev, "memballoon", NULL);
     prop(bal, "model", "virtio");
@@ -228,8 +275,8 @@ int kvz_vm_domain_xml(char **out, const struct kvz_vm_domain_spec *s, struct kvz
     add_vcpus(dom, s);
     add_os(dom, s);
     add_features(dom, s);
-    if (s->kvm)
-        prop(child(dom, "cpu", NULL), "mode", "host-passthrough");
+    if (s->profile.cpu_mode)
+        prop(child(dom, "cpu", NULL), "mode", s->profile.cpu_mode);
     add_clock(dom, s);
     child(dom, "on_poweroff", "destroy");
     child(dom, "on_reboot", "restart");
@@ -269,6 +316,14 @@ static char *xpath_str(xmlXPathContextPtr ctx, const char *expr)
             r = strdup((const char *)c);
         xmlFree(c);
     }
+    xmlXPathFreeObject(o);
+    return r;
+}
+
+bool kvz_vm_xpath_bool(struct _xmlXPathContext *ctx, const char *expr)
+{
+    xmlXPathObjectPtr o = xmlXPathEvalExpression(X(expr), ctx);
+    bool r = o && o->type == XPATH_BOOLEAN && o->boolval;
     xmlXPathFreeObject(o);
     return r;
 }
@@ -353,8 +408,29 @@ int kvz_vm_domain_info_parse(struct kvz_vm_domain_info *out, const char *xml,
         ctx,
         "string(/domain/devices/disk[@device='cdrom']/source/@file[substring(., string-length(.) - 8) = '-seed.iso'])");
     out->cdrom_path = xpath_str(
+        ctx, "string(/domain/devices/disk[@device='cdrom'][alias/@name='" KVZ_VM_ALIAS_CDROM
+             "']/source/@file)");
+    out->cdrom_drive = kvz_vm_xpath_bool(
         ctx,
-        "string(/domain/devices/disk[@device='cdrom']/source/@file[substring(., string-length(.) - 8) != '-seed.iso'])");
+        "boolean(/domain/devices/disk[@device='cdrom'][alias/@name='" KVZ_VM_ALIAS_CDROM "'])");
+    if (!out->cdrom_drive) {
+        /* defined before kvz named its cdroms: the one that is not the seed */
+        out->cdrom_path = xpath_str(
+            ctx,
+            "string(/domain/devices/disk[@device='cdrom'][not(alias)]/source/@file[substring(., string-length(.) - 8) != '-seed.iso'])");
+        out->cdrom_drive = out->cdrom_path != NULL;
+    }
+    out->drivers_path = xpath_str(
+        ctx, "string(/domain/devices/disk[@device='cdrom'][alias/@name='" KVZ_VM_ALIAS_DRIVERS
+             "']/source/@file)");
+    out->drivers_drive = kvz_vm_xpath_bool(
+        ctx,
+        "boolean(/domain/devices/disk[@device='cdrom'][alias/@name='" KVZ_VM_ALIAS_DRIVERS "'])");
+    out->unattend_path = xpath_str(
+        ctx, "string(/domain/devices/disk[@device='cdrom'][alias/@name='" KVZ_VM_ALIAS_UNATTEND
+             "']/source/@file)");
+    out->tpm = kvz_vm_xpath_bool(ctx, "boolean(/domain/devices/tpm)");
+    out->secure_boot = kvz_vm_xpath_bool(ctx, "boolean(/domain/os/loader[@secure='yes'])");
     out->nvram_path = xpath_str(ctx, "string(/domain/os/nvram)");
     itype = xpath_str(ctx, "string(/domain/devices/interface[1]/@type)");
     out->mac = xpath_str(ctx, "string(/domain/devices/interface[1]/mac/@address)");
@@ -387,6 +463,8 @@ void kvz_vm_domain_info_release(struct kvz_vm_domain_info *i)
     free(i->disk_target);
     free(i->seed_path);
     free(i->cdrom_path);
+    free(i->drivers_path);
+    free(i->unattend_path);
     free(i->nvram_path);
     free(i->network.name);
     free(i->mac);

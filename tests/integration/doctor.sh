@@ -35,6 +35,14 @@ grep -qx "FAIL network: '$net' is not defined; define it (virsh net-define) or c
   fail "missing network: no FAIL line naming '$net'"
 grep -q "^ok   libvirt: 'qemu:///system' reachable" <<<"$out" || fail "libvirt line missing"
 grep -q "^\(ok  \|warn\) kvm: " <<<"$out" || fail "kvm line missing"
+# what Windows 11 guests need: swtpm through libvirt, OVMF's secure-boot build
+grep -q "^\(ok   tpm: libvirt offers a TPM 2.0 emulator (swtpm)\|warn tpm: .*apt-get install swtpm swtpm-tools\)$" <<<"$out" ||
+  fail "tpm line missing"
+grep -q "^\(ok  \|warn\) secure boot: .*OVMF_CODE_4M.ms.fd" <<<"$out" || fail "secure boot line missing"
+if [[ -c /dev/kvm ]]; then
+  grep -q "^\(ok   kvm device: \|warn kvm device: .*chgrp kvm /dev/kvm && chmod 0660 /dev/kvm\)" <<<"$out" ||
+    fail "kvm device line missing or without its fix"
+fi
 
 manifest default
 out=$("$kvz" --no-color --state-dir "$tmp/state" doctor -f "$tmp/kvz.yaml") || fail "default network: exit $?"

@@ -12,9 +12,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "parser/spec_digest.h"
 #include "providers/ownership.h"
+#include "store/store.h"
 #include "providers/vm/vm.h"
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <jansson.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
@@ -270,6 +274,13 @@ static void test_overlay_not_copy(void **state)
     /* the overlay holds no copy of the image */
     assert_true(json_integer_value(json_object_get(info, "actual-size")) < (json_int_t)MiB);
     json_decref(info);
+
+    /* the seed holds user_data: readable by its owner only, whatever the umask */
+    char *seed0 = pool_file(r.name, "-seed.iso");
+    struct stat st;
+    assert_int_equal(stat(seed0, &st), 0);
+    assert_int_equal(st.st_mode & 077, 0);
+    free(seed0);
 
     /* a second VM from the same image shares the one base volume */
     struct kvz_resource r2;
@@ -584,28 +595,197 @@ static void test_uefi_and_power(void **state)
     free(nvram);
 }
 
-static void test_windows_profile(void **state)
+/* The text of `name` in the ISO at `path`, read back with libarchive (caller frees). */
+static char *iso_file(const char *path, const char *name)
 {
+    struct archive *a = archive_read_new();
+    struct archive_entry *e;
+    char *r = NULL;
+    archive_read_support_format_iso9660(a);
+    assert_int_equal(archive_read_open_filename(a, path, 16384), ARCHIVE_OK);
+    while (!r && archive_read_next_header(a, &e) == ARCHIVE_OK)
+        if (!strcmp(archive_entry_pathname(e), name)) {
+            size_t n = (size_t)archive_entry_size(e);
+            r = calloc(1, n + 1);
+            assert_int_equal(archive_read_data(a, r, n), (la_ssize_t)n);
+        }
+    archive_read_free(a);
+    return r;
+}
+
+static const char unattend_xml[] =
+    "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
+    "<unattend xmlns=\"urn:schemas-microsoft-com:unattend\"><!-- kvz test --></unattend>\n";
+
+static char *log_seen;
+static void keep_log(void *ctx, const char *resource, const char *msg)
+{
+    free(log_seen);
+    log_seen = strdup(msg);
+}
+
+/* A Windows 11 profile (uefi: TPM 2.0 and Secure Boot by default) starts here from a blank disk
+ * and an install ISO: the firmware runs and boots to the ISO. The definition holds what the
+ * accelerator offers and no more; the answer file is on its medium, private. */
+static void test_windows_starts(void **state)
+{
+    char iso[256], iso2[256], dir[256];
+    snprintf(dir, sizeof(dir), "%s/isodir", state_dir);
+    snprintf(iso, sizeof(iso), "%s/cache/win-install.iso", state_dir);
+    snprintf(iso2, sizeof(iso2), "%s/cache/win-install2.iso", state_dir);
+    assert_int_equal(sh("mkdir -p '%s' && echo setup > '%s/setup.txt' && "
+                        "xorriso -as mkisofs -quiet -V WININSTALL -o '%s' '%s' 2>/dev/null && "
+                        "echo two > '%s/setup.txt' && "
+                        "xorriso -as mkisofs -quiet -V WININSTALL2 -o '%s' '%s' 2>/dev/null",
+                        dir, dir, iso, dir, dir, iso2, dir),
+                     0);
     struct kvz_resource r;
     spec(&r, "win");
+    r.template_name = NULL;
     r.os = KVZ_OS_WINDOWS;
-    r.state = KVZ_POWER_STOPPED;
-    create(&r);
+    r.firmware = KVZ_FW_UEFI;
+    r.tpm = r.secure_boot = true; /* the manifest's defaults for windows with uefi */
+    r.unattend = (char *)unattend_xml;
+    r.memory = r.max_memory = 512 * MiB;
+    struct kvz_template iso_t = {.name = "win-iso"};
+    r.cdrom = &iso_t;
+    r.cdrom_name = "win-iso";
+    struct kvz_vm_media media = {.cdrom = iso};
+    struct kvz_error *err = NULL;
+    if (kvz_vm_create_from(&host, &r, NULL, NULL, &media, &err) < 0)
+        fail_msg("create windows vm: %s", kvz_error_msg(err));
     virDomainPtr dom = virDomainLookupByName(conn, r.name);
     assert_non_null(dom);
-    char *xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
-    /* libvirt accepted the definition as kvz wrote it */
+    assert_int_equal(virDomainIsActive(dom), 1);
+    int id = virDomainGetID(dom);
+
+    struct kvz_vm_caps caps;
+    if (kvz_vm_host_caps(&caps, &host, &err) < 0)
+        fail_msg("caps: %s", kvz_error_msg(err));
+    char *xml = virDomainGetXMLDesc(dom, 0);
     assert_non_null(strstr(xml, "bus='sata'"));
     assert_non_null(strstr(xml, "<model type='e1000e'/>"));
-    assert_non_null(strstr(xml, "<hyperv mode='custom'>"));
     assert_non_null(strstr(xml, "offset='localtime'"));
-    assert_null(strstr(xml, "-seed.iso"));
+    /* only the enlightenments this accelerator offers: qemu refuses the rest at start */
+    const char *name;
+    for (unsigned i = 0; (name = kvz_vm_hyperv_name(i)); i++) {
+        char tag[32];
+        snprintf(tag, sizeof(tag), "<%s state='on'", name);
+        if (!(caps.hyperv & (1u << i)) && strstr(xml, tag))
+            fail_msg("hyperv %s defined, but the accelerator does not offer it", name);
+    }
+    if (caps.tpm_emulator) {
+        assert_non_null(strstr(xml, "<tpm model="));
+        assert_non_null(strstr(xml, "<backend type='emulator' version='2.0'"));
+    }
+    if (caps.secure_boot) {
+        assert_non_null(strstr(xml, "secure='yes'"));
+        assert_non_null(strstr(xml, KVZ_VM_OVMF_SB_CODE));
+        assert_non_null(strstr(xml, "<smm state='on'/>"));
+    }
+    assert_non_null(strstr(xml, iso));
+    fprintf(stderr, "windows-profile vm started under %s: domain id %d, %s, %s, hyperv:%s%s%s\n",
+            caps.kvm ? "kvm" : "qemu (TCG)", id,
+            strstr(xml, "<tpm model='tpm-crb'") ? "tpm-crb (swtpm, TPM 2.0)" : "no tpm",
+            strstr(xml, "secure='yes'") ? "secure boot (OVMF_CODE_4M.ms.fd)" : "no secure boot",
+            strstr(xml, "<spinlocks") ? " spinlocks" : "",
+            strstr(xml, "<vpindex") ? " vpindex" : "", strstr(xml, "<stimer") ? " stimer" : "");
     free(xml);
+    /* the TPM's state lives with the domain */
+    char uuid[37], tpmdir[128];
+    kvz_identity_uuid(uuid, stack, r.name);
+    snprintf(tpmdir, sizeof(tpmdir), "/var/lib/libvirt/swtpm/%s", uuid);
+    if (caps.tpm_emulator)
+        assert_int_equal(access(tpmdir, F_OK), 0);
+
+    /* the answer file: on its medium, read back, and readable by its owner only */
+    char *medium = pool_file(r.name, "-unattend.iso");
+    char *got = iso_file(medium, "autounattend.xml");
+    assert_non_null(got);
+    assert_string_equal(got, unattend_xml);
+    free(got);
+    struct stat st;
+    assert_int_equal(stat(medium, &st), 0);
+    assert_int_equal(st.st_mode & 077, 0);
+    struct kvz_observed_resource o;
+    assert_true(observe(&o, r.name));
+    assert_true(o.tpm == caps.tpm_emulator);
+    assert_true(o.secure_boot == caps.secure_boot);
+    assert_true(o.cdrom_drive);
+    assert_non_null(o.unattend);
+    char hex[65];
+    kvz_sha256_hex(hex, unattend_xml, strlen(unattend_xml));
+    assert_string_equal(o.unattend, hex);
+
+    /* a swap of the install medium: live, the same domain */
+    struct kvz_image img2 = {.path = iso2};
+    struct kvz_media m2 = {.cdrom = &img2};
+    struct kvz_field_delta f = {.field = "cdrom", .type = KVZ_FIELD_STRING, .live = true};
+    assert_true(kvz_vm_ops.field_is_live(&host, &r, &o, "cdrom"));
+    struct kvz_change chg = {.kind = KVZ_KIND_VM,
+                             .name = r.name,
+                             .action = KVZ_ACTION_UPDATE,
+                             .live = true,
+                             .fields = &f,
+                             .n_fields = 1,
+                             .want = &r,
+                             .have = &o};
+    if (kvz_vm_ops.update(&host, &chg, &m2, &err) < 0)
+        fail_msg("cdrom swap: %s", kvz_error_msg(err));
+    assert_int_equal(virDomainGetID(dom), id);
+    xml = virDomainGetXMLDesc(dom, 0);
+    assert_non_null(strstr(xml, iso2));
+    free(xml);
+    kvz_observed_resource_release(&o);
+
+    /* a new answer file: rewritten and swapped in live (Setup reads it at install time) */
+    assert_true(observe(&o, r.name));
+    struct kvz_resource w = r;
+    w.unattend = "<unattend xmlns=\"urn:schemas-microsoft-com:unattend\"/>\n";
+    f.field = "unattend";
+    chg.want = &w;
+    chg.have = &o;
+    assert_true(kvz_vm_ops.field_is_live(&host, &w, &o, "unattend"));
+    if (kvz_vm_ops.update(&host, &chg, &m2, &err) < 0)
+        fail_msg("unattend: %s", kvz_error_msg(err));
+    assert_int_equal(virDomainGetID(dom), id);
+    kvz_observed_resource_release(&o);
+    assert_true(observe(&o, r.name));
+    kvz_sha256_hex(hex, w.unattend, strlen(w.unattend));
+    assert_string_equal(o.unattend, hex);
+    kvz_observed_resource_release(&o);
+
+    /* no balloon driver (no guest OS): apply says so instead of reporting success */
+    assert_true(observe(&o, r.name));
+    w.max_memory = 512 * MiB;
+    w.memory = 384 * MiB;
+    f.field = "memory";
+    f.type = KVZ_FIELD_BYTES;
+    host.log = keep_log;
+    setenv("KVZ_VM_BALLOON_TIMEOUT", "3", 1);
+    if (kvz_vm_ops.update(&host, &chg, &m2, &err) < 0)
+        fail_msg("memory: %s", kvz_error_msg(err));
+    host.log = NULL;
+    assert_non_null(log_seen);
+    assert_string_equal(log_seen,
+                        "guest has no balloon driver: the new memory applies at the next restart");
+    kvz_observed_resource_release(&o);
+    assert_true(observe(&o, r.name));
+    assert_int_equal(o.memory, 384 * MiB);        /* the target */
+    assert_int_equal(o.memory_actual, 512 * MiB); /* what the guest has */
+    assert_false(o.balloon_driver);
+    char *caveat = NULL;
+    assert_int_equal(kvz_vm_ops.caveat(&caveat, &host, &w, &o, &err), 0);
+    assert_non_null(caveat);
+    assert_non_null(strstr(caveat, "the guest has 512MiB, not its target 384MiB"));
+    free(caveat);
+    kvz_observed_resource_release(&o);
+
     virDomainFree(dom);
-    char *seed = pool_file(r.name, "-seed.iso");
-    assert_int_not_equal(access(seed, F_OK), 0);
-    free(seed);
     remove_vm(r.name);
+    assert_int_not_equal(access(medium, F_OK), 0);
+    assert_int_not_equal(access(tpmdir, F_OK), 0); /* the TPM state went with it */
+    free(medium);
 }
 
 int main(void)
@@ -618,7 +798,7 @@ int main(void)
         cmocka_unit_test(test_drift),
         cmocka_unit_test(test_unmanaged_untouched),
         cmocka_unit_test(test_uefi_and_power),
-        cmocka_unit_test(test_windows_profile),
+        cmocka_unit_test(test_windows_starts),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -152,6 +152,15 @@ static void load_observed(const struct kvz_manifest *m, struct kvz_observed_reso
         h->hostname = strdup(h->name);
     h->storage_ok = boolean(o, "storage_ok", true);
     h->problem = dup_or_null(o, "problem");
+    h->cdrom = dup_or_null(o, "cdrom");
+    h->drivers = dup_or_null(o, "drivers");
+    h->unattend = dup_or_null(o, "unattend");
+    h->cdrom_drive = boolean(o, "cdrom_drive", h->cdrom != NULL);
+    h->drivers_drive = boolean(o, "drivers_drive", h->drivers != NULL);
+    h->tpm = boolean(o, "tpm", false);
+    h->secure_boot = boolean(o, "secure_boot", false);
+    h->tpm_offered = boolean(o, "tpm_offered", true);
+    h->secure_boot_offered = boolean(o, "secure_boot_offered", true);
 }
 
 int plan_fixture_load(struct plan_fixture *f, const char *dir, const char *name)

@@ -7,7 +7,7 @@
  *
  *   {"targets": ["web1"], "destroy": false,
  *    "observed": [{"kind", "name", "managed", "stack", "memory", "cpus", "state",
- *                  "spec_digest": "=desired", ...}]}
+ *                  "spec_digest": "=desired", "cdrom": "HEX", "tpm": true, ...}]}
  *
  * "=desired" as a digest means "what the desired resource of that name digests to"; sizes are
  * bytes, defaults are those of a 512MiB, 1 cpu, running guest on network "default".

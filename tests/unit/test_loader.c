@@ -551,6 +551,56 @@ static void test_networks(void **state)
     kvz_diags_release(&d);
 }
 
+/* os: windows with firmware: uefi gets TPM and Secure Boot unless it says no; an unattend
+ * path is read from beside the manifest. */
+static void test_windows_defaults_and_unattend(void **state)
+{
+    char dir[] = "/tmp/kvzt-loader-XXXXXX", path[128], xml[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/kvz.yaml", dir);
+    snprintf(xml, sizeof(xml), "%s/answers.xml", dir);
+    FILE *f = fopen(xml, "w");
+    assert_non_null(f);
+    fputs("<unattend xmlns=\"urn:schemas-microsoft-com:unattend\"/>\n", f);
+    fclose(f);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("kvz: 1\n"
+          "templates:\n"
+          "  iso: {url: 'file:///srv/w.iso'}\n"
+          "  drv: {url: 'file:///srv/virtio-win.iso'}\n"
+          "vms:\n"
+          "  w11: {cdrom: iso, drivers: drv, disk: 64GiB, memory: 4GiB, os: windows,\n"
+          "        firmware: uefi, unattend: answers.xml}\n"
+          "  wbios: {cdrom: iso, disk: 64GiB, memory: 4GiB, os: windows}\n"
+          "  wnotpm: {cdrom: iso, disk: 64GiB, memory: 4GiB, os: windows, firmware: uefi,\n"
+          "           tpm: false}\n",
+          f);
+    fclose(f);
+    struct kvz_diags d = KVZ_DIAGS_INIT;
+    struct kvz_manifest *m = NULL;
+    const char *paths[] = {path};
+    assert_int_equal(kvz_manifest_load(&m, paths, 1, &d), 0);
+    const struct kvz_resource *w11 = kvz_manifest_resource(m, "w11");
+    assert_true(w11->tpm);
+    assert_true(w11->secure_boot);
+    assert_string_equal(w11->unattend,
+                        "<unattend xmlns=\"urn:schemas-microsoft-com:unattend\"/>\n");
+    assert_non_null(w11->drivers);
+    assert_string_equal(w11->drivers->name, "drv");
+    const struct kvz_resource *wbios = kvz_manifest_resource(m, "wbios");
+    assert_false(wbios->tpm);
+    assert_false(wbios->secure_boot);
+    const struct kvz_resource *wnotpm = kvz_manifest_resource(m, "wnotpm");
+    assert_false(wnotpm->tpm);
+    assert_true(wnotpm->secure_boot);
+    kvz_manifest_free(m);
+    kvz_diags_release(&d);
+    unlink(xml);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -566,6 +616,7 @@ int main(void)
         cmocka_unit_test(test_file_too_large),
         cmocka_unit_test(test_bounds_hold),
         cmocka_unit_test(test_diagnostics_are_capped),
+        cmocka_unit_test(test_windows_defaults_and_unattend),
     };
     return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }

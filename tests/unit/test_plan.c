@@ -97,6 +97,7 @@ CASE(net_destroy)
 CASE(net_state_dir)
 CASE(template_identity)
 CASE(state_dir)
+CASE(vm_media)
 
 static void test_disruption(void **state)
 {
@@ -284,6 +285,7 @@ int main(void)
         cmocka_unit_test(test_net_state_dir),
         cmocka_unit_test(test_template_identity),
         cmocka_unit_test(test_state_dir),
+        cmocka_unit_test(test_vm_media),
         cmocka_unit_test(test_disruption),
         cmocka_unit_test(test_plan_disruption),
         cmocka_unit_test(test_size_human),
