@@ -294,6 +294,13 @@ static void test_execute_serial(void **state)
     assert_string_equal(calls, "create:x create:z ");
 }
 
+/* A change of the plan: CHANGE(CONTAINER, "web", CREATE, &want, NULL) */
+#define CHANGE(KIND, NAME, ACTION, WANT, HAVE)                                                     \
+    {                                                                                              \
+        .kind = KVZ_KIND_##KIND, .name = NAME, .action = KVZ_ACTION_##ACTION, .want = WANT,        \
+        .have = HAVE                                                                               \
+    }
+
 /* Networks before the guests that use them, network deletions after the guests that used them
  * are gone, whatever the order of the plan and however parallel; a guest whose network failed
  * is not tried, nor a network whose guest could not be removed. */
@@ -313,24 +320,15 @@ static void test_execute_network_order(void **state)
         {.kind = KVZ_KIND_NETWORK, .name = "stuck-net"},
     };
     struct kvz_change changes[9] = {
-        {.kind = KVZ_KIND_NETWORK,
-         .name = "stuck-net",
-         .action = KVZ_ACTION_DELETE,
-         .have = &have[3]},
-        {.kind = KVZ_KIND_CONTAINER,
-         .name = "stuck",
-         .action = KVZ_ACTION_DELETE,
-         .have = &have[2]},
-        {.kind = KVZ_KIND_NETWORK,
-         .name = "old-net",
-         .action = KVZ_ACTION_DELETE,
-         .have = &have[1]},
-        {.kind = KVZ_KIND_CONTAINER, .name = "web", .action = KVZ_ACTION_CREATE, .want = &r[0]},
-        {.kind = KVZ_KIND_VM, .name = "db", .action = KVZ_ACTION_CREATE, .want = &r[2]},
-        {.kind = KVZ_KIND_CONTAINER, .name = "old", .action = KVZ_ACTION_DELETE, .have = &have[0]},
-        {.kind = KVZ_KIND_NETWORK, .name = "lan", .action = KVZ_ACTION_CREATE, .want = &r[1]},
-        {.kind = KVZ_KIND_NETWORK, .name = "bad-net", .action = KVZ_ACTION_CREATE, .want = &r[3]},
-        {.kind = KVZ_KIND_CONTAINER, .name = "side", .action = KVZ_ACTION_CREATE, .want = &r[4]},
+        CHANGE(NETWORK, "stuck-net", DELETE, NULL, &have[3]),
+        CHANGE(CONTAINER, "stuck", DELETE, NULL, &have[2]),
+        CHANGE(NETWORK, "old-net", DELETE, NULL, &have[1]),
+        CHANGE(CONTAINER, "web", CREATE, &r[0], NULL),
+        CHANGE(VM, "db", CREATE, &r[2], NULL),
+        CHANGE(CONTAINER, "old", DELETE, NULL, &have[0]),
+        CHANGE(NETWORK, "lan", CREATE, &r[1], NULL),
+        CHANGE(NETWORK, "bad-net", CREATE, &r[3], NULL),
+        CHANGE(CONTAINER, "side", CREATE, &r[4], NULL),
     };
     struct kvz_plan p = {.stack = "t", .changes = changes, .n_changes = 9};
     struct kvz_hosts hs = {.ops = {&fake_ops, &fake_ops, &fake_ops}};
@@ -374,27 +372,13 @@ static void test_execute_stop_first(void **state)
         {.kind = KVZ_KIND_NETWORK, .name = "old-net", .running = true},
     };
     struct kvz_change changes[7] = {
-        {.kind = KVZ_KIND_CONTAINER, .name = "gone", .action = KVZ_ACTION_DELETE, .have = &have[0]},
-        {.kind = KVZ_KIND_CONTAINER,
-         .name = "halt",
-         .action = KVZ_ACTION_STOP,
-         .want = &r[2],
-         .have = &have[1]},
-        {.kind = KVZ_KIND_CONTAINER,
-         .name = "orphan",
-         .action = KVZ_ACTION_STOP,
-         .want = &r[3],
-         .have = &have[2]},
-        {.kind = KVZ_KIND_CONTAINER,
-         .name = "stubborn",
-         .action = KVZ_ACTION_DELETE,
-         .have = &have[3]},
-        {.kind = KVZ_KIND_NETWORK, .name = "lan", .action = KVZ_ACTION_CREATE, .want = &r[0]},
-        {.kind = KVZ_KIND_NETWORK, .name = "bad-net", .action = KVZ_ACTION_CREATE, .want = &r[1]},
-        {.kind = KVZ_KIND_NETWORK,
-         .name = "old-net",
-         .action = KVZ_ACTION_DELETE,
-         .have = &have[4]},
+        CHANGE(CONTAINER, "gone", DELETE, NULL, &have[0]),
+        CHANGE(CONTAINER, "halt", STOP, &r[2], &have[1]),
+        CHANGE(CONTAINER, "orphan", STOP, &r[3], &have[2]),
+        CHANGE(CONTAINER, "stubborn", DELETE, NULL, &have[3]),
+        CHANGE(NETWORK, "lan", CREATE, &r[0], NULL),
+        CHANGE(NETWORK, "bad-net", CREATE, &r[1], NULL),
+        CHANGE(NETWORK, "old-net", DELETE, NULL, &have[4]),
     };
     struct kvz_plan p = {.stack = "t", .changes = changes, .n_changes = 7};
     struct kvz_hosts hs = {.ops = {&fake_ops, NULL, &fake_ops}};
