@@ -3,6 +3,7 @@
 #include "base/buf.h"
 #include "cmd/options.h"
 #include "cmd/stack.h"
+#include "cmd/status_networks.h"
 #include "parser/units.h"
 
 #include <inttypes.h>
@@ -60,9 +61,16 @@ int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char 
                 continue;
             struct kvz_buf drift = KVZ_BUF_INIT, mem = KVZ_BUF_INIT, cpus = KVZ_BUF_INIT;
             drift_str(&drift, change_of(r.plan, h->kind, h->name), planned);
-            kvz_size_human(&mem, h->memory);
-            kvz_cpus_human(&cpus, h->cpus_milli);
-            const char *state = h->running ? "running" : "stopped";
+            bool net = h->kind == KVZ_KIND_NETWORK;
+            if (net) {
+                kvz_buf_puts(&mem, "-");
+                kvz_buf_puts(&cpus, "-");
+            } else {
+                kvz_size_human(&mem, h->memory);
+                kvz_cpus_human(&cpus, h->cpus_milli);
+            }
+            const char *state =
+                net ? (h->running ? "active" : "inactive") : (h->running ? "running" : "stopped");
             if (json) {
                 json_array_append_new(
                     rows, json_pack("{s:s, s:s, s:s, s:I, s:f, s:I, s:s, s:o, s:o, s:o, s:b}",
@@ -76,6 +84,8 @@ int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char 
                     json_object_set_new(json_array_get(rows, json_array_size(rows) - 1),
                                         "memory_actual",
                                         json_integer((json_int_t)h->memory_actual));
+                if (net)
+                    kvz_status_network_json(json_array_get(rows, json_array_size(rows) - 1), h, &r);
             } else {
                 printf("%-20s %-9s %-8s %8s %5s  %-19.19s %-30s %s\n", h->name,
                        kvz_kind_str(h->kind), state, kvz_buf_cstr(&mem), kvz_buf_cstr(&cpus),
@@ -100,6 +110,8 @@ int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char 
             printf("%-20s %-9s %-8s %8s %5s  %-19s %-30s %s\n", ch->name, kvz_kind_str(ch->kind),
                    "absent", "-", "-", "-", "create: not on the host", "-");
     }
+    if (!json)
+        kvz_status_networks_print(&r);
     if (json) {
         json_t *j = json_pack("{s:i, s:s, s:O}", "format_version", 1, "stack", r.m->stack,
                               "resources", rows);

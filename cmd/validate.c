@@ -31,13 +31,19 @@ int cmd_validate(struct kvz_cli *cli, const struct kvz_command *c, int argc, cha
             kvz_buf_puts(&what, "kvz.yaml");
         for (size_t i = 0; i < paths.n; i++)
             kvz_buf_printf(&what, "%s%s", i ? ", " : "", paths.v[i]);
-        size_t nc = 0, nv = 0;
+        size_t n[KVZ_N_KINDS] = {0};
         for (size_t i = 0; i < m->n_resources; i++)
-            m->resources[i].kind == KVZ_KIND_VM ? nv++ : nc++;
-        printf("%s: %svalid%s (%zu %s, %zu %s, %zu %s)\n", kvz_buf_cstr(&what),
-               kvz_color(cli->color, KVZ_GREEN), kvz_color(cli->color, KVZ_RESET), nc,
-               plural(nc, "container", "containers"), nv, plural(nv, "vm", "vms"), m->n_templates,
+            n[m->resources[i].kind]++;
+        struct kvz_buf nets = KVZ_BUF_INIT;
+        size_t nn = n[KVZ_KIND_NETWORK], nc = n[KVZ_KIND_CONTAINER], nv = n[KVZ_KIND_VM];
+        if (nn)
+            kvz_buf_printf(&nets, "%zu %s, ", nn, plural(nn, "network", "networks"));
+        printf("%s: %svalid%s (%s%zu %s, %zu %s, %zu %s)\n", kvz_buf_cstr(&what),
+               kvz_color(cli->color, KVZ_GREEN), kvz_color(cli->color, KVZ_RESET),
+               kvz_buf_cstr(&nets), nc, plural(nc, "container", "containers"), nv,
+               plural(nv, "vm", "vms"), m->n_templates,
                plural(m->n_templates, "template", "templates"));
+        kvz_buf_release(&nets);
     }
     rc = KVZ_EXIT_OK;
 cleanup:

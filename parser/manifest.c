@@ -2,6 +2,7 @@
 
 #include "base/buf.h"
 #include "parser/manifest_files.h"
+#include "parser/manifest_networks.h"
 #include "parser/manifest_vm.h"
 #include "parser/names.h"
 #include "parser/schema.h"
@@ -27,8 +28,13 @@ struct manifest_impl {
 struct pending {
     struct kvz_resource r;
     struct kvz_loc tmpl_at, cdrom_at, drivers_at;
+    struct kvz_net_locs net_at;
     size_t seq; /* load order across kinds, so "first defined" is the first read */
 };
+
+/* The order of kinds in the model: networks before the guests that use them. */
+static const enum kvz_kind model_order[KVZ_N_KINDS] = {KVZ_KIND_NETWORK, KVZ_KIND_CONTAINER,
+                                                       KVZ_KIND_VM};
 
 struct setting {
     char *value;
@@ -38,8 +44,8 @@ struct setting {
 struct loader {
     struct kvz_diags *d;
     struct manifest_impl *m;
-    struct pending *cts, *vms;
-    size_t nc, capc, nv, capv, seq;
+    struct pending *pend[KVZ_N_KINDS]; /* by kind */
+    size_t npend[KVZ_N_KINDS], cappend[KVZ_N_KINDS], seq;
     size_t capt; /* allocated templates */
     struct setting stack, containers_uri, vms_uri;
     bool oom;
@@ -47,7 +53,7 @@ struct loader {
 
 const char *kvz_manifest_uri(const struct kvz_manifest *m, enum kvz_kind k)
 {
-    if (k == KVZ_KIND_VM)
+    if (k == KVZ_KIND_VM || k == KVZ_KIND_NETWORK)
         return m && m->vms_uri ? m->vms_uri : KVZ_DEFAULT_VMS_URI;
     return m && m->containers_uri ? m->containers_uri : KVZ_DEFAULT_CONTAINERS_URI;
 }
@@ -85,7 +91,8 @@ static void resource_release(struct kvz_resource *r)
 {
     free(r->name);
     /* also the defaults filled in (hostname, network name): they sit in the same slots */
-    kvz_schema_release(r->kind == KVZ_KIND_VM ? &kvz_schema_vm : &kvz_schema_container, r);
+    kvz_schema_release(kvz_schema_of(r->kind), r);
+    kvz_net_spec_release(&r->netspec); /* the leases the networks were given */
 }
 
 static void template_release(struct kvz_template *t)
@@ -322,8 +329,10 @@ static void load_resource(struct loader *L, const char *file, enum kvz_kind kind
     struct kvz_buf owner = KVZ_BUF_INIT;
     const char *what = kvz_kind_str(kind);
     bool name_ok = check_name(L, file, k, what);
-    if (!body_ok(L, file, k, v, what,
-                 kind == KVZ_KIND_VM ? "'image:' and 'memory:'" : "'template:' and 'memory:'"))
+    const char *needs = kind == KVZ_KIND_VM        ? "'image:' and 'memory:'"
+                        : kind == KVZ_KIND_NETWORK ? "'subnet:'"
+                                                   : "'template:' and 'memory:'";
+    if (!body_ok(L, file, k, v, what, needs))
         goto cleanup;
     p.r.kind = kind;
     p.r.name = strdup(k->str);
@@ -331,50 +340,55 @@ static void load_resource(struct loader *L, const char *file, enum kvz_kind kind
         oom(L, file);
         goto cleanup;
     }
+    if (kind == KVZ_KIND_NETWORK)
+        kvz_network_defaults(&p.r);
     kvz_buf_printf(&owner, "%s '%s'", what, kvz_show(k->str));
-    kvz_schema_decode(kind == KVZ_KIND_VM ? &kvz_schema_vm : &kvz_schema_container, v, &p.r,
-                      kvz_buf_cstr(&owner), k, file, L->d);
-    check_resource(L, file, k, v, &p.r);
+    kvz_schema_decode(kvz_schema_of(kind), v, &p.r, kvz_buf_cstr(&owner), k, file, L->d);
+    if (kind == KVZ_KIND_NETWORK)
+        kvz_network_check(L->d, file, k, v, &p.r);
+    else
+        check_resource(L, file, k, v, &p.r);
     /* Kept even when broken: duplicate names and references are still checked. */
     if (!name_ok)
         goto cleanup;
 
     /* Defaults (docs/manifest.md). */
-    if (!p.r.cpus_milli)
-        p.r.cpus_milli = 1000;
-    if (!p.r.max_memory)
-        p.r.max_memory = p.r.memory;
-    if (kind == KVZ_KIND_VM && !p.r.max_cpus)
-        p.r.max_cpus = p.r.cpus_milli / 1000;
-    if (!p.r.hostname && !(p.r.hostname = strdup(p.r.name))) {
-        oom(L, file);
-        goto cleanup;
-    }
-    if (p.r.network.type == KVZ_NET_NETWORK && !p.r.network.name &&
-        !(p.r.network.name = strdup("default"))) {
-        oom(L, file);
-        goto cleanup;
+    if (kind != KVZ_KIND_NETWORK) {
+        if (!p.r.cpus_milli)
+            p.r.cpus_milli = 1000;
+        if (!p.r.max_memory)
+            p.r.max_memory = p.r.memory;
+        if (kind == KVZ_KIND_VM && !p.r.max_cpus)
+            p.r.max_cpus = p.r.cpus_milli / 1000;
+        if (!p.r.hostname && !(p.r.hostname = strdup(p.r.name))) {
+            oom(L, file);
+            goto cleanup;
+        }
+        if (p.r.network.type == KVZ_NET_NETWORK && !p.r.network.name &&
+            !(p.r.network.name = strdup("default"))) {
+            oom(L, file);
+            goto cleanup;
+        }
     }
     p.r.loc = loc_of(file, k);
     p.tmpl_at = loc_of(file, kvz_ymap_get(v, kind == KVZ_KIND_VM ? "image" : "template"));
     p.cdrom_at = loc_of(file, kvz_ymap_get(v, "cdrom"));
     p.drivers_at = loc_of(file, kvz_ymap_get(v, "drivers"));
+    p.net_at.ip = loc_of(file, kvz_ymap_get(v, "ip"));
+    p.net_at.subnet = loc_of(file, kvz_ymap_get(v, "subnet"));
     p.seq = L->seq++;
 
-    struct pending **arr = kind == KVZ_KIND_VM ? &L->vms : &L->cts;
-    size_t *n = kind == KVZ_KIND_VM ? &L->nv : &L->nc;
-    size_t *cap = kind == KVZ_KIND_VM ? &L->capv : &L->capc;
-    if (*n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
-        struct pending *a = realloc(*arr, ncap * sizeof(*a));
+    if (L->npend[kind] == L->cappend[kind]) {
+        size_t ncap = L->cappend[kind] ? L->cappend[kind] * 2 : 16;
+        struct pending *a = realloc(L->pend[kind], ncap * sizeof(*a));
         if (!a) {
             oom(L, file);
             goto cleanup;
         }
-        *arr = a;
-        *cap = ncap;
+        L->pend[kind] = a;
+        L->cappend[kind] = ncap;
     }
-    (*arr)[(*n)++] = p;
+    L->pend[kind][L->npend[kind]++] = p;
     memset(&p, 0, sizeof(p));
 cleanup:
     resource_release(&p.r);
@@ -392,7 +406,11 @@ static void load_section(struct loader *L, const char *file, const struct kvz_yn
         if (!strcmp(key, "templates"))
             load_template(L, file, k, v);
         else
-            load_resource(L, file, !strcmp(key, "vms") ? KVZ_KIND_VM : KVZ_KIND_CONTAINER, k, v);
+            load_resource(L, file,
+                          !strcmp(key, "vms")        ? KVZ_KIND_VM
+                          : !strcmp(key, "networks") ? KVZ_KIND_NETWORK
+                                                     : KVZ_KIND_CONTAINER,
+                          k, v);
     }
 }
 
@@ -432,6 +450,7 @@ static void load_data(void *ctx, const char *name, const char *data, size_t len)
     } else {
         load_head(L, file, root);
         load_section(L, file, root, "templates");
+        load_section(L, file, root, "networks");
         load_section(L, file, root, "containers");
         load_section(L, file, root, "vms");
     }
@@ -482,7 +501,7 @@ static int index_templates(struct loader *L)
     return 0;
 }
 
-/* Sorted index of containers and vms (one name space); reports names defined twice. */
+/* Sorted index of networks, containers and vms (one name space); reports names defined twice. */
 static int index_resources(struct loader *L, struct res_key *keys)
 {
     struct kvz_manifest *pub = &L->m->pub;
@@ -501,7 +520,7 @@ static int index_resources(struct loader *L, struct res_key *keys)
         const struct kvz_resource *b = &pub->resources[keys[i].idx];
         diag_at(
             L, KVZ_SEV_ERROR, b->loc, "duplicate-name",
-            "%s name '%s' is already used by the %s at %s:%u:%u; names are unique across containers and vms, rename one",
+            "%s name '%s' is already used by the %s at %s:%u:%u; names are unique across networks, containers and vms, rename one",
             kvz_kind_str(b->kind), b->name, kvz_kind_str(a->kind), a->loc.file, a->loc.line,
             a->loc.col);
     }
@@ -617,26 +636,34 @@ static void finish(struct loader *L)
 {
     struct kvz_manifest *pub = &L->m->pub;
     struct res_key *keys = NULL;
-    size_t n = L->nc + L->nv;
+    struct kvz_net_locs *at = NULL;
+    size_t n = 0;
     if (index_templates(L) < 0)
         goto oom;
-    for (size_t i = 0; i < L->nc; i++)
-        check_refs(L, &L->cts[i]);
-    for (size_t i = 0; i < L->nv; i++)
-        check_refs(L, &L->vms[i]);
+    for (int k = 0; k < KVZ_N_KINDS; k++) {
+        n += L->npend[k];
+        for (size_t i = 0; i < L->npend[k]; i++)
+            check_refs(L, &L->pend[k][i]);
+    }
     pub->resources = malloc((n ? n : 1) * sizeof(*pub->resources));
     keys = malloc((n ? n : 1) * sizeof(*keys));
-    if (!pub->resources || !keys)
+    at = malloc((n ? n : 1) * sizeof(*at));
+    if (!pub->resources || !keys || !at)
         goto oom;
-    for (size_t i = 0; i < n; i++) {
-        struct pending *p = i < L->nc ? &L->cts[i] : &L->vms[i - L->nc];
-        pub->resources[i] = p->r;
-        memset(&p->r, 0, sizeof(p->r));
-        keys[i] = (struct res_key){pub->resources[i].name, p->seq, i};
+    size_t i = 0;
+    for (int o = 0; o < KVZ_N_KINDS; o++) {
+        enum kvz_kind k = model_order[o];
+        for (size_t j = 0; j < L->npend[k]; j++, i++) {
+            struct pending *p = &L->pend[k][j];
+            pub->resources[i] = p->r;
+            memset(&p->r, 0, sizeof(p->r));
+            keys[i] = (struct res_key){pub->resources[i].name, p->seq, i};
+            at[i] = p->net_at;
+        }
+        L->npend[k] = 0;
     }
     pub->n_resources = n;
-    L->nc = L->nv = 0;
-    if (index_resources(L, keys) < 0)
+    if (index_resources(L, keys) < 0 || kvz_networks_link(L->d, pub->resources, at, n) < 0)
         goto oom;
     pub->stack = dup_or(&L->stack.value, "default");
     pub->containers_uri = dup_or(&L->containers_uri.value, KVZ_DEFAULT_CONTAINERS_URI);
@@ -644,20 +671,21 @@ static void finish(struct loader *L)
     if (!pub->stack || !pub->containers_uri || !pub->vms_uri)
         goto oom;
     free(keys);
+    free(at);
     return;
 oom:
     free(keys);
+    free(at);
     oom(L, pub->n_files ? pub->files[0] : "");
 }
 
 static void loader_release(struct loader *L)
 {
-    for (size_t i = 0; i < L->nc; i++)
-        resource_release(&L->cts[i].r);
-    for (size_t i = 0; i < L->nv; i++)
-        resource_release(&L->vms[i].r);
-    free(L->cts);
-    free(L->vms);
+    for (int k = 0; k < KVZ_N_KINDS; k++) {
+        for (size_t i = 0; i < L->npend[k]; i++)
+            resource_release(&L->pend[k][i].r);
+        free(L->pend[k]);
+    }
     free(L->stack.value);
     free(L->containers_uri.value);
     free(L->vms_uri.value);

@@ -37,17 +37,52 @@ struct kvz_template {
     struct kvz_loc loc;
 };
 
-enum kvz_kind { KVZ_KIND_CONTAINER = 0, KVZ_KIND_VM };
-#define KVZ_N_KINDS 2 /* arrays indexed by enum kvz_kind */
+/* Guests (containers, vms) and the networks they attach to. */
+enum kvz_kind { KVZ_KIND_CONTAINER = 0, KVZ_KIND_VM, KVZ_KIND_NETWORK };
+#define KVZ_N_KINDS 3 /* arrays indexed by enum kvz_kind */
 enum kvz_os { KVZ_OS_LINUX = 0, KVZ_OS_WINDOWS };
 enum kvz_firmware { KVZ_FW_BIOS = 0, KVZ_FW_UEFI };
 enum kvz_power { KVZ_POWER_RUNNING = 0, KVZ_POWER_STOPPED };
 enum kvz_net_type { KVZ_NET_NETWORK = 0, KVZ_NET_BRIDGE, KVZ_NET_NONE };
 
+/* What a guest is attached to (`network:`). */
 struct kvz_network {
     enum kvz_net_type type;
     char *name; /* libvirt network or bridge name; NULL for NONE */
 };
+
+/* A network's mode (`mode:`); OTHER only in what is observed: a libvirt forward mode kvz does
+ * not make (open, passthrough, ...). */
+enum kvz_net_mode {
+    KVZ_NET_MODE_NAT = 0,
+    KVZ_NET_MODE_ISOLATED,
+    KVZ_NET_MODE_ROUTED,
+    KVZ_NET_MODE_BRIDGE,
+    KVZ_NET_MODE_OTHER,
+};
+
+/* A static DHCP lease: a guest's `ip:` on its network. Desired: guest and ip (the MAC is the
+ * guest's stable one); observed: a DHCP host entry (guest is the entry's name, may be NULL). */
+struct kvz_lease {
+    char *guest;
+    char *mac; /* observed only */
+    char *ip;  /* dotted IPv4 */
+};
+
+/* The settings of a network resource (docs/networks.md). */
+struct kvz_net_spec {
+    enum kvz_net_mode mode; /* default nat */
+    char *subnet;           /* "10.77.0.0/24" (parser/netaddr.h); NULL in mode bridge */
+    bool dhcp;              /* default true: a dynamic range over the addresses after the gateway */
+    bool dns;               /* default true */
+    char *bridge; /* mode bridge: the existing host bridge; observed: the bridge of any mode */
+    struct kvz_lease *leases; /* desired: the ip: of the manifest's guests on it, by guest name */
+    size_t n_leases;
+};
+
+/* Frees the leases and strings of `s` and zeroes them; accepts NULL. */
+void kvz_net_spec_release(struct kvz_net_spec *s);
+void kvz_leases_free(struct kvz_lease *v, size_t n);
 
 struct kvz_resource {
     enum kvz_kind kind;
@@ -65,6 +100,7 @@ struct kvz_resource {
     bool protect;
     uint32_t stop_timeout;      /* seconds a graceful stop may take; 0: the kind's default */
     struct kvz_network network; /* default: network "default" */
+    char *ip;                   /* a static DHCP lease on a network of the manifest, or NULL */
     char **ssh_keys;
     size_t n_ssh_keys;
     /* vm only */
@@ -79,6 +115,8 @@ struct kvz_resource {
     char *unattend;                     /* autounattend.xml body (a file's contents), or NULL */
     bool has_cloud_init;
     char *user_data; /* cloud_init.user_data, or NULL */
+    /* network only; state is always running (active), autostart defaults to true */
+    struct kvz_net_spec netspec;
     struct kvz_loc loc;
 };
 
@@ -94,7 +132,7 @@ struct kvz_manifest {
     size_t n_files;
     struct kvz_template *templates;
     size_t n_templates;
-    struct kvz_resource *resources; /* containers first, then vms; each in file order */
+    struct kvz_resource *resources; /* networks, then containers, then vms; each in file order */
     size_t n_resources;
 };
 
@@ -127,18 +165,23 @@ const struct kvz_resource *kvz_manifest_resource(const struct kvz_manifest *m, c
 bool kvz_name_valid(const char *s);
 
 /* The names the manifest and the plan use for the enums above (static strings). */
-const char *kvz_kind_str(enum kvz_kind k);                 /* "container", "vm" */
+const char *kvz_kind_str(enum kvz_kind k);                 /* "container", "vm", "network" */
 const char *kvz_content_kind_str(enum kvz_content_kind k); /* "rootfs", "disk", "iso", "unknown" */
 const char *kvz_digest_algo_str(enum kvz_digest_algo a);   /* "sha256", "sha512", or NULL */
 const char *kvz_os_str(enum kvz_os os);                    /* "linux", "windows" */
 const char *kvz_firmware_str(enum kvz_firmware fw);        /* "bios", "uefi" */
 const char *kvz_power_str(enum kvz_power p);               /* "running", "stopped" */
 const char *kvz_net_type_str(enum kvz_net_type t);         /* "network", "bridge", "none" */
+const char *kvz_net_mode_str(enum kvz_net_mode m); /* "nat", "isolated", "routed", "bridge" */
 /* How a message names content: "a rootfs archive", "a disk image", "an ISO image", "unknown
  * content". */
 const char *kvz_content_kind_phrase(enum kvz_content_kind k);
 
-/* The URI of the manifest's connection for guests of kind k. */
+/* Whether resources of kind k are guests (containers, vms), not networks. */
+bool kvz_kind_is_guest(enum kvz_kind k);
+
+/* The URI of the manifest's connection for resources of kind k. Networks are made through the
+ * vms' connection (docs/networks.md). */
 const char *kvz_manifest_uri(const struct kvz_manifest *m, enum kvz_kind k);
 
 #endif

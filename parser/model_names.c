@@ -3,7 +3,19 @@
 
 const char *kvz_kind_str(enum kvz_kind k)
 {
-    return k == KVZ_KIND_VM ? "vm" : "container";
+    switch (k) {
+    case KVZ_KIND_VM:
+        return "vm";
+    case KVZ_KIND_NETWORK:
+        return "network";
+    default:
+        return "container";
+    }
+}
+
+bool kvz_kind_is_guest(enum kvz_kind k)
+{
+    return k == KVZ_KIND_CONTAINER || k == KVZ_KIND_VM;
 }
 
 const char *kvz_content_kind_str(enum kvz_content_kind k)
@@ -70,5 +82,21 @@ const char *kvz_net_type_str(enum kvz_net_type t)
         return "none";
     default:
         return "network";
+    }
+}
+
+const char *kvz_net_mode_str(enum kvz_net_mode m)
+{
+    switch (m) {
+    case KVZ_NET_MODE_NAT:
+        return "nat";
+    case KVZ_NET_MODE_ISOLATED:
+        return "isolated";
+    case KVZ_NET_MODE_ROUTED:
+        return "routed";
+    case KVZ_NET_MODE_BRIDGE:
+        return "bridge";
+    default:
+        return "other";
     }
 }

@@ -2,6 +2,7 @@
 
 #include "base/buf.h"
 #include "parser/names.h"
+#include "parser/netaddr.h"
 #include "parser/show.h"
 #include "parser/suggest.h"
 #include "parser/template_url.h"
@@ -15,6 +16,7 @@
 _Static_assert(sizeof(enum kvz_os) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum kvz_firmware) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum kvz_power) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum kvz_net_mode) == sizeof(int), "enums are stored as int");
 
 #define R(field) offsetof(struct kvz_resource, field)
 #define T(field) offsetof(struct kvz_template_raw, field)
@@ -23,6 +25,7 @@ _Static_assert(sizeof(enum kvz_power) == sizeof(int), "enums are stored as int")
 static const char *const os_names[] = {"linux", "windows", NULL};
 static const char *const fw_names[] = {"bios", "uefi", NULL};
 static const char *const power_names[] = {"running", "stopped", NULL};
+static const char *const mode_names[] = {"nat", "isolated", "routed", "bridge", NULL};
 
 static const struct kvz_field connection_fields[] = {
     {"containers", KVZ_F_URI, H(containers_uri), 0, false, KVZ_DEFAULT_CONTAINERS_URI, NULL, NULL},
@@ -35,10 +38,12 @@ static const struct kvz_field file_fields[] = {
     {"stack", KVZ_F_NAME, H(stack), 0, false, "web", NULL, NULL},
     {"connection", KVZ_F_MAP, KVZ_NO_OFF, 0, false, NULL, NULL, &connection_schema},
     {"templates", KVZ_F_SECTION, KVZ_NO_OFF, 0, false, NULL, NULL, NULL},
+    {"networks", KVZ_F_SECTION, KVZ_NO_OFF, 0, false, NULL, NULL, NULL},
     {"containers", KVZ_F_SECTION, KVZ_NO_OFF, 0, false, NULL, NULL, NULL},
     {"vms", KVZ_F_SECTION, KVZ_NO_OFF, 0, false, NULL, NULL, NULL},
 };
-const struct kvz_schema kvz_schema_file = {"the manifest", file_fields, 6, NULL};
+const struct kvz_schema kvz_schema_file = {"the manifest", file_fields,
+                                           sizeof(file_fields) / sizeof(file_fields[0]), NULL};
 
 static const struct kvz_field template_fields[] = {
     {"url", KVZ_F_URL, T(url), 0, true, "https://example.org/debian-12.tar.xz", NULL, NULL},
@@ -64,6 +69,7 @@ static const struct kvz_field container_fields[] = {
     {"state", KVZ_F_ENUM, R(state), 0, false, "running", power_names, NULL},
     {"autostart", KVZ_F_BOOL, R(autostart), 0, false, "true", NULL, NULL},
     {"network", KVZ_F_NETWORK, R(network), 0, false, "default", NULL, NULL},
+    {"ip", KVZ_F_IPV4, R(ip), 0, false, "10.77.0.10", NULL, NULL},
     {"ssh_authorized_keys", KVZ_F_SSH_KEYS, R(ssh_keys), R(n_ssh_keys), false, NULL, NULL, NULL},
     {"protect", KVZ_F_BOOL, R(protect), 0, false, "true", NULL, NULL},
     {"stop_timeout", KVZ_F_DURATION, R(stop_timeout), 0, false, "30s", NULL, NULL},
@@ -84,6 +90,7 @@ static const struct kvz_field vm_fields[] = {
     {"secure_boot", KVZ_F_BOOL, R(secure_boot), 0, false, "true", NULL, NULL},
     {"unattend", KVZ_F_STRING, R(unattend), 0, false, "autounattend.xml", NULL, NULL},
     {"network", KVZ_F_NETWORK, R(network), 0, false, "default", NULL, NULL},
+    {"ip", KVZ_F_IPV4, R(ip), 0, false, "10.77.0.20", NULL, NULL},
     {"hostname", KVZ_F_HOSTNAME, R(hostname), 0, false, "db1", NULL, NULL},
     {"ssh_authorized_keys", KVZ_F_SSH_KEYS, R(ssh_keys), R(n_ssh_keys), false, NULL, NULL, NULL},
     {"cloud_init", KVZ_F_MAP, R(has_cloud_init), 0, false, NULL, NULL, &cloud_init_schema},
@@ -98,6 +105,30 @@ const struct kvz_schema kvz_schema_container = {
     &kvz_schema_vm};
 const struct kvz_schema kvz_schema_vm = {"vm", vm_fields, sizeof(vm_fields) / sizeof(vm_fields[0]),
                                          &kvz_schema_container};
+
+static const struct kvz_field network_fields[] = {
+    {"mode", KVZ_F_ENUM, R(netspec.mode), 0, false, "nat", mode_names, NULL},
+    {"subnet", KVZ_F_SUBNET, R(netspec.subnet), 0, false, "10.77.0.0/24", NULL, NULL},
+    {"dhcp", KVZ_F_BOOL, R(netspec.dhcp), 0, false, "true", NULL, NULL},
+    {"dns", KVZ_F_BOOL, R(netspec.dns), 0, false, "true", NULL, NULL},
+    {"bridge", KVZ_F_STRING, R(netspec.bridge), 0, false, "br0", NULL, NULL},
+    {"autostart", KVZ_F_BOOL, R(autostart), 0, false, "true", NULL, NULL},
+    {"protect", KVZ_F_BOOL, R(protect), 0, false, "true", NULL, NULL},
+};
+const struct kvz_schema kvz_schema_network = {
+    "network", network_fields, sizeof(network_fields) / sizeof(network_fields[0]), NULL};
+
+const struct kvz_schema *kvz_schema_of(enum kvz_kind k)
+{
+    switch (k) {
+    case KVZ_KIND_VM:
+        return &kvz_schema_vm;
+    case KVZ_KIND_NETWORK:
+        return &kvz_schema_network;
+    default:
+        return &kvz_schema_container;
+    }
+}
 
 /* Keys users carry over from the other kind, answered with the right one. */
 static const char *const key_aliases[][3] = {
@@ -151,6 +182,10 @@ static const char *type_hint(const struct kvz_field *f)
         return "a list of public keys";
     case KVZ_F_NETWORK:
         return "a network name, {bridge: NAME} or none";
+    case KVZ_F_SUBNET:
+        return "a subnet";
+    case KVZ_F_IPV4:
+        return "an IPv4 address";
     case KVZ_F_MAP:
     case KVZ_F_SECTION:
         return "a mapping";
@@ -472,6 +507,37 @@ static void decode_field(struct dctx *c, const struct kvz_field *f, const struct
         }
         set_string(c, target, f->off, s);
         break;
+    case KVZ_F_SUBNET: {
+        struct kvz_subnet sn;
+        if (kvz_ip_is_v6(s)) {
+            err(c, v, "bad-subnet",
+                "subnet '%s' is IPv6, which kvz does not manage yet; use an IPv4 subnet like 10.77.0.0/24 (docs/networks.md)",
+                kvz_show(s));
+            break;
+        }
+        if (kvz_subnet_parse(&sn, s, why, sizeof(why)) < 0) {
+            err(c, v, "bad-subnet", "subnet '%s' %s", kvz_show(s), why);
+            break;
+        }
+        set_string(c, target, f->off, s);
+        break;
+    }
+    case KVZ_F_IPV4: {
+        uint32_t a;
+        if (kvz_ip_is_v6(s)) {
+            err(c, v, "bad-ip",
+                "ip '%s' is IPv6, which kvz does not reserve yet; give an IPv4 address like %s (docs/networks.md)",
+                kvz_show(s), f->example);
+            break;
+        }
+        if (kvz_ipv4_parse(&a, s) < 0) {
+            err(c, v, "bad-ip", "ip '%s' is not an IPv4 address; write four numbers like %s",
+                kvz_show(s), f->example);
+            break;
+        }
+        set_string(c, target, f->off, s);
+        break;
+    }
     case KVZ_F_URI:
         if (!uri_valid(s)) {
             err(c, v, "bad-uri",
@@ -618,6 +684,8 @@ static void release(const struct kvz_schema *s, void *target)
         case KVZ_F_HOSTNAME:
         case KVZ_F_URL:
         case KVZ_F_URI:
+        case KVZ_F_SUBNET:
+        case KVZ_F_IPV4:
         case KVZ_F_SHA256:
         case KVZ_F_SHA512: {
             char **slot = at_off(target, f->off);

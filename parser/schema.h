@@ -31,8 +31,10 @@ enum kvz_field_type {
     KVZ_F_ENUM,     /* int (an enum), index into choices */
     KVZ_F_SSH_KEYS, /* char ** at off, size_t count at off2 */
     KVZ_F_NETWORK,  /* struct kvz_network */
+    KVZ_F_SUBNET,   /* char *, an IPv4 network address with its prefix (parser/netaddr.h) */
+    KVZ_F_IPV4,     /* char *, a dotted IPv4 address */
     KVZ_F_MAP,      /* sub-schema decoded into the same struct; bool at off unless NO_OFF */
-    KVZ_F_SECTION,  /* a mapping handled by the caller (templates:, containers:, vms:) */
+    KVZ_F_SECTION,  /* a mapping handled by the caller (templates:, networks:, containers:, ...) */
 };
 
 #define KVZ_NO_OFF ((size_t)-1)
@@ -69,7 +71,10 @@ struct kvz_file_head {
 };
 
 extern const struct kvz_schema kvz_schema_file, kvz_schema_template, kvz_schema_container,
-    kvz_schema_vm;
+    kvz_schema_vm, kvz_schema_network;
+
+/* The schema of resources of kind k. */
+const struct kvz_schema *kvz_schema_of(enum kvz_kind k);
 
 /*
  * Decodes mapping `map` into `target` by `s`. `owner` names the thing in

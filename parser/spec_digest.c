@@ -67,8 +67,37 @@ int kvz_config_digest(char out[KVZ_SHA256_HEX], const struct kvz_resource *r,
     return digest_json(out, j, err);
 }
 
+static json_t *leases_json(const struct kvz_net_spec *s)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < s->n_leases; i++)
+        if (json_array_append_new(a,
+                                  json_pack("{s:o, s:o}", "guest", str_or_null(s->leases[i].guest),
+                                            "ip", str_or_null(s->leases[i].ip))) < 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+/* A network: its settings and the leases of its guests (a guest's ip: is its network's). */
+static int network_digest(char out[KVZ_SHA256_HEX], const struct kvz_resource *r,
+                          struct kvz_error **err)
+{
+    const struct kvz_net_spec *s = &r->netspec;
+    json_t *j = json_pack("{s:s, s:o, s:s, s:o, s:b, s:b, s:o, s:b, s:b, s:o}", "kind",
+                          kvz_kind_str(r->kind), "name", str_or_null(r->name), "mode",
+                          kvz_net_mode_str(s->mode), "subnet", str_or_null(s->subnet), "dhcp",
+                          s->dhcp, "dns", s->dns, "bridge", str_or_null(s->bridge), "autostart",
+                          r->autostart, "protect", r->protect, "leases", leases_json(s));
+    return digest_json(out, j, err);
+}
+
 int kvz_spec_digest(char out[KVZ_SHA256_HEX], const struct kvz_resource *r, struct kvz_error **err)
 {
+    if (r->kind == KVZ_KIND_NETWORK)
+        return network_digest(out, r, err);
+    /* a guest's ip: is part of its network's spec, not of the guest's: it changes live there */
     /* Enums by their manifest names, so reordering an enum never changes a digest. */
     json_t *net = json_pack("{s:s, s:o}", "type", kvz_net_type_str(r->network.type), "name",
                             str_or_null(r->network.name));

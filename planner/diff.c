@@ -1,4 +1,4 @@
-#include "planner/plan.h"
+#include "planner/diff.h"
 
 #include "parser/spec_digest.h"
 #include "parser/units.h"
@@ -8,19 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Problems that make the whole plan fail are collected, so one run names them all. */
-struct diff {
-    const struct kvz_plan_input *in;
-    struct kvz_plan *p;
-    size_t cap;
-    struct kvz_buf problems;
-    size_t n_problems;
-    bool oom;
-};
-
-static void problem(struct diff *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void problem(struct diff *d, const char *fmt, ...)
+void kvz_diff_problem(struct diff *d, const char *fmt, ...)
 {
     va_list ap;
     if (d->n_problems++)
@@ -30,8 +18,8 @@ static void problem(struct diff *d, const char *fmt, ...)
     va_end(ap);
 }
 
-static struct kvz_change *add_change(struct diff *d, enum kvz_kind kind, const char *name,
-                                     enum kvz_action action)
+struct kvz_change *kvz_diff_add_change(struct diff *d, enum kvz_kind kind, const char *name,
+                                       enum kvz_action action)
 {
     struct kvz_plan *p = d->p;
     if (p->n_changes == d->cap) {
@@ -57,8 +45,8 @@ static struct kvz_change *add_change(struct diff *d, enum kvz_kind kind, const c
     return c;
 }
 
-static struct kvz_field_delta *add_field(struct diff *d, struct kvz_change *c, const char *field,
-                                         enum kvz_field_type type, bool live)
+struct kvz_field_delta *kvz_diff_add_field(struct diff *d, struct kvz_change *c, const char *field,
+                                           enum kvz_field_type type, bool live)
 {
     struct kvz_field_delta *v = realloc(c->fields, (c->n_fields + 1) * sizeof(*v));
     if (!v) {
@@ -74,20 +62,20 @@ static struct kvz_field_delta *add_field(struct diff *d, struct kvz_change *c, c
     return f;
 }
 
-static void add_num(struct diff *d, struct kvz_change *c, const char *field,
-                    enum kvz_field_type type, uint64_t before, uint64_t after, bool live)
+void kvz_diff_add_num(struct diff *d, struct kvz_change *c, const char *field,
+                      enum kvz_field_type type, uint64_t before, uint64_t after, bool live)
 {
-    struct kvz_field_delta *f = add_field(d, c, field, type, live);
+    struct kvz_field_delta *f = kvz_diff_add_field(d, c, field, type, live);
     if (f) {
         f->before = before;
         f->after = after;
     }
 }
 
-static void add_str(struct diff *d, struct kvz_change *c, const char *field, const char *before,
-                    const char *after, bool live)
+void kvz_diff_add_str(struct diff *d, struct kvz_change *c, const char *field, const char *before,
+                      const char *after, bool live)
 {
-    struct kvz_field_delta *f = add_field(d, c, field, KVZ_FIELD_STRING, live);
+    struct kvz_field_delta *f = kvz_diff_add_field(d, c, field, KVZ_FIELD_STRING, live);
     if (!f)
         return;
     f->sbefore = before ? strdup(before) : NULL;
@@ -96,10 +84,7 @@ static void add_str(struct diff *d, struct kvz_change *c, const char *field, con
         d->oom = true;
 }
 
-static void set_reason(struct diff *d, struct kvz_change *c, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_reason(struct diff *d, struct kvz_change *c, const char *fmt, ...)
+void kvz_diff_set_reason(struct diff *d, struct kvz_change *c, const char *fmt, ...)
 {
     struct kvz_buf b = KVZ_BUF_INIT;
     va_list ap;
@@ -112,7 +97,7 @@ static void set_reason(struct diff *d, struct kvz_change *c, const char *fmt, ..
         d->oom = true;
 }
 
-static bool in_targets(const struct kvz_plan_input *in, const char *name)
+bool kvz_diff_in_targets(const struct kvz_plan_input *in, const char *name)
 {
     if (!in->n_targets)
         return true;
@@ -122,13 +107,21 @@ static bool in_targets(const struct kvz_plan_input *in, const char *name)
     return false;
 }
 
-static const struct kvz_observed_resource *find_observed(const struct kvz_plan_input *in,
-                                                         enum kvz_kind kind, const char *name)
+const struct kvz_observed_resource *kvz_diff_find_observed(const struct kvz_plan_input *in,
+                                                           enum kvz_kind kind, const char *name)
 {
     const struct kvz_observed *o = in->observed[kind];
     for (size_t i = 0; o && i < o->n; i++)
         if (!strcmp(o->v[i].name, name))
             return &o->v[i];
+    return NULL;
+}
+
+struct kvz_change *kvz_diff_change_of(struct diff *d, enum kvz_kind kind, const char *name)
+{
+    for (size_t i = 0; i < d->p->n_changes; i++)
+        if (d->p->changes[i].kind == kind && !strcmp(d->p->changes[i].name, name))
+            return &d->p->changes[i];
     return NULL;
 }
 
@@ -155,14 +148,15 @@ static bool net_equal(const struct kvz_network *a, const struct kvz_network *b)
     return a->name && b->name && !strcmp(a->name, b->name);
 }
 
-/* The table of docs/plan.md, unless the provider knows better about this host. */
-static bool field_live(const struct diff *d, const struct kvz_resource *w,
-                       const struct kvz_observed_resource *h, const char *field)
+bool kvz_diff_field_live(const struct diff *d, const struct kvz_resource *w,
+                         const struct kvz_observed_resource *h, const char *field)
 {
     const struct kvz_provider_ops *ops = d->in->ops[w->kind];
     if (ops && ops->field_is_live)
         return ops->field_is_live(d->in->hosts[w->kind], w, h, field);
     bool vm = w->kind == KVZ_KIND_VM;
+    if (w->kind == KVZ_KIND_NETWORK)
+        return strcmp(field, "dns") != 0; /* leases, dhcp range, autostart: network update */
     if (!strcmp(field, "memory"))
         return !vm || (w->memory <= h->max_memory && w->max_memory == h->max_memory);
     if (!strcmp(field, "cpus"))
@@ -272,7 +266,8 @@ static void plan_medium(struct diff *d, struct kvz_change *c, const struct kvz_r
     }
     if (have)
         medium_shown(before, sizeof(before), have);
-    add_str(d, c, field, have ? before : NULL, t ? t->name : NULL, field_live(d, w, h, field));
+    kvz_diff_add_str(d, c, field, have ? before : NULL, t ? t->name : NULL,
+                     kvz_diff_field_live(d, w, h, field));
 }
 
 /* What only vms have: media, the answer file, TPM and Secure Boot. */
@@ -289,17 +284,18 @@ static void plan_vm_fields(struct diff *d, struct kvz_change *c, const struct kv
             snprintf(b, sizeof(b), "sha256:%.12s", h->unattend);
         if (want[0])
             snprintf(a, sizeof(a), "sha256:%.12s", want);
-        add_str(d, c, "unattend", b[0] ? b : NULL, a[0] ? a : NULL,
-                field_live(d, w, h, "unattend"));
+        kvz_diff_add_str(d, c, "unattend", b[0] ? b : NULL, a[0] ? a : NULL,
+                         kvz_diff_field_live(d, w, h, "unattend"));
     }
     /* what the host cannot give is a warning (plan_caveat), not a change forever */
     bool tpm = w->tpm && h->tpm_offered;
     bool sb = w->secure_boot && w->firmware == KVZ_FW_UEFI && h->secure_boot_offered;
     if (tpm != h->tpm)
-        add_num(d, c, "tpm", KVZ_FIELD_BOOL, h->tpm, tpm, field_live(d, w, h, "tpm"));
+        kvz_diff_add_num(d, c, "tpm", KVZ_FIELD_BOOL, h->tpm, tpm,
+                         kvz_diff_field_live(d, w, h, "tpm"));
     if (sb != h->secure_boot)
-        add_num(d, c, "secure_boot", KVZ_FIELD_BOOL, h->secure_boot, sb,
-                field_live(d, w, h, "secure_boot"));
+        kvz_diff_add_num(d, c, "secure_boot", KVZ_FIELD_BOOL, h->secure_boot, sb,
+                         kvz_diff_field_live(d, w, h, "secure_boot"));
 }
 
 static void plan_existing(struct diff *d, const struct kvz_resource *w,
@@ -328,23 +324,23 @@ static void plan_existing(struct diff *d, const struct kvz_resource *w,
                               ? (w->disk ? "disk added" : "disk removed")
                               : NULL;
     if (replace && (w->protect || h->protect)) {
-        problem(d,
-                "%s '%s' is protected and would be replaced (%s); set protect: false to allow it",
-                kind, w->name, replace);
+        kvz_diff_problem(
+            d, "%s '%s' is protected and would be replaced (%s); set protect: false to allow it",
+            kind, w->name, replace);
         return;
     }
     if (!replace && w->disk && h->disk && w->disk < h->disk) {
         struct kvz_buf a = KVZ_BUF_INIT, b = KVZ_BUF_INIT;
         kvz_size_human(&a, h->disk);
         kvz_size_human(&b, w->disk);
-        problem(d, "%s '%s': disk cannot shrink from %s to %s; keep disk: %s or more", kind,
-                w->name, kvz_buf_cstr(&a), kvz_buf_cstr(&b), kvz_buf_cstr(&a));
+        kvz_diff_problem(d, "%s '%s': disk cannot shrink from %s to %s; keep disk: %s or more",
+                         kind, w->name, kvz_buf_cstr(&a), kvz_buf_cstr(&b), kvz_buf_cstr(&a));
         kvz_buf_release(&a);
         kvz_buf_release(&b);
         return;
     }
 
-    struct kvz_change *c = add_change(d, w->kind, w->name, KVZ_ACTION_UPDATE);
+    struct kvz_change *c = kvz_diff_add_change(d, w->kind, w->name, KVZ_ACTION_UPDATE);
     if (!c)
         return;
     c->want = w;
@@ -354,48 +350,51 @@ static void plan_existing(struct diff *d, const struct kvz_resource *w,
         char before[24], after[24];
         snprintf(before, sizeof(before), "%.19s", h->template_digest);
         snprintf(after, sizeof(after), "%.19s", now ? now : "(new source)");
-        add_str(d, c, vm ? "image" : "template", before, after, false);
+        kvz_diff_add_str(d, c, vm ? "image" : "template", before, after, false);
     }
     if (h->seed_missing)
-        add_str(d, c, "seed", "missing", "rebuilt", field_live(d, w, h, "seed"));
+        kvz_diff_add_str(d, c, "seed", "missing", "rebuilt", kvz_diff_field_live(d, w, h, "seed"));
     if (w->memory != h->memory)
-        add_num(d, c, "memory", KVZ_FIELD_BYTES, h->memory, w->memory,
-                field_live(d, w, h, "memory"));
+        kvz_diff_add_num(d, c, "memory", KVZ_FIELD_BYTES, h->memory, w->memory,
+                         kvz_diff_field_live(d, w, h, "memory"));
     if (vm && w->max_memory != h->max_memory)
-        add_num(d, c, "max_memory", KVZ_FIELD_BYTES, h->max_memory, w->max_memory,
-                field_live(d, w, h, "max_memory"));
+        kvz_diff_add_num(d, c, "max_memory", KVZ_FIELD_BYTES, h->max_memory, w->max_memory,
+                         kvz_diff_field_live(d, w, h, "max_memory"));
     if (w->cpus_milli != h->cpus_milli)
-        add_num(d, c, "cpus", KVZ_FIELD_CPUS, h->cpus_milli, w->cpus_milli,
-                field_live(d, w, h, "cpus"));
+        kvz_diff_add_num(d, c, "cpus", KVZ_FIELD_CPUS, h->cpus_milli, w->cpus_milli,
+                         kvz_diff_field_live(d, w, h, "cpus"));
     if (vm && w->max_cpus != h->max_cpus)
-        add_num(d, c, "max_cpus", KVZ_FIELD_COUNT, h->max_cpus, w->max_cpus,
-                field_live(d, w, h, "max_cpus"));
+        kvz_diff_add_num(d, c, "max_cpus", KVZ_FIELD_COUNT, h->max_cpus, w->max_cpus,
+                         kvz_diff_field_live(d, w, h, "max_cpus"));
     if (w->disk > h->disk)
-        add_num(d, c, "disk", KVZ_FIELD_BYTES, h->disk, w->disk, field_live(d, w, h, "disk"));
+        kvz_diff_add_num(d, c, "disk", KVZ_FIELD_BYTES, h->disk, w->disk,
+                         kvz_diff_field_live(d, w, h, "disk"));
     if (!net_equal(&w->network, &h->network)) {
         char b1[80], b2[80];
-        add_str(d, c, "network", net_str(&h->network, b1, sizeof(b1)),
-                net_str(&w->network, b2, sizeof(b2)), field_live(d, w, h, "network"));
+        kvz_diff_add_str(d, c, "network", net_str(&h->network, b1, sizeof(b1)),
+                         net_str(&w->network, b2, sizeof(b2)),
+                         kvz_diff_field_live(d, w, h, "network"));
     }
     bool host_changed = h->hostname && w->hostname && strcmp(h->hostname, w->hostname);
     if (host_changed)
-        add_str(d, c, "hostname", h->hostname, w->hostname, field_live(d, w, h, "hostname"));
+        kvz_diff_add_str(d, c, "hostname", h->hostname, w->hostname,
+                         kvz_diff_field_live(d, w, h, "hostname"));
     if (h->config_digest && strcmp(h->config_digest, config) && !host_changed) {
         /* only digests are recorded: say which config it is, show no contents */
         char before[20], after[20];
         snprintf(before, sizeof(before), "sha256:%.12s", h->config_digest);
         snprintf(after, sizeof(after), "sha256:%.12s", config);
-        add_str(d, c, vm ? "cloud_init" : "ssh_authorized_keys", before, after,
-                field_live(d, w, h, "config"));
+        kvz_diff_add_str(d, c, vm ? "cloud_init" : "ssh_authorized_keys", before, after,
+                         kvz_diff_field_live(d, w, h, "config"));
     }
     if (vm)
         plan_vm_fields(d, c, w, h);
     if (w->autostart != h->autostart)
-        add_num(d, c, "autostart", KVZ_FIELD_BOOL, h->autostart, w->autostart,
-                field_live(d, w, h, "autostart"));
+        kvz_diff_add_num(d, c, "autostart", KVZ_FIELD_BOOL, h->autostart, w->autostart,
+                         kvz_diff_field_live(d, w, h, "autostart"));
     if (w->protect != h->protect)
-        add_num(d, c, "protect", KVZ_FIELD_BOOL, h->protect, w->protect,
-                field_live(d, w, h, "protect"));
+        kvz_diff_add_num(d, c, "protect", KVZ_FIELD_BOOL, h->protect, w->protect,
+                         kvz_diff_field_live(d, w, h, "protect"));
     if (d->oom)
         return;
 
@@ -435,80 +434,79 @@ static void plan_existing(struct diff *d, const struct kvz_resource *w,
 static void plan_create_fields(struct diff *d, struct kvz_change *c, const struct kvz_resource *w)
 {
     bool vm = w->kind == KVZ_KIND_VM;
-    add_str(d, c, vm ? "image" : "template", NULL, w->template_name, true);
-    add_num(d, c, "memory", KVZ_FIELD_BYTES, 0, w->memory, true);
+    kvz_diff_add_str(d, c, vm ? "image" : "template", NULL, w->template_name, true);
+    kvz_diff_add_num(d, c, "memory", KVZ_FIELD_BYTES, 0, w->memory, true);
     if (vm && w->max_memory != w->memory)
-        add_num(d, c, "max_memory", KVZ_FIELD_BYTES, 0, w->max_memory, true);
-    add_num(d, c, "cpus", KVZ_FIELD_CPUS, 0, w->cpus_milli, true);
+        kvz_diff_add_num(d, c, "max_memory", KVZ_FIELD_BYTES, 0, w->max_memory, true);
+    kvz_diff_add_num(d, c, "cpus", KVZ_FIELD_CPUS, 0, w->cpus_milli, true);
     if (vm && w->max_cpus * 1000 != w->cpus_milli)
-        add_num(d, c, "max_cpus", KVZ_FIELD_COUNT, 0, w->max_cpus, true);
+        kvz_diff_add_num(d, c, "max_cpus", KVZ_FIELD_COUNT, 0, w->max_cpus, true);
     if (w->disk)
-        add_num(d, c, "disk", KVZ_FIELD_BYTES, 0, w->disk, true);
+        kvz_diff_add_num(d, c, "disk", KVZ_FIELD_BYTES, 0, w->disk, true);
     if (w->user_data) {
         char hex[KVZ_SHA256_HEX], shown[80];
         kvz_sha256_hex(hex, w->user_data, strlen(w->user_data));
         snprintf(shown, sizeof(shown), "sha256:%s", hex);
-        add_str(d, c, "user_data", NULL, shown, true);
+        kvz_diff_add_str(d, c, "user_data", NULL, shown, true);
     }
     if (vm && w->cdrom)
-        add_str(d, c, "cdrom", NULL, w->cdrom->name, true);
+        kvz_diff_add_str(d, c, "cdrom", NULL, w->cdrom->name, true);
     if (vm && w->drivers)
-        add_str(d, c, "drivers", NULL, w->drivers->name, true);
+        kvz_diff_add_str(d, c, "drivers", NULL, w->drivers->name, true);
     if (vm && w->unattend && w->os == KVZ_OS_WINDOWS) {
         char hex[KVZ_SHA256_HEX], shown[80];
         kvz_sha256_hex(hex, w->unattend, strlen(w->unattend));
         snprintf(shown, sizeof(shown), "sha256:%s", hex);
-        add_str(d, c, "unattend", NULL, shown, true);
+        kvz_diff_add_str(d, c, "unattend", NULL, shown, true);
     }
     if (w->state == KVZ_POWER_STOPPED)
-        add_str(d, c, "state", NULL, "stopped", true);
+        kvz_diff_add_str(d, c, "state", NULL, "stopped", true);
 }
 
-/* A guest whose files another state dir holds is never changed or deleted from this one: its
- * storage, its lock and its cache are there. */
-static bool foreign_state_dir(struct diff *d, const struct kvz_observed_resource *h)
+bool kvz_diff_foreign_state_dir(struct diff *d, const struct kvz_observed_resource *h)
 {
     const char *mine = d->in->state_dir;
     if (!mine || !h->state_dir || !strcmp(h->state_dir, mine))
         return false;
-    problem(
+    kvz_diff_problem(
         d,
-        "%s '%s' was made with state dir '%s', which holds its files, not '%s'; plan and apply it with --state-dir %s, or destroy it from there",
-        kvz_kind_str(h->kind), h->name, h->state_dir, mine, h->state_dir);
+        "%s '%s' was made with state dir '%s', which holds its %s, not '%s'; plan and apply it with --state-dir %s, or destroy it from there",
+        kvz_kind_str(h->kind), h->name, h->state_dir,
+        h->kind == KVZ_KIND_NETWORK ? "lock" : "files", mine, h->state_dir);
     return true;
 }
 
 static void plan_desired(struct diff *d, const struct kvz_resource *w)
 {
     const struct kvz_plan_input *in = d->in;
-    const struct kvz_observed_resource *h = find_observed(in, w->kind, w->name);
+    const struct kvz_observed_resource *h = kvz_diff_find_observed(in, w->kind, w->name);
     const char *kind = kvz_kind_str(w->kind);
     if (!h || (h->managed && h->stack && !strcmp(h->stack, in->stack)))
         plan_caveat(d, w, h);
     if (!h) {
-        struct kvz_change *c = add_change(d, w->kind, w->name, KVZ_ACTION_CREATE);
+        struct kvz_change *c = kvz_diff_add_change(d, w->kind, w->name, KVZ_ACTION_CREATE);
         if (!c)
             return;
         c->want = w;
-        set_reason(d, c, "not on the host");
+        kvz_diff_set_reason(d, c, "not on the host");
         plan_create_fields(d, c, w);
         return;
     }
     if (!h->managed) {
-        problem(
+        kvz_diff_problem(
             d,
             "%s '%s': a domain of that name exists and is not managed by kvz; rename the resource or remove the domain",
             kind, w->name);
         return;
     }
     if (!h->stack || strcmp(h->stack, in->stack)) {
-        problem(
+        kvz_diff_problem(
             d,
             "%s '%s': a domain of that name belongs to stack '%s'; rename the resource or destroy it from that stack",
             kind, w->name, h->stack ? h->stack : "?");
         return;
     }
-    if (foreign_state_dir(d, h))
+    if (kvz_diff_foreign_state_dir(d, h))
         return;
     plan_existing(d, w, h);
 }
@@ -516,20 +514,20 @@ static void plan_desired(struct diff *d, const struct kvz_resource *w)
 static void plan_delete(struct diff *d, const struct kvz_observed_resource *h, const char *why)
 {
     const char *kind = kvz_kind_str(h->kind);
-    if (foreign_state_dir(d, h))
+    if (kvz_diff_foreign_state_dir(d, h))
         return;
     if (h->protect) {
-        problem(
+        kvz_diff_problem(
             d,
             "%s '%s' is protected and would be deleted (%s); set protect: false on it and apply first",
             kind, h->name, why);
         return;
     }
-    struct kvz_change *c = add_change(d, h->kind, h->name, KVZ_ACTION_DELETE);
+    struct kvz_change *c = kvz_diff_add_change(d, h->kind, h->name, KVZ_ACTION_DELETE);
     if (!c)
         return;
     c->have = h;
-    set_reason(d, c, "%s", why);
+    kvz_diff_set_reason(d, c, "%s", why);
 }
 
 static bool desired_has(const struct kvz_plan_input *in, enum kvz_kind kind, const char *name)
@@ -548,7 +546,8 @@ static int cmp_observed(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-/* Managed domains of the stack that the manifests no longer name, sorted by kind and name. */
+/* Managed domains and networks of the stack that the manifests no longer name, sorted by kind
+ * and name. */
 static void plan_orphans(struct diff *d)
 {
     const struct kvz_plan_input *in = d->in;
@@ -565,14 +564,17 @@ static void plan_orphans(struct diff *d)
         for (size_t i = 0; i < o->n; i++) {
             const struct kvz_observed_resource *h = &o->v[i];
             if (!h->managed || !h->stack || strcmp(h->stack, in->stack) || (int)h->kind != k ||
-                !in_targets(in, h->name))
+                !kvz_diff_in_targets(in, h->name))
                 continue;
             if (in->destroy || !desired_has(in, h->kind, h->name))
                 v[n++] = h;
         }
         qsort(v, n, sizeof(*v), cmp_observed);
+        /* guests first (k runs over the kinds in that order): a network goes only when no guest
+         * that stays uses it */
         for (size_t i = 0; i < n; i++)
-            plan_delete(d, v[i], in->destroy ? "destroy requested" : "not in the manifests");
+            if (k != KVZ_KIND_NETWORK || kvz_diff_network_deletable(d, v[i]))
+                plan_delete(d, v[i], in->destroy ? "destroy requested" : "not in the manifests");
         free(v);
     }
 }
@@ -586,12 +588,12 @@ static void check_targets(struct diff *d)
         for (size_t i = 0; in->m && i < in->m->n_resources && !found; i++)
             found = !strcmp(in->m->resources[i].name, name);
         for (int k = 0; k < KVZ_N_KINDS && !found; k++) {
-            const struct kvz_observed_resource *h = find_observed(in, k, name);
+            const struct kvz_observed_resource *h = kvz_diff_find_observed(in, k, name);
             found = h && h->managed && h->stack && !strcmp(h->stack, in->stack);
         }
         if (!found)
-            problem(d, "target '%s' is neither in the manifests nor managed by stack '%s'", name,
-                    in->stack);
+            kvz_diff_problem(d, "target '%s' is neither in the manifests nor managed by stack '%s'",
+                             name, in->stack);
     }
 }
 
@@ -606,10 +608,17 @@ int kvz_plan_compute(struct kvz_plan **out, const struct kvz_plan_input *in, str
         goto cleanup;
     }
     check_targets(&d);
-    for (size_t i = 0; !in->destroy && in->m && i < in->m->n_resources; i++)
-        if (in_targets(in, in->m->resources[i].name))
-            plan_desired(&d, &in->m->resources[i]);
+    for (size_t i = 0; !in->destroy && in->m && i < in->m->n_resources; i++) {
+        const struct kvz_resource *w = &in->m->resources[i];
+        if (w->kind == KVZ_KIND_NETWORK) {
+            if (kvz_diff_network_in_scope(in, w))
+                kvz_diff_network(&d, w);
+        } else if (kvz_diff_in_targets(in, w->name)) {
+            plan_desired(&d, w);
+        }
+    }
     plan_orphans(&d);
+    kvz_diff_reattach(&d);
     if (d.oom || d.problems.oom) {
         kvz_error_set(err, "plan: out of memory");
         goto cleanup;

@@ -10,8 +10,10 @@ struct exec {
     const struct kvz_exec_opts *o;
     pthread_mutex_t lock;  /* next, results */
     pthread_mutex_t rlock; /* report calls */
+    enum kvz_phase phase;  /* the changes of this phase run now (kvz_change_phase) */
     size_t next;
     size_t done, failed;
+    bool *change_failed; /* by change index: what later phases depend on */
     /* the templates the plan uses, pulled before any change; a resource whose template failed
      * fails without being touched. img[i] is valid when !errs[i]. */
     const struct kvz_template **tmpl;
@@ -66,6 +68,25 @@ static int pulled(const struct kvz_image **out, const struct exec *x, const stru
     return 0;
 }
 
+/* A change of an earlier phase that failed and that `c` needs: the network a guest attaches
+ * to, or a guest still on a network to delete. NULL when there is none. */
+static const struct kvz_change *failed_dependency(const struct exec *x, const struct kvz_change *c)
+{
+    const struct kvz_network *net = c->want ? &c->want->network : NULL;
+    for (size_t i = 0; i < x->p->n_changes; i++) {
+        const struct kvz_change *o = &x->p->changes[i];
+        if (!x->change_failed[i] || kvz_change_phase(o) >= kvz_change_phase(c))
+            continue;
+        if (o->kind == KVZ_KIND_NETWORK && net && net->type == KVZ_NET_NETWORK && net->name &&
+            !strcmp(net->name, o->name))
+            return o;
+        if (c->kind == KVZ_KIND_NETWORK && o->have && o->have->network.type == KVZ_NET_NETWORK &&
+            o->have->network.name && !strcmp(o->have->network.name, c->name))
+            return o;
+    }
+    return NULL;
+}
+
 /* Whether change c stops its guest for good (stopped together before the changes run). */
 static bool stops_for_good(const struct exec *x, const struct kvz_change *c)
 {
@@ -75,7 +96,9 @@ static bool stops_for_good(const struct exec *x, const struct kvz_change *c)
 }
 
 /* Waiting is not work: the guests that stop for good are all asked at once and waited for
- * together, per kind, before the changes run; a change whose stop failed fails with it. */
+ * together, per kind, before the guests' changes run (after the networks' phase: a guest whose
+ * network failed is not tried, so it is not stopped either); a change whose stop failed fails
+ * with it. */
 static int stop_first(struct exec *x)
 {
     const struct kvz_plan *p = x->p;
@@ -92,7 +115,8 @@ static int stop_first(struct exec *x)
         size_t n = 0;
         for (size_t i = 0; ops && ops->stop_many && i < p->n_changes; i++) {
             const struct kvz_change *c = &p->changes[i];
-            if ((int)c->kind != k || !stops_for_good(x, c))
+            if ((int)c->kind != k || kvz_change_phase(c) != KVZ_PHASE_GUESTS ||
+                !stops_for_good(x, c) || failed_dependency(x, c))
                 continue;
             /* the manifest's timeout for a guest it still names, else the recorded one */
             timeouts[n] = c->want ? c->want->stop_timeout : c->have->stop_timeout;
@@ -124,6 +148,10 @@ static int run_change(struct exec *x, size_t i, const struct kvz_change *c, stru
     struct kvz_media media = {0};
     if (!ops)
         return kvz_error_set(err, "no connection for %ss", kvz_kind_str(c->kind));
+    const struct kvz_change *dep = failed_dependency(x, c);
+    if (dep)
+        return kvz_error_set(err, "not tried: %s '%s' failed (%s)", kvz_kind_str(dep->kind),
+                             dep->name, kvz_action_str(dep->action));
     if (x->stop_errs && x->stop_errs[i])
         return kvz_error_move(err, &x->stop_errs[i]);
     if (c->want && (pulled(&media.image, x, c->want->tmpl) < 0 ||
@@ -169,7 +197,7 @@ static void *worker(void *arg)
         if (i >= x->p->n_changes)
             return NULL;
         const struct kvz_change *c = &x->p->changes[i];
-        if (c->action == KVZ_ACTION_NOOP)
+        if (c->action == KVZ_ACTION_NOOP || kvz_change_phase(c) != x->phase)
             continue;
         struct kvz_error *e = NULL;
         report(x, KVZ_EXEC_BEGIN, c, c->name, kvz_action_str(c->action));
@@ -178,10 +206,12 @@ static void *worker(void *arg)
                r < 0 ? kvz_error_msg(e) : NULL);
         kvz_error_free(e);
         pthread_mutex_lock(&x->lock);
-        if (r < 0)
+        if (r < 0) {
             x->failed++;
-        else
+            x->change_failed[i] = true;
+        } else {
             x->done++;
+        }
         pthread_mutex_unlock(&x->lock);
     }
 }
@@ -256,7 +286,7 @@ int kvz_plan_execute(struct kvz_exec_result *out, const struct kvz_plan *p, stru
         hs->h[k].log = provider_log;
         hs->h[k].log_ctx = &x;
     }
-    if (pull_templates(&x) < 0 || stop_first(&x) < 0) {
+    if (pull_templates(&x) < 0 || !(x.change_failed = calloc(p->n_changes + 1, sizeof(bool)))) {
         kvz_error_set(err, "apply: out of memory");
         goto cleanup;
     }
@@ -267,13 +297,27 @@ int kvz_plan_execute(struct kvz_exec_result *out, const struct kvz_plan *p, stru
         kvz_error_set(err, "apply: out of memory");
         goto cleanup;
     }
-    for (; started < n; started++)
-        if (pthread_create(&threads[started], NULL, worker, &x) != 0)
-            break;
-    if (!started)
-        worker(&x); /* no thread could start: do the work here, one by one */
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(threads[i], NULL);
+    /* networks before the guests that use them, deletions of networks after them */
+    for (x.phase = 0; x.phase < KVZ_N_PHASES; x.phase++) {
+        size_t todo = 0;
+        for (size_t i = 0; i < p->n_changes; i++)
+            todo += p->changes[i].action != KVZ_ACTION_NOOP &&
+                    kvz_change_phase(&p->changes[i]) == x.phase;
+        if (!todo)
+            continue;
+        if (x.phase == KVZ_PHASE_GUESTS && stop_first(&x) < 0) {
+            kvz_error_set(err, "apply: out of memory");
+            goto cleanup;
+        }
+        x.next = 0;
+        for (started = 0; started < n && started < todo; started++)
+            if (pthread_create(&threads[started], NULL, worker, &x) != 0)
+                break;
+        if (!started)
+            worker(&x); /* no thread could start: do the work here, one by one */
+        for (unsigned i = 0; i < started; i++)
+            pthread_join(threads[i], NULL);
+    }
     out->done = x.done;
     out->failed = x.failed;
     if (x.failed)
@@ -290,6 +334,7 @@ cleanup:
         kvz_image_release(&x.img[i]);
         kvz_error_free(x.errs[i]);
     }
+    free(x.change_failed);
     free(x.tmpl);
     free(x.use);
     free(x.img);

@@ -12,6 +12,25 @@ static json_t *sn(const char *s)
     return s ? json_string(s) : json_null();
 }
 
+/* A network's settings and static leases (never its dynamic leases: they renew by themselves). */
+static json_t *netspec_json(const struct kvz_observed_resource *r)
+{
+    if (r->kind != KVZ_KIND_NETWORK)
+        return json_null();
+    const struct kvz_net_spec *s = &r->netspec;
+    json_t *leases = json_array();
+    for (size_t i = 0; leases && i < s->n_leases; i++)
+        if (json_array_append_new(
+                leases, json_pack("{s:o, s:o, s:o}", "guest", sn(s->leases[i].guest), "mac",
+                                  sn(s->leases[i].mac), "ip", sn(s->leases[i].ip))) < 0) {
+            json_decref(leases);
+            return NULL;
+        }
+    return json_pack("{s:s, s:o, s:b, s:b, s:o, s:o}", "mode", kvz_net_mode_str(s->mode), "subnet",
+                     sn(s->subnet), "dhcp", s->dhcp, "dns", s->dns, "bridge", sn(s->bridge),
+                     "leases", leases);
+}
+
 static bool relevant(const struct kvz_observed_resource *r, const char *stack,
                      const struct kvz_manifest *m)
 {
@@ -52,7 +71,7 @@ int kvz_observed_fingerprint(char out[65], const struct kvz_observed *observed, 
             if (!relevant(r, stack, m))
                 continue;
             v[n] = json_pack(
-                "{s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:b, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:i, s:o, s:o, s:b, s:o}",
+                "{s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:b, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:i, s:o, s:o, s:b, s:o, s:o}",
                 "kind", kvz_kind_str(r->kind), "name", r->name, "managed", r->managed, "stack",
                 sn(r->stack), "spec", sn(r->spec_digest), "template", sn(r->template_digest),
                 "config", sn(r->config_digest), "applied_at", sn(r->applied_at), "protect",
@@ -60,8 +79,8 @@ int kvz_observed_fingerprint(char out[65], const struct kvz_observed *observed, 
                 (json_int_t)r->memory, "max_memory", (json_int_t)r->max_memory, "cpus_milli",
                 (json_int_t)r->cpus_milli, "max_cpus", (json_int_t)r->max_cpus, "disk",
                 (json_int_t)r->disk, "net_type", (int)r->network.type, "net", sn(r->network.name),
-                "hostname", sn(r->hostname), "storage_ok", r->storage_ok, "problem",
-                sn(r->problem));
+                "hostname", sn(r->hostname), "storage_ok", r->storage_ok, "problem", sn(r->problem),
+                "net", netspec_json(r));
             if (!v[n++])
                 goto oom;
         }

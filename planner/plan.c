@@ -54,6 +54,13 @@ enum kvz_disruption kvz_change_disruption(const struct kvz_change *c)
     return d;
 }
 
+enum kvz_phase kvz_change_phase(const struct kvz_change *c)
+{
+    if (c->kind != KVZ_KIND_NETWORK)
+        return KVZ_PHASE_GUESTS;
+    return c->action == KVZ_ACTION_DELETE ? KVZ_PHASE_NETWORK_DELETES : KVZ_PHASE_NETWORKS;
+}
+
 enum kvz_disruption kvz_plan_disruption(const struct kvz_plan *p, const struct kvz_change **worst)
 {
     enum kvz_disruption max = KVZ_DISRUPT_NONE;
@@ -79,6 +86,7 @@ static void change_release(struct kvz_change *c)
 {
     free(c->name);
     for (size_t i = 0; i < c->n_fields; i++) {
+        free(c->fields[i].key);
         free(c->fields[i].sbefore);
         free(c->fields[i].safter);
     }

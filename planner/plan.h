@@ -65,6 +65,17 @@ void kvz_plan_input_set_hosts(struct kvz_plan_input *in, struct kvz_hosts *hs);
 size_t kvz_plan_n_changes(const struct kvz_plan *p);
 
 enum kvz_disruption kvz_change_disruption(const struct kvz_change *c);
+
+/* When the executor runs a change (docs/plan.md, "Apply order"): networks made, changed or
+ * started; then guests (those that stop for good first, together); then networks deleted, after
+ * the guests that used them. */
+enum kvz_phase {
+    KVZ_PHASE_NETWORKS = 0,
+    KVZ_PHASE_GUESTS,
+    KVZ_PHASE_NETWORK_DELETES,
+    KVZ_N_PHASES
+};
+enum kvz_phase kvz_change_phase(const struct kvz_change *c);
 /* The most disruptive change of the plan, and that change (NULL when none). */
 enum kvz_disruption kvz_plan_disruption(const struct kvz_plan *p, const struct kvz_change **worst);
 

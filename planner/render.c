@@ -107,7 +107,8 @@ int kvz_plan_render_text(struct kvz_buf *out, const struct kvz_plan *p, bool col
         kvz_buf_putc(out, '\n');
         for (size_t j = 0; j < c->n_fields; j++) {
             const struct kvz_field_delta *f = &c->fields[j];
-            kvz_buf_printf(out, "      %s: ", f->field);
+            kvz_buf_printf(out, "      %s%s%s: ", f->field, f->key ? " " : "",
+                           f->key ? f->key : "");
             if (c->action != KVZ_ACTION_CREATE) {
                 value_human(out, f, false);
                 kvz_buf_puts(out, " -> ");
@@ -153,7 +154,8 @@ static json_t *change_json(const struct kvz_change *c)
     json_t *fields = json_array();
     for (size_t j = 0; fields && j < c->n_fields; j++) {
         const struct kvz_field_delta *f = &c->fields[j];
-        json_t *fj = json_pack("{s:s, s:o, s:o}", "field", f->field, "before",
+        /* "key" only on fields that have one (a lease: its guest) */
+        json_t *fj = json_pack("{s:s, s:s*, s:o, s:o}", "field", f->field, "key", f->key, "before",
                                c->action == KVZ_ACTION_CREATE ? json_null() : value_json(f, false),
                                "after", value_json(f, true));
         if (json_array_append_new(fields, fj) < 0) {

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #define ST_OK   KVZ_CHECK_OK
@@ -60,7 +61,8 @@ static void report(struct doctor *d, enum kvz_check_status st, bool blocks, cons
 /* What the manifests need of the host; everything when there are none. */
 struct needs {
     bool containers, vms, uefi, tpm, secure_boot;
-    const char **networks; /* libvirt network names */
+    bool dnsmasq, nat, forward; /* networks of the manifests: DHCP/DNS, masquerade, routing */
+    const char **networks;      /* libvirt network names */
     size_t n_networks;
     const char **bridges;
     size_t n_bridges;
@@ -82,12 +84,24 @@ static void needs_of(struct needs *n, const struct kvz_manifest *m)
 {
     memset(n, 0, sizeof(*n));
     if (!m) {
-        n->containers = n->vms = true;
+        n->containers = n->vms = n->dnsmasq = n->nat = n->forward = true;
         add_unique(&n->networks, &n->n_networks, "default");
         return;
     }
     for (size_t i = 0; i < m->n_resources; i++) {
         const struct kvz_resource *r = &m->resources[i];
+        if (r->kind == KVZ_KIND_NETWORK) {
+            enum kvz_net_mode mode = r->netspec.mode;
+            n->dnsmasq |= mode != KVZ_NET_MODE_BRIDGE;
+            n->nat |= mode == KVZ_NET_MODE_NAT;
+            n->forward |= mode == KVZ_NET_MODE_NAT || mode == KVZ_NET_MODE_ROUTED;
+            if (mode == KVZ_NET_MODE_BRIDGE && r->netspec.bridge)
+                add_unique(&n->bridges, &n->n_bridges, r->netspec.bridge);
+            continue;
+        }
+        const struct kvz_resource *own = r->network.type == KVZ_NET_NETWORK && r->network.name
+                                             ? kvz_manifest_resource(m, r->network.name)
+                                             : NULL;
         if (r->kind == KVZ_KIND_VM) {
             n->vms = true;
             n->uefi |= r->firmware == KVZ_FW_UEFI;
@@ -96,7 +110,9 @@ static void needs_of(struct needs *n, const struct kvz_manifest *m)
         } else {
             n->containers = true;
         }
-        if (r->network.type == KVZ_NET_NETWORK && r->network.name)
+        /* a network of the manifests is kvz's to make: what it needs is checked below */
+        if (r->network.type == KVZ_NET_NETWORK && r->network.name &&
+            !(own && own->kind == KVZ_KIND_NETWORK))
             add_unique(&n->networks, &n->n_networks, r->network.name);
         else if (r->network.type == KVZ_NET_BRIDGE && r->network.name)
             add_unique(&n->bridges, &n->n_bridges, r->network.name);
@@ -284,6 +300,107 @@ static void check_bridge(struct doctor *d, const char *name)
     kvz_buf_release(&p);
 }
 
+/* The first of `paths` that exists, or NULL. */
+static const char *found(const char *const *paths, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (access(paths[i], X_OK) == 0)
+            return paths[i];
+    return NULL;
+}
+
+static void check_dnsmasq(struct doctor *d, bool needed)
+{
+    static const char *const paths[] = {"/usr/sbin/dnsmasq", "/usr/bin/dnsmasq", "/sbin/dnsmasq"};
+    const char *p = found(paths, 3);
+    if (p)
+        report(d, ST_OK, needed, "dnsmasq", "%s: libvirt runs one per network for its DHCP and DNS",
+               p);
+    else
+        report(
+            d, ST_FAIL, needed, "dnsmasq",
+            "dnsmasq missing: libvirt cannot start nat, isolated or routed networks (their DHCP and DNS); apt-get install dnsmasq-base");
+}
+
+static void check_bridge_module(struct doctor *d, bool needed)
+{
+    struct utsname u;
+    struct kvz_buf mod = KVZ_BUF_INIT;
+    if (access("/sys/module/bridge", F_OK) == 0) {
+        report(d, ST_OK, needed, "bridge module", "loaded (libvirt's networks are Linux bridges)");
+        return;
+    }
+    if (uname(&u) == 0)
+        kvz_buf_printf(&mod, "/lib/modules/%s/kernel/net/bridge", u.release);
+    if (mod.len && access(kvz_buf_cstr(&mod), F_OK) == 0)
+        report(d, ST_WARN, needed, "bridge module",
+               "not loaded yet: libvirt loads it with the first bridge; or run 'modprobe bridge'");
+    else
+        report(
+            d, ST_FAIL, needed, "bridge module",
+            "the kernel has no bridge support (no /sys/module/bridge, no bridge module): networks cannot be made; use a kernel with CONFIG_BRIDGE");
+    kvz_buf_release(&mod);
+}
+
+static void check_firewall(struct doctor *d, bool needed)
+{
+    static const char *const paths[] = {"/usr/sbin/iptables", "/sbin/iptables",
+                                        "/usr/bin/iptables"};
+    const char *p = found(paths, 3);
+    if (!p) {
+        report(
+            d, ST_FAIL, needed, "nat",
+            "iptables missing: libvirt cannot add the masquerade rules of nat networks; apt-get install iptables");
+        return;
+    }
+    /* libvirt 9.0 runs iptables; on Debian 12 that is iptables-nft, which writes nftables */
+    char *real = realpath(p, NULL);
+    const char *backend = real && strstr(real, "nft")      ? " (the nftables backend)"
+                          : real && strstr(real, "legacy") ? " (the legacy xtables backend)"
+                                                           : "";
+    report(d, ST_OK, needed, "nat",
+           "%s%s: libvirt adds the masquerade rules of nat networks with it", p, backend);
+    free(real);
+}
+
+static void check_forwarding(struct doctor *d, bool needed)
+{
+    char buf[8] = "";
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_forward", "r");
+    if (f) {
+        if (!fgets(buf, sizeof(buf), f))
+            buf[0] = '\0';
+        fclose(f);
+    }
+    if (buf[0] == '1')
+        report(d, ST_OK, needed, "ip forwarding", "net.ipv4.ip_forward is on");
+    else
+        report(
+            d, ST_WARN, needed, "ip forwarding",
+            "net.ipv4.ip_forward is %s: libvirt turns it on when it starts a nat or routed network; if something turns it off again, set net.ipv4.ip_forward=1 in /etc/sysctl.d/",
+            f ? "off" : "unreadable");
+}
+
+/* What networks of the manifests need of the host kvz runs on (libvirt's network driver uses
+ * the local kernel and tools); a remote host is not looked at. */
+static void check_networking(struct doctor *d, const struct needs *n, const char *uri, bool all)
+{
+    if (!n->dnsmasq && !n->nat && !n->forward)
+        return;
+    if (!kvz_uri_is_local(uri)) {
+        report(d, ST_WARN, false, "networking",
+               "not checked: '%s' is another host; run kvz doctor there", uri);
+        return;
+    }
+    check_bridge_module(d, all || n->dnsmasq);
+    if (n->dnsmasq)
+        check_dnsmasq(d, true);
+    if (n->nat)
+        check_firewall(d, true);
+    if (n->forward)
+        check_forwarding(d, true);
+}
+
 static void silent(void *ctx, virErrorPtr e)
 {
 }
@@ -313,6 +430,7 @@ int kvz_doctor_run(struct kvz_checks *out, const struct kvz_doctor_input *in,
     check_state_dir(&d, in->state_dir);
     check_ovmf(&d, needs.uefi || !m, needs.secure_boot);
     check_swtpm(&d, qemu, qemu_uri, needs.tpm);
+    check_networking(&d, &needs, qemu_uri, !m);
     virConnectPtr net_conn = qemu ? qemu : lxc;
     for (size_t i = 0; i < needs.n_networks; i++) {
         if (net_conn)

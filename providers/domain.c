@@ -3,6 +3,7 @@
 #include "base/fs.h"
 
 #include <libvirt/virterror.h>
+#include <libxml/parser.h>
 #include <libxml/xmlsave.h>
 
 #include <pthread.h>
@@ -32,10 +33,42 @@ bool kvz_virt_changed(void)
     return code == VIR_ERR_NO_DOMAIN || code == VIR_ERR_OPERATION_INVALID;
 }
 
+int kvz_owned_check(struct kvz_ownership **own_out, const struct kvz_host *h, const char *what,
+                    const char *name, enum kvz_kind kind, const char *xml, struct kvz_error **err)
+{
+    struct kvz_ownership *own = NULL;
+    int ret = -1;
+    if (own_out)
+        *own_out = NULL;
+    if (kvz_ownership_from_domain_xml(&own, xml, err) < 0) {
+        kvz_error_wrap(err, "%s '%s'", what, name);
+        goto cleanup;
+    }
+    if (!own) {
+        kvz_error_set(
+            err,
+            "%s '%s' exists and is not managed by kvz; rename the resource or remove the %s yourself",
+            what, name, what);
+        goto cleanup;
+    }
+    if (own->kind != kind || !own->stack || strcmp(own->stack, h->stack)) {
+        kvz_error_set(err, "%s '%s' belongs to stack '%s' (%s), not to '%s'; kvz leaves it alone",
+                      what, name, own->stack ? own->stack : "?", kvz_kind_str(own->kind), h->stack);
+        goto cleanup;
+    }
+    if (own_out) {
+        *own_out = own;
+        own = NULL;
+    }
+    ret = 0;
+cleanup:
+    kvz_ownership_free(own);
+    return ret;
+}
+
 int kvz_domain_lookup(virDomainPtr *out, struct kvz_ownership **own_out, struct kvz_host *h,
                       enum kvz_kind kind, const char *name, struct kvz_error **err)
 {
-    struct kvz_ownership *own = NULL;
     char *xml = NULL;
     int ret = -1;
     *out = NULL;
@@ -52,34 +85,14 @@ int kvz_domain_lookup(virDomainPtr *out, struct kvz_ownership **own_out, struct 
         kvz_error_set(err, "read domain '%s': %s", name, kvz_virt_msg());
         goto cleanup;
     }
-    if (kvz_ownership_from_domain_xml(&own, xml, err) < 0) {
-        kvz_error_wrap(err, "domain '%s'", name);
+    if (kvz_owned_check(own_out, h, "domain", name, kind, xml, err) < 0)
         goto cleanup;
-    }
-    if (!own) {
-        kvz_error_set(
-            err,
-            "domain '%s' exists and is not managed by kvz; rename the resource or remove the domain yourself",
-            name);
-        goto cleanup;
-    }
-    if (own->kind != kind || !own->stack || strcmp(own->stack, h->stack)) {
-        kvz_error_set(err,
-                      "domain '%s' belongs to stack '%s' (%s), not to '%s'; kvz leaves it alone",
-                      name, own->stack ? own->stack : "?", kvz_kind_str(own->kind), h->stack);
-        goto cleanup;
-    }
     *out = dom;
     dom = NULL;
-    if (own_out) {
-        *own_out = own;
-        own = NULL;
-    }
     ret = 0;
 cleanup:
     if (dom)
         virDomainFree(dom);
-    kvz_ownership_free(own);
     free(xml);
     return ret;
 }
@@ -349,4 +362,58 @@ cleanup:
     return ret < 0 ? kvz_error_set(err, "XML '%s': cannot serialise (out of memory)",
                                    node ? (const char *)node->name : "?")
                    : 0;
+}
+
+int kvz_xml_append_metadata(xmlNodePtr md, const char *metadata_xml, struct kvz_error **err)
+{
+    if (!metadata_xml)
+        return 0;
+    xmlDocPtr mdoc = xmlReadMemory(metadata_xml, (int)strlen(metadata_xml), "metadata.xml", NULL,
+                                   XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (!mdoc || !xmlDocGetRootElement(mdoc)) {
+        xmlFreeDoc(mdoc);
+        return kvz_error_set(err, "kvz metadata is not well-formed XML");
+    }
+    xmlNodePtr copy = xmlDocCopyNode(xmlDocGetRootElement(mdoc), md->doc, 1);
+    xmlFreeDoc(mdoc);
+    if (!copy)
+        return kvz_error_set(err, "copy kvz metadata: out of memory");
+    xmlAddChild(md, copy);
+    return 0;
+}
+
+int kvz_xml_replace_metadata(char **out, const char *xml, const char *root,
+                             const char *metadata_xml, struct kvz_error **err)
+{
+    int rc = -1;
+    *out = NULL;
+    xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "libvirt.xml", NULL,
+                                  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    xmlNodePtr top = doc ? xmlDocGetRootElement(doc) : NULL;
+    if (!top || xmlStrcmp(top->name, BAD_CAST root)) {
+        kvz_error_set(err, "%s xml: not well-formed", root);
+        goto cleanup;
+    }
+    xmlNodePtr md = NULL;
+    for (xmlNodePtr n = top->children; n && !md; n = n->next)
+        if (n->type == XML_ELEMENT_NODE && !xmlStrcmp(n->name, BAD_CAST "metadata"))
+            md = n;
+    if (!md && !(md = xmlNewChild(top, NULL, BAD_CAST "metadata", NULL))) {
+        kvz_error_set(err, "%s xml: out of memory", root);
+        goto cleanup;
+    }
+    /* Drop kvz's old element; other tools' metadata stays. */
+    for (xmlNodePtr n = md->children, next; n; n = next) {
+        next = n->next;
+        if (n->type == XML_ELEMENT_NODE && n->ns && !xmlStrcmp(n->ns->href, BAD_CAST KVZ_XMLNS)) {
+            xmlUnlinkNode(n);
+            xmlFreeNode(n);
+        }
+    }
+    if (kvz_xml_append_metadata(md, metadata_xml, err) < 0)
+        goto cleanup;
+    rc = kvz_xml_dump(out, top, err);
+cleanup:
+    xmlFreeDoc(doc);
+    return rc;
 }

@@ -2,9 +2,10 @@
 #define KVZ_PROVIDERS_DOMAIN_H
 
 /*
- * What the libvirt providers (container/, vm/) share: libvirt's error
- * messages, the lookup of a domain kvz owns, the metadata kvz records on a
- * domain, and XML serialisation. The planner never includes this header.
+ * What the libvirt providers (container/, vm/, network/) share: libvirt's
+ * error messages, the lookup of a domain kvz owns, the metadata kvz records on
+ * a domain or network, and XML serialisation. The planner never includes this
+ * header.
  */
 
 #include "base/error.h"
@@ -27,6 +28,15 @@ int kvz_virt_code(void);
 /* Whether libvirt's last error says the domain changed under us: undefined, or no longer
  * running. */
 bool kvz_virt_changed(void);
+
+/*
+ * Whether the persistent definition `xml` of the domain or network `name` (`what`: "domain",
+ * "network") carries kvz's metadata of stack h->stack and `kind`: 0, with the metadata in
+ * *own (may be NULL; kvz_ownership_free), or -1 with an error saying kvz leaves it alone.
+ */
+int kvz_owned_check(struct kvz_ownership **own, const struct kvz_host *h, const char *what,
+                    const char *name, enum kvz_kind kind, const char *xml, struct kvz_error **err)
+    __attribute__((warn_unused_result));
 
 /*
  * The domain `name` if stack h->stack owns it as a guest of `kind`: *out is NULL (and 0 is
@@ -93,6 +103,18 @@ unsigned kvz_ownership_stop_timeout(const struct kvz_ownership *o);
 /* `node` (of its document) as indented XML without the <?xml?> declaration, ending in one
  * newline. Caller frees *out. */
 int kvz_xml_dump(char **out, xmlNodePtr node, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/* Appends a copy of the element `metadata_xml` (kvz_ownership_to_xml; NULL: nothing) to the
+ * <metadata> node `md`. */
+int kvz_xml_append_metadata(xmlNodePtr md, const char *metadata_xml, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/* `xml` (a libvirt document whose root element is `root`: "domain", "network") with kvz's
+ * element in <metadata> replaced by `metadata_xml` (other tools' metadata kept), for redefining
+ * it. Caller frees *out. */
+int kvz_xml_replace_metadata(char **out, const char *xml, const char *root,
+                             const char *metadata_xml, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
 #endif

@@ -28,6 +28,17 @@ void kvz_hosts_close(struct kvz_hosts *hs)
     }
 }
 
+/* Networks go through the vms' connection: libvirt serves its network API from the daemon of
+ * any hypervisor URI, and qemu:///system is where 'virsh net-*' and other tools look. */
+static const char *uri_of(const struct kvz_hosts_config *cfg, enum kvz_kind k)
+{
+    if (cfg->uri[k])
+        return cfg->uri[k];
+    if (k == KVZ_KIND_NETWORK && cfg->uri[KVZ_KIND_VM])
+        return cfg->uri[KVZ_KIND_VM];
+    return kvz_manifest_uri(cfg->m, k);
+}
+
 int kvz_hosts_open(struct kvz_hosts *out, const struct kvz_hosts_config *cfg,
                    struct kvz_error **err)
 {
@@ -40,7 +51,7 @@ int kvz_hosts_open(struct kvz_hosts *out, const struct kvz_hosts_config *cfg,
         used[k] = true;
     virSetErrorFunc(NULL, silent);
     for (int k = 0; k < KVZ_N_KINDS; k++) {
-        const char *uri = cfg->uri[k] ? cfg->uri[k] : kvz_manifest_uri(m, k);
+        const char *uri = uri_of(cfg, k);
         out->uri[k] = strdup(uri);
         if (!out->uri[k]) {
             kvz_error_set(err, "out of memory");
@@ -53,7 +64,7 @@ int kvz_hosts_open(struct kvz_hosts *out, const struct kvz_hosts_config *cfg,
                 kvz_error_set(
                     err,
                     "cannot connect to '%s' for the %ss: %s; check that libvirtd runs, or pass --%s-uri",
-                    uri, kvz_kind_str(k), why, k == KVZ_KIND_VM ? "vms" : "containers");
+                    uri, kvz_kind_str(k), why, k == KVZ_KIND_CONTAINER ? "containers" : "vms");
                 goto fail;
             }
             struct kvz_buf b = KVZ_BUF_INIT;

@@ -24,7 +24,8 @@ struct kvz_hosts {
 
 struct kvz_hosts_config {
     const struct kvz_manifest *m;
-    const char *uri[KVZ_N_KINDS]; /* --containers-uri / --vms-uri, or NULL: the manifest's */
+    /* --containers-uri / --vms-uri, or NULL: the manifest's; networks: the vms' unless set */
+    const char *uri[KVZ_N_KINDS];
     const char *state_dir;
     const char *source; /* provenance for what apply records */
     bool all_kinds;     /* every kind must connect and be observed, used by the manifests or not */

@@ -89,7 +89,7 @@ static bool is_kvz_ns(const xmlNode *n)
     return n->ns && n->ns->href && strcmp((const char *)n->ns->href, KVZ_XMLNS) == 0;
 }
 
-/* <metadata> children of the domain root. */
+/* <metadata> children of the domain (or network) root. */
 static xmlNodePtr find_resource(xmlNodePtr root)
 {
     for (xmlNodePtr m = root->children; m; m = m->next) {
@@ -134,8 +134,9 @@ int kvz_ownership_from_domain_node(struct kvz_ownership **out, struct _xmlNode *
     int ret = -1;
 
     *out = NULL;
-    if (!root || strcmp((const char *)root->name, "domain") != 0) {
-        ret = kvz_error_set(err, "domain XML: not a libvirt <domain> document");
+    if (!root || (strcmp((const char *)root->name, "domain") != 0 &&
+                  strcmp((const char *)root->name, "network") != 0)) {
+        ret = kvz_error_set(err, "libvirt XML: not a <domain> or <network> document");
         goto cleanup;
     }
     xmlNodePtr res = find_resource(root);
@@ -176,8 +177,11 @@ int kvz_ownership_from_domain_node(struct kvz_ownership **out, struct _xmlNode *
         o->kind = KVZ_KIND_CONTAINER;
     else if (strcmp(kind, "vm") == 0)
         o->kind = KVZ_KIND_VM;
+    else if (strcmp(kind, "network") == 0)
+        o->kind = KVZ_KIND_NETWORK;
     else {
-        ret = kvz_error_set(err, "kvz metadata: unknown kind '%s'; expected container or vm", kind);
+        ret = kvz_error_set(
+            err, "kvz metadata: unknown kind '%s'; expected container, vm or network", kind);
         goto cleanup;
     }
     o->protect = protect && strcmp(protect, "true") == 0;
@@ -246,4 +250,12 @@ void kvz_identity_uuid(char out[37], const char *stack, const char *name)
     snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", md[0],
              md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10], md[11], md[12],
              md[13], md[14], md[15]);
+}
+
+void kvz_identity_bridge(char out[16], const char *stack, const char *name)
+{
+    unsigned char md[32];
+    identity_digest(md, "bridge", stack, name);
+    /* 15 characters, the kernel's limit for an interface name */
+    snprintf(out, 16, "kvz-%02x%02x%02x%02x%02x%x", md[0], md[1], md[2], md[3], md[4], md[5] >> 4);
 }

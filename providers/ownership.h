@@ -2,9 +2,9 @@
 #define KVZ_PROVIDERS_OWNERSHIP_H
 
 /*
- * kvz's <metadata> on libvirt domains (docs/plan.md, "Ownership"): which stack owns
- * the domain and what it was made from. Written by the providers at create
- * and update, read back by observe. A domain without it is not kvz's.
+ * kvz's <metadata> on libvirt domains and networks (docs/plan.md, "Ownership"): which
+ * stack owns the domain or network and what it was made from. Written by the providers
+ * at create and update, read back by observe. A domain or network without it is not kvz's.
  */
 
 #include "base/error.h"
@@ -40,8 +40,8 @@ int kvz_ownership_to_xml(char **out, const struct kvz_ownership *o, struct kvz_e
 int kvz_ownership_to_metadata_xml(char **out, const struct kvz_ownership *o, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
-/* Reads kvz's metadata from a whole domain XML document. *out is NULL (and 0 is returned) when
- * the domain has none. Caller frees with kvz_ownership_free. */
+/* Reads kvz's metadata from a whole domain (or network) XML document. *out is NULL (and 0 is
+ * returned) when it has none. Caller frees with kvz_ownership_free. */
 int kvz_ownership_from_domain_xml(struct kvz_ownership **out, const char *domain_xml,
                                   struct kvz_error **err) __attribute__((warn_unused_result));
 
@@ -55,5 +55,8 @@ void kvz_ownership_free(struct kvz_ownership *o);
 /* MAC address (52:54:00:xx:xx:xx) and UUID derived from stack and name, stable across replace. */
 void kvz_identity_mac(char out[18], const char *stack, const char *name);
 void kvz_identity_uuid(char out[37], const char *stack, const char *name);
+/* The bridge device of a network kvz makes ("kvz-" and 11 hex digits), from stack and network
+ * name: libvirt's own virbrN naming can collide with a bridge left behind by a daemon crash. */
+void kvz_identity_bridge(char out[16], const char *stack, const char *name);
 
 #endif

@@ -1,6 +1,8 @@
 /* What every provider shares: the observed model's release and the registry of kinds. */
 #include "providers/provider.h"
 
+#include "providers/ownership.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,11 +21,14 @@ void kvz_observed_resource_release(struct kvz_observed_resource *r)
     free(r->state_dir);
     free(r->template_source);
     free(r->network.name);
+    free(r->mac);
     free(r->hostname);
     free(r->problem);
     free(r->cdrom);
     free(r->drivers);
     free(r->unattend);
+    kvz_net_spec_release(&r->netspec);
+    kvz_leases_free(r->dhcp_leases, r->n_dhcp_leases);
     memset(r, 0, sizeof(*r));
 }
 
@@ -56,6 +61,12 @@ const struct kvz_provider_ops *kvz_provider_of(enum kvz_kind k)
     static const struct kvz_provider_ops *const providers[KVZ_N_KINDS] = {
         [KVZ_KIND_CONTAINER] = &kvz_container_ops,
         [KVZ_KIND_VM] = &kvz_vm_ops,
+        [KVZ_KIND_NETWORK] = &kvz_network_ops,
     };
     return (unsigned)k < KVZ_N_KINDS ? providers[k] : NULL;
+}
+
+void kvz_guest_mac(char out[18], const char *stack, const char *name)
+{
+    kvz_identity_mac(out, stack, name);
 }

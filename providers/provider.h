@@ -43,8 +43,8 @@ void kvz_host_log(const struct kvz_host *h, const char *resource, const char *ms
 #define KVZ_DIGEST_HEX_MAX 129
 
 /*
- * What is observed on the host for one domain, read from libvirt (definition,
- * live state, cgroup parameters) and from kvz's <metadata> on the domain.
+ * What is observed on the host for one domain or network, read from libvirt
+ * (definition, live state, cgroup parameters) and from kvz's <metadata> on it.
  * Never from a record of what kvz did.
  */
 struct kvz_observed_resource {
@@ -64,8 +64,8 @@ struct kvz_observed_resource {
     char *template_source; /* the template's declared identity when it was made */
     unsigned stop_timeout; /* seconds a graceful stop may take; 0: the kind's default */
     /* observed for real */
-    bool running;
-    int id; /* libvirt domain id; -1 when not running */
+    bool running; /* a network: active */
+    int id;       /* libvirt domain id; -1 when not running, and for networks */
     bool autostart;
     uint64_t memory;     /* bytes: container memory hard limit; vm current memory */
     uint64_t max_memory; /* bytes: vm <memory>; container = memory */
@@ -73,6 +73,7 @@ struct kvz_observed_resource {
     uint32_t max_cpus;   /* vm: maximum vCPUs; container: 0 */
     uint64_t disk;       /* bytes: container ext4 image size / vm disk virtual size; 0 = none */
     struct kvz_network network;
+    char *mac;      /* guests: the MAC address of the interface, NULL without one */
     char *hostname; /* as configured (metadata), NULL when unknown */
     /* vm: the media in its cdrom drives: the install medium's and the drivers ISO's content
      * digest (hex; a file outside kvz's cache: its path; NULL: empty or no drive), the sha256
@@ -86,6 +87,12 @@ struct kvz_observed_resource {
     bool storage_ok;        /* rootfs / disk image present and complete */
     bool seed_missing;      /* vm: its cloud-init seed is gone (rebuilt from the manifest, live) */
     char *problem;          /* drift that has no field: "rootfs missing", or NULL */
+    /* networks: the settings of the running network (of the definition when it is not active),
+     * its DHCP host entries as netspec.leases, and the leases its DHCP server handed out (for
+     * status only: they change by themselves, so plans never compare them) */
+    struct kvz_net_spec netspec;
+    struct kvz_lease *dhcp_leases;
+    size_t n_dhcp_leases;
 };
 
 struct kvz_observed {
@@ -127,6 +134,8 @@ enum kvz_field_type {
 
 struct kvz_field_delta {
     const char *field; /* manifest key: "memory", "cpus", "disk", "network", ... */
+    char *key;         /* "lease": the guest whose ip: it is (or the MAC of an entry kvz did not
+                          make); NULL for other fields */
     enum kvz_field_type type;
     uint64_t before, after; /* BYTES, COUNT, BOOL; CPUS in milli */
     char *sbefore, *safter; /* STRING (user_data: its sha256, never the contents) */
@@ -154,9 +163,9 @@ struct kvz_media {
 };
 
 struct kvz_provider_ops {
-    const char *kind; /* "container", "vm" */
+    const char *kind; /* "container", "vm", "network" */
 
-    /* mandatory: every domain on the connection (managed or not) of this kind */
+    /* mandatory: every domain (network) on the connection, managed or not, of this kind */
     int (*observe)(struct kvz_observed *out, struct kvz_host *h, struct kvz_error **err);
 
     /* mandatory: make `want` exist from nothing, from the templates in `media`, and running if
@@ -213,9 +222,13 @@ struct kvz_provider_ops {
                   const struct kvz_observed_resource *have, struct kvz_error **err);
 };
 
-extern const struct kvz_provider_ops kvz_container_ops, kvz_vm_ops;
+extern const struct kvz_provider_ops kvz_container_ops, kvz_vm_ops, kvz_network_ops;
 
-/* The registry of kinds: the provider of guests of kind k. */
+/* The registry of kinds: the provider of resources of kind k. */
 const struct kvz_provider_ops *kvz_provider_of(enum kvz_kind k);
+
+/* The MAC address the guest `name` of `stack` has on its network, stable across replace
+ * (52:54:00:xx:xx:xx): what its static DHCP lease is bound to. */
+void kvz_guest_mac(char out[18], const char *stack, const char *name);
 
 #endif

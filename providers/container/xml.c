@@ -262,7 +262,8 @@ static int parse_node(struct kvz_observed_resource *r, char **rootfs_dir, char *
     free(type);
     type = NULL;
     r->network.type = KVZ_NET_NONE;
-    if (ifc && dup_prop(&type, ifc, "type") < 0)
+    if (ifc &&
+        (dup_prop(&type, ifc, "type") < 0 || dup_prop(&r->mac, first(ifc, "mac"), "address") < 0))
         goto oom;
     if (type && !strcmp(type, "network")) {
         r->network.type = KVZ_NET_NETWORK;

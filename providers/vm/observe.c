@@ -127,6 +127,8 @@ static int observe_one(struct kvz_observed_resource *r, virDomainPtr dom,
     r->network.type = info.network.type;
     r->network.name = info.network.name;
     info.network.name = NULL;
+    r->mac = info.mac;
+    info.mac = NULL;
     observe_media(r, &info, caps);
     struct stat st;
     r->storage_ok = info.disk_path && stat(info.disk_path, &st) == 0;

@@ -294,7 +294,7 @@ static int set_metadata(struct kvz_host *h, virDomainPtr dom, const struct kvz_r
         kvz_error_set(err, "read vm '%s': %s", want->name, kvz_virt_msg());
         goto cleanup;
     }
-    if (kvz_vm_replace_metadata(&next, xml, md, err) < 0)
+    if (kvz_xml_replace_metadata(&next, xml, "domain", md, err) < 0)
         goto cleanup;
     virDomainPtr redefined = virDomainDefineXML(h->conn, next);
     if (!redefined) {

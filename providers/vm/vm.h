@@ -116,11 +116,6 @@ struct kvz_vm_domain_spec {
 int kvz_vm_domain_xml(char **out, const struct kvz_vm_domain_spec *s, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
-/* `domain_xml` with kvz's element in <metadata> replaced by `metadata_xml` (other tools'
- * metadata kept), for redefining a domain. Caller frees *out. */
-int kvz_vm_replace_metadata(char **out, const char *domain_xml, const char *metadata_xml,
-                            struct kvz_error **err) __attribute__((warn_unused_result));
-
 /* A cdrom <disk> alone (path NULL: an empty drive), for swapping or ejecting its medium. */
 int kvz_vm_cdrom_xml(char **out, const char *alias, const char *path, const char *dev,
                      const char *bus, struct kvz_error **err) __attribute__((warn_unused_result));

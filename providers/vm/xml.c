@@ -241,58 +241,6 @@ static void add_devices(xmlNodePtr dom, const struct kvz_vm_domain_spec *s)
     prop(be, "model", "random");
 }
 
-static int append_metadata(xmlNodePtr md, const char *metadata_xml, struct kvz_error **err)
-{
-    if (!metadata_xml)
-        return 0;
-    xmlDocPtr mdoc = xmlReadMemory(metadata_xml, (int)strlen(metadata_xml), "metadata.xml", NULL,
-                                   XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    if (!mdoc || !xmlDocGetRootElement(mdoc)) {
-        xmlFreeDoc(mdoc);
-        return kvz_error_set(err, "kvz metadata is not well-formed XML");
-    }
-    xmlNodePtr copy = xmlDocCopyNode(xmlDocGetRootElement(mdoc), md->doc, 1);
-    xmlFreeDoc(mdoc);
-    if (!copy)
-        return kvz_error_set(err, "copy kvz metadata: out of memory");
-    xmlAddChild(md, copy);
-    return 0;
-}
-
-int kvz_vm_replace_metadata(char **out, const char *domain_xml, const char *metadata_xml,
-                            struct kvz_error **err)
-{
-    int rc = -1;
-    *out = NULL;
-    xmlDocPtr doc = xmlReadMemory(domain_xml, (int)strlen(domain_xml), "domain.xml", NULL,
-                                  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    xmlNodePtr dom = doc ? xmlDocGetRootElement(doc) : NULL;
-    if (!dom || xmlStrcmp(dom->name, X("domain"))) {
-        kvz_error_set(err, "domain xml: not well-formed");
-        goto cleanup;
-    }
-    xmlNodePtr md = NULL;
-    for (xmlNodePtr n = dom->children; n && !md; n = n->next)
-        if (n->type == XML_ELEMENT_NODE && !xmlStrcmp(n->name, X("metadata")))
-            md = n;
-    if (!md)
-        md = child(dom, "metadata", NULL);
-    /* Drop kvz's old element; other tools' metadata stays. */
-    for (xmlNodePtr n = md->children, next; n; n = next) {
-        next = n->next;
-        if (n->type == XML_ELEMENT_NODE && n->ns && !xmlStrcmp(n->ns->href, X(KVZ_XMLNS))) {
-            xmlUnlinkNode(n);
-            xmlFreeNode(n);
-        }
-    }
-    if (append_metadata(md, metadata_xml, err) < 0)
-        goto cleanup;
-    rc = kvz_xml_dump(out, dom, err);
-cleanup:
-    xmlFreeDoc(doc);
-    return rc;
-}
-
 static int check_spec(const struct kvz_vm_domain_spec *s, struct kvz_error **err)
 {
     if (!s->name || !s->uuid || !s->mac || !s->disk_path)
@@ -320,7 +268,7 @@ int kvz_vm_domain_xml(char **out, const struct kvz_vm_domain_spec *s, struct kvz
     prop(dom, "type", s->kvm ? "kvm" : "qemu");
     child(dom, "name", s->name);
     child(dom, "uuid", s->uuid);
-    if (append_metadata(child(dom, "metadata", NULL), s->metadata_xml, err) < 0)
+    if (kvz_xml_append_metadata(child(dom, "metadata", NULL), s->metadata_xml, err) < 0)
         goto cleanup;
     prop(child_u(dom, "memory", s->max_memory / 1024), "unit", "KiB");
     prop(child_u(dom, "currentMemory", s->memory / 1024), "unit", "KiB");

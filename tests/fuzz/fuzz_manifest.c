@@ -25,9 +25,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     for (size_t i = 0; m && i < m->n_resources; i++) {
         const struct kvz_resource *r = &m->resources[i];
-        if (kvz_manifest_resource(m, r->name) == NULL || !r->tmpl == !!r->template_name ||
-            !kvz_name_valid(r->name) || !r->memory || r->max_memory < r->memory)
+        if (kvz_manifest_resource(m, r->name) == NULL || !kvz_name_valid(r->name))
             abort();
+        if (r->kind == KVZ_KIND_NETWORK) {
+            /* a subnet, or a host bridge; each lease names a guest on this network */
+            if (!r->netspec.subnet == (r->netspec.mode != KVZ_NET_MODE_BRIDGE) ||
+                !r->netspec.bridge == (r->netspec.mode == KVZ_NET_MODE_BRIDGE))
+                abort();
+            for (size_t j = 0; j < r->netspec.n_leases; j++) {
+                const struct kvz_resource *g = kvz_manifest_resource(m, r->netspec.leases[j].guest);
+                if (!g || !g->ip || strcmp(g->ip, r->netspec.leases[j].ip) ||
+                    strcmp(g->network.name, r->name))
+                    abort();
+            }
+        } else if (!r->tmpl == !!r->template_name || !r->memory || r->max_memory < r->memory) {
+            abort();
+        }
     }
     kvz_manifest_free(m);
     kvz_diags_release(&d);

@@ -37,6 +37,24 @@ remove_domains() {
     virsh -q -c "$1" undefine --nvram "$d" >/dev/null 2>&1 || virsh -q -c "$1" undefine "$d" >/dev/null 2>&1
   done
 }
+# remove_networks URI PREFIX: every libvirt network named PREFIX* on URI, stopped and undefined
+remove_networks() {
+  local n
+  for n in $(virsh -q -c "$1" net-list --all --name 2>/dev/null | grep "^$2"); do
+    virsh -q -c "$1" net-destroy "$n" >/dev/null 2>&1
+    virsh -q -c "$1" net-undefine "$n" >/dev/null 2>&1
+  done
+}
+# remove_pools URI DIR: every kvz storage pool on URI whose directory lies under DIR
+remove_pools() {
+  local pool
+  for pool in $(virsh -q -c "$1" pool-list --all --name 2>/dev/null | grep '^kvz-'); do
+    if virsh -q -c "$1" pool-dumpxml "$pool" 2>/dev/null | grep -q "<path>$2/"; then
+      virsh -q -c "$1" pool-destroy "$pool" >/dev/null 2>&1
+      virsh -q -c "$1" pool-undefine "$pool" >/dev/null 2>&1
+    fi
+  done
+}
 finish() {
   if ((fails)); then echo "$0: $fails failed"; exit 1; fi
   echo "$0: ok"

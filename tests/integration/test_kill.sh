@@ -19,12 +19,7 @@ cleanup() {
   [[ -n ${bg:-} ]] && kill -KILL "$bg" 2>/dev/null
   remove_domains lxc:///system "$p-"
   remove_domains qemu:///system "$p-"
-  for pool in $(virsh -q -c qemu:///system pool-list --all --name 2>/dev/null | grep '^kvz-'); do
-    if virsh -q -c qemu:///system pool-dumpxml "$pool" 2>/dev/null | grep -q "<path>$work/"; then
-      virsh -q -c qemu:///system pool-destroy "$pool" >/dev/null 2>&1
-      virsh -q -c qemu:///system pool-undefine "$pool" >/dev/null 2>&1
-    fi
-  done
+  remove_pools qemu:///system "$work"
   [[ -n ${KVZ_TEST_KEEP:-} ]] || rm -rf "$work"
 }
 trap cleanup EXIT

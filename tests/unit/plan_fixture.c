@@ -1,6 +1,7 @@
 #include "plan_fixture.h"
 
 #include "parser/spec_digest.h"
+#include "planner/plan.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -49,7 +50,44 @@ static void network(struct kvz_network *n, json_t *o)
 static enum kvz_kind kind(json_t *o)
 {
     const char *s = json_string_value(json_object_get(o, "kind"));
-    return s && !strcmp(s, "vm") ? KVZ_KIND_VM : KVZ_KIND_CONTAINER;
+    return s && !strcmp(s, "vm")        ? KVZ_KIND_VM
+           : s && !strcmp(s, "network") ? KVZ_KIND_NETWORK
+                                        : KVZ_KIND_CONTAINER;
+}
+
+static void load_network(const struct kvz_manifest *m, struct kvz_observed_resource *h, json_t *o)
+{
+    static const char *const modes[] = {"nat", "isolated", "routed", "bridge"};
+    const char *st = json_string_value(json_object_get(o, "state"));
+    const char *mode = json_string_value(json_object_get(o, "mode"));
+    h->running = !st || !strcmp(st, "active");
+    h->id = -1;
+    h->autostart = boolean(o, "autostart", true);
+    h->storage_ok = true;
+    h->network.type = KVZ_NET_NONE;
+    struct kvz_net_spec *s = &h->netspec;
+    for (int i = 0; mode && i < 4; i++)
+        if (!strcmp(mode, modes[i]))
+            s->mode = (enum kvz_net_mode)i;
+    s->subnet = dup_or_null(o, "subnet");
+    s->dhcp = boolean(o, "dhcp", s->mode != KVZ_NET_MODE_BRIDGE);
+    s->dns = boolean(o, "dns", true);
+    s->bridge = dup_or_null(o, "bridge");
+    json_t *leases = json_object_get(o, "leases");
+    s->n_leases = json_array_size(leases);
+    s->leases = calloc(s->n_leases + 1, sizeof(*s->leases));
+    for (size_t i = 0; i < s->n_leases; i++) {
+        json_t *l = json_array_get(leases, i);
+        struct kvz_lease *e = &s->leases[i];
+        e->guest = dup_or_null(l, "guest");
+        e->ip = dup_or_null(l, "ip");
+        e->mac = dup_or_null(l, "mac");
+        if (!e->mac && e->guest) {
+            char mac[18];
+            kvz_guest_mac(mac, m->stack, e->guest);
+            e->mac = strdup(mac);
+        }
+    }
 }
 
 /* "=desired" digests are computed from the desired resource of the same kind and name. */
@@ -90,6 +128,10 @@ static void load_observed(const struct kvz_manifest *m, struct kvz_observed_reso
         h->template_source = dup_or_null(o, "template_source");
         h->state_dir = dup_or_null(o, "state_dir");
     }
+    if (h->kind == KVZ_KIND_NETWORK) {
+        load_network(m, h, o);
+        return;
+    }
     const char *st = json_string_value(json_object_get(o, "state"));
     h->running = !st || !strcmp(st, "running");
     h->id = h->running ? 1 : -1;
@@ -100,6 +142,11 @@ static void load_observed(const struct kvz_manifest *m, struct kvz_observed_reso
     h->max_cpus = h->kind == KVZ_KIND_VM ? (uint32_t)u64(o, "max_cpus", h->cpus_milli / 1000) : 0;
     h->disk = u64(o, "disk", 0);
     network(&h->network, o);
+    if (h->network.type != KVZ_NET_NONE) {
+        char mac[18];
+        kvz_guest_mac(mac, h->stack ? h->stack : m->stack, h->name);
+        h->mac = strdup(mac);
+    }
     h->hostname = dup_or_null(o, "hostname");
     if (!h->hostname && h->managed)
         h->hostname = strdup(h->name);
@@ -168,7 +215,7 @@ int plan_fixture_load(struct plan_fixture *f, const char *dir, const char *name)
 void plan_fixture_release(struct plan_fixture *f)
 {
     kvz_manifest_free(f->m);
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < KVZ_N_KINDS; k++)
         kvz_observed_free(&f->observed[k]);
     for (size_t i = 0; i < f->n_targets; i++)
         free(f->targets[i]);
@@ -177,4 +224,18 @@ void plan_fixture_release(struct plan_fixture *f)
         free(f->resolved[i]);
     free(f->resolved);
     free(f->state_dir);
+}
+
+void plan_fixture_input(struct kvz_plan_input *in, struct plan_fixture *f)
+{
+    memset(in, 0, sizeof(*in));
+    in->m = f->m;
+    in->stack = f->m->stack;
+    for (int k = 0; k < KVZ_N_KINDS; k++)
+        in->observed[k] = &f->observed[k];
+    in->targets = (const char *const *)f->targets;
+    in->n_targets = f->n_targets;
+    in->destroy = f->destroy;
+    in->template_digests = (const char *const *)f->resolved;
+    in->state_dir = f->state_dir;
 }

@@ -49,7 +49,10 @@ static void build_and_read(const char *golden, const struct kvz_ct_def *def)
         assert_string_equal(rootfs, def->rootfs_dir);
         assert_null(img);
     }
+    if (def->network->type != KVZ_NET_NONE)
+        assert_string_equal(r.mac, def->mac); /* what a static lease is matched by */
     free(r.network.name);
+    free(r.mac);
     free(rootfs);
     free(img);
     free(xml);

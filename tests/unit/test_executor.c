@@ -68,6 +68,8 @@ static int fake_create(struct kvz_host *h, const struct kvz_resource *want,
         h->log(h->log_ctx, want->name, "creating rootfs");
     busy();
     record("create", want->name);
+    if (!strcmp(want->name, "bad-net"))
+        return kvz_error_set(err, "define network 'bad-net': bridge in use");
     if (!strcmp(want->name, "bad"))
         return kvz_error_set(err, "rootfs of 'bad': no space left on device");
     return 0;
@@ -85,6 +87,8 @@ static int fake_remove(struct kvz_host *h, const char *name, struct kvz_error **
 {
     busy();
     record("remove", name);
+    if (!strcmp(name, "stuck"))
+        return kvz_error_set(err, "undefine 'stuck': device busy");
     return 0;
 }
 
@@ -99,6 +103,22 @@ static int fake_observe(struct kvz_observed *out, struct kvz_host *h, struct kvz
     return 0;
 }
 
+/* Stops names[0..n) together: one call for all, recorded as "stop-many:a,b"; 'stubborn' fails. */
+static int fake_stop_many(struct kvz_host *h, const char *const *names, const unsigned *timeouts,
+                          size_t n, bool force, struct kvz_error **errs)
+{
+    char buf[256] = "";
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, sizeof(buf) - l, "%s%s", i ? "," : "", names[i]);
+        if (!strcmp(names[i], "stubborn"))
+            rc = kvz_error_set(&errs[i], "stop 'stubborn': still running after %us", timeouts[i]);
+    }
+    record("stop-many", buf);
+    return rc;
+}
+
 static const struct kvz_provider_ops fake_ops = {
     .kind = "container",
     .observe = fake_observe,
@@ -106,6 +126,7 @@ static const struct kvz_provider_ops fake_ops = {
     .update = fake_update,
     .remove = fake_remove,
     .set_power = fake_power,
+    .stop_many = fake_stop_many,
 };
 
 struct events {
@@ -122,6 +143,20 @@ static void on_event(void *ctx, const struct kvz_exec_event *ev)
              ev->msg ? ": " : "", ev->msg ? ev->msg : "");
     if (ev->what == KVZ_EXEC_FAILED)
         e->failed++;
+}
+
+/* Runs plan p with 4 threads, its events in *ev and the providers' calls in `calls`; the apply
+ * fails with `want_err`. */
+static void execute_failing(struct kvz_exec_result *res, struct events *ev,
+                            const struct kvz_plan *p, struct kvz_hosts *hs, const char *want_err)
+{
+    memset(ev, 0, sizeof(*ev));
+    struct kvz_exec_opts o = {.parallel = 4, .report = on_event, .report_ctx = ev};
+    struct kvz_error *err = NULL;
+    calls[0] = '\0';
+    assert_int_equal(kvz_plan_execute(res, p, hs, &o, &err), -1);
+    assert_string_equal(kvz_error_msg(err), want_err);
+    kvz_error_free(err);
 }
 
 static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -259,11 +294,121 @@ static void test_execute_serial(void **state)
     assert_string_equal(calls, "create:x create:z ");
 }
 
+/* A change of the plan: CHANGE(CONTAINER, "web", CREATE, &want, NULL) */
+#define CHANGE(KIND, NAME, ACTION, WANT, HAVE)                                                     \
+    {                                                                                              \
+        .kind = KVZ_KIND_##KIND, .name = NAME, .action = KVZ_ACTION_##ACTION, .want = WANT,        \
+        .have = HAVE                                                                               \
+    }
+
+/* Networks before the guests that use them, network deletions after the guests that used them
+ * are gone, whatever the order of the plan and however parallel; a guest whose network failed
+ * is not tried, nor a network whose guest could not be removed. */
+static void test_execute_network_order(void **state)
+{
+    struct kvz_resource r[5] = {
+        {.kind = KVZ_KIND_CONTAINER, .name = "web", .network = {KVZ_NET_NETWORK, "lan"}},
+        {.kind = KVZ_KIND_NETWORK, .name = "lan"},
+        {.kind = KVZ_KIND_VM, .name = "db", .network = {KVZ_NET_NETWORK, "bad-net"}},
+        {.kind = KVZ_KIND_NETWORK, .name = "bad-net"},
+        {.kind = KVZ_KIND_CONTAINER, .name = "side", .network = {KVZ_NET_NONE, NULL}},
+    };
+    struct kvz_observed_resource have[4] = {
+        {.kind = KVZ_KIND_CONTAINER, .name = "old", .network = {KVZ_NET_NETWORK, "old-net"}},
+        {.kind = KVZ_KIND_NETWORK, .name = "old-net"},
+        {.kind = KVZ_KIND_CONTAINER, .name = "stuck", .network = {KVZ_NET_NETWORK, "stuck-net"}},
+        {.kind = KVZ_KIND_NETWORK, .name = "stuck-net"},
+    };
+    struct kvz_change changes[9] = {
+        CHANGE(NETWORK, "stuck-net", DELETE, NULL, &have[3]),
+        CHANGE(CONTAINER, "stuck", DELETE, NULL, &have[2]),
+        CHANGE(NETWORK, "old-net", DELETE, NULL, &have[1]),
+        CHANGE(CONTAINER, "web", CREATE, &r[0], NULL),
+        CHANGE(VM, "db", CREATE, &r[2], NULL),
+        CHANGE(CONTAINER, "old", DELETE, NULL, &have[0]),
+        CHANGE(NETWORK, "lan", CREATE, &r[1], NULL),
+        CHANGE(NETWORK, "bad-net", CREATE, &r[3], NULL),
+        CHANGE(CONTAINER, "side", CREATE, &r[4], NULL),
+    };
+    struct kvz_plan p = {.stack = "t", .changes = changes, .n_changes = 9};
+    struct kvz_hosts hs = {.ops = {&fake_ops, &fake_ops, &fake_ops}};
+    struct events ev;
+    struct kvz_exec_result res;
+    execute_failing(&res, &ev, &p, &hs, "4 of 9 changes failed");
+    assert_int_equal(res.done, 5);
+    assert_null(strstr(calls, "remove:stuck-net ")); /* its guest is still there */
+    assert_non_null(
+        strstr(ev.log, "failed stuck-net: not tried: container 'stuck' failed (delete)\n"));
+    assert_true(strstr(calls, "create:lan ") < strstr(calls, "create:web "));
+    assert_true(strstr(calls, "create:bad-net ") < strstr(calls, "create:side "));
+    assert_true(strstr(calls, "remove:old ") < strstr(calls, "remove:old-net "));
+    assert_null(strstr(calls, "create:db ")); /* its network failed: never touched */
+    assert_non_null(strstr(ev.log, "failed db: not tried: network 'bad-net' failed (create)\n"));
+}
+
+/* The guests that stop for good are stopped together at the start of the guests' phase: after
+ * the networks' changes, before any guest's change; a guest whose network failed is neither
+ * stopped nor changed; a guest whose stop failed is not removed; a network being deleted is not
+ * among them. */
+static void test_execute_stop_first(void **state)
+{
+    struct kvz_resource r[4] = {
+        {.kind = KVZ_KIND_NETWORK, .name = "lan"},
+        {.kind = KVZ_KIND_NETWORK, .name = "bad-net"},
+        {.kind = KVZ_KIND_CONTAINER,
+         .name = "halt",
+         .state = KVZ_POWER_STOPPED,
+         .network = {KVZ_NET_NETWORK, "lan"}},
+        {.kind = KVZ_KIND_CONTAINER,
+         .name = "orphan",
+         .state = KVZ_POWER_STOPPED,
+         .network = {KVZ_NET_NETWORK, "bad-net"}},
+    };
+    struct kvz_observed_resource have[5] = {
+        {.kind = KVZ_KIND_CONTAINER, .name = "gone", .running = true},
+        {.kind = KVZ_KIND_CONTAINER, .name = "halt", .running = true},
+        {.kind = KVZ_KIND_CONTAINER, .name = "orphan", .running = true},
+        {.kind = KVZ_KIND_CONTAINER, .name = "stubborn", .running = true, .stop_timeout = 7},
+        {.kind = KVZ_KIND_NETWORK, .name = "old-net", .running = true},
+    };
+    struct kvz_change changes[7] = {
+        CHANGE(CONTAINER, "gone", DELETE, NULL, &have[0]),
+        CHANGE(CONTAINER, "halt", STOP, &r[2], &have[1]),
+        CHANGE(CONTAINER, "orphan", STOP, &r[3], &have[2]),
+        CHANGE(CONTAINER, "stubborn", DELETE, NULL, &have[3]),
+        CHANGE(NETWORK, "lan", CREATE, &r[0], NULL),
+        CHANGE(NETWORK, "bad-net", CREATE, &r[1], NULL),
+        CHANGE(NETWORK, "old-net", DELETE, NULL, &have[4]),
+    };
+    struct kvz_plan p = {.stack = "t", .changes = changes, .n_changes = 7};
+    struct kvz_hosts hs = {.ops = {&fake_ops, NULL, &fake_ops}};
+    struct events ev;
+    struct kvz_exec_result res;
+    execute_failing(&res, &ev, &p, &hs, "3 of 7 changes failed");
+    /* one stop for all of them, none for the guest whose network failed */
+    const char *stop = strstr(calls, "stop-many:gone,halt,stubborn ");
+    assert_non_null(stop);
+    assert_null(strstr(stop + 1, "stop-many:"));
+    assert_true(strstr(calls, "create:lan ") < stop);
+    assert_true(strstr(calls, "create:bad-net ") < stop);
+    assert_true(stop < strstr(calls, "remove:gone "));
+    assert_true(stop < strstr(calls, "stop:halt "));
+    assert_null(strstr(calls, ":orphan "));
+    assert_non_null(
+        strstr(ev.log, "failed orphan: not tried: network 'bad-net' failed (create)\n"));
+    assert_null(strstr(calls, "remove:stubborn "));
+    assert_non_null(strstr(ev.log, "failed stubborn: stop 'stubborn': still running after 7s\n"));
+    /* a network is no guest: it is removed in its own phase, never stopped with them */
+    assert_true(stop < strstr(calls, "remove:old-net "));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_execute),
         cmocka_unit_test(test_execute_serial),
+        cmocka_unit_test(test_execute_network_order),
+        cmocka_unit_test(test_execute_stop_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 
 #include "base/buf.h"
 #include "parser/manifest.h"
+#include "parser/spec_digest.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -487,6 +488,69 @@ static void test_diagnostics_are_capped(void **state)
     kvz_buf_release(&b);
 }
 
+/* Networks come first in the model, with their defaults, and each gets the leases of the guests
+ * on it, sorted by guest name; a guest's ip does not change the guest's own spec digest. */
+static void test_networks(void **state)
+{
+    static const char y[] = "kvz: 1\n"
+                            "stack: s\n"
+                            "templates: {t: {url: 'file:///t.tar'}}\n"
+                            "containers:\n"
+                            "  zed: {template: t, memory: 1G, network: lan, ip: 10.77.0.30}\n"
+                            "  amy: {template: t, memory: 1G, network: lan, ip: 10.77.0.20}\n"
+                            "  bob: {template: t, memory: 1G, network: lan}\n"
+                            "networks:\n"
+                            "  lan: {subnet: 10.77.0.0/24}\n"
+                            "  up: {mode: bridge, bridge: br0, autostart: false}\n";
+    struct kvz_diags d = KVZ_DIAGS_INIT;
+    struct kvz_manifest *m = load_ok(y, &d);
+    assert_int_equal(m->n_resources, 5);
+    assert_int_equal(m->resources[0].kind, KVZ_KIND_NETWORK);
+    assert_string_equal(m->resources[0].name, "lan");
+    assert_int_equal(m->resources[1].kind, KVZ_KIND_NETWORK);
+    assert_string_equal(m->resources[2].name, "zed");
+    const struct kvz_resource *lan = kvz_manifest_resource(m, "lan");
+    assert_int_equal(lan->netspec.mode, KVZ_NET_MODE_NAT);
+    assert_string_equal(lan->netspec.subnet, "10.77.0.0/24");
+    assert_true(lan->netspec.dhcp);
+    assert_true(lan->netspec.dns);
+    assert_true(lan->autostart);
+    assert_false(lan->protect);
+    assert_int_equal(lan->state, KVZ_POWER_RUNNING);
+    assert_int_equal(lan->netspec.n_leases, 2);
+    assert_string_equal(lan->netspec.leases[0].guest, "amy");
+    assert_string_equal(lan->netspec.leases[0].ip, "10.77.0.20");
+    assert_string_equal(lan->netspec.leases[1].guest, "zed");
+    assert_null(lan->netspec.leases[1].mac);
+    const struct kvz_resource *up = kvz_manifest_resource(m, "up");
+    assert_int_equal(up->netspec.mode, KVZ_NET_MODE_BRIDGE);
+    assert_string_equal(up->netspec.bridge, "br0");
+    assert_null(up->netspec.subnet);
+    assert_false(up->autostart);
+    assert_int_equal(up->netspec.n_leases, 0);
+    assert_string_equal(kvz_kind_str(KVZ_KIND_NETWORK), "network");
+    assert_true(kvz_kind_is_guest(KVZ_KIND_VM));
+    assert_false(kvz_kind_is_guest(KVZ_KIND_NETWORK));
+    assert_string_equal(kvz_manifest_uri(m, KVZ_KIND_NETWORK), KVZ_DEFAULT_VMS_URI);
+
+    /* the guest's ip lives in the network's spec */
+    char a[KVZ_SHA256_HEX], b[KVZ_SHA256_HEX], n1[KVZ_SHA256_HEX], n2[KVZ_SHA256_HEX];
+    struct kvz_resource *zed = (struct kvz_resource *)kvz_manifest_resource(m, "zed");
+    assert_int_equal(kvz_spec_digest(a, zed, NULL), 0);
+    assert_int_equal(kvz_spec_digest(n1, lan, NULL), 0);
+    char *ip = zed->ip;
+    zed->ip = NULL;
+    assert_int_equal(kvz_spec_digest(b, zed, NULL), 0);
+    zed->ip = ip;
+    assert_string_equal(a, b);
+    free(lan->netspec.leases[1].ip);
+    lan->netspec.leases[1].ip = strdup("10.77.0.31");
+    assert_int_equal(kvz_spec_digest(n2, lan, NULL), 0);
+    assert_string_not_equal(n1, n2);
+    kvz_manifest_free(m);
+    kvz_diags_release(&d);
+}
+
 /* os: windows with firmware: uefi gets TPM and Secure Boot unless it says no; an unattend
  * path is read from beside the manifest. */
 static void test_windows_defaults_and_unattend(void **state)
@@ -540,6 +604,7 @@ static void test_windows_defaults_and_unattend(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_networks),
         cmocka_unit_test(test_full_manifest),
         cmocka_unit_test(test_defaults_of_an_empty_manifest),
         cmocka_unit_test(test_raw_scalars),

@@ -109,13 +109,13 @@ static void test_bad_input(void **state)
     struct kvz_error *err = NULL;
     struct kvz_ownership *o = NULL;
     assert_int_equal(kvz_ownership_from_domain_xml(&o, "<domain", &err), -1);
-    assert_non_null(strstr(kvz_error_msg(err), "not a libvirt <domain>"));
+    assert_non_null(strstr(kvz_error_msg(err), "not a <domain> or <network> document"));
     kvz_error_clear(&err);
     char *dom = domain_with("<kvz:resource xmlns:kvz='" KVZ_XMLNS "'><kvz:stack>s</kvz:stack>"
                             "<kvz:kind>toaster</kvz:kind></kvz:resource>");
     assert_int_equal(kvz_ownership_from_domain_xml(&o, dom, &err), -1);
     assert_string_equal(kvz_error_msg(err),
-                        "kvz metadata: unknown kind 'toaster'; expected container or vm");
+                        "kvz metadata: unknown kind 'toaster'; expected container, vm or network");
     assert_null(o);
     kvz_error_clear(&err);
     free(dom);
@@ -125,6 +125,29 @@ static void test_bad_input(void **state)
     assert_non_null(strstr(kvz_error_msg(err), "<stack>"));
     kvz_error_clear(&err);
     free(dom);
+}
+
+/* A network carries the same element in its <metadata>, of kind network. */
+static void test_network(void **state)
+{
+    struct kvz_ownership net = sample;
+    net.kind = KVZ_KIND_NETWORK;
+    net.template_digest = net.config_digest = NULL;
+    char *xml = NULL;
+    struct kvz_error *err = NULL;
+    struct kvz_ownership *o = NULL;
+    assert_int_equal(kvz_ownership_to_xml(&xml, &net, &err), 0);
+    struct kvz_buf b = KVZ_BUF_INIT;
+    kvz_buf_printf(&b, "<network><name>lan</name><metadata>%s</metadata></network>", xml);
+    assert_int_equal(kvz_ownership_from_domain_xml(&o, kvz_buf_cstr(&b), &err), 0);
+    assert_non_null(o);
+    assert_int_equal(o->kind, KVZ_KIND_NETWORK);
+    assert_string_equal(o->stack, "web");
+    assert_null(o->template_digest);
+    assert_true(o->protect);
+    kvz_ownership_free(o);
+    kvz_buf_release(&b);
+    free(xml);
 }
 
 static void test_identity(void **state)
@@ -151,6 +174,16 @@ static void test_identity(void **state)
     assert_non_null(strchr("89ab", uuid[19])); /* RFC 4122 variant */
     kvz_identity_uuid(uuid2, "other", "web1");
     assert_string_not_equal(uuid, uuid2);
+
+    /* a network's bridge: an interface name the kernel takes (15 characters at most) */
+    char br[16], br2[16];
+    kvz_identity_bridge(br, "web", "lan");
+    kvz_identity_bridge(br2, "web", "lan");
+    assert_string_equal(br, br2);
+    assert_int_equal(strlen(br), 15);
+    assert_memory_equal(br, "kvz-", 4);
+    kvz_identity_bridge(br2, "other", "lan");
+    assert_string_not_equal(br, br2);
 }
 
 int main(void)
@@ -161,6 +194,7 @@ int main(void)
         cmocka_unit_test(test_unprefixed_children),
         cmocka_unit_test(test_metadata_form_has_no_namespace),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_network),
         cmocka_unit_test(test_identity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -30,16 +30,8 @@ static void run_case(const char *name)
     snprintf(path, sizeof(path), "%s/tests/data/plan", src);
     struct plan_fixture fx;
     assert_int_equal(plan_fixture_load(&fx, path, name), 0);
-    struct kvz_plan_input in = {
-        .m = fx.m,
-        .stack = fx.m->stack,
-        .observed = {&fx.observed[0], &fx.observed[1]},
-        .targets = (const char *const *)fx.targets,
-        .n_targets = fx.n_targets,
-        .destroy = fx.destroy,
-        .template_digests = (const char *const *)fx.resolved,
-        .state_dir = fx.state_dir,
-    };
+    struct kvz_plan_input in;
+    plan_fixture_input(&in, &fx);
     struct kvz_plan *p = NULL;
     struct kvz_error *err = NULL;
     struct kvz_buf text = KVZ_BUF_INIT;
@@ -88,6 +80,21 @@ CASE(target)
 CASE(destroy)
 CASE(disk_shrink)
 CASE(template_changed)
+CASE(net_create)
+CASE(net_noop)
+CASE(net_leases)
+CASE(net_drift)
+CASE(net_replace)
+CASE(net_restart)
+CASE(net_delete)
+CASE(net_delete_in_use)
+CASE(net_unmanaged)
+CASE(net_foreign_attached)
+CASE(net_protect)
+CASE(net_target)
+CASE(net_overlap_host)
+CASE(net_destroy)
+CASE(net_state_dir)
 CASE(template_identity)
 CASE(state_dir)
 CASE(vm_media)
@@ -111,21 +118,19 @@ static void test_plan_disruption(void **state)
     static const struct {
         const char *name;
         enum kvz_disruption d;
-    } cases[] = {{"noop", KVZ_DISRUPT_NONE},
-                 {"spec_example", KVZ_DISRUPT_DESTROY},
-                 {"vm_changes", KVZ_DISRUPT_RESTART},
-                 {"target", KVZ_DISRUPT_DESTROY}};
+    } cases[] = {{"noop", KVZ_DISRUPT_NONE},           {"spec_example", KVZ_DISRUPT_DESTROY},
+                 {"vm_changes", KVZ_DISRUPT_RESTART},  {"target", KVZ_DISRUPT_DESTROY},
+                 {"net_noop", KVZ_DISRUPT_NONE},       {"net_create", KVZ_DISRUPT_LIVE},
+                 {"net_leases", KVZ_DISRUPT_LIVE},     {"net_drift", KVZ_DISRUPT_RESTART},
+                 {"net_restart", KVZ_DISRUPT_RESTART}, {"net_replace", KVZ_DISRUPT_DESTROY}};
     const char *src = getenv("KVZ_SOURCE_DIR");
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char path[1024];
         snprintf(path, sizeof(path), "%s/tests/data/plan", src);
         struct plan_fixture fx;
         assert_int_equal(plan_fixture_load(&fx, path, cases[i].name), 0);
-        struct kvz_plan_input in = {.m = fx.m,
-                                    .stack = fx.m->stack,
-                                    .observed = {&fx.observed[0], &fx.observed[1]},
-                                    .targets = (const char *const *)fx.targets,
-                                    .n_targets = fx.n_targets};
+        struct kvz_plan_input in;
+        plan_fixture_input(&in, &fx);
         struct kvz_plan *p = NULL;
         assert_int_equal(kvz_plan_compute(&p, &in, NULL), 0);
         const struct kvz_change *worst = NULL;
@@ -143,8 +148,8 @@ static void test_colour(void **state)
     snprintf(path, sizeof(path), "%s/tests/data/plan", getenv("KVZ_SOURCE_DIR"));
     struct plan_fixture fx;
     assert_int_equal(plan_fixture_load(&fx, path, "spec_example"), 0);
-    struct kvz_plan_input in = {
-        .m = fx.m, .stack = fx.m->stack, .observed = {&fx.observed[0], &fx.observed[1]}};
+    struct kvz_plan_input in;
+    plan_fixture_input(&in, &fx);
     struct kvz_plan *p = NULL;
     assert_int_equal(kvz_plan_compute(&p, &in, NULL), 0);
     struct kvz_buf on = KVZ_BUF_INIT, off = KVZ_BUF_INIT;
@@ -263,6 +268,21 @@ int main(void)
         cmocka_unit_test(test_destroy),
         cmocka_unit_test(test_disk_shrink),
         cmocka_unit_test(test_template_changed),
+        cmocka_unit_test(test_net_create),
+        cmocka_unit_test(test_net_noop),
+        cmocka_unit_test(test_net_leases),
+        cmocka_unit_test(test_net_drift),
+        cmocka_unit_test(test_net_replace),
+        cmocka_unit_test(test_net_restart),
+        cmocka_unit_test(test_net_delete),
+        cmocka_unit_test(test_net_delete_in_use),
+        cmocka_unit_test(test_net_unmanaged),
+        cmocka_unit_test(test_net_foreign_attached),
+        cmocka_unit_test(test_net_protect),
+        cmocka_unit_test(test_net_target),
+        cmocka_unit_test(test_net_overlap_host),
+        cmocka_unit_test(test_net_destroy),
+        cmocka_unit_test(test_net_state_dir),
         cmocka_unit_test(test_template_identity),
         cmocka_unit_test(test_state_dir),
         cmocka_unit_test(test_vm_media),

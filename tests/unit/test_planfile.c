@@ -28,8 +28,10 @@ static void copy(const char *from, const char *to)
 
 static struct kvz_plan *plan_of(struct plan_fixture *fx)
 {
-    struct kvz_plan_input in = {
-        .m = fx->m, .stack = fx->m->stack, .observed = {&fx->observed[0], &fx->observed[1]}};
+    struct kvz_plan_input in;
+    plan_fixture_input(&in, fx);
+    in.targets = NULL;
+    in.n_targets = 0;
     struct kvz_plan *p = NULL;
     assert_int_equal(kvz_plan_compute(&p, &in, NULL), 0);
     return p;
@@ -49,11 +51,11 @@ static void test_planfile_roundtrip_and_stale(void **state)
     struct plan_fixture fx;
     assert_int_equal(plan_fixture_load(&fx, dir, "spec_example"), 0);
     struct kvz_plan *p = plan_of(&fx);
-    assert_int_equal(kvz_observed_fingerprint(fp, fx.observed, 2, "web", fx.m, NULL), 0);
+    assert_int_equal(kvz_observed_fingerprint(fp, fx.observed, KVZ_N_KINDS, "web", fx.m, NULL), 0);
 
     snprintf(file, sizeof(file), "%s/plan.json", dir);
     const char *paths[] = {fx.m->files[0]};
-    const char *uri[2] = {"lxc:///system", "qemu:///system"};
+    const char *uri[KVZ_N_KINDS] = {"lxc:///system", "qemu:///system"};
     const char *targets[] = {"web2"};
     assert_int_equal(kvz_planfile_write(file, p, fx.m, paths, 1, targets, 1, uri, fp, NULL), 0);
 
@@ -69,7 +71,7 @@ static void test_planfile_roundtrip_and_stale(void **state)
     /* the host changed: a guest stopped by hand */
     struct kvz_error *err = NULL;
     fx.observed[0].v[2].running = false;
-    assert_int_equal(kvz_observed_fingerprint(fp2, fx.observed, 2, "web", fx.m, NULL), 0);
+    assert_int_equal(kvz_observed_fingerprint(fp2, fx.observed, KVZ_N_KINDS, "web", fx.m, NULL), 0);
     assert_string_not_equal(fp, fp2);
     assert_int_equal(kvz_planfile_check(pf, fx.m, fp2, p, &err), -1);
     assert_non_null(strstr(kvz_error_msg(err), "stale plan: the host changed"));
@@ -80,7 +82,7 @@ static void test_planfile_roundtrip_and_stale(void **state)
     fx.observed[0].v[2].id = 4242;
     free(fx.observed[0].v[5].stack);
     fx.observed[0].v[5].stack = strdup("other"); /* old1 is no longer ours */
-    assert_int_equal(kvz_observed_fingerprint(fp2, fx.observed, 2, "web", fx.m, NULL), 0);
+    assert_int_equal(kvz_observed_fingerprint(fp2, fx.observed, KVZ_N_KINDS, "web", fx.m, NULL), 0);
     assert_string_not_equal(fp, fp2); /* ... but losing old1 from the stack does */
 
     /* the manifest changed */
@@ -133,11 +135,39 @@ static void test_fingerprint_ignores_ids_and_other_stacks(void **state)
     assert_string_not_equal(a, b);
 }
 
+/* A network's static leases make a saved plan stale; the leases its DHCP server hands out
+ * (renewed by themselves) do not. */
+static void test_fingerprint_of_networks(void **state)
+{
+    struct kvz_lease fixed = {"web1", "52:54:00:aa:bb:01", "10.77.0.10"};
+    struct kvz_lease given = {"web1", "52:54:00:aa:bb:01", "10.77.0.10"};
+    struct kvz_observed_resource v[1] = {
+        {.kind = KVZ_KIND_NETWORK,
+         .name = "lan",
+         .managed = true,
+         .stack = "web",
+         .running = true,
+         .netspec = {.subnet = "10.77.0.0/24", .leases = &fixed, .n_leases = 1},
+         .dhcp_leases = &given,
+         .n_dhcp_leases = 1}};
+    struct kvz_observed o[KVZ_N_KINDS] = {[KVZ_KIND_NETWORK] = {v, 1}};
+    char a[65], b[65];
+    assert_int_equal(kvz_observed_fingerprint(a, o, KVZ_N_KINDS, "web", NULL, NULL), 0);
+    given.ip = "10.77.0.99";
+    v[0].n_dhcp_leases = 0;
+    assert_int_equal(kvz_observed_fingerprint(b, o, KVZ_N_KINDS, "web", NULL, NULL), 0);
+    assert_string_equal(a, b);
+    fixed.ip = "10.77.0.11";
+    assert_int_equal(kvz_observed_fingerprint(b, o, KVZ_N_KINDS, "web", NULL, NULL), 0);
+    assert_string_not_equal(a, b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_planfile_roundtrip_and_stale),
         cmocka_unit_test(test_fingerprint_ignores_ids_and_other_stacks),
+        cmocka_unit_test(test_fingerprint_of_networks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

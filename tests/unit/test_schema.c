@@ -103,9 +103,10 @@ static void test_unknown_keys(void **state)
            "unknown key 'template' in container 'c' (did you mean 'image'?)");
     expect(&kvz_schema_template, "{url: 'file:///x', sha256sum: x}",
            "unknown key 'sha256sum' in container 'c' (did you mean 'sha256'?)");
-    expect(&kvz_schema_container, "{template: t, memory: 1G, zzz: 1}",
-           "unknown key 'zzz' in container 'c'; valid keys are template, memory, cpus, disk, "
-           "hostname, os, state, autostart, network, ssh_authorized_keys, protect, stop_timeout");
+    expect(
+        &kvz_schema_container, "{template: t, memory: 1G, zzz: 1}",
+        "unknown key 'zzz' in container 'c'; valid keys are template, memory, cpus, disk, "
+        "hostname, os, state, autostart, network, ip, ssh_authorized_keys, protect, stop_timeout");
 }
 
 static void test_required_and_types(void **state)

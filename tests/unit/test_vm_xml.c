@@ -7,6 +7,7 @@
 #include "tests/unit/golden.h"
 
 #include "base/buf.h"
+#include "providers/domain.h"
 #include "providers/vm/vm.h"
 
 #include <stdio.h>
@@ -318,17 +319,18 @@ static void test_replace_metadata(void **state)
                      "<kvz:stack>new</kvz:stack></kvz:resource>";
     char *out = NULL;
     struct kvz_error *err = NULL;
-    assert_int_equal(kvz_vm_replace_metadata(&out, dom, md, &err), 0);
+    assert_int_equal(kvz_xml_replace_metadata(&out, dom, "domain", md, &err), 0);
     assert_non_null(strstr(out, ">keep</other:x>"));
     assert_non_null(strstr(out, "<kvz:stack>new</kvz:stack>"));
     assert_null(strstr(out, "old"));
     free(out);
     /* a domain without <metadata> gets one */
-    assert_int_equal(kvz_vm_replace_metadata(&out, "<domain><name>y</name></domain>", md, &err), 0);
+    assert_int_equal(
+        kvz_xml_replace_metadata(&out, "<domain><name>y</name></domain>", "domain", md, &err), 0);
     assert_non_null(strstr(out, "<metadata>"));
     assert_non_null(strstr(out, "<kvz:stack>new</kvz:stack>"));
     free(out);
-    assert_int_equal(kvz_vm_replace_metadata(&out, "<pool/>", md, &err), -1);
+    assert_int_equal(kvz_xml_replace_metadata(&out, "<pool/>", "domain", md, &err), -1);
     kvz_error_clear(&err);
 }
 
