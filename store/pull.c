@@ -1,6 +1,7 @@
 #include "base/buf.h"
 #include "base/error.h"
 #include "base/fs.h"
+#include "parser/template_url.h"
 #include "store/cache.h"
 #include "store/detect.h"
 #include "store/fetch.h"
@@ -31,6 +32,7 @@ struct pull {
     enum kvz_content_kind expect; /* the use, else the URL's hint */
     char id[KVZ_HEX256];
     char *url;
+    char *shown;  /* the url as messages and meta.json name it: no credentials */
     char *part;   /* partial/<id>.part */
     char *tmpdir; /* tmp/obj.<id>.XXXXXX */
     int fd;
@@ -278,7 +280,7 @@ static int resolve_expected(enum kvz_digest_algo *algo, char **hex, struct pull 
 {
     const struct kvz_template *t = p->t;
     struct kvz_buf sums = KVZ_BUF_INIT;
-    char *sums_url = NULL, *name = NULL;
+    char *sums_url = NULL, *name = NULL, *sums_shown = NULL;
     int ret = -1;
     *algo = KVZ_DIGEST_NONE;
     *hex = NULL;
@@ -292,7 +294,7 @@ static int resolve_expected(enum kvz_digest_algo *algo, char **hex, struct pull 
             return kvz_error_set(
                 err,
                 "no checksum for '%s'; add 'sha256:', 'sha512:' or 'checksums:' (or 'insecure: true' to accept unverified bytes)",
-                p->url);
+                p->shown);
         return 0; /* insecure, or a local file without a checksum */
     }
     if (p->s->opts.progress) {
@@ -303,13 +305,15 @@ static int resolve_expected(enum kvz_digest_algo *algo, char **hex, struct pull 
         kvz_fetch_small(&sums, sums_url, 4u << 20, t->name, &p->s->opts, err) < 0 ||
         kvz_fetch_url_basename(&name, p->url, err) < 0 ||
         kvz_sums_find(algo, hex, sums.ptr, sums.len, name, err) < 0) {
-        kvz_error_wrap(err, "checksums '%s'", t->checksums_url);
+        sums_shown = kvz_url_redact(t->checksums_url);
+        kvz_error_wrap(err, "checksums '%s'", sums_shown ? sums_shown : "?");
         goto cleanup;
     }
     ret = 0;
 cleanup:
     kvz_buf_release(&sums);
     free(sums_url);
+    free(sums_shown);
     free(name);
     return ret;
 }
@@ -379,7 +383,7 @@ static int download(bool *retry_fresh, char *out_hex, char *out_sha512, struct p
             kvz_error_set(
                 err,
                 "checksum mismatch for '%s': expected %s:%s, got %s:%s; the download was deleted (fix the checksum or the url)",
-                p->url, kvz_digest_algo_str(algo), expect, kvz_digest_algo_str(algo), got);
+                p->shown, kvz_digest_algo_str(algo), expect, kvz_digest_algo_str(algo), got);
         }
         unlink(p->part);
         goto cleanup;
@@ -480,7 +484,7 @@ static int pull_locked(struct kvz_image *out, struct pull *p, struct kvz_error *
         goto cleanup;
     }
     if (kvz_cache_install(p->s, p->tmpdir, hex, p->kind, p->format, p->file, p->content_size,
-                          p->url, err) < 0 ||
+                          p->shown, err) < 0 ||
         kvz_cache_record(p->s, p->id, hex, algo == KVZ_DIGEST_SHA512 ? sha512 : NULL, err) < 0)
         goto cleanup;
     free(p->tmpdir);
@@ -514,13 +518,14 @@ int kvz_store_pull(struct kvz_image *out, struct kvz_store *s, const struct kvz_
     if (r == 0) {
         if (kvz_cache_identity(p.id, t, err) < 0 || kvz_fetch_url(&p.url, t->url, err) < 0)
             goto cleanup;
+        p.shown = kvz_url_redact(p.url);
         p.part = kvz_cache_path(s, "partial", NULL);
         kvz_buf_printf(&lock, "id-%s", p.id);
         struct kvz_buf part = KVZ_BUF_INIT;
         kvz_buf_printf(&part, "%s/%s.part", p.part ? p.part : "", p.id);
         free(p.part);
         p.part = kvz_buf_detach(&part);
-        if (!p.part || lock.oom) {
+        if (!p.part || !p.shown || lock.oom) {
             kvz_error_set(err, "out of memory");
             goto cleanup;
         }
@@ -545,6 +550,7 @@ cleanup:
     kvz_image_release(&img);
     kvz_buf_release(&lock);
     free(p.url);
+    free(p.shown);
     free(p.part);
     free(p.tmpdir);
     return ret;

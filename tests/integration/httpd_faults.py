@@ -37,6 +37,12 @@ inflight = [0, 0]  # now, most ever
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
+    def handle(self):
+        try:
+            super().handle()
+        except ConnectionResetError:
+            pass  # a client that went away (a test's pull killed or finished): nothing to serve
+
     def log_message(self, fmt, *args):
         if os.environ.get("HTTPD_FAULTS_LOG"):
             sys.stderr.write("httpd: " + fmt % args + "\n")

@@ -949,6 +949,80 @@ static void test_parallel_distinct_downloads(void **state)
     kvz_store_free(s);
 }
 
+struct text_log {
+    char text[8192];
+};
+
+static void log_text(void *arg, const struct kvz_progress *p)
+{
+    struct text_log *l = arg;
+    size_t n = strlen(l->text);
+    snprintf(l->text + n, sizeof(l->text) - n, "%s %d %s\n", p->name, (int)p->phase,
+             p->message ? p->message : "");
+}
+
+/* A URL's user, password and query values appear in no message, no progress and no file. */
+static void test_url_credentials_redacted(void **state)
+{
+    const char *f = pathf("%s/cred.tar", g_www);
+    make_tar(f, NULL, rootfs_ents, 4);
+    char sha[65], u[512], shown[512], sums[256];
+    snprintf(sha, sizeof(sha), "%s", file_sha(f));
+    snprintf(u, sizeof(u), "http://kvzuser:s3cr3t@127.0.0.1:%d/cred.tar?token=t0k3n&v=1", g_port);
+    snprintf(shown, sizeof(shown), "http://***@127.0.0.1:%d/cred.tar?token=***&v=***", g_port);
+    snprintf(g_state, sizeof(g_state), "%s/state-%u", g_work, ++g_seq);
+    struct text_log log = {{0}};
+    struct kvz_store_opts o;
+    kvz_store_opts_init(&o);
+    o.backoff_ms = 10;
+    o.progress = log_text;
+    o.progress_arg = &log;
+    struct kvz_store *s = NULL;
+    assert_int_equal(kvz_store_open(&s, g_state, &o, NULL), 0);
+    script("cred.tar", "[\"status:503\"]");
+    struct kvz_template t = tmpl("cred", u, sha);
+    struct kvz_image img;
+    pull_ok(&img, s, &t, KVZ_CONTENT_ROOTFS);
+    assert_string_equal(img.source, shown);
+    kvz_image_release(&img);
+    assert_true(strstr(log.text, "HTTP 503") != NULL); /* the retry was reported */
+
+    /* failures name the url without its secrets */
+    char missing[512];
+    snprintf(missing, sizeof(missing), "http://kvzuser:s3cr3t@127.0.0.1:%d/none.tar?token=t0k3n",
+             g_port);
+    struct kvz_template gone =
+        tmpl("gone", missing, "2222222222222222222222222222222222222222222222222222222222222222");
+    const char *msg = pull_fails(s, &gone, KVZ_CONTENT_ROOTFS);
+    assert_contains(msg, pathf("'http://***@127.0.0.1:%d/none.tar?token=***'", g_port));
+    assert_null(strstr(msg, "s3cr3t"));
+    assert_null(strstr(msg, "t0k3n"));
+    struct kvz_template bad =
+        tmpl("bad", u, "1111111111111111111111111111111111111111111111111111111111111111");
+    msg = pull_fails(s, &bad, KVZ_CONTENT_ROOTFS);
+    assert_contains(msg, "checksum mismatch");
+    assert_contains(msg, shown);
+    snprintf(sums, sizeof(sums), "http://kvzuser:s3cr3t@127.0.0.1:%d/NOSUMS?sig=t0k3n", g_port);
+    struct kvz_template viasums = {.name = "sums", .url = u, .checksums_url = sums};
+    msg = pull_fails(s, &viasums, KVZ_CONTENT_ROOTFS);
+    assert_contains(msg, pathf("checksums 'http://***@127.0.0.1:%d/NOSUMS?sig=***'", g_port));
+    assert_null(strstr(msg, "s3cr3t"));
+    assert_null(strstr(log.text, "s3cr3t"));
+    assert_null(strstr(log.text, "t0k3n"));
+    kvz_store_free(s);
+
+    /* nothing under the state dir holds them, and only the objects are reachable by others */
+    run("! grep -r -a -e s3cr3t -e t0k3n -e kvzuser %s", g_state);
+    static const char *const own[] = {"index", "alias", "partial", "tmp", "locks"};
+    struct stat st;
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+        assert_int_equal(stat(pathf("%s/cache/%s", g_state, own[i]), &st), 0);
+        assert_int_equal(st.st_mode & 0077, 0);
+    }
+    assert_int_equal(stat(pathf("%s/cache/objects", g_state), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0711);
+}
+
 /* ---- hostile and odd content ---------------------------------------------------------------- */
 
 /* Pulls `file` (in www) as a rootfs and expects a refusal mentioning `needle`. */
@@ -1389,6 +1463,7 @@ int main(void)
         cmocka_unit_test_setup(test_crash_left_partial_resumed, reset),
         cmocka_unit_test_setup(test_concurrent_pulls_two_processes, reset),
         cmocka_unit_test_setup(test_parallel_distinct_downloads, reset),
+        cmocka_unit_test_setup(test_url_credentials_redacted, reset),
         cmocka_unit_test_setup(test_hostile_archives, reset),
         cmocka_unit_test_setup(test_truncated_and_garbage, reset),
         cmocka_unit_test_setup(test_member_claiming_100tb, reset),
