@@ -37,6 +37,8 @@ void kvz_store_opts_init(struct kvz_store_opts *o)
     *o = (struct kvz_store_opts){
         .max_unpack_bytes = 64ull << 30,
         .max_entries = 4u << 20,
+        .unverified_ratio = 8,
+        .unverified_slack = 32u << 20,
         .retries = 5,
         .backoff_ms = 500,
         .backoff_max_ms = 30000,
