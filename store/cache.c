@@ -388,8 +388,9 @@ int kvz_cache_install(const struct kvz_store *s, const char *tmpdir, const char 
     }
     meta = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "digest", hex, "kind", kind_str(kind),
                      "format", format, "file", file, "size", (json_int_t)size, "source", source);
+    errno = ENOMEM;
     if (!meta || json_dump_file(meta, meta_path.ptr, JSON_INDENT(2)) < 0) {
-        kvz_error_set(err, "write '%s'", meta_path.ptr);
+        kvz_error_set_errno(err, "write '%s'", meta_path.ptr);
         goto cleanup;
     }
     if (rename(tmpdir, dst.ptr) < 0) {

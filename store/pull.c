@@ -543,6 +543,11 @@ int kvz_store_pull(struct kvz_image *out, struct kvz_store *s, const struct kvz_
     img = (struct kvz_image){0};
     ret = 0;
 cleanup:
+    if (ret < 0 && err && (kvz_error_code(*err) == ENOSPC || kvz_error_code(*err) == EDQUOT))
+        kvz_error_advise(
+            err,
+            "free space on the file system of '%s' ('kvz templates prune' removes templates no manifest uses) or use a --state-dir on a larger one",
+            s->root);
     if (ret < 0)
         kvz_error_wrap(err, "template '%s'", t->name);
     if (lfd >= 0)

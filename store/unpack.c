@@ -93,6 +93,22 @@ static int charge(const struct kvz_unpack_limits *lim, uint64_t bytes, struct kv
 }
 
 /*
+ * A failure of libarchive's disk writer, with the system's reason when it has one ("Write
+ * failed" alone hides a full disk), and that errno kept as the error's code.
+ */
+static int write_error(struct kvz_error **err, struct archive *out, const char *path,
+                       const char *what)
+{
+    int code = archive_errno(out);
+    const char *msg = archive_error_string(out);
+    msg = msg ? msg : "failed";
+    if (code > 0 && !strstr(msg, strerror(code)))
+        return kvz_error_set_code(err, code, "archive entry '%s': %s%s", path, what, msg);
+    return kvz_error_set(err, "archive entry '%s': %s%s; refusing the whole archive", path, what,
+                         msg);
+}
+
+/*
  * Setting trusted.* and security.* xattrs (SELinux labels, overlayfs marks) takes CAP_SYS_ADMIN,
  * which the unpacker gets only for verified content; security.capability takes CAP_SETFCAP.
  */
@@ -182,8 +198,7 @@ static int copy_data(uint64_t *bytes, struct archive *in, struct archive *out, c
         if (charge(lim, len, err) < 0)
             return -1;
         if (archive_write_data_block(out, buf, len, off) != ARCHIVE_OK)
-            return kvz_error_set(err, "archive entry '%s': write: %s", path,
-                                 archive_error_string(out));
+            return write_error(err, out, path, "write: ");
         *bytes += len;
     }
 }
@@ -252,8 +267,7 @@ static int extract(uint64_t *out_bytes, struct archive *in, const struct kvz_unp
         if (charge(lim, dir ? 512 + 4096 : 512, err) < 0 || check_xattrs(e, lim, path, err) < 0)
             goto cleanup;
         if (archive_write_header(out, e) != ARCHIVE_OK) {
-            kvz_error_set(err, "archive entry '%s': %s; refusing the whole archive", path,
-                          archive_error_string(out));
+            write_error(err, out, path, "");
             goto cleanup;
         }
         uint64_t before = bytes;
@@ -263,14 +277,13 @@ static int extract(uint64_t *out_bytes, struct archive *in, const struct kvz_unp
         if (charge(lim, (4096 - (bytes - before) % 4096) % 4096, err) < 0)
             goto cleanup;
         if (archive_write_finish_entry(out) != ARCHIVE_OK) {
-            kvz_error_set(err, "archive entry '%s': %s; refusing the whole archive", path,
-                          archive_error_string(out));
+            write_error(err, out, path, "");
             goto cleanup;
         }
     }
     /* Directory modes and times are set here, after their contents. */
     if (archive_write_close(out) != ARCHIVE_OK) {
-        kvz_error_set(err, "unpack: %s", archive_error_string(out));
+        write_error(err, out, ".", "");
         goto cleanup;
     }
     if (have_top && apply_top(&top, err) < 0)
@@ -479,8 +492,11 @@ static int to_sparse_file(void *arg, const char *p, size_t len, uint64_t off,
             if (charge(f->lim, chunk, err) < 0)
                 return -1;
             ssize_t w = pwrite(f->fd, p + done, chunk, (off_t)(f->size + done));
-            if (w != (ssize_t)chunk)
+            if (w != (ssize_t)chunk) {
+                if (w >= 0)
+                    errno = ENOSPC; /* a short write: the file system is full */
                 return kvz_error_set_errno(err, "write '%s'", f->path);
+            }
         }
         done += chunk;
     }

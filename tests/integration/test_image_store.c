@@ -1914,6 +1914,34 @@ static void test_admin_xattrs_restored_after_verification(void **state)
     kvz_store_free(s);
 }
 
+/* A full disk names the cause and what to do, whether the download or the unpacking hit it. */
+static void test_full_disk_says_why_and_what_to_do(void **state)
+{
+    char *c = filled(8u << 20, 'c');
+    struct ent e[] = {{.path = "./", .type = AE_IFDIR, .perm = 0755},
+                      {.path = "./big", .type = AE_IFREG, .data = c}};
+    make_tar(pathf("%s/full.tar.zst", g_www), "zstd", e, 2);
+    make_compressed(pathf("%s/full.img.zst", g_www), "zstd", c, 8u << 20);
+    free(c);
+    char *r = random_bytes(6u << 20);
+    wfile(pathf("%s/full.raw", g_www), r, 6u << 20);
+    free(r);
+    static const char *const files[] = {"full.tar.zst", "full.img.zst", "full.raw"};
+    static const char *const where[] = {"archive entry './big': write", "write 'disk.raw'",
+                                        ".part'"};
+    const enum kvz_content_kind kinds[] = {KVZ_CONTENT_ROOTFS, KVZ_CONTENT_DISK, KVZ_CONTENT_DISK};
+    for (int i = 0; i < 3; i++) {
+        snprintf(g_fs_url, sizeof(g_fs_url), "%s", url(files[i]));
+        snprintf(g_fs_sha, sizeof(g_fs_sha), "%s", file_sha(pathf("%s/%s", g_www, files[i])));
+        g_fs_want = kinds[i];
+        const char *msg = in_small_fs(4, pull_in_small_fs);
+        assert_contains(msg, where[i]);
+        assert_contains(msg, "No space left on device");
+        assert_contains(msg, "free space on the file system of '");
+        assert_contains(msg, "or use a --state-dir on a larger one");
+    }
+}
+
 /* ---- setup -------------------------------------------------------------------------------- */
 
 static int server_up(void **state)
@@ -2002,6 +2030,7 @@ int main(void)
         cmocka_unit_test_setup(test_sandbox_refuses_escapes, reset),
         cmocka_unit_test_setup(test_unverified_bomb_stops_at_budget, reset),
         cmocka_unit_test_setup(test_genuine_content_past_budget_unpacked_after_verification, reset),
+        cmocka_unit_test_setup(test_full_disk_says_why_and_what_to_do, reset),
         cmocka_unit_test_setup(test_admin_xattrs_restored_after_verification, reset),
     };
     if (getenv("KVZ_TEST_FILTER"))
