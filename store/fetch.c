@@ -29,6 +29,7 @@ struct xfer {
     bool range_ok;    /* Content-Range of this response starts at `start` */
     uint64_t range_s; /* its start */
     uint64_t range_t; /* its total, 0 when "*" */
+    uint64_t whole;   /* the file's size a 416 answer gives ("bytes *" and "/N"), else 0 */
 };
 
 static void report(const struct xfer *x, enum kvz_progress_phase phase, const char *msg)
@@ -51,7 +52,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
     /* A new response (after a redirect, or an interim one) starts afresh. */
     if (len >= 5 && !strncmp(data, "HTTP/", 5)) {
         x->range_ok = false;
-        x->range_t = 0;
+        x->range_t = x->whole = 0;
         return len;
     }
     if (len > 14 && !strncasecmp(data, "content-range:", 14)) {
@@ -64,6 +65,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
             x->range_s = s;
             x->range_t = t;
             x->range_ok = true;
+        } else if (sscanf(line + 14, " bytes */%" SCNu64, &t) == 1) {
+            x->whole = t;
         }
     }
     return len;
@@ -236,6 +239,8 @@ int kvz_fetch(uint64_t *out_size, const char *url, uint64_t offset, const char *
         }
         bool again =
             transient_curl(rc) || (rc == CURLE_HTTP_RETURNED_ERROR && transient_http(code));
+        if (rc == CURLE_HTTP_RETURNED_ERROR && code == 416 && x.have > 0 && x.whole == x.have)
+            break; /* we hold the whole file already (a pull stopped right after its download) */
         if (rc == CURLE_HTTP_RETURNED_ERROR && code == 416 && x.have > 0) {
             /* Our partial data runs past the server's file: it changed or lied; start over. */
             if (sink->restart(sink->arg, err) < 0) {
