@@ -353,6 +353,14 @@ cleanup:
     return ret;
 }
 
+static int unparsable(struct kvz_error **err, const char *url)
+{
+    char *shown = kvz_url_redact(url);
+    kvz_error_set(err, "url '%s' cannot be parsed; check it", shown ? shown : "?");
+    free(shown);
+    return -1;
+}
+
 int kvz_fetch_local_path(char **out, const char *source, struct kvz_error **err)
 {
     *out = NULL;
@@ -367,7 +375,7 @@ int kvz_fetch_local_path(char **out, const char *source, struct kvz_error **err)
     int ret = -1;
     if (!u || curl_url_set(u, CURLUPART_URL, source, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) != CURLUE_OK) {
-        kvz_error_set(err, "url '%s' cannot be parsed; check it", source);
+        unparsable(err, source);
         goto cleanup;
     }
     *out = strdup(path);
@@ -385,8 +393,7 @@ int kvz_fetch_url_basename(char **out, const char *url, struct kvz_error **err)
     int ret = -1;
     if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) != CURLUE_OK) {
-        shown = kvz_url_redact(url);
-        kvz_error_set(err, "url '%s' cannot be parsed; check it", shown ? shown : "?");
+        unparsable(err, url);
         goto cleanup;
     }
     const char *slash = strrchr(path, '/');
