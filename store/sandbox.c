@@ -50,7 +50,9 @@ static int new_namespaces(struct kvz_error **err)
     const int flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
     if (geteuid() == 0) {
         if (unshare(flags) < 0)
-            return kvz_error_set_errno(err, "unshare the mount and network namespaces");
+            return kvz_error_set_errno(
+                err,
+                "unshare the mount and network namespaces (kvz needs CAP_SYS_ADMIN: run it as root, not in a container without it)");
         return 0;
     }
     uid_t uid = geteuid();
