@@ -106,6 +106,24 @@ int kvz_error_wrap(struct kvz_error **err, const char *fmt, ...)
     return -1;
 }
 
+int kvz_error_advise(struct kvz_error **err, const char *fmt, ...)
+{
+    if (!err || !*err || *err == &oom_error)
+        return -1;
+    struct kvz_buf b = KVZ_BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    kvz_buf_printf(&b, "%s; ", (*err)->msg);
+    kvz_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    char *msg = kvz_buf_detach(&b);
+    if (msg) {
+        free((*err)->msg);
+        (*err)->msg = msg;
+    }
+    return -1;
+}
+
 const char *kvz_error_msg(const struct kvz_error *e)
 {
     return e && e->msg ? e->msg : "unknown error";

@@ -45,6 +45,11 @@ int kvz_error_move(struct kvz_error **dst, struct kvz_error **src);
 int kvz_error_wrap(struct kvz_error **err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Appends "; " and the formatted text to *err's message: what to do about a failure that only
+ * the caller can tell (a full disk: where to free space). Returns -1. */
+int kvz_error_advise(struct kvz_error **err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* The message, or "unknown error" for NULL. */
 const char *kvz_error_msg(const struct kvz_error *e);
 

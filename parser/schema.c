@@ -500,9 +500,11 @@ static void decode_field(struct dctx *c, const struct kvz_field *f, const struct
         break;
     case KVZ_F_URL:
         if (kvz_url_scheme(s) == KVZ_URL_BAD) {
+            char *shown = kvz_url_redact(s);
             err(c, v, "bad-url",
                 "'%s' is not a URL kvz can fetch; use http://, https://, file:///PATH or a path",
-                kvz_show(s));
+                kvz_show(shown ? shown : ""));
+            free(shown);
             break;
         }
         set_string(c, target, f->off, s);

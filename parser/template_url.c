@@ -1,5 +1,7 @@
 #include "parser/template_url.h"
 
+#include "base/buf.h"
+
 #include <string.h>
 #include <strings.h>
 
@@ -123,4 +125,60 @@ bool kvz_hex_digest_normalize(char *s, size_t digits)
             return false;
     }
     return i == digits;
+}
+
+/* Where the scheme's "://" ends, or NULL when `url` has no scheme (a plain path). */
+static const char *after_scheme(const char *url)
+{
+    const char *p = url;
+    while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+           *p == '+' || *p == '-' || *p == '.')
+        p++;
+    return p > url && !strncmp(p, "://", 3) ? p + 3 : NULL;
+}
+
+char *kvz_url_redact(const char *url)
+{
+    struct kvz_buf b = KVZ_BUF_INIT;
+    const char *auth = after_scheme(url);
+    if (!auth) {
+        kvz_buf_puts(&b, url);
+        return kvz_buf_detach(&b);
+    }
+    /* RFC 3986: the authority ends at the path, query or fragment; userinfo at its last '@'. */
+    size_t alen = strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (const char *c = auth; c < auth + alen; c++)
+        if (*c == '@')
+            at = c;
+    kvz_buf_add(&b, url, (size_t)(auth - url));
+    if (at)
+        kvz_buf_puts(&b, "***");
+    const char *host = at ? at : auth;
+    const char *q = host + strcspn(host, "?#");
+    kvz_buf_add(&b, host, (size_t)(q - host));
+    if (*q == '?') {
+        /* Signed URLs carry their secret in the query (X-Amz-Signature=, token=, sig=). */
+        const char *end = q + 1 + strcspn(q + 1, "#");
+        kvz_buf_putc(&b, '?');
+        for (const char *p = q + 1; p < end;) {
+            size_t plen = strcspn(p, "&;");
+            if (p + plen > end)
+                plen = (size_t)(end - p);
+            const char *eq = memchr(p, '=', plen);
+            if (eq) {
+                kvz_buf_add(&b, p, (size_t)(eq - p) + 1);
+                if (eq + 1 < p + plen)
+                    kvz_buf_puts(&b, "***");
+            } else if (plen) {
+                kvz_buf_puts(&b, "***"); /* a bare value may be the token itself */
+            }
+            p += plen;
+            if (p < end)
+                kvz_buf_putc(&b, *p++);
+        }
+        q = end;
+    }
+    kvz_buf_puts(&b, q); /* the fragment, never sent to the server */
+    return kvz_buf_detach(&b);
 }

@@ -23,6 +23,15 @@ const char *kvz_url_foreign_arch(const char *url);
 /* The host architecture as Debian names it ("amd64"), or NULL when unknown. */
 const char *kvz_host_arch(void);
 
+/*
+ * `url` fit to be shown or stored: the userinfo ("user:password@") and the value of every query
+ * parameter replaced by "***": "https://me:pw@host/x.tar?token=abc" is shown with "***@host" and
+ * "token=***". Anything that is not "scheme://..." (a plain path) is
+ * returned as it is. Every message and every file that names a template, checksums or git URL
+ * uses it. Returns a new string (caller frees), or NULL when out of memory.
+ */
+char *kvz_url_redact(const char *url) __attribute__((warn_unused_result));
+
 /* Lowercases hex in place; true when s is exactly `digits` hex digits. */
 bool kvz_hex_digest_normalize(char *s, size_t digits);
 

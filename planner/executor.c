@@ -1,5 +1,7 @@
 #include "planner/executor.h"
 
+#include "parser/template_url.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,8 +261,11 @@ static int pull_templates(struct exec *x)
             kvz_error_set(&x->errs[i], "template '%s': no template store to pull it from",
                           x->tmpl[i]->name);
     } else {
-        for (size_t i = 0; i < x->n_tmpl; i++)
-            report(x, KVZ_EXEC_PULL, NULL, x->tmpl[i]->name, x->tmpl[i]->url);
+        for (size_t i = 0; i < x->n_tmpl; i++) {
+            char *shown = kvz_url_redact(x->tmpl[i]->url);
+            report(x, KVZ_EXEC_PULL, NULL, x->tmpl[i]->name, shown ? shown : "");
+            free(shown);
+        }
         unsigned n = x->o->parallel ? x->o->parallel : 4;
         if (kvz_store_pull_many(x->img, x->o->store, x->tmpl, x->use, x->n_tmpl, n, x->errs) == 0)
             return 0; /* else each failure is in errs[] */

@@ -1,6 +1,7 @@
 #include "planner/provenance.h"
 
 #include "base/buf.h"
+#include "parser/template_url.h"
 
 #include <git2.h>
 #include <limits.h>
@@ -27,7 +28,10 @@ static int git_source(struct kvz_buf *b, const char *abs)
     char hex[GIT_OID_HEXSZ + 1];
     git_oid_tostr(hex, sizeof(hex), &head);
     bool dirty = git_status_file(&flags, repo, rel) == 0 && flags != GIT_STATUS_CURRENT;
-    kvz_buf_printf(b, "%s@%s%s:%s", url ? url : wd, hex, dirty ? "-dirty" : "", rel);
+    /* Recorded on every guest, where anyone who may read the domain's XML sees it. */
+    char *shown = url ? kvz_url_redact(url) : NULL;
+    kvz_buf_printf(b, "%s@%s%s:%s", shown ? shown : wd, hex, dirty ? "-dirty" : "", rel);
+    free(shown);
     found = 1;
 cleanup:
     git_remote_free(remote);

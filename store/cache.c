@@ -3,6 +3,7 @@
 #include "base/buf.h"
 #include "base/error.h"
 #include "base/fs.h"
+#include "parser/template_url.h"
 #include "store/verify.h"
 
 #include <curl/curl.h>
@@ -20,13 +21,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const subdirs[] = {"objects", "index", "alias", "partial", "tmp", "locks"};
+/*
+ * Only objects/ must be reachable by others (qemu reads disk images unprivileged), and it need not
+ * be listed. The rest is kvz's own: index and lock names are digests of template URLs, partial
+ * downloads are unverified bytes.
+ */
+static const struct {
+    const char *name;
+    mode_t mode;
+} subdirs[] = {{"objects", 0711}, {"index", 0700}, {"alias", 0700},
+               {"partial", 0700}, {"tmp", 0700},   {"locks", 0700}};
 
 void kvz_store_opts_init(struct kvz_store_opts *o)
 {
     *o = (struct kvz_store_opts){
         .max_unpack_bytes = 64ull << 30,
         .max_entries = 4u << 20,
+        .unverified_ratio = 8,
+        .unverified_slack = 32u << 20,
         .retries = 5,
         .backoff_ms = 500,
         .backoff_max_ms = 30000,
@@ -77,8 +89,13 @@ int kvz_store_open(struct kvz_store **out, const char *state_dir, const struct k
         goto cleanup;
     }
     for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
-        char *d = kvz_cache_path(s, subdirs[i], NULL);
-        int r = d ? kvz_mkdir_p(d, 0755, err) : kvz_error_set(err, "out of memory");
+        char *d = kvz_cache_path(s, subdirs[i].name, NULL);
+        int r = d ? kvz_mkdir_p(d, subdirs[i].mode, err) : kvz_error_set(err, "out of memory");
+        struct stat st;
+        /* A cache made by an older kvz had them all 0755. */
+        if (r == 0 && stat(d, &st) == 0 && (st.st_mode & 07777) != subdirs[i].mode &&
+            chmod(d, subdirs[i].mode) < 0)
+            r = kvz_error_set_errno(err, "chmod '%s'", d);
         free(d);
         if (r < 0)
             goto cleanup;
@@ -321,7 +338,7 @@ int kvz_cache_object(struct kvz_image *out, const struct kvz_store *s, const cha
     img.digest = kvz_buf_detach(&d);
     img.path = kvz_buf_detach(&path);
     img.format = strdup(format);
-    img.source = strdup(source);
+    img.source = kvz_url_redact(source); /* meta.json of an older kvz may hold credentials */
     img.kind = kind_from_str(kind);
     img.size = (uint64_t)size;
     if (!img.digest || !img.path || !img.format || !img.source) {
@@ -371,8 +388,9 @@ int kvz_cache_install(const struct kvz_store *s, const char *tmpdir, const char 
     }
     meta = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "digest", hex, "kind", kind_str(kind),
                      "format", format, "file", file, "size", (json_int_t)size, "source", source);
+    errno = ENOMEM;
     if (!meta || json_dump_file(meta, meta_path.ptr, JSON_INDENT(2)) < 0) {
-        kvz_error_set(err, "write '%s'", meta_path.ptr);
+        kvz_error_set_errno(err, "write '%s'", meta_path.ptr);
         goto cleanup;
     }
     if (rename(tmpdir, dst.ptr) < 0) {

@@ -2,6 +2,7 @@
 
 #include "base/buf.h"
 #include "base/error.h"
+#include "parser/template_url.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -28,6 +29,7 @@ struct xfer {
     bool range_ok;    /* Content-Range of this response starts at `start` */
     uint64_t range_s; /* its start */
     uint64_t range_t; /* its total, 0 when "*" */
+    uint64_t whole;   /* the file's size a 416 answer gives ("bytes *" and "/N"), else 0 */
 };
 
 static void report(const struct xfer *x, enum kvz_progress_phase phase, const char *msg)
@@ -50,7 +52,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
     /* A new response (after a redirect, or an interim one) starts afresh. */
     if (len >= 5 && !strncmp(data, "HTTP/", 5)) {
         x->range_ok = false;
-        x->range_t = 0;
+        x->range_t = x->whole = 0;
         return len;
     }
     if (len > 14 && !strncasecmp(data, "content-range:", 14)) {
@@ -63,6 +65,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
             x->range_s = s;
             x->range_t = t;
             x->range_ok = true;
+        } else if (sscanf(line + 14, " bytes */%" SCNu64, &t) == 1) {
+            x->whole = t;
         }
     }
     return len;
@@ -190,9 +194,14 @@ int kvz_fetch(uint64_t *out_size, const char *url, uint64_t offset, const char *
     char ebuf[CURL_ERROR_SIZE] = "";
     unsigned failures = 0, attempts = 0;
     int ret = -1;
+    char *shown = kvz_url_redact(url); /* messages never carry credentials */
     CURL *h = curl_easy_init();
+    if (!shown) {
+        kvz_error_set(err, "download: out of memory");
+        goto cleanup;
+    }
     if (!h || setup(h, &x, url, ebuf) < 0) {
-        kvz_error_set(err, "download '%s': cannot set up libcurl", url);
+        kvz_error_set(err, "download '%s': cannot set up libcurl", shown);
         goto cleanup;
     }
     x.h = h;
@@ -211,43 +220,45 @@ int kvz_fetch(uint64_t *out_size, const char *url, uint64_t offset, const char *
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
         if (x.sink_err) {
             kvz_error_move(err, &x.sink_err);
-            kvz_error_wrap(err, "download '%s'", url);
+            kvz_error_wrap(err, "download '%s'", shown);
             goto cleanup;
         }
         if (rc == CURLE_OK) {
             if (!x.checked && check_response(&x) < 0) {
                 kvz_error_move(err, &x.sink_err);
-                kvz_error_wrap(err, "download '%s'", url);
+                kvz_error_wrap(err, "download '%s'", shown);
                 goto cleanup;
             }
             break;
         }
         describe_failure(&why, rc, ebuf, opts, code);
         if (rc == CURLE_TOO_MANY_REDIRECTS) {
-            kvz_error_set(err, "download '%s': more than %u redirects; check the url", url,
+            kvz_error_set(err, "download '%s': more than %u redirects; check the url", shown,
                           opts->max_redirects);
             goto cleanup;
         }
         bool again =
             transient_curl(rc) || (rc == CURLE_HTTP_RETURNED_ERROR && transient_http(code));
+        if (rc == CURLE_HTTP_RETURNED_ERROR && code == 416 && x.have > 0 && x.whole == x.have)
+            break; /* we hold the whole file already (a pull stopped right after its download) */
         if (rc == CURLE_HTTP_RETURNED_ERROR && code == 416 && x.have > 0) {
             /* Our partial data runs past the server's file: it changed or lied; start over. */
             if (sink->restart(sink->arg, err) < 0) {
-                kvz_error_wrap(err, "download '%s'", url);
+                kvz_error_wrap(err, "download '%s'", shown);
                 goto cleanup;
             }
             x.have = x.resumed = 0;
             again = true;
         }
         if (!again) {
-            kvz_error_set(err, "download '%s': %s; check the url", url, kvz_buf_cstr(&why));
+            kvz_error_set(err, "download '%s': %s; check the url", shown, kvz_buf_cstr(&why));
             goto cleanup;
         }
         /* Attempts that moved a good amount of data do not count against the retries. */
         if (moved >= (1u << 20))
             failures = 0;
         if (++failures > opts->retries || attempts > 10 * (opts->retries + 1)) {
-            kvz_error_set(err, "download '%s': %s (gave up after %u attempts)", url,
+            kvz_error_set(err, "download '%s': %s (gave up after %u attempts)", shown,
                           kvz_buf_cstr(&why), attempts);
             goto cleanup;
         }
@@ -266,6 +277,7 @@ cleanup:
     kvz_error_free(x.sink_err);
     kvz_buf_release(&why);
     curl_easy_cleanup(h);
+    free(shown);
     return ret;
 }
 
@@ -315,11 +327,15 @@ int kvz_fetch_url(char **out, const char *source, struct kvz_error **err)
         *out = strdup(source);
         return *out ? 0 : kvz_error_set(err, "out of memory");
     }
-    if (source[0] != '/')
-        return kvz_error_set(
+    if (source[0] != '/') {
+        char *shown = kvz_url_redact(source);
+        kvz_error_set(
             err,
             "template source '%s' is neither an http(s)/file URL nor an absolute path; write the full path",
-            source);
+            shown ? shown : "?");
+        free(shown);
+        return -1;
+    }
     CURLU *u = curl_url();
     char *s = NULL;
     int ret = -1;
@@ -337,6 +353,14 @@ cleanup:
     return ret;
 }
 
+static int unparsable(struct kvz_error **err, const char *url)
+{
+    char *shown = kvz_url_redact(url);
+    kvz_error_set(err, "url '%s' cannot be parsed; check it", shown ? shown : "?");
+    free(shown);
+    return -1;
+}
+
 int kvz_fetch_local_path(char **out, const char *source, struct kvz_error **err)
 {
     *out = NULL;
@@ -351,7 +375,7 @@ int kvz_fetch_local_path(char **out, const char *source, struct kvz_error **err)
     int ret = -1;
     if (!u || curl_url_set(u, CURLUPART_URL, source, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) != CURLUE_OK) {
-        kvz_error_set(err, "url '%s' cannot be parsed; check it", source);
+        unparsable(err, source);
         goto cleanup;
     }
     *out = strdup(path);
@@ -365,22 +389,25 @@ cleanup:
 int kvz_fetch_url_basename(char **out, const char *url, struct kvz_error **err)
 {
     CURLU *u = curl_url();
-    char *path = NULL;
+    char *path = NULL, *shown = NULL;
     int ret = -1;
     if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) != CURLUE_OK) {
-        kvz_error_set(err, "url '%s' cannot be parsed; check it", url);
+        unparsable(err, url);
         goto cleanup;
     }
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
     if (!*base) {
-        kvz_error_set(err, "url '%s' names no file; a checksums file needs one to look up", url);
+        shown = kvz_url_redact(url);
+        kvz_error_set(err, "url '%s' names no file; a checksums file needs one to look up",
+                      shown ? shown : "?");
         goto cleanup;
     }
     *out = strdup(base);
     ret = *out ? 0 : kvz_error_set(err, "out of memory");
 cleanup:
+    free(shown);
     curl_free(path);
     curl_url_cleanup(u);
     return ret;

@@ -1,11 +1,11 @@
 #include "base/buf.h"
 #include "base/error.h"
 #include "base/fs.h"
+#include "parser/template_url.h"
 #include "store/cache.h"
 #include "store/detect.h"
 #include "store/fetch.h"
-#include "store/pipe.h"
-#include "store/unpack.h"
+#include "store/unpacker.h"
 #include "store/verify.h"
 
 #include <errno.h>
@@ -20,10 +20,12 @@
 #include <unistd.h>
 
 /*
- * One pull: the downloader (this thread) appends to the partial file and
- * hashes; the consumer thread follows it through the file, recognises the
- * content and unpacks or decompresses it into a staging directory, which is
- * moved into the cache only once the digest matched.
+ * One pull: this thread downloads into the partial file and hashes; the confined unpacker
+ * (store/unpacker.h) gets every byte through a socket as it arrives and unpacks it into
+ * <tmpdir>/unpack, its only writable place. The staging directory becomes the object only once
+ * the digest matched. Before that, the unpacker may not put more on disk than a few times what
+ * was downloaded (struct kvz_unpack_budget): past it, it stops, and content that then proves
+ * genuine is unpacked a second time from the verified file.
  */
 struct pull {
     struct kvz_store *s;
@@ -31,21 +33,16 @@ struct pull {
     enum kvz_content_kind expect; /* the use, else the URL's hint */
     char id[KVZ_HEX256];
     char *url;
+    char *shown;  /* the url as messages and meta.json name it: no credentials */
     char *part;   /* partial/<id>.part */
-    char *tmpdir; /* tmp/obj.<id>.XXXXXX */
+    char *tmpdir; /* tmp/obj.<id>.XXXXXX: becomes the object */
+    char *jail;   /* <tmpdir>/unpack: the unpacker's root */
     int fd;
-    struct kvz_pipe pipe;
     struct kvz_hasher hasher;
-    uint64_t size; /* bytes in the partial file */
-    /* consumer results */
-    struct kvz_pipe_reader reader;
-    bool restarted; /* the consumer's source started over */
-    enum kvz_content_kind kind;
-    char format[32];
-    const char *file;  /* name inside the object */
-    bool use_download; /* the object file is the download itself */
+    uint64_t size;                /* bytes in the partial file */
+    struct kvz_unpacker un;       /* un.pid > 0 while one runs */
+    struct kvz_unpack_result res; /* the unpacker's verified answer */
     uint64_t content_size;
-    struct kvz_error *cerr;
 };
 
 static const char *use_words(enum kvz_content_kind k)
@@ -62,131 +59,41 @@ static const char *use_words(enum kvz_content_kind k)
     }
 }
 
-static ssize_t source_read(void *arg, void *buf, size_t len)
-{
-    struct pull *p = arg;
-    ssize_t n = kvz_pipe_read(&p->reader, buf, len);
-    if (n == KVZ_PIPE_RESTARTED) {
-        p->restarted = true;
-        errno = EAGAIN;
-        return -1;
-    }
-    return n < 0 ? -1 : n;
-}
-
-static int read_head(size_t *out, char *head, size_t cap, struct pull *p, struct kvz_error **err)
-{
-    size_t len = 0;
-    while (len < cap) {
-        ssize_t n = source_read(p, head + len, cap - len);
-        if (n < 0)
-            return kvz_error_set_errno(err, "read the download");
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    *out = len;
-    return 0;
-}
-
-static int stage_path(char **out, struct pull *p, const char *file, struct kvz_error **err)
+static int stage_path(char **out, const char *dir, const char *file, struct kvz_error **err)
 {
     struct kvz_buf b = KVZ_BUF_INIT;
-    kvz_buf_printf(&b, "%s/%s", p->tmpdir, file);
+    kvz_buf_printf(&b, "%s/%s", dir, file);
     *out = kvz_buf_detach(&b);
     return *out ? 0 : kvz_error_set(err, "out of memory");
 }
 
-static int consume_once(struct pull *p, struct kvz_error **err)
+/*
+ * Starts an unpacker in an empty jail. `verified`: the content's digest matched, no budget;
+ * `admin`: and it sets xattrs that take CAP_SYS_ADMIN.
+ */
+static int unpack_start(struct pull *p, bool verified, bool admin, struct kvz_error **err)
 {
-    char *head = malloc(KVZ_MAGIC_PEEK), *dst = NULL;
-    size_t len = 0;
-    int ret = -1;
-    struct kvz_source src = {.read = source_read, .arg = p};
-    struct kvz_unpack_limits lim = {.max_bytes = p->s->opts.max_unpack_bytes,
-                                    .max_entries = p->s->opts.max_entries};
-    if (!head) {
-        kvz_error_set(err, "out of memory");
-        goto cleanup;
-    }
-    if (read_head(&len, head, KVZ_MAGIC_PEEK, p, err) < 0)
-        goto cleanup;
-    enum kvz_magic m = kvz_magic_detect(head, len), inner = m;
-    p->reader.pos = 0;
-    if (kvz_magic_is_compression(m)) {
-        if (kvz_unpack_peek(&len, head, KVZ_MAGIC_PEEK, &src, err) < 0)
-            goto cleanup;
-        inner = kvz_magic_detect(head, len);
-        p->reader.pos = 0;
-    }
-    p->use_download = !kvz_magic_is_compression(m) && m != KVZ_MAGIC_TAR;
-    switch (inner) {
-    case KVZ_MAGIC_TAR:
-        p->kind = KVZ_CONTENT_ROOTFS;
-        p->file = "rootfs";
-        snprintf(p->format, sizeof(p->format), m == inner ? "tar" : "tar+%s", kvz_magic_str(m));
-        if (stage_path(&dst, p, p->file, err) < 0)
-            goto cleanup;
-        if (mkdir(dst, 0755) < 0) {
-            kvz_error_set_errno(err, "create '%s'", dst);
-            goto cleanup;
-        }
-        ret = kvz_unpack_tar(&p->content_size, dst, &src, m != inner, &lim, err);
-        goto cleanup;
-    case KVZ_MAGIC_QCOW2:
-        p->kind = KVZ_CONTENT_DISK;
-        p->file = "disk.qcow2";
-        snprintf(p->format, sizeof(p->format), "qcow2");
-        break;
-    case KVZ_MAGIC_ISO:
-        p->kind = KVZ_CONTENT_ISO;
-        p->file = "image.iso";
-        snprintf(p->format, sizeof(p->format), "iso");
-        break;
-    default:
-        if (p->expect == KVZ_CONTENT_ROOTFS) {
-            kvz_error_set(
-                err,
-                "content is not a rootfs archive (no tar, gzip, xz, zstd or bzip2 signature%s); check the url",
-                m == inner ? "" : " inside the compression");
-            goto cleanup;
-        }
-        p->kind = KVZ_CONTENT_DISK;
-        p->file = "disk.raw";
-        snprintf(p->format, sizeof(p->format), "raw");
-        break;
-    }
-    if (p->use_download) {
-        ret = 0; /* stored as downloaded; nothing more to read */
-        goto cleanup;
-    }
-    if (stage_path(&dst, p, p->file, err) < 0)
-        goto cleanup;
-    ret = kvz_unpack_decompress(&p->content_size, dst, &src, lim.max_bytes, err);
-cleanup:
-    free(head);
-    free(dst);
-    return ret;
+    const struct kvz_store_opts *o = &p->s->opts;
+    struct kvz_unpack_request q = {.expect = p->expect,
+                                   .max_bytes = o->max_unpack_bytes,
+                                   .max_entries = o->max_entries,
+                                   .ratio = verified ? 0 : o->unverified_ratio,
+                                   .slack = o->unverified_slack,
+                                   .admin = admin};
+    if (mkdir(p->jail, 0700) < 0)
+        return kvz_error_set_errno(err, "create '%s'", p->jail);
+    return kvz_unpacker_start(&p->un, p->jail, &q, o->stall_seconds, err);
 }
 
-static void *consume(void *arg)
+/* Stops the running unpacker, if any, and throws away what it made. */
+static void unpack_abandon(struct pull *p)
 {
-    struct pull *p = arg;
-    for (;;) {
-        kvz_pipe_rewind(&p->reader);
-        p->restarted = false;
-        kvz_error_clear(&p->cerr);
-        if (consume_once(p, &p->cerr) == 0 || !p->restarted)
-            break;
-        /* The download started over: throw away what was staged and follow it again. */
-        char *staged = NULL;
-        struct kvz_error *e = NULL;
-        if (p->file && stage_path(&staged, p, p->file, &e) == 0)
-            kvz_tree_discard(staged);
-        kvz_error_free(e);
-        free(staged);
+    if (p->un.pid > 0) {
+        struct kvz_unpack_report r;
+        kvz_unpacker_finish(&r, &p->un, true);
+        kvz_unpack_report_release(&r);
     }
-    return NULL;
+    kvz_tree_discard(p->jail);
 }
 
 static int sink_write(void *arg, const void *data, size_t len, struct kvz_error **err)
@@ -205,22 +112,24 @@ static int sink_write(void *arg, const void *data, size_t len, struct kvz_error 
     if (kvz_hasher_update(&p->hasher, data, len, err) < 0)
         return -1;
     p->size += len;
-    kvz_pipe_grow(&p->pipe, p->size);
-    return 0;
+    return kvz_unpacker_feed(&p->un, data, len, err);
 }
 
+/* The server sends everything again: so do we, to a new unpacker in an empty jail. */
 static int sink_restart(void *arg, struct kvz_error **err)
 {
     struct pull *p = arg;
+    unpack_abandon(p);
     if (ftruncate(p->fd, 0) < 0)
         return kvz_error_set_errno(err, "truncate '%s'", p->part);
     p->size = 0;
-    kvz_pipe_restart(&p->pipe);
-    return kvz_hasher_reset(&p->hasher, err);
+    if (kvz_hasher_reset(&p->hasher, err) < 0)
+        return -1;
+    return unpack_start(p, false, false, err);
 }
 
-/* Feeds the bytes a crashed or failed earlier pull left to the hasher. */
-static int hash_existing(struct pull *p, struct kvz_error **err)
+/* Hands the partial file's bytes to the unpacker, and to the hasher when `hash`. */
+static int replay(struct pull *p, bool hash, struct kvz_error **err)
 {
     char *buf = malloc(1 << 20);
     uint64_t off = 0;
@@ -233,7 +142,8 @@ static int hash_existing(struct pull *p, struct kvz_error **err)
             kvz_error_set_errno(err, "read '%s'", p->part);
             goto cleanup;
         }
-        if (kvz_hasher_update(&p->hasher, buf, (size_t)n, err) < 0)
+        if ((hash && kvz_hasher_update(&p->hasher, buf, (size_t)n, err) < 0) ||
+            kvz_unpacker_feed(&p->un, buf, (size_t)n, err) < 0)
             goto cleanup;
         off += (uint64_t)n;
     }
@@ -278,7 +188,7 @@ static int resolve_expected(enum kvz_digest_algo *algo, char **hex, struct pull 
 {
     const struct kvz_template *t = p->t;
     struct kvz_buf sums = KVZ_BUF_INIT;
-    char *sums_url = NULL, *name = NULL;
+    char *sums_url = NULL, *name = NULL, *sums_shown = NULL;
     int ret = -1;
     *algo = KVZ_DIGEST_NONE;
     *hex = NULL;
@@ -292,7 +202,7 @@ static int resolve_expected(enum kvz_digest_algo *algo, char **hex, struct pull 
             return kvz_error_set(
                 err,
                 "no checksum for '%s'; add 'sha256:', 'sha512:' or 'checksums:' (or 'insecure: true' to accept unverified bytes)",
-                p->url);
+                p->shown);
         return 0; /* insecure, or a local file without a checksum */
     }
     if (p->s->opts.progress) {
@@ -303,28 +213,78 @@ static int resolve_expected(enum kvz_digest_algo *algo, char **hex, struct pull 
         kvz_fetch_small(&sums, sums_url, 4u << 20, t->name, &p->s->opts, err) < 0 ||
         kvz_fetch_url_basename(&name, p->url, err) < 0 ||
         kvz_sums_find(algo, hex, sums.ptr, sums.len, name, err) < 0) {
-        kvz_error_wrap(err, "checksums '%s'", t->checksums_url);
+        sums_shown = kvz_url_redact(t->checksums_url);
+        kvz_error_wrap(err, "checksums '%s'", sums_shown ? sums_shown : "?");
         goto cleanup;
     }
     ret = 0;
 cleanup:
     kvz_buf_release(&sums);
     free(sums_url);
+    free(sums_shown);
     free(name);
     return ret;
 }
 
+static void mib(char out[32], uint64_t bytes)
+{
+    snprintf(out, 32, "%.1f MiB", (double)bytes / 1048576.0);
+}
+
+static bool over_network(const char *url)
+{
+    return !strncmp(url, "http://", 7) || !strncmp(url, "https://", 8);
+}
+
+static void mismatch(struct kvz_error **err, const struct pull *p, enum kvz_digest_algo algo,
+                     const char *expect, const char *got, const struct kvz_unpack_report *rep)
+{
+    kvz_error_set(
+        err,
+        "checksum mismatch for '%s': expected %s:%s, got %s:%s; the download was deleted (fix the checksum or the url)",
+        p->shown, kvz_digest_algo_str(algo), expect, kvz_digest_algo_str(algo), got);
+    if (rep->over_budget) {
+        char on_disk[32], in[32];
+        mib(on_disk, rep->bytes_out);
+        mib(in, rep->bytes_in);
+        kvz_error_advise(
+            err,
+            "its content had grown to %s on disk from %s downloaded, past %llu times as much, and was not unpacked further",
+            on_disk, in, (unsigned long long)p->s->opts.unverified_ratio);
+    }
+}
+
+/* Content without a checksum that only a verified pass could unpack. */
+static void unverified_refused(struct kvz_error **err, const struct pull *p,
+                               const struct kvz_unpack_report *rep)
+{
+    char on_disk[32], in[32];
+    mib(on_disk, rep->bytes_out);
+    mib(in, rep->bytes_in);
+    if (rep->over_budget)
+        kvz_error_set(
+            err,
+            "'%s' unpacks to more than %llu times its size (%s on disk from %s downloaded) and has no checksum to verify it first; add 'sha256:' or 'checksums:' to the template",
+            p->shown, (unsigned long long)p->s->opts.unverified_ratio, on_disk, in);
+    else
+        kvz_error_set(
+            err,
+            "'%s' has trusted.* or security.* extended attributes, which kvz sets only for verified content, and no checksum; add 'sha256:' or 'checksums:' to the template (%s)",
+            p->shown, kvz_error_msg(rep->err));
+}
+
 /*
- * Downloads into the partial file while the consumer unpacks, then verifies.
- * Returns 0 (verified and staged), -1 on error; sets *retry_fresh when a
- * resumed download failed its digest (the old part was bad: start over).
+ * Downloads into the partial file while the unpacker unpacks, then verifies; when the unpacker
+ * stopped at its budget and the content proves genuine, unpacks the verified file again.
+ * Returns 0 (verified, the unpacker's answer in p->res, its output in the jail), -1 on error;
+ * sets *retry_fresh when a resumed download failed its digest (the old part was bad: start over).
  */
 static int download(bool *retry_fresh, char *out_hex, char *out_sha512, struct pull *p,
                     enum kvz_digest_algo algo, const char *expect, struct kvz_error **err)
 {
     struct stat st;
-    pthread_t th;
-    bool started = false, pipe_ok = false, hasher_ok = false;
+    struct kvz_unpack_report rep = {0};
+    bool hasher_ok = false;
     uint64_t total = 0, resumed;
     int ret = -1;
     struct kvz_fetch_sink sink = {.write = sink_write, .restart = sink_restart, .arg = p};
@@ -345,8 +305,6 @@ static int download(bool *retry_fresh, char *out_hex, char *out_sha512, struct p
     if (kvz_hasher_init(&p->hasher, algo, err) < 0)
         goto cleanup;
     hasher_ok = true;
-    if (hash_existing(p, err) < 0)
-        goto cleanup;
     struct kvz_buf tmpl = KVZ_BUF_INIT;
     kvz_buf_printf(&tmpl, "%s/tmp/obj.%s.XXXXXX", p->s->root, p->id);
     p->tmpdir = kvz_buf_detach(&tmpl);
@@ -356,51 +314,55 @@ static int download(bool *retry_fresh, char *out_hex, char *out_sha512, struct p
         p->tmpdir = NULL;
         goto cleanup;
     }
-    if (kvz_pipe_init(&p->pipe, p->fd, p->size) != 0) {
-        kvz_error_set(err, "out of memory");
-        goto cleanup;
-    }
-    pipe_ok = true;
-    p->reader.p = &p->pipe;
-    if (pthread_create(&th, NULL, consume, p) != 0) {
-        kvz_error_set(err, "cannot start the unpack thread");
-        goto cleanup;
-    }
-    started = true;
-    if (kvz_fetch(&total, p->url, p->size, p->t->name, &p->s->opts, &sink, err) < 0)
-        goto cleanup;
-    if (kvz_hasher_final(out_hex, out_sha512, &p->hasher, err) < 0)
+    free(p->jail);
+    p->jail = NULL;
+    if (stage_path(&p->jail, p->tmpdir, "unpack", err) < 0 ||
+        unpack_start(p, false, false, err) < 0 || replay(p, true, err) < 0 ||
+        kvz_fetch(&total, p->url, p->size, p->t->name, &p->s->opts, &sink, err) < 0 ||
+        kvz_hasher_final(out_hex, out_sha512, &p->hasher, err) < 0)
         goto cleanup;
     const char *got = algo == KVZ_DIGEST_SHA512 ? out_sha512 : out_hex;
-    if (expect && strcmp(got, expect)) {
-        if (resumed > 0) {
+    bool match = !expect || !strcmp(got, expect);
+    /* A mismatch wants no answer, only whether unpacking had already stopped at its budget. */
+    int r = kvz_unpacker_finish(&rep, &p->un, !match);
+    if (!match) {
+        if (resumed > 0)
             *retry_fresh = true;
-        } else {
-            kvz_error_set(
-                err,
-                "checksum mismatch for '%s': expected %s:%s, got %s:%s; the download was deleted (fix the checksum or the url)",
-                p->url, kvz_digest_algo_str(algo), expect, kvz_digest_algo_str(algo), got);
+        else
+            mismatch(err, p, algo, expect, got, &rep);
+        unlink(p->part);
+        goto cleanup;
+    }
+    /*
+     * Genuine content that expands this much, or that sets xattrs only CAP_SYS_ADMIN may set:
+     * unpacked once more from the verified file (at most twice: the budget stop cannot recur).
+     */
+    bool admin = false;
+    while (r < 0 && (rep.over_budget || (rep.needs_admin && !admin))) {
+        if (!expect && over_network(p->url)) {
+            unverified_refused(err, p, &rep);
+            unlink(p->part);
+            goto cleanup;
         }
-        unlink(p->part);
-        goto cleanup;
+        admin = admin || rep.needs_admin;
+        kvz_unpack_report_release(&rep);
+        kvz_tree_discard(p->jail);
+        if (unpack_start(p, true, admin, err) < 0 || replay(p, false, err) < 0)
+            goto cleanup;
+        r = kvz_unpacker_finish(&rep, &p->un, false);
     }
-    kvz_pipe_finish(&p->pipe, true);
-    pthread_join(th, NULL);
-    started = false;
-    if (p->cerr) {
+    if (r < 0) {
         /* Verified bytes that cannot be used as they are: keep nothing of them. */
-        kvz_error_move(err, &p->cerr);
+        kvz_error_move(err, &rep.err);
         unlink(p->part);
         goto cleanup;
     }
+    p->res = rep.r;
     ret = 0;
 cleanup:
-    if (started) {
-        kvz_pipe_finish(&p->pipe, false);
-        pthread_join(th, NULL);
-    }
-    if (pipe_ok)
-        kvz_pipe_release(&p->pipe);
+    if (p->un.pid > 0)
+        unpack_abandon(p);
+    kvz_unpack_report_release(&rep);
     if (hasher_ok)
         kvz_hasher_release(&p->hasher);
     if (p->fd >= 0)
@@ -409,10 +371,60 @@ cleanup:
     /* Keep a partial download only when there is something to resume. */
     if (ret < 0 && p->size == 0)
         unlink(p->part);
-    kvz_error_clear(&p->cerr);
-    if (ret < 0 && p->tmpdir) {
+    if (ret < 0 && p->tmpdir)
         kvz_tree_discard(p->tmpdir);
+    return ret;
+}
+
+/*
+ * Moves what the unpacker made (or the download itself) to where the object wants it. The
+ * unpacker read unverified bytes: its output is taken for what it must be and never followed, a
+ * directory for a rootfs, a plain file for an image, and nothing may lie beside it.
+ */
+static int stage(struct pull *p, const char *file, struct kvz_error **err)
+{
+    char *from = NULL, *to = NULL;
+    struct stat st;
+    int fd = -1, ret = -1;
+    if (stage_path(&to, p->tmpdir, file, err) < 0)
+        goto cleanup;
+    if (p->res.use_download) {
+        p->content_size = p->size;
+        if (rename(p->part, to) < 0) {
+            kvz_error_set_errno(err, "move '%s' to '%s'", p->part, to);
+            goto cleanup;
+        }
+    } else {
+        bool dir = p->res.kind == KVZ_CONTENT_ROOTFS;
+        if (stage_path(&from, p->jail, file, err) < 0)
+            goto cleanup;
+        fd = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (dir ? O_DIRECTORY : 0));
+        if (fd < 0 || fstat(fd, &st) < 0 || (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))) {
+            kvz_error_set(err, "unpack: '%s' is not what the unpacker said it made; refusing it",
+                          from);
+            goto cleanup;
+        }
+        /* An image is data: no setuid bit or odd mode from whatever wrote it. */
+        if (!dir && fchmod(fd, 0644) < 0) {
+            kvz_error_set_errno(err, "chmod '%s'", from);
+            goto cleanup;
+        }
+        p->content_size = p->res.content_size;
+        if (rename(from, to) < 0) {
+            kvz_error_set_errno(err, "move '%s' to '%s'", from, to);
+            goto cleanup;
+        }
     }
+    if (rmdir(p->jail) < 0) {
+        kvz_error_set_errno(err, "unpack: the unpacker left more than '%s' in '%s'", file, p->jail);
+        goto cleanup;
+    }
+    ret = 0;
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    free(from);
+    free(to);
     return ret;
 }
 
@@ -458,29 +470,20 @@ static int pull_locked(struct kvz_image *out, struct pull *p, struct kvz_error *
         free(p->tmpdir);
         p->tmpdir = NULL;
     }
-    if (p->use_download) {
-        char *dst = NULL;
-        if (stage_path(&dst, p, p->file, err) < 0)
-            goto cleanup;
-        p->content_size = p->size;
-        if (rename(p->part, dst) < 0) {
-            kvz_error_set_errno(err, "move '%s' to '%s'", p->part, dst);
-            free(dst);
-            goto cleanup;
-        }
-        free(dst);
-    }
+    const char *file = kvz_unpack_file(&p->res);
+    if (stage(p, file, err) < 0)
+        goto cleanup;
     /*
      * mkdtemp made the object 0700: right for a rootfs (its setuid binaries
      * must not be reachable by local users), but qemu runs unprivileged and
      * must read disk images and ISOs.
      */
-    if (p->kind != KVZ_CONTENT_ROOTFS && chmod(p->tmpdir, 0755) < 0) {
+    if (p->res.kind != KVZ_CONTENT_ROOTFS && chmod(p->tmpdir, 0755) < 0) {
         kvz_error_set_errno(err, "chmod '%s'", p->tmpdir);
         goto cleanup;
     }
-    if (kvz_cache_install(p->s, p->tmpdir, hex, p->kind, p->format, p->file, p->content_size,
-                          p->url, err) < 0 ||
+    if (kvz_cache_install(p->s, p->tmpdir, hex, p->res.kind, p->res.format, file, p->content_size,
+                          p->shown, err) < 0 ||
         kvz_cache_record(p->s, p->id, hex, algo == KVZ_DIGEST_SHA512 ? sha512 : NULL, err) < 0)
         goto cleanup;
     free(p->tmpdir);
@@ -507,6 +510,7 @@ int kvz_store_pull(struct kvz_image *out, struct kvz_store *s, const struct kvz_
     struct kvz_buf lock = KVZ_BUF_INIT;
     int lfd = -1, ret = -1, r;
 
+    p.un.pid = -1;
     p.expect = want != KVZ_CONTENT_UNKNOWN ? want : t->hint;
     r = kvz_store_lookup(&img, s, t, err);
     if (r < 0)
@@ -514,13 +518,14 @@ int kvz_store_pull(struct kvz_image *out, struct kvz_store *s, const struct kvz_
     if (r == 0) {
         if (kvz_cache_identity(p.id, t, err) < 0 || kvz_fetch_url(&p.url, t->url, err) < 0)
             goto cleanup;
+        p.shown = kvz_url_redact(p.url);
         p.part = kvz_cache_path(s, "partial", NULL);
         kvz_buf_printf(&lock, "id-%s", p.id);
         struct kvz_buf part = KVZ_BUF_INIT;
         kvz_buf_printf(&part, "%s/%s.part", p.part ? p.part : "", p.id);
         free(p.part);
         p.part = kvz_buf_detach(&part);
-        if (!p.part || lock.oom) {
+        if (!p.part || !p.shown || lock.oom) {
             kvz_error_set(err, "out of memory");
             goto cleanup;
         }
@@ -538,6 +543,11 @@ int kvz_store_pull(struct kvz_image *out, struct kvz_store *s, const struct kvz_
     img = (struct kvz_image){0};
     ret = 0;
 cleanup:
+    if (ret < 0 && err && (kvz_error_code(*err) == ENOSPC || kvz_error_code(*err) == EDQUOT))
+        kvz_error_advise(
+            err,
+            "free space on the file system of '%s' ('kvz templates prune' removes templates no manifest uses) or use a --state-dir on a larger one",
+            s->root);
     if (ret < 0)
         kvz_error_wrap(err, "template '%s'", t->name);
     if (lfd >= 0)
@@ -545,8 +555,10 @@ cleanup:
     kvz_image_release(&img);
     kvz_buf_release(&lock);
     free(p.url);
+    free(p.shown);
     free(p.part);
     free(p.tmpdir);
+    free(p.jail);
     return ret;
 }
 

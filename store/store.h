@@ -12,7 +12,8 @@ struct kvz_error;
 /*
  * The template store (docs/templates.md): downloads templates, verifies
  * them, keeps them in a content-addressed cache under <state_dir>/cache/
- * and unpacks rootfs archives. Never prints: progress goes to a callback.
+ * and unpacks rootfs archives in a confined process of its own (store/unpacker.h). Never
+ * prints: progress goes to a callback.
  *
  * Cache layout (one filesystem, so every install is an atomic rename):
  *   objects/<sha256>/meta.json      what the object is (kind, format, size, source)
@@ -50,8 +51,15 @@ struct kvz_progress {
 typedef void (*kvz_progress_fn)(void *arg, const struct kvz_progress *p);
 
 struct kvz_store_opts {
-    uint64_t max_unpack_bytes;  /* total bytes a rootfs archive may claim; default 64 GiB */
-    uint64_t max_entries;       /* entries a rootfs archive may hold; default 4 million */
+    uint64_t max_unpack_bytes; /* total bytes a rootfs archive may claim; default 64 GiB */
+    uint64_t max_entries;      /* entries a rootfs archive may hold; default 4 million */
+    /*
+     * Before its digest matched, content may put no more on disk than unverified_ratio times
+     * the bytes downloaded so far plus unverified_slack (defaults 8 and 32 MiB); past that its
+     * unpacking stops, and content that proves genuine is unpacked again from the verified file.
+     */
+    uint64_t unverified_ratio;
+    uint64_t unverified_slack;
     unsigned retries;           /* retries after a transient failure; default 5 */
     unsigned backoff_ms;        /* first retry delay, doubled each time; default 500 */
     unsigned backoff_max_ms;    /* cap on the delay and on Retry-After; default 30000 */

@@ -5,10 +5,9 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <fcntl.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +69,72 @@ static void close_reader(struct archive *a, struct reader *r)
     r->buf = NULL;
 }
 
+/*
+ * Counts what content puts on disk against its budget; fails (marking the budget `over`) once
+ * unverified content grows past what its downloaded bytes may give.
+ */
+static int charge(const struct kvz_unpack_limits *lim, uint64_t bytes, struct kvz_error **err)
+{
+    struct kvz_unpack_budget *b = lim->budget;
+    if (!b)
+        return 0;
+    b->out += bytes;
+    if (!b->ratio)
+        return 0;
+    uint64_t in = atomic_load(&b->in);
+    uint64_t cap = in > (UINT64_MAX - b->slack) / b->ratio ? UINT64_MAX : b->slack + b->ratio * in;
+    if (b->out <= cap)
+        return 0;
+    b->over = true;
+    return kvz_error_set(
+        err,
+        "unpack: %llu bytes written from %llu bytes read, more than %llu times as much before the checksum was verified; stopped",
+        (unsigned long long)b->out, (unsigned long long)in, (unsigned long long)b->ratio);
+}
+
+/*
+ * A failure of libarchive's disk writer, with the system's reason when it has one ("Write
+ * failed" alone hides a full disk), and that errno kept as the error's code.
+ */
+static int write_error(struct kvz_error **err, struct archive *out, const char *path,
+                       const char *what)
+{
+    int code = archive_errno(out);
+    const char *msg = archive_error_string(out);
+    msg = msg ? msg : "failed";
+    if (code > 0 && !strstr(msg, strerror(code)))
+        return kvz_error_set_code(err, code, "archive entry '%s': %s%s", path, what, msg);
+    return kvz_error_set(err, "archive entry '%s': %s%s; refusing the whole archive", path, what,
+                         msg);
+}
+
+/*
+ * Setting trusted.* and security.* xattrs (SELinux labels, overlayfs marks) takes CAP_SYS_ADMIN,
+ * which the unpacker gets only for verified content; security.capability takes CAP_SETFCAP.
+ */
+static int check_xattrs(struct archive_entry *e, const struct kvz_unpack_limits *lim,
+                        const char *path, struct kvz_error **err)
+{
+    const char *name;
+    const void *value;
+    size_t len;
+    if (lim->admin_xattrs)
+        return 0;
+    archive_entry_xattr_reset(e);
+    while (archive_entry_xattr_next(e, &name, &value, &len) == ARCHIVE_OK) {
+        if ((strncmp(name, "trusted.", 8) && strncmp(name, "security.", 9)) ||
+            !strcmp(name, "security.capability"))
+            continue;
+        if (lim->budget)
+            lim->budget->needs_admin = true;
+        return kvz_error_set(
+            err,
+            "archive entry '%s' has the extended attribute '%s', which only a verified archive may set; stopped",
+            path, name);
+    }
+    return 0;
+}
+
 /* Relative, and no ".." component: the entry stays below the target. */
 static bool path_inside(const char *p)
 {
@@ -118,7 +183,7 @@ static int check_entry(struct archive_entry *e, uint64_t *claimed, uint64_t entr
 }
 
 static int copy_data(uint64_t *bytes, struct archive *in, struct archive *out, const char *path,
-                     struct kvz_error **err)
+                     const struct kvz_unpack_limits *lim, struct kvz_error **err)
 {
     for (;;) {
         const void *buf;
@@ -130,9 +195,10 @@ static int copy_data(uint64_t *bytes, struct archive *in, struct archive *out, c
         if (r != ARCHIVE_OK)
             return kvz_error_set(err, "archive entry '%s': %s; the archive is damaged", path,
                                  archive_error_string(in));
+        if (charge(lim, len, err) < 0)
+            return -1;
         if (archive_write_data_block(out, buf, len, off) != ARCHIVE_OK)
-            return kvz_error_set(err, "archive entry '%s': write: %s", path,
-                                 archive_error_string(out));
+            return write_error(err, out, path, "write: ");
         *bytes += len;
     }
 }
@@ -197,22 +263,27 @@ static int extract(uint64_t *out_bytes, struct archive *in, const struct kvz_unp
             top = *archive_entry_stat(e);
             have_top = true;
         }
+        bool dir = archive_entry_filetype(e) == AE_IFDIR;
+        if (charge(lim, dir ? 512 + 4096 : 512, err) < 0 || check_xattrs(e, lim, path, err) < 0)
+            goto cleanup;
         if (archive_write_header(out, e) != ARCHIVE_OK) {
-            kvz_error_set(err, "archive entry '%s': %s; refusing the whole archive", path,
-                          archive_error_string(out));
+            write_error(err, out, path, "");
             goto cleanup;
         }
-        if (archive_entry_size(e) > 0 && copy_data(&bytes, in, out, path, err) < 0)
+        uint64_t before = bytes;
+        if (archive_entry_size(e) > 0 && copy_data(&bytes, in, out, path, lim, err) < 0)
+            goto cleanup;
+        /* A file's last block is taken whole. */
+        if (charge(lim, (4096 - (bytes - before) % 4096) % 4096, err) < 0)
             goto cleanup;
         if (archive_write_finish_entry(out) != ARCHIVE_OK) {
-            kvz_error_set(err, "archive entry '%s': %s; refusing the whole archive", path,
-                          archive_error_string(out));
+            write_error(err, out, path, "");
             goto cleanup;
         }
     }
     /* Directory modes and times are set here, after their contents. */
     if (archive_write_close(out) != ARCHIVE_OK) {
-        kvz_error_set(err, "unpack: %s", archive_error_string(out));
+        write_error(err, out, ".", "");
         goto cleanup;
     }
     if (have_top && apply_top(&top, err) < 0)
@@ -314,8 +385,8 @@ static ssize_t fd_read(void *arg, void *buf, size_t len)
     return n;
 }
 
-int kvz_unpack_tar(uint64_t *out_bytes, const char *dir, const struct kvz_source *src,
-                   bool compressed, const struct kvz_unpack_limits *lim, struct kvz_error **err)
+int kvz_unpack_tar(uint64_t *out_bytes, const struct kvz_source *src, bool compressed,
+                   const struct kvz_unpack_limits *lim, struct kvz_error **err)
 {
     struct inflater in = {.src = src, .wfd = -1};
     int fds[2] = {-1, -1};
@@ -324,20 +395,7 @@ int kvz_unpack_tar(uint64_t *out_bytes, const char *dir, const struct kvz_source
     struct archive *a = NULL;
     pthread_t th;
     bool started = false;
-    int cwd = -1, ret = -1;
-    /*
-     * libarchive's secure flags work on paths relative to the working
-     * directory, which is process-wide: give this thread its own first.
-     */
-    if (unshare(CLONE_FS) < 0)
-        return kvz_error_set_errno(err, "unpack: unshare(CLONE_FS)");
-    cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (cwd < 0)
-        return kvz_error_set_errno(err, "unpack: open the working directory");
-    if (chdir(dir) < 0) {
-        kvz_error_set_errno(err, "unpack: enter '%s'", dir);
-        goto cleanup;
-    }
+    int ret = -1;
     if (compressed) {
         if (pipe2(fds, O_CLOEXEC) < 0) {
             kvz_error_set_errno(err, "unpack: pipe");
@@ -371,9 +429,6 @@ cleanup:
             ret = kvz_error_move(err, &in.err);
         }
     }
-    if (fchdir(cwd) < 0 && ret == 0)
-        ret = kvz_error_set_errno(err, "unpack: return to the working directory");
-    close(cwd);
     return ret;
 }
 
@@ -417,25 +472,31 @@ static bool all_zero(const char *p, size_t n)
 struct sparse_file {
     const char *path;
     int fd;
-    uint64_t size, max;
+    uint64_t size;
+    const struct kvz_unpack_limits *lim;
 };
 
 static int to_sparse_file(void *arg, const char *p, size_t len, uint64_t off,
                           struct kvz_error **err)
 {
     struct sparse_file *f = arg;
-    if (f->size + len > f->max)
+    if (f->size + len > f->lim->max_bytes)
         return kvz_error_set(
             err,
             "decompress: more than %llu bytes; refusing it (raise the unpack limit if the image is genuine)",
-            (unsigned long long)f->max);
+            (unsigned long long)f->lim->max_bytes);
     /* Disk images are mostly zeros: leave holes, as qemu-img would. */
     for (size_t done = 0; done < len;) {
         size_t chunk = len - done < 65536 ? len - done : 65536;
         if (!all_zero(p + done, chunk)) {
+            if (charge(f->lim, chunk, err) < 0)
+                return -1;
             ssize_t w = pwrite(f->fd, p + done, chunk, (off_t)(f->size + done));
-            if (w != (ssize_t)chunk)
+            if (w != (ssize_t)chunk) {
+                if (w >= 0)
+                    errno = ENOSPC; /* a short write: the file system is full */
                 return kvz_error_set_errno(err, "write '%s'", f->path);
+            }
         }
         done += chunk;
     }
@@ -444,9 +505,9 @@ static int to_sparse_file(void *arg, const char *p, size_t len, uint64_t off,
 }
 
 int kvz_unpack_decompress(uint64_t *out_size, const char *path, const struct kvz_source *src,
-                          uint64_t max, struct kvz_error **err)
+                          const struct kvz_unpack_limits *lim, struct kvz_error **err)
 {
-    struct sparse_file f = {.path = path, .max = max};
+    struct sparse_file f = {.path = path, .lim = lim};
     int ret = -1;
     f.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (f.fd < 0)

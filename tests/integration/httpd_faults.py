@@ -11,8 +11,9 @@ the next requests consume, one per request, before normal service resumes:
 Faults: cut:N (send N body bytes of a full response, then close), status:CODE
 (with optional :retry=S for Retry-After), redirect:/path, lie_long:K (claim K
 bytes more than sent), lie_short:K (claim K fewer than sent, send all),
-trickle:N:SECONDS (N bytes, then one byte per SECONDS), slow:SECONDS (wait,
-then serve), ignore_range, ok. /_ctl/count also lists each path's Range
+trickle:N:SECONDS (N bytes, then one byte per SECONDS), pause:N:SECONDS (all
+but the last N bytes, a pause, then those), slow:SECONDS (wait, then serve),
+ignore_range, ok. /_ctl/count also lists each path's Range
 headers and the most requests ever in flight at once.
 Normal service honours Range. Prints the port on stdout (or --port-file) once listening.
 """
@@ -36,6 +37,12 @@ inflight = [0, 0]  # now, most ever
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+
+    def handle(self):
+        try:
+            super().handle()
+        except ConnectionResetError:
+            pass  # a client that went away (a test's pull killed or finished): nothing to serve
 
     def log_message(self, fmt, *args):
         if os.environ.get("HTTPD_FAULTS_LOG"):
@@ -142,7 +149,7 @@ class Handler(BaseHTTPRequestHandler):
             claimed = max(0, claimed - int(arg))
         self.send_header("Content-Length", str(claimed))
         self.send_header("Accept-Ranges", "bytes")
-        if kind in ("cut", "lie_long", "lie_short", "trickle"):
+        if kind in ("cut", "lie_long", "lie_short", "trickle", "pause"):
             self.send_header("Connection", "close")
         self.end_headers()
         if head:
@@ -162,6 +169,14 @@ class Handler(BaseHTTPRequestHandler):
                     time.sleep(float(delay))
                     self.wfile.write(body[i : i + 1])
                     self.wfile.flush()
+            elif kind == "pause":
+                n, _, delay = arg.partition(":")
+                split = max(0, len(body) - int(n))
+                self.wfile.write(body[:split])
+                self.wfile.flush()
+                time.sleep(float(delay))
+                self.wfile.write(body[split:])
+                self.wfile.flush()
             elif kind == "lie_long":
                 self.wfile.write(body)
                 self.wfile.flush()

@@ -8,6 +8,7 @@
 #include "parser/names.h"
 #include "parser/template_url.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void test_name_valid(void **state)
@@ -138,6 +139,31 @@ static void test_url_arch_and_scheme(void **state)
     assert_int_equal(kvz_url_scheme("https:///x"), KVZ_URL_BAD);
 }
 
+static void test_url_redact(void **state)
+{
+    static const char *const cases[][2] = {
+        {"https://me:s3cret@h.example/x.tar?token=abc", "https://***@h.example/x.tar?token=***"},
+        {"https://TOKEN@h/x", "https://***@h/x"},
+        {"http://u:p@127.0.0.1:8080", "http://***@127.0.0.1:8080"},
+        {"https://h/x?a=1&b=&c;d=2#frag", "https://h/x?a=***&b=&***;d=***#frag"},
+        {"https://h/a@b/x.tar", "https://h/a@b/x.tar"}, /* '@' in the path is no userinfo */
+        {"https://u:p%40x@h/x?X-Amz-Signature=ff", "https://***@h/x?X-Amz-Signature=***"},
+        {"https://u:p@h?q=1", "https://***@h?q=***"},
+        {"https://h/x.tar", "https://h/x.tar"},
+        {"file:///srv/x.tar", "file:///srv/x.tar"},
+        {"/srv/a@b/x.tar", "/srv/a@b/x.tar"},
+        {"git+https://u:tok@git.example/infra.git", "git+https://***@git.example/infra.git"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = kvz_url_redact(cases[i][0]);
+        assert_non_null(got);
+        if (strcmp(got, cases[i][1]))
+            fail_msg("'%s' redacted as '%s', want '%s'", cases[i][0], got, cases[i][1]);
+        free(got);
+    }
+}
+
 static void test_hex_digest(void **state)
 {
     char d[] = "ABCDEF0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789";
@@ -159,6 +185,7 @@ int main(void)
         cmocka_unit_test(test_network_and_bridge_names),
         cmocka_unit_test(test_url_content_kind),
         cmocka_unit_test(test_url_arch_and_scheme),
+        cmocka_unit_test(test_url_redact),
         cmocka_unit_test(test_hex_digest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
