@@ -12,8 +12,10 @@
 #include "parser/units.h"
 #include "parser/yaml_tree.h"
 
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +50,7 @@ struct loader {
     size_t npend[KVZ_N_KINDS], cappend[KVZ_N_KINDS], seq;
     size_t capt; /* allocated templates */
     struct setting stack, containers_uri, vms_uri;
+    EVP_MD_CTX *digest; /* over every file: its length, then its bytes (kvz_manifest.digest) */
     bool oom;
 };
 
@@ -430,6 +433,12 @@ static void load_data(void *ctx, const char *name, const char *data, size_t len)
         return;
     }
     const char *file = files[pub->n_files++];
+    uint64_t n64 = len;
+    if (L->digest && (!EVP_DigestUpdate(L->digest, &n64, sizeof(n64)) ||
+                      !EVP_DigestUpdate(L->digest, data, len))) {
+        EVP_MD_CTX_free(L->digest);
+        L->digest = NULL;
+    }
     if (len > KVZ_MANIFEST_MAX_FILE_SIZE) {
         kvz_diags_add(
             L->d, KVZ_SEV_ERROR, file, 0, 0, "file-too-large",
@@ -703,9 +712,19 @@ static int run(struct kvz_manifest **out, struct kvz_diags *diags, run_fn *read_
                       "out of memory loading the manifest; free memory and retry");
         return -1;
     }
+    if ((L.digest = EVP_MD_CTX_new()) && !EVP_DigestInit_ex(L.digest, EVP_sha256(), NULL)) {
+        EVP_MD_CTX_free(L.digest);
+        L.digest = NULL;
+    }
     read_all(&L, arg);
     if (!L.oom)
         finish(&L);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    if (L.digest && EVP_DigestFinal_ex(L.digest, md, &mdlen))
+        for (unsigned i = 0; i < mdlen && i < 32; i++)
+            snprintf(L.m->pub.digest + 2 * i, 3, "%02x", md[i]);
+    EVP_MD_CTX_free(L.digest);
     loader_release(&L);
     kvz_diags_sort(diags);
     if (kvz_diags_has_errors(diags)) {
@@ -751,6 +770,25 @@ int kvz_manifest_load_string(struct kvz_manifest **out, const char *name, const 
 {
     struct string_arg a = {name ? name : "<string>", data, len};
     return run(out, diags, read_string, &a);
+}
+
+struct files_arg {
+    const struct kvz_manifest_file *files;
+    size_t n;
+};
+
+static void read_files(struct loader *L, void *arg)
+{
+    struct files_arg *a = arg;
+    for (size_t i = 0; i < a->n; i++)
+        load_data(L, a->files[i].name, a->files[i].data, a->files[i].len);
+}
+
+int kvz_manifest_load_files(struct kvz_manifest **out, const struct kvz_manifest_file *files,
+                            size_t n, struct kvz_diags *diags)
+{
+    struct files_arg a = {files, n};
+    return run(out, diags, read_files, &a);
 }
 
 const struct kvz_template *kvz_manifest_template(const struct kvz_manifest *m, const char *name)

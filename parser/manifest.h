@@ -134,6 +134,8 @@ struct kvz_manifest {
     size_t n_templates;
     struct kvz_resource *resources; /* networks, then containers, then vms; each in file order */
     size_t n_resources;
+    char digest[65]; /* sha256 over the files' contents in load order (each length first); "" on
+                        out of memory */
 };
 
 /* Limits that keep parsing bounded; see docs/manifest.md. */
@@ -155,6 +157,18 @@ int kvz_manifest_load(struct kvz_manifest **out, const char *const *paths, size_
 int kvz_manifest_load_string(struct kvz_manifest **out, const char *name, const char *data,
                              size_t len, struct kvz_diags *diags)
     __attribute__((warn_unused_result));
+
+/* One manifest file in memory (a git commit's blob): `name` names it in diagnostics and in
+ * manifest->files. */
+struct kvz_manifest_file {
+    const char *name;
+    const char *data;
+    size_t len;
+};
+
+/* Same as kvz_manifest_load, from files in memory, in the order given. */
+int kvz_manifest_load_files(struct kvz_manifest **out, const struct kvz_manifest_file *files,
+                            size_t n, struct kvz_diags *diags) __attribute__((warn_unused_result));
 
 void kvz_manifest_free(struct kvz_manifest *m);
 

@@ -25,7 +25,7 @@ struct kvz_planfile {
     struct json_t *plan; /* kvz_plan_to_json() when planned */
 };
 
-/* sha256 over the contents of the files of `m`, in load order. */
+/* sha256 over the contents of the files of `m`, in load order (as they were loaded). */
 int kvz_manifest_digest(char out[65], const struct kvz_manifest *m, struct kvz_error **err);
 
 /*
