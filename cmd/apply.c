@@ -73,18 +73,22 @@ int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char *
         /* the saved plan was reviewed when it was made: it is the approval */
         auto_approve = true;
     } else if (kvz_stack_open(cli, &r, &o, KVZ_STACK_LOCK | KVZ_STACK_PLAN) < 0) {
+        rc = kvz_stack_fail_rc(&r);
         goto cleanup;
     }
     if (!o.json)
-        kvz_stack_print_plan(cli, r.plan, false);
+        kvz_stack_print_plan(cli, &r, r.plan, false);
     if (!kvz_plan_n_changes(r.plan)) {
         if (o.json)
-            kvz_stack_print_plan(cli, r.plan, true);
+            kvz_stack_print_plan(cli, &r, r.plan, true);
         rc = KVZ_EXIT_OK;
         goto cleanup;
     }
-    if (check_disruption(cli, r.plan, o.max_disruption) < 0 ||
-        kvz_stack_approve(cli, auto_approve, "apply", "changes") < 0)
+    if (check_disruption(cli, r.plan, o.max_disruption) < 0) {
+        rc = KVZ_EXIT_DISRUPTION;
+        goto cleanup;
+    }
+    if (kvz_stack_approve(cli, auto_approve, "apply", "changes") < 0)
         goto cleanup;
     if (!o.json)
         putchar('\n');

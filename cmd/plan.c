@@ -14,10 +14,13 @@ int cmd_plan(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **
     int rc = KVZ_EXIT_ERROR;
     char fp[65];
 
-    if (kvz_opts_parse(&o, cli, c, argc, argv) < 0 ||
-        kvz_stack_open(cli, &r, &o, KVZ_STACK_PLAN) < 0)
+    if (kvz_opts_parse(&o, cli, c, argc, argv) < 0)
         goto cleanup;
-    kvz_stack_print_plan(cli, r.plan, o.json);
+    if (kvz_stack_open(cli, &r, &o, KVZ_STACK_PLAN) < 0) {
+        rc = kvz_stack_fail_rc(&r);
+        goto cleanup;
+    }
+    kvz_stack_print_plan(cli, &r, r.plan, o.json);
     if (o.out) {
         struct kvz_error *err = NULL;
         if (kvz_stack_fingerprint(cli, &r, fp) < 0)

@@ -2,6 +2,7 @@
 
 #include "parser/template_url.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,9 +39,24 @@ static int clean_path(char **out, const char *p, size_t len)
     return *out ? 0 : -2;
 }
 
+char *kvz_git_source_redact(const char *s)
+{
+    if (!kvz_git_source_is(s))
+        return kvz_url_redact(s);
+    const char *q = strchr(s, '?');
+    char *head = strndup(s, q ? (size_t)(q - s) : strlen(s));
+    char *shown = head ? kvz_url_redact(head) : NULL;
+    char *out = NULL;
+    if (shown && asprintf(&out, "%s%s", shown, q ? q : "") < 0)
+        out = NULL;
+    free(head);
+    free(shown);
+    return out;
+}
+
 static int fail(struct kvz_error **err, const char *s, const char *why)
 {
-    char *shown = kvz_url_redact(s);
+    char *shown = kvz_git_source_redact(s);
     int r = kvz_error_set(err, "source '%s': %s", shown ? shown : "git+...", why);
     free(shown);
     return r;

@@ -27,6 +27,10 @@ bool kvz_git_source_is(const char *s);
 int kvz_git_source_parse(struct kvz_git_source *out, const char *s, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
+/* s to show: a git source with its URL's credentials replaced by *** (its ref kept), anything
+ * else as kvz_url_redact does. Caller frees; NULL on out of memory. */
+char *kvz_git_source_redact(const char *s) __attribute__((warn_unused_result));
+
 void kvz_git_source_release(struct kvz_git_source *s);
 
 #endif
