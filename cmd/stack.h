@@ -67,6 +67,12 @@ bool kvz_stack_has_git(const char *const *paths, size_t n);
 void kvz_stack_print_sources(struct kvz_cli *cli, const struct kvz_stack_run *r);
 struct json_t *kvz_stack_sources_json(const struct kvz_stack_run *r);
 
+/* After an apply of r that succeeded (or had nothing to do): records each git source's commit
+ * as applied under the state dir; with nothing to do, says whether that commit was applied
+ * before (pull mode's skip). `paths` are those r was loaded from. */
+void kvz_stack_git_applied(struct kvz_cli *cli, const struct kvz_stack_run *r,
+                           const char *const *paths, bool nothing_to_do);
+
 /* The exit status of a failed load or plan: KVZ_EXIT_SIGNATURE or KVZ_EXIT_ERROR. */
 int kvz_stack_fail_rc(const struct kvz_stack_run *r);
 

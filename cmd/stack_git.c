@@ -162,3 +162,24 @@ int kvz_stack_fail_rc(const struct kvz_stack_run *r)
 {
     return r->signature_refused ? KVZ_EXIT_SIGNATURE : KVZ_EXIT_ERROR;
 }
+
+void kvz_stack_git_applied(struct kvz_cli *cli, const struct kvz_stack_run *r,
+                           const char *const *paths, bool nothing_to_do)
+{
+    for (size_t i = 0; i < r->n_trees; i++) {
+        const struct kvz_git_tree *t = r->trees[i];
+        struct kvz_error *err = NULL;
+        char last[41];
+        if (!t)
+            continue;
+        if (nothing_to_do && cli->verbosity >= 0 &&
+            kvz_git_last_applied(last, cli->state_dir, paths[i], &err) == 0)
+            printf(!strcmp(last, t->commit)
+                       ? "Commit %.12s of %s was applied before and nothing drifted: skipping.\n"
+                       : "Commit %.12s of %s changes nothing on this host.\n",
+                   t->commit, shown_ref(t));
+        if (kvz_git_record_applied(cli->state_dir, paths[i], t->commit, &err) < 0)
+            kvz_out_kvz_error(cli, err);
+        kvz_error_free(err);
+    }
+}

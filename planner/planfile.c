@@ -1,5 +1,6 @@
 #include "planner/planfile.h"
 
+#include "parser/git_source.h"
 #include "parser/spec_digest.h"
 
 #include <errno.h>
@@ -42,7 +43,8 @@ static json_t *abs_paths(const char *const *paths, size_t n)
     }
     json_t *a = json_array();
     for (size_t i = 0; a && i < n; i++) {
-        char *abs = realpath(paths[i], NULL);
+        bool git = kvz_git_source_is(paths[i]);
+        char *abs = git ? kvz_git_source_redact(paths[i]) : realpath(paths[i], NULL);
         int r = json_array_append_new(a, json_string(abs ? abs : paths[i]));
         free(abs);
         if (r < 0) {
@@ -72,9 +74,10 @@ static int file_digest(char out[65], json_t *j)
 }
 
 int kvz_planfile_write(const char *file, const struct kvz_plan *p, const struct kvz_manifest *m,
-                       const char *const *paths, size_t n_paths, const char *const *targets,
-                       size_t n_targets, const char *const uri[KVZ_N_KINDS],
-                       const char *fingerprint, struct kvz_error **err)
+                       const char *const *paths, const char *const *commits, size_t n_paths,
+                       const char *const *targets, size_t n_targets,
+                       const char *const uri[KVZ_N_KINDS], const char *fingerprint,
+                       struct kvz_error **err)
 {
     char digest[65], tmp[PATH_MAX];
     json_t *j = NULL;
@@ -86,8 +89,11 @@ int kvz_planfile_write(const char *file, const struct kvz_plan *p, const struct 
                   "manifest_digest", digest, "targets", str_array(targets, n_targets), "uris",
                   "containers", uri[KVZ_KIND_CONTAINER], "vms", uri[KVZ_KIND_VM],
                   "observed_fingerprint", fingerprint, "plan", kvz_plan_to_json(p));
+    json_t *pins = json_array();
+    for (size_t i = 0; commits && pins && i < n_paths; i++)
+        json_array_append_new(pins, commits[i] ? json_string(commits[i]) : json_null());
     char self[65];
-    if (!j || file_digest(self, j) < 0 ||
+    if (!j || !pins || json_object_set_new(j, "commits", pins) < 0 || file_digest(self, j) < 0 ||
         json_object_set_new(j, "plan_digest", json_string(self))) {
         kvz_error_set(err, "plan file '%s': out of memory", file);
         goto cleanup;
@@ -173,6 +179,16 @@ int kvz_planfile_read(struct kvz_planfile **out, const char *file, struct kvz_er
     pf->uri[KVZ_KIND_CONTAINER] = dup_str(uris, "containers");
     pf->uri[KVZ_KIND_VM] = dup_str(uris, "vms");
     pf->plan = json_incref(json_object_get(j, "plan"));
+    json_t *pins = json_object_get(j, "commits");
+    if (json_array_size(pins)) {
+        if (json_array_size(pins) != pf->n_paths || !(pf->commits = calloc(pf->n_paths + 1, sizeof(char *))))
+            goto oom;
+        for (size_t i = 0; i < pf->n_paths; i++) {
+            const char *c = json_string_value(json_array_get(pins, i));
+            if (c && !(pf->commits[i] = strdup(c)))
+                goto oom;
+        }
+    }
     if (!pf->paths || !pf->targets || !pf->manifest_digest || !pf->fingerprint ||
         !json_is_object(pf->plan)) {
         kvz_error_set(err, "plan file '%s' is incomplete; make it again with 'kvz plan -o'", file);
@@ -227,6 +243,7 @@ void kvz_planfile_free(struct kvz_planfile *pf)
         return;
     free_strings(pf->paths, pf->n_paths);
     free_strings(pf->targets, pf->n_targets);
+    free_strings(pf->commits, pf->commits ? pf->n_paths : 0);
     free(pf->manifest_digest);
     free(pf->fingerprint);
     for (int k = 0; k < KVZ_N_KINDS; k++)
