@@ -135,7 +135,9 @@ void kvz_stack_print_sources(struct kvz_cli *cli, const struct kvz_stack_run *r)
         const struct kvz_git_tree *t = r->trees[i];
         if (!t)
             continue;
-        printf("Source git+%s//%s: commit %s of %s", t->url, t->path, t->commit, shown_ref(t));
+        printf("Source git+%s//%s: commit %s", t->url, t->path, t->commit);
+        if (strncmp(t->commit, shown_ref(t), strlen(shown_ref(t))))
+            printf(" of %s", shown_ref(t));
         if (t->signer)
             printf(", signed by %s", t->signer);
         printf("\n\n");

@@ -133,7 +133,10 @@ static int open_mirror(struct mirror *m, struct kvz_error **err)
     if (git_repository_is_shallow(m->repo))
         return kvz_error_set(err, "git mirror '%s' of '%s' is shallow: kvz needs whole history; remove that directory and run again",
                              m->dir, m->shown);
-    if (git_repository_odb(&odb, m->repo) < 0)
+    git_reference *head = NULL;
+    int bad = git_reference_lookup(&head, m->repo, "HEAD");
+    git_reference_free(head);
+    if (bad < 0 || git_repository_odb(&odb, m->repo) < 0)
         return kvz_error_set(err, "git mirror '%s' of '%s' is corrupt (%s); remove that directory and run again",
                              m->dir, m->shown, git_msg());
     git_odb_free(odb);
