@@ -400,7 +400,11 @@ int kvz_git_checkout(struct kvz_git_tree **out, const struct kvz_git_source *src
                               o->pin, t->url);
             goto cleanup;
         }
-        t->ref = strdup(src->ref ? src->ref : "HEAD");
+        git_oid at;
+        if (resolve(&at, &branch, &t->ref, m.repo, src->ref, NULL) != 0 || !t->ref) {
+            free(t->ref);
+            t->ref = strdup(src->ref ? src->ref : "HEAD");
+        }
     } else {
         if (o->offline && !exists) {
             kvz_error_set(err, "--offline: there is no mirror of '%s' in '%s' yet; run once without --offline",
