@@ -20,7 +20,10 @@ int cmd_plan(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **
         rc = kvz_stack_fail_rc(&r);
         goto cleanup;
     }
-    kvz_stack_print_plan(cli, &r, r.plan, o.json);
+    if (o.markdown)
+        kvz_stack_print_markdown(cli, &r);
+    else
+        kvz_stack_print_plan(cli, &r, r.plan, o.json);
     if (o.out) {
         struct kvz_error *err = NULL;
         if (kvz_stack_fingerprint(cli, &r, fp) < 0)
@@ -39,7 +42,7 @@ int cmd_plan(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **
             kvz_error_free(err);
             goto cleanup;
         }
-        if (!o.json && cli->verbosity >= 0)
+        if (!o.json && !o.markdown && cli->verbosity >= 0)
             printf("\nSaved the plan to '%s'; apply exactly it with 'kvz apply %s'.\n", o.out,
                    o.out);
     }

@@ -73,6 +73,9 @@ struct json_t *kvz_stack_sources_json(const struct kvz_stack_run *r);
 void kvz_stack_git_applied(struct kvz_cli *cli, const struct kvz_stack_run *r,
                            const char *const *paths, bool nothing_to_do);
 
+/* Prints r->plan as Markdown (kvz plan --format markdown), naming the git sources' commits. */
+void kvz_stack_print_markdown(struct kvz_cli *cli, const struct kvz_stack_run *r);
+
 /* The exit status of a failed load or plan: KVZ_EXIT_SIGNATURE or KVZ_EXIT_ERROR. */
 int kvz_stack_fail_rc(const struct kvz_stack_run *r);
 
