@@ -57,6 +57,9 @@ char *kvz_git_source_redact(const char *s)
 static int fail(struct kvz_error **err, const char *s, const char *why)
 {
     char *shown = kvz_git_source_redact(s);
+    for (char *c = shown; c && *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?'; /* one line, whatever was given */
     int r = kvz_error_set(err, "source '%s': %s", shown ? shown : "git+...", why);
     free(shown);
     return r;
@@ -69,6 +72,9 @@ int kvz_git_source_parse(struct kvz_git_source *out, const char *s, struct kvz_e
     memset(out, 0, sizeof(*out));
     if (!kvz_git_source_is(s))
         return fail(err, s, grammar);
+    for (const char *c = s; *c; c++)
+        if ((unsigned char)*c < 0x21 || *c == 0x7f)
+            return fail(err, s, "a git source holds no spaces or control characters; quote it whole");
     const char *u = s + 4, *q = strchr(u, '?');
     size_t ulen = q ? (size_t)(q - u) : strlen(u);
     const char *rest = u; /* where the repository's path begins */

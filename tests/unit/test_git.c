@@ -68,7 +68,8 @@ static void test_grammar(void **state)
     refuses("git+https://h/x.git//web?branch=main", "only query parameter is ref");
     refuses("git+https://h/x.git//web?ref=", "not a valid git ref");
     refuses("git+https://h/x.git//web?ref=a..b", "not a valid git ref");
-    refuses("git+https://h/x.git//web?ref=a b", "not a valid git ref");
+    refuses("git+https://h/x.git//web?ref=a b", "no spaces or control characters");
+    refuses("git+https://h/x.git//web\nx", "no spaces or control characters");
     refuses("git+https://u:s3cret@h/x.git//web?ref=", "git+https://***@h/x.git");
 }
 
