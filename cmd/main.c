@@ -191,6 +191,32 @@ static char *absolute_state_dir(struct kvz_cli *cli, const char *dir)
     return abs;
 }
 
+static int run_command(struct kvz_cli *cli, int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return KVZ_EXIT_ERROR;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "--version") || !strcmp(name, "version")) {
+        printf("kvz %s\n", KVZ_VERSION);
+        return KVZ_EXIT_OK;
+    }
+    if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h"))
+        return cmd_help(cli, argc - 1, argv + 1);
+    const struct kvz_command *c = kvz_cli_command(name);
+    if (!c) {
+        kvz_out_error(cli, "unknown command '%s'; run 'kvz help' for the list", name);
+        return KVZ_EXIT_ERROR;
+    }
+    for (int i = 2; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            kvz_cli_print_help(c);
+            return KVZ_EXIT_OK;
+        }
+    return c->fn(cli, c, argc - 1, argv + 1);
+}
+
 int main(int argc, char **argv)
 {
     const char *nc = getenv("NO_COLOR");
@@ -204,31 +230,11 @@ int main(int argc, char **argv)
         cli.state_dir = "/var/lib/kvz";
     if (take_globals(&cli, &argc, argv) < 0)
         return KVZ_EXIT_ERROR;
-    /* static: it lives as long as the process */
-    static char *state_dir;
-    if (!(state_dir = absolute_state_dir(&cli, cli.state_dir)))
+    char *state_dir = absolute_state_dir(&cli, cli.state_dir);
+    if (!state_dir)
         return KVZ_EXIT_ERROR;
     cli.state_dir = state_dir;
-    if (argc < 2) {
-        print_usage(stderr);
-        return KVZ_EXIT_ERROR;
-    }
-    const char *name = argv[1];
-    if (!strcmp(name, "--version") || !strcmp(name, "version")) {
-        printf("kvz %s\n", KVZ_VERSION);
-        return KVZ_EXIT_OK;
-    }
-    if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h"))
-        return cmd_help(&cli, argc - 1, argv + 1);
-    const struct kvz_command *c = kvz_cli_command(name);
-    if (!c) {
-        kvz_out_error(&cli, "unknown command '%s'; run 'kvz help' for the list", name);
-        return KVZ_EXIT_ERROR;
-    }
-    for (int i = 2; i < argc && strcmp(argv[i], "--"); i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            kvz_cli_print_help(c);
-            return KVZ_EXIT_OK;
-        }
-    return c->fn(&cli, c, argc - 1, argv + 1);
+    int rc = run_command(&cli, argc, argv);
+    free(state_dir); /* freed, so that LeakSanitizer sees no leak in any build */
+    return rc;
 }
