@@ -125,7 +125,7 @@ int kvz_git_source_parse(struct kvz_git_source *out, const char *s, struct kvz_e
         v += 4;
         if (!*v || strpbrk(v, "?& ~^:\\*[") || strstr(v, "..") || v[strlen(v) - 1] == '/')
             return fail(err, s, "ref is empty or not a valid git ref; give a branch, tag or commit");
-        if (!(out->ref = strdup(v)))
+        if (strcmp(v, "HEAD") && !(out->ref = strdup(v))) /* HEAD: the remote's, the default */
             return kvz_error_set(err, "source: out of memory");
     }
     return 0;

@@ -50,6 +50,7 @@ static void test_grammar(void **state)
     parses("git+https://h/x.git", "https://h/x.git", "", NULL);
     parses("git+https://h/x.git?ref=0123abcd", "https://h/x.git", "", "0123abcd");
     parses("git+https://h/x.git//", "https://h/x.git", "", NULL);
+    parses("git+https://h/x.git//?ref=HEAD", "https://h/x.git", "", NULL);
     parses("git+https://h/x.git//a/b/kvz.yaml/", "https://h/x.git", "a/b/kvz.yaml", NULL);
     parses("git+ssh://git@h:2222/srv/x.git//web", "ssh://git@h:2222/srv/x.git", "web", NULL);
     parses("git+/srv/infra.git//web", "/srv/infra.git", "web", NULL);
