@@ -64,7 +64,7 @@ execstart() { # execstart ENVFILE: runs the service's command line, output in $o
 execstart "$work/web.env"; st=$?
 check "the first run applies (exit $st)" test $st = 0
 has "commit $(g rev-parse HEAD) of main" && has "Apply complete"
-check "the guest exists" virsh -q -c $uri domid "$p-a" >/dev/null
+check "the guest exists" test -n "$(virsh -q -c $uri domid "$p-a" 2>/dev/null)"
 execstart "$work/web.env"; st=$?
 check "an unchanged commit: exit 0 ($st)" test $st = 0
 has "applied before and nothing drifted: skipping"
