@@ -27,7 +27,8 @@ static const struct opt_spec specs[KVZ_N_OPTS] = {
     [KVZ_OPT_FORCE] =
         {"force", 0, NULL,
          "guests whose data goes anyway (deletes, replaces) are forced off, no graceful stop"},
-    [KVZ_OPT_OFFLINE] = {"offline", 0, NULL, "git sources: use their mirror as it is, fetch nothing"},
+    [KVZ_OPT_OFFLINE] = {"offline", 0, NULL,
+                         "git sources: use their mirror as it is, fetch nothing"},
     [KVZ_OPT_REQUIRE_SIGNED] =
         {"require-signed", 0, "FILE",
          "git sources: the commit must be signed by a key in FILE (env KVZ_REQUIRE_SIGNED)"},

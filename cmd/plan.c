@@ -32,10 +32,10 @@ int cmd_plan(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **
         const char **pins = r.n_trees ? calloc(r.n_trees, sizeof(*pins)) : NULL;
         for (size_t i = 0; pins && i < r.n_trees; i++)
             pins[i] = r.trees[i] ? r.trees[i]->commit : NULL;
-        int w = r.n_trees && !pins ? kvz_error_set(&err, "plan: out of memory")
-                                   : kvz_planfile_write(o.out, r.plan, r.m, o.files.v, pins,
-                                                        o.files.n, o.targets.v, o.targets.n, uri,
-                                                        fp, &err);
+        int w = r.n_trees && !pins
+                    ? kvz_error_set(&err, "plan: out of memory")
+                    : kvz_planfile_write(o.out, r.plan, r.m, o.files.v, pins, o.files.n,
+                                         o.targets.v, o.targets.n, uri, fp, &err);
         free(pins);
         if (w < 0) {
             kvz_out_kvz_error(cli, err);

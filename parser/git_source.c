@@ -74,7 +74,8 @@ int kvz_git_source_parse(struct kvz_git_source *out, const char *s, struct kvz_e
         return fail(err, s, grammar);
     for (const char *c = s; *c; c++)
         if ((unsigned char)*c < 0x21 || *c == 0x7f)
-            return fail(err, s, "a git source holds no spaces or control characters; quote it whole");
+            return fail(err, s,
+                        "a git source holds no spaces or control characters; quote it whole");
     const char *u = s + 4, *q = strchr(u, '?');
     size_t ulen = q ? (size_t)(q - u) : strlen(u);
     const char *rest = u; /* where the repository's path begins */
@@ -92,7 +93,9 @@ int kvz_git_source_parse(struct kvz_git_source *out, const char *s, struct kvz_e
         if (strncmp(u, "file://", 7)) { /* past the host: a "//" in the authority is no PATH */
             const char *slash = memchr(rest, '/', ulen - (size_t)(rest - u));
             if (!slash || slash == rest)
-                return fail(err, s, "the URL names no host or no repository; write git+https://HOST/REPO.git//PATH");
+                return fail(
+                    err, s,
+                    "the URL names no host or no repository; write git+https://HOST/REPO.git//PATH");
             rest = slash;
         }
     } else if (!ulen) {
@@ -117,14 +120,17 @@ int kvz_git_source_parse(struct kvz_git_source *out, const char *s, struct kvz_e
     if (r == -2)
         return kvz_error_set(err, "source: out of memory");
     if (r < 0)
-        return fail(err, s, "PATH must name a file or folder inside the repository, without '.', '..' or empty parts");
+        return fail(
+            err, s,
+            "PATH must name a file or folder inside the repository, without '.', '..' or empty parts");
     if (q) {
         const char *v = q + 1;
         if (strncmp(v, "ref=", 4))
             return fail(err, s, "the only query parameter is ref: ?ref=BRANCH, TAG or COMMIT");
         v += 4;
         if (!*v || strpbrk(v, "?& ~^:\\*[") || strstr(v, "..") || v[strlen(v) - 1] == '/')
-            return fail(err, s, "ref is empty or not a valid git ref; give a branch, tag or commit");
+            return fail(err, s,
+                        "ref is empty or not a valid git ref; give a branch, tag or commit");
         if (strcmp(v, "HEAD") && !(out->ref = strdup(v))) /* HEAD: the remote's, the default */
             return kvz_error_set(err, "source: out of memory");
     }

@@ -36,10 +36,9 @@ int kvz_manifest_digest(char out[65], const struct kvz_manifest *m, struct kvz_e
  */
 int kvz_planfile_write(const char *file, const struct kvz_plan *p, const struct kvz_manifest *m,
                        const char *const *paths, const char *const *commits, size_t n_paths,
-                       const char *const *targets,
-                       size_t n_targets, const char *const uri[KVZ_N_KINDS],
-                       const char *fingerprint, struct kvz_error **err)
-    __attribute__((warn_unused_result));
+                       const char *const *targets, size_t n_targets,
+                       const char *const uri[KVZ_N_KINDS], const char *fingerprint,
+                       struct kvz_error **err) __attribute__((warn_unused_result));
 
 /* Reads one; fails on anything that is not a kvz plan file of this format. */
 int kvz_planfile_read(struct kvz_planfile **out, const char *file, struct kvz_error **err)

@@ -65,7 +65,7 @@ static const char *in_words(const struct kvz_change *c)
         return c->live ? "none: changed live" : "restart";
     case KVZ_ACTION_REPLACE:
         return c->kind == KVZ_KIND_NETWORK ? "replaced: its guests lose the network meanwhile"
-                                            : "replaced: its data is lost";
+                                           : "replaced: its data is lost";
     case KVZ_ACTION_DELETE:
         return c->kind == KVZ_KIND_NETWORK ? "deleted" : "deleted: its data is lost";
     case KVZ_ACTION_START:
@@ -161,7 +161,8 @@ int kvz_plan_render_markdown(struct kvz_buf *out, const struct kvz_plan *p,
             }
             kvz_buf_puts(out, " | ");
             if (secret(f->field)) {
-                kvz_buf_puts(out, create ? "(set, not shown) |\n" : "(not shown) | (changed, not shown) |\n");
+                kvz_buf_puts(out, create ? "(set, not shown) |\n"
+                                         : "(not shown) | (changed, not shown) |\n");
                 continue;
             }
             if (!create) {
@@ -170,7 +171,7 @@ int kvz_plan_render_markdown(struct kvz_buf *out, const struct kvz_plan *p,
             }
             value(out, f, true);
             kvz_buf_puts(out, c->action == KVZ_ACTION_UPDATE && !c->live && f->live ? " (live) |\n"
-                                                                                      : " |\n");
+                                                                                    : " |\n");
         }
     }
 done:

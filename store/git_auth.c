@@ -106,8 +106,10 @@ static int credentials(git_credential **out, const char *url, const char *user_f
             if (r <= 0)
                 return r;
         }
-        failed(a, "ssh refused every key (ssh-agent, ~/.ssh/id_ed25519, id_ecdsa, id_rsa) of '%s' on '%s'; load your key into ssh-agent or authorize it on the server",
-               user, a->host ? a->host : "");
+        failed(
+            a,
+            "ssh refused every key (ssh-agent, ~/.ssh/id_ed25519, id_ecdsa, id_rsa) of '%s' on '%s'; load your key into ssh-agent or authorize it on the server",
+            user, a->host ? a->host : "");
         return -1;
     }
     if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && !a->userpass_tried) {
@@ -121,8 +123,10 @@ static int credentials(git_credential **out, const char *url, const char *user_f
         }
         free(u);
         free(p);
-        failed(a, "'%s' asks for credentials: put a token in ~/.netrc (machine HOST login USER password TOKEN)",
-               a->host ? a->host : "");
+        failed(
+            a,
+            "'%s' asks for credentials: put a token in ~/.netrc (machine HOST login USER password TOKEN)",
+            a->host ? a->host : "");
         return -1;
     }
     if (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT)
@@ -179,8 +183,7 @@ static int check_host(git_cert *cert, int valid, const char *host, void *payload
         libssh2_knownhost_readfile(kh, "/etc/ssh/ssh_known_hosts", LIBSSH2_KNOWNHOST_FILE_OPENSSH);
         kvz_buf_release(&p);
         struct libssh2_knownhost *found = NULL;
-        r = libssh2_knownhost_checkp(kh, host, a->port ? a->port : 22, hk->hostkey,
-                                     hk->hostkey_len,
+        r = libssh2_knownhost_checkp(kh, host, a->port ? a->port : 22, hk->hostkey, hk->hostkey_len,
                                      LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW |
                                          key_type(hk->raw_type),
                                      &found);
@@ -191,13 +194,15 @@ static int check_host(git_cert *cert, int valid, const char *host, void *payload
     if (r == LIBSSH2_KNOWNHOST_CHECK_MATCH)
         return 0;
     if (r == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
-        snprintf(a->failure, sizeof(a->failure),
-                 "the ssh host key of '%s' does not match ~/.ssh/known_hosts (someone may be intercepting); nothing was fetched: if the key changed on purpose, replace its line there",
-                 name);
+        snprintf(
+            a->failure, sizeof(a->failure),
+            "the ssh host key of '%s' does not match ~/.ssh/known_hosts (someone may be intercepting); nothing was fetched: if the key changed on purpose, replace its line there",
+            name);
     else if (r == LIBSSH2_KNOWNHOST_CHECK_NOTFOUND)
-        snprintf(a->failure, sizeof(a->failure),
-                 "the ssh host key of '%s' is not in ~/.ssh/known_hosts; check its fingerprint and add it (ssh-keyscan), then run again",
-                 name);
+        snprintf(
+            a->failure, sizeof(a->failure),
+            "the ssh host key of '%s' is not in ~/.ssh/known_hosts; check its fingerprint and add it (ssh-keyscan), then run again",
+            name);
     else
         snprintf(a->failure, sizeof(a->failure),
                  "cannot check the ssh host key of '%s' against ~/.ssh/known_hosts", name);

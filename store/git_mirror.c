@@ -67,8 +67,10 @@ static int fetch(struct mirror *m, struct kvz_error **err)
     if (git_remote_create_anonymous(&remote, m->repo, m->src->url) < 0 ||
         git_remote_fetch(remote, &refspecs, &fo, NULL) < 0) {
         const char *why = kvz_git_auth_failure(auth);
-        kvz_error_set(err, "cannot fetch '%s': %s; check the URL, that the repository exists and that you may read it",
-                      m->shown, why ? why : git_msg());
+        kvz_error_set(
+            err,
+            "cannot fetch '%s': %s; check the URL, that the repository exists and that you may read it",
+            m->shown, why ? why : git_msg());
         goto cleanup;
     }
     if (git_remote_default_branch(&head, remote) == 0 &&
@@ -128,17 +130,21 @@ static int open_mirror(struct mirror *m, struct kvz_error **err)
 {
     git_odb *odb = NULL;
     if (git_repository_open_bare(&m->repo, m->dir) < 0)
-        return kvz_error_set(err, "git mirror '%s' of '%s' is corrupt (%s); remove that directory and run again",
-                             m->dir, m->shown, git_msg());
+        return kvz_error_set(
+            err, "git mirror '%s' of '%s' is corrupt (%s); remove that directory and run again",
+            m->dir, m->shown, git_msg());
     if (git_repository_is_shallow(m->repo))
-        return kvz_error_set(err, "git mirror '%s' of '%s' is shallow: kvz needs whole history; remove that directory and run again",
-                             m->dir, m->shown);
+        return kvz_error_set(
+            err,
+            "git mirror '%s' of '%s' is shallow: kvz needs whole history; remove that directory and run again",
+            m->dir, m->shown);
     git_reference *head = NULL;
     int bad = git_reference_lookup(&head, m->repo, "HEAD");
     git_reference_free(head);
     if (bad < 0 || git_repository_odb(&odb, m->repo) < 0)
-        return kvz_error_set(err, "git mirror '%s' of '%s' is corrupt (%s); remove that directory and run again",
-                             m->dir, m->shown, git_msg());
+        return kvz_error_set(
+            err, "git mirror '%s' of '%s' is corrupt (%s); remove that directory and run again",
+            m->dir, m->shown, git_msg());
     git_odb_free(odb);
     return 0;
 }
@@ -146,8 +152,8 @@ static int open_mirror(struct mirror *m, struct kvz_error **err)
 /* The commit REF names in the mirror: a full ref, a branch, a tag, a commit id (or its
  * prefix), or NULL for HEAD. 0 and *oid (*branch set to the branch's full ref name when it is
  * one), 1 when not found, -1 on a corrupt object. */
-static int resolve(git_oid *oid, char **branch, char **shown, git_repository *repo,
-                   const char *ref, struct kvz_error **err)
+static int resolve(git_oid *oid, char **branch, char **shown, git_repository *repo, const char *ref,
+                   struct kvz_error **err)
 {
     git_reference *r = NULL;
     git_object *obj = NULL;
@@ -155,7 +161,8 @@ static int resolve(git_oid *oid, char **branch, char **shown, git_repository *re
     int found = 1;
     *branch = *shown = NULL;
     if (!ref) {
-        if (git_reference_lookup(&r, repo, "HEAD") == 0 && git_reference_type(r) == GIT_REFERENCE_SYMBOLIC) {
+        if (git_reference_lookup(&r, repo, "HEAD") == 0 &&
+            git_reference_type(r) == GIT_REFERENCE_SYMBOLIC) {
             const char *t = git_reference_symbolic_target(r);
             *branch = strdup(t);
             *shown = strdup(!strncmp(t, "refs/heads/", 11) ? t + 11 : t);
@@ -215,13 +222,17 @@ static int add_blob(struct kvz_git_tree *t, git_repository *repo, const git_oid 
 {
     git_blob *blob = NULL;
     if (git_blob_lookup(&blob, repo, id) < 0)
-        return kvz_error_set(err, "'%s' in commit %s of '%s' cannot be read (%s); the mirror is corrupt: remove it and run again",
-                             path, t->commit, t->url, git_msg());
+        return kvz_error_set(
+            err,
+            "'%s' in commit %s of '%s' cannot be read (%s); the mirror is corrupt: remove it and run again",
+            path, t->commit, t->url, git_msg());
     size_t len = (size_t)git_blob_rawsize(blob);
     if (len > KVZ_MANIFEST_MAX_FILE_SIZE) {
         git_blob_free(blob);
-        return kvz_error_set(err, "'%s' in commit %s of '%s' is larger than %u MiB; split it into several files in one folder",
-                             path, t->commit, t->url, KVZ_MANIFEST_MAX_FILE_SIZE >> 20);
+        return kvz_error_set(
+            err,
+            "'%s' in commit %s of '%s' is larger than %u MiB; split it into several files in one folder",
+            path, t->commit, t->url, KVZ_MANIFEST_MAX_FILE_SIZE >> 20);
     }
     struct kvz_git_file *v = realloc(t->files, (t->n_files + 1) * sizeof(*v));
     if (!v)
@@ -257,8 +268,10 @@ static int read_tree(struct kvz_git_tree *t, git_repository *repo, const git_oid
     git_tree_entry *e = NULL;
     int ret = -1;
     if (git_commit_lookup(&c, repo, id) < 0 || git_commit_tree(&root, c) < 0) {
-        kvz_error_set(err, "commit %s of '%s' cannot be read (%s); the mirror is corrupt: remove it and run again",
-                      t->commit, t->url, git_msg());
+        kvz_error_set(
+            err,
+            "commit %s of '%s' cannot be read (%s); the mirror is corrupt: remove it and run again",
+            t->commit, t->url, git_msg());
         goto cleanup;
     }
     const git_tree *dir = root;
@@ -274,13 +287,17 @@ static int read_tree(struct kvz_git_tree *t, git_repository *repo, const git_oid
             goto cleanup;
         }
         if (mode != GIT_FILEMODE_TREE) {
-            kvz_error_set(err, "'%s' in commit %s of '%s' is a symbolic link or submodule; give a manifest file or a folder of them",
-                          t->path, t->commit, t->url);
+            kvz_error_set(
+                err,
+                "'%s' in commit %s of '%s' is a symbolic link or submodule; give a manifest file or a folder of them",
+                t->path, t->commit, t->url);
             goto cleanup;
         }
         if (git_tree_lookup(&sub, repo, git_tree_entry_id(e)) < 0) {
-            kvz_error_set(err, "'%s' in commit %s of '%s' cannot be read (%s); the mirror is corrupt: remove it and run again",
-                          t->path, t->commit, t->url, git_msg());
+            kvz_error_set(
+                err,
+                "'%s' in commit %s of '%s' cannot be read (%s); the mirror is corrupt: remove it and run again",
+                t->path, t->commit, t->url, git_msg());
             goto cleanup;
         }
         dir = sub;
@@ -301,8 +318,10 @@ static int read_tree(struct kvz_git_tree *t, git_repository *repo, const git_oid
             goto cleanup;
     }
     if (!t->n_files) {
-        kvz_error_set(err, "folder '%s' of commit %s of '%s' holds no *.yaml or *.yml file; check the PATH after '//'",
-                      *t->path ? t->path : "/", t->commit, t->url);
+        kvz_error_set(
+            err,
+            "folder '%s' of commit %s of '%s' holds no *.yaml or *.yml file; check the PATH after '//'",
+            *t->path ? t->path : "/", t->commit, t->url);
         goto cleanup;
     }
     ret = 0;
@@ -350,8 +369,10 @@ static int update(struct mirror *m, struct kvz_git_tree *t, bool exists, struct 
         git_oid_tostr(old, sizeof(old), &before);
         git_oid_tostr(now, sizeof(now), &after);
         struct kvz_buf b = KVZ_BUF_INIT;
-        kvz_buf_printf(&b, "history of '%s' in '%s' was rewritten (force push): %.12s is no longer in it; going on with %.12s",
-                       shown, t->url, old, now);
+        kvz_buf_printf(
+            &b,
+            "history of '%s' in '%s' was rewritten (force push): %.12s is no longer in it; going on with %.12s",
+            shown, t->url, old, now);
         t->note = kvz_buf_detach(&b);
     }
     free(branch);
@@ -390,14 +411,18 @@ int kvz_git_checkout(struct kvz_git_tree **out, const struct kvz_git_source *src
         }
         bool have = exists && has_commit(m.repo, &id);
         if (!have && o->offline) {
-            kvz_error_set(err, "the mirror of '%s' lacks commit %s of the saved plan; run without --offline to fetch it",
-                          t->url, o->pin);
+            kvz_error_set(
+                err,
+                "the mirror of '%s' lacks commit %s of the saved plan; run without --offline to fetch it",
+                t->url, o->pin);
             goto cleanup;
         }
         if (!have && (update(&m, t, exists, err) < 0 || !has_commit(m.repo, &id))) {
             if (!*err)
-                kvz_error_set(err, "commit %s of the saved plan is no longer in '%s' (history rewritten?); nothing was applied: make the plan again",
-                              o->pin, t->url);
+                kvz_error_set(
+                    err,
+                    "commit %s of the saved plan is no longer in '%s' (history rewritten?); nothing was applied: make the plan again",
+                    o->pin, t->url);
             goto cleanup;
         }
         git_oid at;
@@ -407,8 +432,10 @@ int kvz_git_checkout(struct kvz_git_tree **out, const struct kvz_git_source *src
         }
     } else {
         if (o->offline && !exists) {
-            kvz_error_set(err, "--offline: there is no mirror of '%s' in '%s' yet; run once without --offline",
-                          t->url, o->state_dir);
+            kvz_error_set(
+                err,
+                "--offline: there is no mirror of '%s' in '%s' yet; run once without --offline",
+                t->url, o->state_dir);
             goto cleanup;
         }
         if (!o->offline && update(&m, t, exists, err) < 0)
@@ -421,8 +448,10 @@ int kvz_git_checkout(struct kvz_git_tree **out, const struct kvz_git_source *src
                 kvz_error_set(err, "ref '%s' is not a branch, tag or commit of '%s'%s; check ?ref=",
                               src->ref, t->url, o->offline ? " (as mirrored: --offline)" : "");
             else
-                kvz_error_set(err, "'%s' has no HEAD branch (an empty repository?); push a commit or give ?ref=",
-                              t->url);
+                kvz_error_set(
+                    err,
+                    "'%s' has no HEAD branch (an empty repository?); push a commit or give ?ref=",
+                    t->url);
             goto cleanup;
         }
     }
@@ -434,7 +463,8 @@ int kvz_git_checkout(struct kvz_git_tree **out, const struct kvz_git_source *src
         t->note = kvz_buf_detach(&b);
     }
     if (o->require_signed) {
-        int r = kvz_git_verify_commit(&t->signer, m.repo, t->commit, o->require_signed, t->url, err);
+        int r =
+            kvz_git_verify_commit(&t->signer, m.repo, t->commit, o->require_signed, t->url, err);
         if (r < 0) {
             ret = r;
             goto cleanup;

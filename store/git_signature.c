@@ -104,7 +104,9 @@ static int verify_ssh(char **signer, const git_buf *sig, const git_buf *data, co
     char *find[] = {"ssh-keygen", "-Y", "find-principals", "-s", sigp, "-f", (char *)file, NULL};
     int st = ssh_keygen(line, sizeof(line), devnull, find);
     if (st < 0) {
-        kvz_error_set(err, "ssh-keygen is needed to check ssh signatures and cannot be run; install openssh-client");
+        kvz_error_set(
+            err,
+            "ssh-keygen is needed to check ssh signatures and cannot be run; install openssh-client");
         goto cleanup;
     }
     if (st != 0) {
@@ -112,17 +114,20 @@ static int verify_ssh(char **signer, const git_buf *sig, const git_buf *data, co
         char key[1024];
         bool good = ssh_keygen(key, sizeof(key), datap, check) == 0;
         const char *k = strstr(key, " key ");
-        snprintf(why, sizeof(why), good ? "it is signed by %s, a key not in that file" : "its ssh signature is not valid (%s)",
+        snprintf(why, sizeof(why),
+                 good ? "it is signed by %s, a key not in that file"
+                      : "its ssh signature is not valid (%s)",
                  good ? (k ? k + 5 : "an unknown key") : key);
         ret = refuse(err, commit, url, why, file);
         goto cleanup;
     }
     char principal[1024];
     snprintf(principal, sizeof(principal), "%s", line);
-    char *verify[] = {"ssh-keygen", "-Y", "verify", "-f", (char *)file, "-I", principal,
-                      "-n",         "git", "-s",     sigp, NULL};
+    char *verify[] = {"ssh-keygen", "-Y", "verify", "-f", (char *)file, "-I",
+                      principal,    "-n", "git",    "-s", sigp,         NULL};
     if (ssh_keygen(line, sizeof(line), datap, verify) != 0) {
-        snprintf(why, sizeof(why), "the ssh signature of '%s' does not verify (%s)", principal, line);
+        snprintf(why, sizeof(why), "the ssh signature of '%s' does not verify (%s)", principal,
+                 line);
         ret = refuse(err, commit, url, why, file);
         goto cleanup;
     }
@@ -160,8 +165,8 @@ static int is_keyring(const char *file)
     return (n && (head[0] & 0x80)) || (n >= 14 && !memcmp(head, "-----BEGIN PGP", 14));
 }
 
-int kvz_git_verify_commit(char **signer, git_repository *repo, const char *commit,
-                          const char *file, const char *url, struct kvz_error **err)
+int kvz_git_verify_commit(char **signer, git_repository *repo, const char *commit, const char *file,
+                          const char *url, struct kvz_error **err)
 {
     git_buf sig = GIT_BUF_INIT, data = GIT_BUF_INIT;
     git_oid id;
@@ -172,13 +177,16 @@ int kvz_git_verify_commit(char **signer, git_repository *repo, const char *commi
         return kvz_error_set_errno(err, "--require-signed '%s'", file);
     if (git_oid_fromstr(&id, commit) < 0 ||
         git_commit_extract_signature(&sig, &data, repo, &id, NULL) < 0)
-        return refuse(err, commit, url, "it is not signed; sign it (git commit -S) with a key of that file",
-                      file);
+        return refuse(err, commit, url,
+                      "it is not signed; sign it (git commit -S) with a key of that file", file);
     bool ssh_sig = !strncmp(sig.ptr, "-----BEGIN SSH SIGNATURE-----", 29);
     if (ssh_sig && pgp) {
-        ret = refuse(err, commit, url, "it carries an ssh signature and that file is an OpenPGP keyring", file);
+        ret = refuse(err, commit, url,
+                     "it carries an ssh signature and that file is an OpenPGP keyring", file);
     } else if (!ssh_sig && !pgp) {
-        ret = refuse(err, commit, url, "it carries an OpenPGP signature and that file is an allowed-signers file", file);
+        ret = refuse(err, commit, url,
+                     "it carries an OpenPGP signature and that file is an allowed-signers file",
+                     file);
     } else if (ssh_sig) {
         ret = verify_ssh(signer, &sig, &data, commit, url, file, err);
     } else {

@@ -41,8 +41,8 @@ static void refuses(const char *s, const char *why)
 static void test_grammar(void **state)
 {
     (void)state;
-    parses("git+https://git.example.org/infra.git//web?ref=main", "https://git.example.org/infra.git",
-           "web", "main");
+    parses("git+https://git.example.org/infra.git//web?ref=main",
+           "https://git.example.org/infra.git", "web", "main");
     parses("git+ssh://git@git.example.org/infra.git//web?ref=v1.4",
            "ssh://git@git.example.org/infra.git", "web", "v1.4");
     parses("git+file:///srv/infra.git//web?ref=refs/heads/main", "file:///srv/infra.git", "web",

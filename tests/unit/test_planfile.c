@@ -57,7 +57,8 @@ static void test_planfile_roundtrip_and_stale(void **state)
     const char *paths[] = {fx.m->files[0]};
     const char *uri[KVZ_N_KINDS] = {"lxc:///system", "qemu:///system"};
     const char *targets[] = {"web2"};
-    assert_int_equal(kvz_planfile_write(file, p, fx.m, paths, NULL, 1, targets, 1, uri, fp, NULL), 0);
+    assert_int_equal(kvz_planfile_write(file, p, fx.m, paths, NULL, 1, targets, 1, uri, fp, NULL),
+                     0);
 
     struct kvz_planfile *pf = NULL;
     assert_int_equal(kvz_planfile_read(&pf, file, NULL), 0);
