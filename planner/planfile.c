@@ -181,8 +181,12 @@ int kvz_planfile_read(struct kvz_planfile **out, const char *file, struct kvz_er
     pf->plan = json_incref(json_object_get(j, "plan"));
     json_t *pins = json_object_get(j, "commits");
     if (json_array_size(pins)) {
-        if (json_array_size(pins) != pf->n_paths ||
-            !(pf->commits = calloc(pf->n_paths + 1, sizeof(char *))))
+        if (json_array_size(pins) != pf->n_paths) {
+            kvz_error_set(err, "plan file '%s' is incomplete; make it again with 'kvz plan -o'",
+                          file);
+            goto cleanup;
+        }
+        if (!(pf->commits = calloc(pf->n_paths + 1, sizeof(char *))))
             goto oom;
         for (size_t i = 0; i < pf->n_paths; i++) {
             const char *c = json_string_value(json_array_get(pins, i));
