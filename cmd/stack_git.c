@@ -135,7 +135,7 @@ void kvz_stack_print_sources(struct kvz_cli *cli, const struct kvz_stack_run *r)
         const struct kvz_git_tree *t = r->trees[i];
         if (!t)
             continue;
-        printf("Source git+%s//%s: commit %s", t->url, t->path, t->commit);
+        printf("Source git+%s%s%s: commit %s", t->url, *t->path ? "//" : "", t->path, t->commit);
         if (strncmp(t->commit, shown_ref(t), strlen(shown_ref(t))))
             printf(" of %s", shown_ref(t));
         if (t->signer)
@@ -193,8 +193,8 @@ void kvz_stack_print_markdown(struct kvz_cli *cli, const struct kvz_stack_run *r
     size_t n = 0;
     for (size_t i = 0; from && i < r->n_trees; i++) {
         const struct kvz_git_tree *t = r->trees[i];
-        if (t && asprintf(&from[n], "git+%s//%s: commit %s of %s", t->url, t->path, t->commit,
-                          shown_ref(t)) >= 0)
+        if (t && asprintf(&from[n], "git+%s%s%s: commit %s of %s", t->url, *t->path ? "//" : "",
+                          t->path, t->commit, shown_ref(t)) >= 0)
             n++;
     }
     if (kvz_plan_render_markdown(&b, r->plan, (const char *const *)from, n) < 0)

@@ -16,10 +16,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* libgit2's last message on one line (some, like mbedTLS's certificate reasons, have several) */
 static const char *git_msg(void)
 {
+    static _Thread_local char line[512];
     const git_error *e = git_error_last();
-    return e && e->message ? e->message : "unknown libgit2 error";
+    size_t n = 0;
+    for (const char *c = e && e->message ? e->message : "unknown libgit2 error";
+         *c && n + 3 < sizeof(line); c++) {
+        if (*c != '\n' && *c != '\r') {
+            line[n++] = *c;
+        } else if (c[1] && c[1] != '\n' && n) {
+            line[n++] = ';';
+            line[n++] = ' ';
+        }
+    }
+    line[n] = '\0';
+    return line;
 }
 
 static char *hashed(const char *state_dir, const char *sub, const char *s)
@@ -392,6 +405,11 @@ int kvz_git_checkout(struct kvz_git_tree **out, const struct kvz_git_source *src
     int ret = -1;
     *out = NULL;
     git_libgit2_init();
+    /* https: the CA certificates OpenSSL and curl users point to, else the system's */
+    const char *ca_file = getenv("SSL_CERT_FILE"), *ca_dir = getenv("SSL_CERT_DIR");
+    if ((ca_file && *ca_file) || (ca_dir && *ca_dir))
+        git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, ca_file && *ca_file ? ca_file : NULL,
+                         ca_dir && *ca_dir ? ca_dir : NULL);
     if (!t || !(t->url = kvz_url_redact(src->url)) || !(t->path = strdup(src->path)) ||
         !(m.dir = kvz_git_mirror_dir(o->state_dir, src->url)) || !(base = strdup(m.dir))) {
         kvz_error_set(err, "git: out of memory");

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Git sources (issue 12): repositories made with the git CLI, fetched over file:// and over ssh
-# to an sshd on a loopback port; the mirror, --offline, bad input (each one line, no mirror
+# Git sources (issue 12): repositories made with the git CLI, fetched over file://, over ssh
+# to an sshd on a loopback port and over https (git http-backend behind TLS and basic auth); the mirror, --offline, bad input (each one line, no mirror
 # left half-made), a force push, host keys, signed commits (ssh-keygen and gpg).
 # No libvirt: everything here goes through 'kvz validate'.
 set -uo pipefail
@@ -11,9 +11,10 @@ export KVZ_STATE_DIR=$state NO_COLOR=1 HOME=$work/home GIT_CONFIG_NOSYSTEM=1
 unset SSH_AUTH_SOCK KVZ_REQUIRE_SIGNED
 mkdir -p "$HOME/.ssh"
 fails=0
-sshd_pid=
+sshd_pid= https_pid=
 cleanup() {
   [[ -n $sshd_pid ]] && kill "$sshd_pid" 2>/dev/null
+  [[ -n $https_pid ]] && kill "$https_pid" 2>/dev/null
   [[ -n ${GNUPGHOME:-} ]] && gpgconf --kill all 2>/dev/null
   rm -rf "$work"
 }
@@ -134,6 +135,30 @@ CFG
 else
   echo "ok - skip ssh: no sshd or not root"
 fi
+
+# --- https: TLS (the CA in SSL_CERT_FILE), basic authentication with a token from ~/.netrc or
+# the URL, never shown
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/tls.key" -out "$work/tls.crt" -days 1 \
+  -subj /CN=localhost -addext subjectAltName=DNS:localhost 2>/dev/null
+mkdir -p "$work/srv" && git clone -q --bare "$work/origin.git" "$work/srv/infra.git"
+python3 "$(dirname "$0")/git_https_server.py" "$work/srv" "$work/tls.crt" "$work/tls.key" alice s3cret "$work/port" &
+https_pid=$!
+for _ in $(seq 50); do [[ -s $work/port ]] && break; sleep 0.1; done
+hsrc="git+https://localhost:$(cat "$work/port")/infra.git//web"
+export SSL_CERT_FILE=$work/tls.crt
+rm -f "$HOME/.netrc"
+run 1 "$kvz" validate -f "$hsrc" && has "asks for credentials: put a token in ~/.netrc"
+echo "machine localhost login alice password wrong" >"$HOME/.netrc"
+run 1 "$kvz" validate -f "$hsrc" && has "refused the credentials of ~/.netrc" && lacks "wrong"
+echo "machine localhost login alice password s3cret" >"$HOME/.netrc"
+run 0 "$kvz" validate -f "$hsrc" && has "commit $c4 of main" && lacks "s3cret"
+rm -f "$HOME/.netrc"
+run 0 "$kvz" validate -f "${hsrc/https:\/\//https://alice:s3cret@}?ref=main" && has "https://***@localhost" && lacks "s3cret"
+check "no credentials in the state dir" test -z "$(grep -rl s3cret "$state" 2>/dev/null)"
+unset SSL_CERT_FILE
+run 1 "$kvz" validate -f "${hsrc/https:\/\//https://alice:s3cret@}" && has "not correctly signed by the trusted CA" && lacks "s3cret"
+check "a certificate error is one line" test "$(wc -l <<<"$out")" = 1
+kill "$https_pid"; wait "$https_pid" 2>/dev/null; https_pid=
 
 # --- signed commits: ssh signatures (ssh-keygen) and OpenPGP (gpg)
 ssh-keygen -q -t ed25519 -N '' -C alice -f "$work/alice"
