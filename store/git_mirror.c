@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <git2.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,7 +111,15 @@ static int clone_mirror(struct mirror *m, struct kvz_error **err)
         kvz_error_set(err, "git mirror: out of memory");
         goto cleanup;
     }
-    kvz_tree_discard(kvz_buf_cstr(&tmp));
+    /* under the mirror's lock nobody else is cloning it: what a killed run left goes */
+    struct kvz_buf pattern = KVZ_BUF_INIT;
+    glob_t g = {0};
+    kvz_buf_printf(&pattern, "%s.tmp.*", m->dir);
+    if (!pattern.oom && glob(kvz_buf_cstr(&pattern), GLOB_NOSORT, NULL, &g) == 0)
+        for (size_t i = 0; i < g.gl_pathc; i++)
+            kvz_tree_discard(g.gl_pathv[i]);
+    globfree(&g);
+    kvz_buf_release(&pattern);
     if (git_repository_init(&m->repo, kvz_buf_cstr(&tmp), 1) < 0) {
         kvz_error_set(err, "git mirror '%s': %s", kvz_buf_cstr(&tmp), git_msg());
         goto cleanup;

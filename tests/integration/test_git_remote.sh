@@ -72,7 +72,11 @@ run 1 "$kvz" validate -f "$src?ref=bad" && has "file://$work/origin.git@$cb:web/
 
 # --- bad input: one line each, and no mirror left by a failed first fetch
 before=$(ls "$state/git" | grep -vc '\.lock$')
+# what a killed first fetch left (<state>/git/<sha256 of the URL>.tmp.PID) is removed
+stale=$state/git/$(printf %s "file://$work/missing.git" | sha256sum | cut -c1-32).tmp.999999
+mkdir -p "$stale/objects"
 run 1 "$kvz" validate -f "git+file://$work/missing.git//web" && has "cannot fetch 'file://$work/missing.git'"
+check "a killed first fetch's leftovers are removed" test ! -e "$stale"
 check "error is one line" test "$(wc -l <<<"$out")" = 1
 check "no mirror of a missing repository" test "$(ls "$state/git" | grep -vc '\.lock$')" = "$before"
 run 1 "$kvz" validate -f "$src?ref=nope" && has "ref 'nope' is not a branch, tag or commit"
