@@ -273,10 +273,10 @@ static void load_template(struct loader *L, const char *file, const struct kvz_y
         t->digest = *taken;
         *taken = NULL;
     }
-    t->checksums_url = raw.checksums;
-    raw.checksums = NULL;
     if (kvz_manifest_template_sources(L->d, file, k, v, &raw, t) < 0)
         oom(L, file);
+    t->checksums_url = raw.checksums;
+    raw.checksums = NULL;
     t->insecure = raw.insecure;
     t->hint = t->url ? kvz_url_content_kind(t->url) : KVZ_CONTENT_UNKNOWN;
     t->loc = loc_of(file, k);

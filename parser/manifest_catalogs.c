@@ -65,13 +65,15 @@ int kvz_manifest_catalog_load(struct kvz_diags *d, const char *file, const struc
     kvz_buf_printf(&owner, "catalog '%s'", kvz_show(k->str));
     kvz_schema_decode(&kvz_schema_catalog, v, &raw, kvz_buf_cstr(&owner), k, file, d);
     if (raw.signature && raw.kind != KVZ_CATALOG_APLINFO)
-        diag(d, file, kvz_ymap_get(v, "signature"), "catalog-signature",
-             "catalog '%s': 'signature:' is for aplinfo; a simplestreams index is verified from its .json.gpg beside it when 'keyring:' is given",
-             kvz_show(k->str));
+        diag(
+            d, file, kvz_ymap_get(v, "signature"), "catalog-signature",
+            "catalog '%s': 'signature:' is for aplinfo; a simplestreams index is verified from its .json.gpg beside it when 'keyring:' is given",
+            kvz_show(k->str));
     if (raw.signature && !raw.keyring)
-        diag(d, file, kvz_ymap_get(v, "signature"), "keyring-missing",
-             "catalog '%s' has a signature but no 'keyring:' to check it with; add 'keyring: FILE' (relative to the manifest)",
-             kvz_show(k->str));
+        diag(
+            d, file, kvz_ymap_get(v, "signature"), "keyring-missing",
+            "catalog '%s' has a signature but no 'keyring:' to check it with; add 'keyring: FILE' (relative to the manifest)",
+            kvz_show(k->str));
     struct kvz_catalog *arr = realloc(m->catalogs, (m->n_catalogs + 1) * sizeof(*arr));
     if (!arr) {
         ret = -1;
@@ -110,28 +112,35 @@ int kvz_manifest_template_sources(struct kvz_diags *d, const char *file, const s
         diag(d, file, k, "missing-key",
              "template '%s' needs 'url:' (or 'catalog:' and 'name:' of a catalog entry)", name);
     if (raw->catalog && !raw->entry)
-        diag(d, file, kvz_ymap_get(v, "catalog"), "missing-key",
-             "template '%s' names a catalog but no entry; add 'name: ENTRY' (see 'kvz templates search')",
-             name);
+        diag(
+            d, file, kvz_ymap_get(v, "catalog"), "missing-key",
+            "template '%s' names a catalog but no entry; add 'name: ENTRY' (see 'kvz templates search')",
+            name);
     if (raw->entry && !raw->catalog)
         diag(d, file, kvz_ymap_get(v, "name"), "template-source",
-             "template '%s': 'name:' picks a catalog entry; add 'catalog: NAME' or remove it", name);
-    if (raw->catalog && (raw->sha256 || raw->sha512 || raw->checksums || raw->insecure))
-        diag(d, file, kvz_ymap_get(v, "catalog"), "checksum-conflict",
-             "template '%s' takes its digest from catalog '%s'; remove its sha256, sha512, checksums or insecure",
-             name, kvz_show(raw->catalog));
+             "template '%s': 'name:' picks a catalog entry; add 'catalog: NAME' or remove it",
+             name);
+    if (raw->catalog &&
+        (t->digest || raw->sha256 || raw->sha512 || raw->checksums || raw->insecure))
+        diag(
+            d, file, kvz_ymap_get(v, "catalog"), "checksum-conflict",
+            "template '%s' takes its digest from catalog '%s'; remove its sha256, sha512, checksums or insecure",
+            name, kvz_show(raw->catalog));
     if (raw->signature && !raw->checksums)
-        diag(d, file, kvz_ymap_get(v, "signature"), "signature-without-checksums",
-             "template '%s': 'signature:' signs a checksums file; add 'checksums: URL' of the signed SUMS file",
-             name);
+        diag(
+            d, file, kvz_ymap_get(v, "signature"), "signature-without-checksums",
+            "template '%s': 'signature:' signs a checksums file; add 'checksums: URL' of the signed SUMS file",
+            name);
     if (raw->signature && !raw->keyring)
-        diag(d, file, kvz_ymap_get(v, "signature"), "keyring-missing",
-             "template '%s' has a signature but no 'keyring:' to check it with; add 'keyring: FILE' (relative to the manifest)",
-             name);
+        diag(
+            d, file, kvz_ymap_get(v, "signature"), "keyring-missing",
+            "template '%s' has a signature but no 'keyring:' to check it with; add 'keyring: FILE' (relative to the manifest)",
+            name);
     if (raw->keyring && !raw->signature)
-        diag(d, file, kvz_ymap_get(v, "keyring"), "signature-missing",
-             "template '%s' has a keyring but no 'signature:'; add 'signature: URL' of the SUMS file's detached signature",
-             name);
+        diag(
+            d, file, kvz_ymap_get(v, "keyring"), "signature-missing",
+            "template '%s' has a keyring but no 'signature:'; add 'signature: URL' of the SUMS file's detached signature",
+            name);
     t->signature_url = raw->signature;
     raw->signature = NULL;
     t->catalog = raw->catalog;
@@ -149,19 +158,20 @@ void kvz_manifest_catalogs_check(struct kvz_diags *d, const struct kvz_manifest 
         for (size_t j = 0; j < i; j++)
             if (!strcmp(m->catalogs[i].name, m->catalogs[j].name)) {
                 const struct kvz_loc *a = &m->catalogs[j].loc, *b = &m->catalogs[i].loc;
-                kvz_diags_add(d, KVZ_SEV_ERROR, b->file, b->line, b->col, "duplicate-name",
-                              "catalog '%s' is defined twice (first at %s:%u:%u); rename or remove one",
-                              m->catalogs[i].name, a->file, a->line, a->col);
+                kvz_diags_add(
+                    d, KVZ_SEV_ERROR, b->file, b->line, b->col, "duplicate-name",
+                    "catalog '%s' is defined twice (first at %s:%u:%u); rename or remove one",
+                    m->catalogs[i].name, a->file, a->line, a->col);
                 break;
             }
-   
+
     for (size_t i = 0; i < m->n_templates; i++) {
         const struct kvz_template *t = &m->templates[i];
         if (t->catalog && !kvz_manifest_catalog(m, t->catalog))
-            kvz_diags_add(d, KVZ_SEV_ERROR, t->loc.file, t->loc.line, t->loc.col,
-                          "undefined-catalog",
-                          "template '%s' names catalog '%s', which is not defined; add it under 'catalogs:'",
-                          t->name, t->catalog);
+            kvz_diags_add(
+                d, KVZ_SEV_ERROR, t->loc.file, t->loc.line, t->loc.col, "undefined-catalog",
+                "template '%s' names catalog '%s', which is not defined; add it under 'catalogs:'",
+                t->name, t->catalog);
     }
 }
 

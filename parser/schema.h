@@ -76,8 +76,8 @@ struct kvz_file_head {
     char *stack, *containers_uri, *vms_uri;
 };
 
-extern const struct kvz_schema kvz_schema_file, kvz_schema_template, kvz_schema_catalog, kvz_schema_container,
-    kvz_schema_vm, kvz_schema_network;
+extern const struct kvz_schema kvz_schema_file, kvz_schema_template, kvz_schema_catalog,
+    kvz_schema_container, kvz_schema_vm, kvz_schema_network;
 
 /* The schema of resources of kind k. */
 const struct kvz_schema *kvz_schema_of(enum kvz_kind k);
