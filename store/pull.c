@@ -5,7 +5,6 @@
 #include "store/cache.h"
 #include "store/detect.h"
 #include "store/fetch.h"
-#include "store/openpgp.h"
 #include "store/unpacker.h"
 #include "store/verify.h"
 
@@ -183,46 +182,11 @@ static void report(const struct pull *p, enum kvz_progress_phase phase, uint64_t
     p->s->opts.progress(p->s->opts.progress_arg, &pr);
 }
 
-/* A signed SUMS file: its detached signature by a key of the template's keyring, checked
- * before any digest in it is trusted (store/openpgp.h). */
-static int verify_sums(struct pull *p, const struct kvz_buf *sums, struct kvz_error **err)
-{
-    const struct kvz_template *t = p->t;
-    struct kvz_buf sig = KVZ_BUF_INIT, what = KVZ_BUF_INIT;
-    char *sig_url = NULL, *shown = NULL;
-    int ret = -1;
-    if (!t->signature_url)
-        return 0;
-    shown = kvz_url_redact(t->signature_url);
-    if (kvz_fetch_url(&sig_url, t->signature_url, err) < 0 ||
-        kvz_fetch_small(&sig, sig_url, 1u << 20, t->name, &p->s->opts, err) < 0) {
-        kvz_error_wrap(err, "signature '%s' (nothing was downloaded; check 'signature:')",
-                       shown ? shown : "?");
-        goto cleanup;
-    }
-    kvz_buf_printf(&what, "signature '%s'", shown ? shown : "?");
-    if (what.oom) {
-        kvz_error_set(err, "out of memory");
-        goto cleanup;
-    }
-    ret = kvz_openpgp_verify(NULL, sums->ptr, sums->len, sig.ptr, sig.len, t->keyring,
-                             kvz_buf_cstr(&what), err);
-cleanup:
-    kvz_buf_release(&sig);
-    kvz_buf_release(&what);
-    free(sig_url);
-    free(shown);
-    return ret;
-}
-
 /* The digest the bytes must have: the manifest's, or the SUMS file's line for our file. */
 static int resolve_expected(enum kvz_digest_algo *algo, char **hex, struct pull *p,
                             struct kvz_error **err)
 {
     const struct kvz_template *t = p->t;
-    struct kvz_buf sums = KVZ_BUF_INIT;
-    char *sums_url = NULL, *name = NULL, *sums_shown = NULL;
-    int ret = -1;
     *algo = KVZ_DIGEST_NONE;
     *hex = NULL;
     if (!t->checksums_url) {
@@ -242,21 +206,7 @@ static int resolve_expected(enum kvz_digest_algo *algo, char **hex, struct pull 
         struct kvz_progress pr = {.name = t->name, .phase = KVZ_PROGRESS_CHECKSUMS};
         p->s->opts.progress(p->s->opts.progress_arg, &pr);
     }
-    if (kvz_fetch_url(&sums_url, t->checksums_url, err) < 0 ||
-        kvz_fetch_small(&sums, sums_url, 4u << 20, t->name, &p->s->opts, err) < 0 ||
-        verify_sums(p, &sums, err) < 0 || kvz_fetch_url_basename(&name, p->url, err) < 0 ||
-        kvz_sums_find(algo, hex, sums.ptr, sums.len, name, err) < 0) {
-        sums_shown = kvz_url_redact(t->checksums_url);
-        kvz_error_wrap(err, "checksums '%s'", sums_shown ? sums_shown : "?");
-        goto cleanup;
-    }
-    ret = 0;
-cleanup:
-    kvz_buf_release(&sums);
-    free(sums_url);
-    free(sums_shown);
-    free(name);
-    return ret;
+    return kvz_store_checksum(algo, hex, t, &p->s->opts, err);
 }
 
 static void mib(char out[32], uint64_t bytes)
