@@ -23,6 +23,8 @@ enum kvz_opt_id {
     KVZ_OPT_PARALLEL,
     KVZ_OPT_MAX_DISRUPTION,
     KVZ_OPT_FORCE,
+    KVZ_OPT_LOCKFILE,
+    KVZ_OPT_UPGRADE,
     KVZ_N_OPTS
 };
 
@@ -38,6 +40,8 @@ struct kvz_opts {
     unsigned parallel;                  /* --parallel, default 4 */
     enum kvz_disruption max_disruption; /* --max-disruption, default destroy */
     struct kvz_paths args;              /* the positional arguments */
+    bool lock_readonly;                 /* --lockfile readonly */
+    bool upgrade;                       /* --upgrade */
 };
 
 /*

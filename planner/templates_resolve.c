@@ -147,7 +147,8 @@ static int from_catalog(struct kvz_template *t, const struct kvz_manifest *m, st
     const struct kvz_catalog_entry *e = NULL;
     enum kvz_content_kind want;
     if (wanted_kind(&want, m, t, err) < 0 || catalog_index(&idx, cs, c, so, err) < 0 ||
-        kvz_catalog_pick(&e, idx, c->name, t->entry, want, kvz_host_arch(), err) < 0)
+        kvz_catalog_pick(&e, idx, c->name, t->entry, want,
+                         kvz_host_arch() ? kvz_host_arch() : "unknown", err) < 0)
         return kvz_error_wrap(err, "template '%s'", t->name);
     if (set_str(&t->url, e->url, err) < 0 || set_str(&t->version, e->version, err) < 0 ||
         set_str(&t->digest, e->digest, err) < 0)

@@ -11,7 +11,6 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
 
 #define INDEX_MAX (64u << 20) /* an index larger than this is not one */
 
@@ -112,24 +111,6 @@ int kvz_version_cmp(const char *a, const char *b)
             return first_diff;
     }
     return 0;
-}
-
-const char *kvz_host_arch(void)
-{
-    static const struct {
-        const char *machine, *arch;
-    } map[] = {{"x86_64", "amd64"}, {"aarch64", "arm64"},   {"i686", "i386"},
-               {"i386", "i386"},    {"armv7l", "armhf"},    {"ppc64le", "ppc64el"},
-               {"s390x", "s390x"},  {"riscv64", "riscv64"}, {"loongarch64", "loong64"}};
-    static char other[65];
-    struct utsname u;
-    if (uname(&u) < 0)
-        return "unknown";
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (!strcmp(u.machine, map[i].machine))
-            return map[i].arch;
-    snprintf(other, sizeof(other), "%s", u.machine);
-    return other;
 }
 
 static bool has_alias(const char *aliases, const char *name)

@@ -79,7 +79,4 @@ int kvz_catalog_pick(const struct kvz_catalog_entry **out, const struct kvz_cata
 /* Debian's version order (dpkg's): <0, 0, >0. */
 int kvz_version_cmp(const char *a, const char *b);
 
-/* The host's architecture in Debian's names ("amd64" for x86_64, "arm64" for aarch64...). */
-const char *kvz_host_arch(void);
-
 #endif
