@@ -107,6 +107,7 @@ static void template_release(struct kvz_template *t)
     free(t->catalog);
     free(t->entry);
     free(t->version);
+    free(t->locked_checksums);
 }
 
 void kvz_manifest_free(struct kvz_manifest *pub)

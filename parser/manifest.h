@@ -40,9 +40,10 @@ struct kvz_template {
     enum kvz_content_kind hint; /* guessed from the URL's file name */
     struct kvz_loc loc;
     /* Filled when resolved from a catalog or the lockfile (planner/templates_resolve.h). */
-    char *version; /* the catalog entry's version, or NULL */
-    uint64_t size; /* bytes the catalog or lock gives, 0 when unknown */
-    bool locked;   /* url and digest come from kvz.lock */
+    char *version;          /* the catalog entry's version, or NULL */
+    uint64_t size;          /* bytes the catalog or lock gives, 0 when unknown */
+    bool locked;            /* url and digest come from kvz.lock */
+    char *locked_checksums; /* the SUMS url a locked template declares (no longer fetched) */
 };
 
 enum kvz_catalog_kind { KVZ_CATALOG_APLINFO = 0, KVZ_CATALOG_SIMPLESTREAMS };

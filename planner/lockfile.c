@@ -105,7 +105,7 @@ const struct kvz_lock_entry *kvz_lockfile_get(const struct kvz_lockfile *lf, con
 
 bool kvz_lockfile_wants(const struct kvz_template *t)
 {
-    return t->catalog || t->checksums_url;
+    return t->catalog || t->checksums_url || t->locked_checksums;
 }
 
 static bool same(const char *a, const char *b)
@@ -117,9 +117,10 @@ bool kvz_lockfile_fits(const struct kvz_lock_entry *e, const struct kvz_template
 {
     if (t->catalog)
         return same(e->catalog, t->catalog) && same(e->entry, t->entry);
-    if (!t->checksums_url || e->catalog)
+    const char *sums = t->checksums_url ? t->checksums_url : t->locked_checksums;
+    if (!sums || e->catalog)
         return false;
-    char *u = kvz_url_redact(t->url), *c = kvz_url_redact(t->checksums_url);
+    char *u = kvz_url_redact(t->url), *c = kvz_url_redact(sums);
     bool fits = same(e->url, u) && same(e->checksums, c);
     free(u);
     free(c);
@@ -142,14 +143,24 @@ int kvz_lockfile_parse(struct kvz_lockfile *out, const char *data, size_t len, c
                        struct kvz_error **err)
 {
     json_error_t je;
-    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je), *tmpls, *v;
-    const char *name;
-    int ret = -1;
+    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
     memset(out, 0, sizeof(*out));
     if (!root)
         return kvz_error_set(err,
                              "lockfile '%s': line %d: %s; fix it or write it again with 'kvz lock'",
                              path, je.line, je.text);
+    int ret = kvz_lockfile_from_json(out, root, path, err);
+    json_decref(root);
+    return ret;
+}
+
+int kvz_lockfile_from_json(struct kvz_lockfile *out, const json_t *root, const char *path,
+                           struct kvz_error **err)
+{
+    json_t *tmpls, *v;
+    const char *name;
+    int ret = -1;
+    memset(out, 0, sizeof(*out));
     if (json_integer_value(json_object_get(root, "kvz_lock")) != 1 ||
         !json_is_object(tmpls = json_object_get(root, "templates"))) {
         kvz_error_set(err,
@@ -185,7 +196,6 @@ int kvz_lockfile_parse(struct kvz_lockfile *out, const char *data, size_t len, c
     }
     ret = 0;
 cleanup:
-    json_decref(root);
     if (ret < 0)
         kvz_lockfile_release(out);
     return ret;
@@ -215,7 +225,7 @@ int kvz_lockfile_read(struct kvz_lockfile *out, const char *path, struct kvz_err
     return r < 0 ? -1 : 1;
 }
 
-char *kvz_lockfile_format(const struct kvz_lockfile *lf)
+json_t *kvz_lockfile_to_json(const struct kvz_lockfile *lf)
 {
     json_t *tmpls = json_object();
     json_t *root = json_pack("{s:i, s:o}", "kvz_lock", 1, "templates", tmpls);
@@ -236,6 +246,15 @@ char *kvz_lockfile_format(const struct kvz_lockfile *lf)
             json_object_set_new(o, "size", json_integer((json_int_t)e->size));
         json_object_set_new(tmpls, e->name, o);
     }
+    return root;
+oom:
+    json_decref(root);
+    return NULL;
+}
+
+char *kvz_lockfile_format(const struct kvz_lockfile *lf)
+{
+    json_t *root = kvz_lockfile_to_json(lf);
     char *s = root ? json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
     json_decref(root);
     if (!s)
@@ -244,9 +263,6 @@ char *kvz_lockfile_format(const struct kvz_lockfile *lf)
     kvz_buf_printf(&b, "%s\n", s);
     free(s);
     return kvz_buf_detach(&b);
-oom:
-    json_decref(root);
-    return NULL;
 }
 
 int kvz_lockfile_write(const char *path, const struct kvz_lockfile *lf, struct kvz_error **err)

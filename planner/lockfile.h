@@ -44,6 +44,13 @@ int kvz_lockfile_read(struct kvz_lockfile *out, const char *path, struct kvz_err
 int kvz_lockfile_parse(struct kvz_lockfile *out, const char *data, size_t len, const char *path,
                        struct kvz_error **err) __attribute__((warn_unused_result));
 
+struct json_t;
+
+/* The lockfile as JSON (a new reference), or NULL on OOM; and back (plan files embed it). */
+struct json_t *kvz_lockfile_to_json(const struct kvz_lockfile *lf);
+int kvz_lockfile_from_json(struct kvz_lockfile *out, const struct json_t *root, const char *path,
+                           struct kvz_error **err) __attribute__((warn_unused_result));
+
 /* The lockfile's text (caller frees), or NULL on OOM. */
 char *kvz_lockfile_format(const struct kvz_lockfile *lf);
 

@@ -1,6 +1,7 @@
 #include "planner/planfile.h"
 
 #include "parser/spec_digest.h"
+#include "planner/templates_resolve.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -120,6 +121,14 @@ int kvz_planfile_write(const char *file, const struct kvz_plan *p, const struct 
                   "manifest_digest", digest, "targets", str_array(targets, n_targets), "uris",
                   "containers", uri[KVZ_KIND_CONTAINER], "vms", uri[KVZ_KIND_VM],
                   "observed_fingerprint", fingerprint, "plan", kvz_plan_to_json(p));
+    /* the resolved templates, so that applying it uses exactly them (absent without any) */
+    struct kvz_lockfile resolved;
+    if (j && kvz_templates_resolved(&resolved, m, err) < 0)
+        goto cleanup;
+    if (j && resolved.n)
+        json_object_set_new(j, "templates", kvz_lockfile_to_json(&resolved));
+    if (j)
+        kvz_lockfile_release(&resolved);
     char self[65];
     if (!j || file_digest(self, j) < 0 ||
         json_object_set_new(j, "plan_digest", json_string(self))) {
@@ -207,6 +216,9 @@ int kvz_planfile_read(struct kvz_planfile **out, const char *file, struct kvz_er
     pf->uri[KVZ_KIND_CONTAINER] = dup_str(uris, "containers");
     pf->uri[KVZ_KIND_VM] = dup_str(uris, "vms");
     pf->plan = json_incref(json_object_get(j, "plan"));
+    json_t *tmpls = json_object_get(j, "templates");
+    if (tmpls && kvz_lockfile_from_json(&pf->templates, tmpls, file, err) < 0)
+        goto cleanup;
     if (!pf->paths || !pf->targets || !pf->manifest_digest || !pf->fingerprint ||
         !json_is_object(pf->plan)) {
         kvz_error_set(err, "plan file '%s' is incomplete; make it again with 'kvz plan -o'", file);
@@ -266,5 +278,6 @@ void kvz_planfile_free(struct kvz_planfile *pf)
     for (int k = 0; k < KVZ_N_KINDS; k++)
         free(pf->uri[k]);
     json_decref(pf->plan);
+    kvz_lockfile_release(&pf->templates);
     free(pf);
 }

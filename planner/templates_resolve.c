@@ -107,7 +107,10 @@ static int apply_lock(struct kvz_template *t, const struct kvz_manifest *m,
         t->hint = kvz_url_content_kind(url);
     }
     /* the digest is pinned: the SUMS file and its signature were checked when it was locked */
-    free(t->checksums_url);
+    if (t->checksums_url) {
+        free(t->locked_checksums);
+        t->locked_checksums = t->checksums_url;
+    }
     free(t->signature_url);
     t->checksums_url = t->signature_url = NULL;
     t->size = e->size;
@@ -255,4 +258,40 @@ cleanup:
     if (ret < 0 && out)
         kvz_lockfile_release(out);
     return ret;
+}
+
+int kvz_templates_resolved(struct kvz_lockfile *out, const struct kvz_manifest *m,
+                           struct kvz_error **err)
+{
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < m->n_templates; i++) {
+        const struct kvz_template *t = &m->templates[i];
+        if (!kvz_lockfile_wants(t) || !t->url || !t->digest)
+            continue;
+        if (lock_entry(out, t, t->checksums_url ? t->checksums_url : t->locked_checksums, err) <
+            0) {
+            kvz_lockfile_release(out);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int kvz_templates_apply_recorded(struct kvz_manifest *m, const struct kvz_lockfile *recorded,
+                                 struct kvz_error **err)
+{
+    for (size_t i = 0; i < m->n_templates; i++) {
+        struct kvz_template *t = &m->templates[i];
+        const struct kvz_lock_entry *e = kvz_lockfile_get(recorded, t->name);
+        if (e && kvz_lockfile_fits(e, t)) {
+            if (apply_lock(t, m, e, err) < 0)
+                return -1;
+        } else if (t->catalog) {
+            return kvz_error_set(
+                err,
+                "the plan file records no resolution of template '%s'; make the plan again with 'kvz plan -o'",
+                t->name);
+        }
+    }
+    return 0;
 }

@@ -33,6 +33,16 @@ int kvz_templates_resolve(struct kvz_lockfile *out, struct kvz_manifest *m,
                           const struct kvz_resolve_opts *o, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
+/* What m's templates were resolved to (those kvz_lockfile_wants with a url and digest), for a
+ * plan file. 0, or -1 on OOM. */
+int kvz_templates_resolved(struct kvz_lockfile *out, const struct kvz_manifest *m,
+                           struct kvz_error **err) __attribute__((warn_unused_result));
+
+/* Resolves m's templates to what a plan file recorded (kvz apply PLANFILE): a catalog template
+ * it does not hold as declared fails. 0 or -1. */
+int kvz_templates_apply_recorded(struct kvz_manifest *m, const struct kvz_lockfile *recorded,
+                                 struct kvz_error **err) __attribute__((warn_unused_result));
+
 /* "sha512:HEX" of t's algo and digest (caller frees), or NULL when t has none. */
 char *kvz_template_digest_str(const struct kvz_template *t);
 
