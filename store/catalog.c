@@ -29,8 +29,10 @@ void kvz_catalog_index_release(struct kvz_catalog_index *idx)
 {
     for (size_t i = 0; idx && i < idx->n; i++)
         entry_release(&idx->v[i]);
-    if (idx)
+    if (idx) {
         free(idx->v);
+        memset(idx, 0, sizeof(*idx));
+    }
 }
 
 static char *dup_or_null(const char *s, bool *oom)
