@@ -218,7 +218,7 @@ static void load_template(struct loader *L, const char *file, const struct kvz_y
     kvz_schema_decode(&kvz_schema_template, v, &raw, kvz_buf_cstr(&owner), k, file, L->d);
 
     const char *sums[] = {"sha256", "sha512", "checksums"};
-    size_t count = raw.catalog ? 1 : 0; /* a catalog entry's digest counts as its checksum */
+    size_t count = 0;
     for (size_t i = 0; i < 3; i++) {
         const struct kvz_ynode *at = kvz_ymap_get(v, sums[i]);
         if (!at || at->type == KVZ_YINVALID)
@@ -234,7 +234,8 @@ static void load_template(struct loader *L, const char *file, const struct kvz_y
                 "template '%s' has a checksum and 'insecure: true'; remove 'insecure'",
                 kvz_show(k->str));
     enum kvz_url_scheme scheme = raw.url ? kvz_url_scheme(raw.url) : KVZ_URL_BAD;
-    if ((scheme == KVZ_URL_HTTP || scheme == KVZ_URL_HTTPS) && !count && !raw.insecure)
+    if ((scheme == KVZ_URL_HTTP || scheme == KVZ_URL_HTTPS) && !count && !raw.insecure &&
+        !raw.catalog)
         diag_at(
             L, KVZ_SEV_ERROR, loc_of(file, k), "checksum-missing",
             "template '%s' downloads over http(s) without a checksum; add 'sha256: HEX', 'sha512: HEX' or 'checksums: URL' of a SHA256SUMS file (or 'insecure: true' to skip verification)",

@@ -105,10 +105,10 @@ int kvz_manifest_template_sources(struct kvz_diags *d, const char *file, const s
                                   struct kvz_template *t)
 {
     const char *name = kvz_show(k->str);
-    if (raw->catalog && raw->url)
+    if (raw->catalog && (raw->url || t->url))
         diag(d, file, kvz_ymap_get(v, "catalog"), "template-source",
              "template '%s' has both 'url:' and 'catalog:'; keep one", name);
-    else if (!raw->catalog && !raw->url && !kvz_ymap_get(v, "url"))
+    else if (!raw->catalog && !raw->url && !t->url && !kvz_ymap_get(v, "url"))
         diag(d, file, k, "missing-key",
              "template '%s' needs 'url:' (or 'catalog:' and 'name:' of a catalog entry)", name);
     if (raw->catalog && !raw->entry)
