@@ -94,6 +94,26 @@ manifest "$work/good-bin.yaml" SHA512SUMS SHA512SUMS.sign keys/release.gpg
 "$kvz" --state-dir "$work/st-bin" templates pull -f "$work/good-bin.yaml" >"$work/out" 2>"$work/err" ||
   fail "binary signature: $(cat "$work/err")"
 
+# kvz lock verifies the signature too: another key's refused, no lock written
+mkdir -p "$work/lk"
+cp -r "$work/keys" "$work/lk/"
+sed 's/SHA512SUMS.asc/SHA512SUMS.other/' "$work/good.yaml" > "$work/lk/kvz.yaml"
+if "$kvz" --state-dir "$work/st-lk" lock -f "$work/lk/kvz.yaml" >"$work/out" 2>"$work/err"; then fail "lock with another key's signature"; fi
+grep -qF "is signed by key $other_fpr" "$work/err" || fail "lock: $(cat "$work/err")"
+[[ ! -e $work/lk/kvz.lock ]] || fail "a lock was written from an unverified SUMS file"
+# the good signature: locked; the SUMS file is then not fetched again, even when it moves
+cp "$work/good.yaml" "$work/lk/kvz.yaml"
+"$kvz" --state-dir "$work/st-lk" lock -f "$work/lk/kvz.yaml" >"$work/out" 2>"$work/err" || fail "lock: $(cat "$work/err")"
+digest=$(cut -d' ' -f1 "$work/www/SHA512SUMS")
+grep -q "\"digest\": \"sha512:$digest\"" "$work/lk/kvz.lock" || fail "lock content: $(cat "$work/lk/kvz.lock")"
+grep -q "\"checksums\": \"http://127.0.0.1:$port/SHA512SUMS\"" "$work/lk/kvz.lock" || fail "lock content: $(cat "$work/lk/kvz.lock")"
+sums_before=$(hits /SHA512SUMS)
+printf '%0128d  rootfs.tar.xz\n' 1 > "$work/www/SHA512SUMS"
+"$kvz" --state-dir "$work/st-lk" templates pull -f "$work/lk/kvz.yaml" --lockfile readonly >"$work/out" 2>"$work/err" ||
+  fail "locked pull: $(cat "$work/err")"
+[[ $(hits /SHA512SUMS) == "$sums_before" ]] || fail "a locked pull fetched the SUMS file"
+cp "$work/SHA512SUMS.orig" "$work/www/SHA512SUMS"
+
 # a signature without a keyring is a manifest error
 sed '/keyring:/d' "$work/good.yaml" > "$work/nokeyring.yaml"
 if "$kvz" validate -f "$work/nokeyring.yaml" >"$work/out" 2>&1; then fail "validate without keyring"; fi
