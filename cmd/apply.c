@@ -3,6 +3,7 @@
 #include "cmd/options.h"
 #include "cmd/stack.h"
 #include "planner/planfile.h"
+#include "planner/templates_resolve.h"
 
 #include <stdio.h>
 
@@ -36,8 +37,15 @@ static int load_planfile(struct kvz_cli *cli, struct kvz_stack_run *r, const cha
     r->pins = (const char *const *)(*pf)->commits;
     r->offline = o->offline;
     r->require_signed = o->require_signed;
-    if (kvz_stack_load(cli, r, (const char *const *)(*pf)->paths, (*pf)->n_paths) < 0 ||
-        kvz_stack_lock(cli, r) < 0 || kvz_stack_observe(cli, r, uri) < 0 ||
+    if (kvz_stack_load(cli, r, (const char *const *)(*pf)->paths, (*pf)->n_paths) < 0)
+        return -1;
+    /* the templates as planned, not as the catalogs or kvz.lock say now */
+    if (kvz_templates_apply_recorded(r->m, &(*pf)->templates, &err) < 0) {
+        kvz_out_kvz_error(cli, err);
+        kvz_error_free(err);
+        return -1;
+    }
+    if (kvz_stack_lock(cli, r) < 0 || kvz_stack_observe(cli, r, uri) < 0 ||
         kvz_stack_plan(cli, r, (const char *const *)(*pf)->targets, (*pf)->n_targets, false) < 0 ||
         kvz_stack_fingerprint(cli, r, fp) < 0)
         return -1;

@@ -18,14 +18,14 @@ static const struct kvz_command commands[] = {
     {"plan", cmd_plan,
      "kvz plan [-f PATH]... [-o PLANFILE] [--json | --format FORMAT] [--detailed-exitcode] [--target NAME]... [--offline] [--require-signed FILE]",
      "show what apply would change",
-     O(FILE) | O(OUT) | O(JSON) | O(DETAILED) | O(TARGET) | O(FORMAT) | O(OFFLINE) |
+     O(FILE) | O(OUT) | O(JSON) | O(DETAILED) | O(TARGET) | O(LOCKFILE) | O(FORMAT) | O(OFFLINE) |
          O(REQUIRE_SIGNED),
      0, NULL, NULL},
     {"apply", cmd_apply,
      "kvz apply [-f PATH]... [--auto-approve] [--json] [--parallel N] [--target NAME]... [--max-disruption LEVEL] [--force] [--offline] [--require-signed FILE] | kvz apply PLANFILE",
      "make the host match the manifests",
      O(FILE) | O(JSON) | O(AUTO_APPROVE) | O(PARALLEL) | O(TARGET) | O(MAX_DISRUPTION) | O(FORCE) |
-         O(OFFLINE) | O(REQUIRE_SIGNED),
+         O(LOCKFILE) | O(OFFLINE) | O(REQUIRE_SIGNED),
      1, "'kvz apply' takes one plan file", NULL},
     {"destroy", cmd_destroy,
      "kvz destroy [-f PATH]... [--auto-approve] [--target NAME]... [--parallel N] [--force]",
@@ -34,11 +34,17 @@ static const struct kvz_command commands[] = {
     {"status", cmd_status, "kvz status [-f PATH]... [--json]",
      "managed resources, state, drift, provenance",
      O(FILE) | O(JSON) | O(OFFLINE) | O(REQUIRE_SIGNED), 0, NULL, NULL},
-    {"templates", cmd_templates, "kvz templates pull|list|prune [-f PATH]...", "the download cache",
-     O(FILE), 1, "run 'kvz help templates'",
+    {"templates", cmd_templates, "kvz templates pull|list|prune|search [WORDS] [-f PATH]...",
+     "the download cache and the catalogs", O(FILE) | O(JSON) | O(LOCKFILE), 16,
+     "run 'kvz help templates'",
      "  pull                    download, verify and unpack the manifests' templates\n"
+     "  search [WORDS]          the entries of the manifests' catalogs (version, type, arch, size,\n"
+     "                          digest); --json\n"
      "  list                    each template: kind, size, digest, cached or not\n"
      "  prune                   remove cache entries no given manifest references\n"},
+    {"lock", cmd_lock, "kvz lock [-f PATH]... [--upgrade [NAME]...]",
+     "pin what the templates resolve to in kvz.lock", O(FILE) | O(UPGRADE), 64,
+     "name templates with --upgrade", NULL},
     {"doctor", cmd_doctor, "kvz doctor [-f PATH]...", "host checks: libvirt, KVM, cgroups, storage",
      O(FILE), 0, NULL, NULL},
 };

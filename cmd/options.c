@@ -27,6 +27,10 @@ static const struct opt_spec specs[KVZ_N_OPTS] = {
     [KVZ_OPT_FORCE] =
         {"force", 0, NULL,
          "guests whose data goes anyway (deletes, replaces) are forced off, no graceful stop"},
+    [KVZ_OPT_LOCKFILE] = {"lockfile", 0, "MODE",
+                          "readonly: fail unless kvz.lock holds every template as declared (CI)"},
+    [KVZ_OPT_UPGRADE] = {"upgrade", 0, NULL,
+                         "resolve the templates (all, or those named) anew and rewrite kvz.lock"},
     [KVZ_OPT_OFFLINE] = {"offline", 0, NULL,
                          "git sources: use their mirror as it is, fetch nothing"},
     [KVZ_OPT_REQUIRE_SIGNED] =
@@ -83,6 +87,16 @@ static int set_value(struct kvz_opts *o, struct kvz_cli *cli, enum kvz_opt_id id
             kvz_out_error(cli, "--max-disruption '%s': use live, restart or destroy", v);
             return -2;
         }
+        return 0;
+    case KVZ_OPT_LOCKFILE:
+        if (strcmp(v, "readonly") && strcmp(v, "use")) {
+            kvz_out_error(cli, "--lockfile '%s': use readonly (or use, the default)", v);
+            return -2;
+        }
+        o->lock_readonly = !strcmp(v, "readonly");
+        return 0;
+    case KVZ_OPT_UPGRADE:
+        o->upgrade = true;
         return 0;
     case KVZ_OPT_OFFLINE:
         o->offline = true;

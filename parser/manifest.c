@@ -1,6 +1,7 @@
 #include "parser/manifest.h"
 
 #include "base/buf.h"
+#include "parser/manifest_catalogs.h"
 #include "parser/manifest_files.h"
 #include "parser/manifest_networks.h"
 #include "parser/manifest_vm.h"
@@ -104,6 +105,12 @@ static void template_release(struct kvz_template *t)
     free(t->url);
     free(t->digest);
     free(t->checksums_url);
+    free(t->signature_url);
+    free(t->keyring);
+    free(t->catalog);
+    free(t->entry);
+    free(t->version);
+    free(t->locked_checksums);
 }
 
 void kvz_manifest_free(struct kvz_manifest *pub)
@@ -115,6 +122,9 @@ void kvz_manifest_free(struct kvz_manifest *pub)
         template_release(&pub->templates[i]);
     for (size_t i = 0; i < pub->n_resources; i++)
         resource_release(&pub->resources[i]);
+    for (size_t i = 0; i < pub->n_catalogs; i++)
+        kvz_catalog_release(&pub->catalogs[i]);
+    free(pub->catalogs);
     for (size_t i = 0; i < pub->n_files; i++)
         free(pub->files[i]);
     free(pub->templates);
@@ -205,7 +215,7 @@ static void load_template(struct loader *L, const char *file, const struct kvz_y
     struct kvz_template_raw raw = {0};
     struct kvz_buf owner = KVZ_BUF_INIT;
     bool name_ok = check_name(L, file, k, "template");
-    if (!body_ok(L, file, k, v, "template", "'url:' and 'sha256:'"))
+    if (!body_ok(L, file, k, v, "template", "'url:' and 'sha256:' (or 'catalog:' and 'name:')"))
         goto cleanup;
     kvz_buf_printf(&owner, "template '%s'", kvz_show(k->str));
     kvz_schema_decode(&kvz_schema_template, v, &raw, kvz_buf_cstr(&owner), k, file, L->d);
@@ -227,7 +237,8 @@ static void load_template(struct loader *L, const char *file, const struct kvz_y
                 "template '%s' has a checksum and 'insecure: true'; remove 'insecure'",
                 kvz_show(k->str));
     enum kvz_url_scheme scheme = raw.url ? kvz_url_scheme(raw.url) : KVZ_URL_BAD;
-    if ((scheme == KVZ_URL_HTTP || scheme == KVZ_URL_HTTPS) && !count && !raw.insecure)
+    if ((scheme == KVZ_URL_HTTP || scheme == KVZ_URL_HTTPS) && !count && !raw.insecure &&
+        !raw.catalog)
         diag_at(
             L, KVZ_SEV_ERROR, loc_of(file, k), "checksum-missing",
             "template '%s' downloads over http(s) without a checksum; add 'sha256: HEX', 'sha512: HEX' or 'checksums: URL' of a SHA256SUMS file (or 'insecure: true' to skip verification)",
@@ -267,6 +278,8 @@ static void load_template(struct loader *L, const char *file, const struct kvz_y
         t->digest = *taken;
         *taken = NULL;
     }
+    if (kvz_manifest_template_sources(L->d, file, k, v, &raw, t) < 0)
+        oom(L, file);
     t->checksums_url = raw.checksums;
     raw.checksums = NULL;
     t->insecure = raw.insecure;
@@ -408,7 +421,10 @@ static void load_section(struct loader *L, const char *file, const struct kvz_yn
         const struct kvz_ynode *k = &sec->kids[2 * i], *v = &sec->kids[2 * i + 1];
         if (!strcmp(key, "templates"))
             load_template(L, file, k, v);
-        else
+        else if (!strcmp(key, "catalogs")) {
+            if (kvz_manifest_catalog_load(L->d, file, k, v, &L->m->pub) < 0)
+                oom(L, file);
+        } else
             load_resource(L, file,
                           !strcmp(key, "vms")        ? KVZ_KIND_VM
                           : !strcmp(key, "networks") ? KVZ_KIND_NETWORK
@@ -459,6 +475,7 @@ static void load_data(void *ctx, const char *name, const char *data, size_t len)
     } else {
         load_head(L, file, root);
         load_section(L, file, root, "templates");
+        load_section(L, file, root, "catalogs");
         load_section(L, file, root, "networks");
         load_section(L, file, root, "containers");
         load_section(L, file, root, "vms");
@@ -649,6 +666,7 @@ static void finish(struct loader *L)
     size_t n = 0;
     if (index_templates(L) < 0)
         goto oom;
+    kvz_manifest_catalogs_check(L->d, pub);
     for (int k = 0; k < KVZ_N_KINDS; k++) {
         n += L->npend[k];
         for (size_t i = 0; i < L->npend[k]; i++)

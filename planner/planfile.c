@@ -2,6 +2,7 @@
 
 #include "parser/git_source.h"
 #include "parser/spec_digest.h"
+#include "planner/templates_resolve.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -89,7 +90,15 @@ int kvz_planfile_write(const char *file, const struct kvz_plan *p, const struct 
                   "manifest_digest", digest, "targets", str_array(targets, n_targets), "uris",
                   "containers", uri[KVZ_KIND_CONTAINER], "vms", uri[KVZ_KIND_VM],
                   "observed_fingerprint", fingerprint, "plan", kvz_plan_to_json(p));
-    json_t *pins = json_array();
+    /* the resolved templates, so that applying it uses exactly them (absent without any) */
+    struct kvz_lockfile resolved;
+    if (j && kvz_templates_resolved(&resolved, m, err) < 0)
+        goto cleanup;
+    if (j && resolved.n)
+        json_object_set_new(j, "templates", kvz_lockfile_to_json(&resolved));
+    if (j)
+        kvz_lockfile_release(&resolved);
+    json_t *pins = j ? json_array() : NULL;
     for (size_t i = 0; commits && pins && i < n_paths; i++)
         json_array_append_new(pins, commits[i] ? json_string(commits[i]) : json_null());
     char self[65];
@@ -179,6 +188,9 @@ int kvz_planfile_read(struct kvz_planfile **out, const char *file, struct kvz_er
     pf->uri[KVZ_KIND_CONTAINER] = dup_str(uris, "containers");
     pf->uri[KVZ_KIND_VM] = dup_str(uris, "vms");
     pf->plan = json_incref(json_object_get(j, "plan"));
+    json_t *tmpls = json_object_get(j, "templates");
+    if (tmpls && kvz_lockfile_from_json(&pf->templates, tmpls, file, err) < 0)
+        goto cleanup;
     json_t *pins = json_object_get(j, "commits");
     if (json_array_size(pins)) {
         if (json_array_size(pins) != pf->n_paths) {
@@ -254,5 +266,6 @@ void kvz_planfile_free(struct kvz_planfile *pf)
     for (int k = 0; k < KVZ_N_KINDS; k++)
         free(pf->uri[k]);
     json_decref(pf->plan);
+    kvz_lockfile_release(&pf->templates);
     free(pf);
 }

@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "parser/manifest.h"
+#include "planner/lockfile.h"
 #include "planner/plan.h"
 
 #include <stddef.h>
@@ -21,9 +22,10 @@ struct kvz_planfile {
     char **targets;
     size_t n_targets;
     char *uri[KVZ_N_KINDS];
-    char *fingerprint;   /* kvz_observed_fingerprint() when planned */
-    struct json_t *plan; /* kvz_plan_to_json() when planned */
-    char **commits;      /* per path: the commit of a git source, pinned; NULL for a local one */
+    char *fingerprint;             /* kvz_observed_fingerprint() when planned */
+    struct json_t *plan;           /* kvz_plan_to_json() when planned */
+    struct kvz_lockfile templates; /* what the catalog and locked templates resolved to */
+    char **commits; /* per path: the commit of a git source, pinned; NULL for a local one */
 };
 
 /* sha256 over the contents of the files of `m`, in load order (as they were loaded). */
