@@ -73,6 +73,12 @@ static int fetch(struct mirror *m, struct kvz_error **err)
     void *auth = NULL;
     int ret = -1;
     git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
+    /* https: the CA certificates OpenSSL and curl users point to (a file rather than a folder,
+     * which would be parsed whole), else the system's; only then, it costs milliseconds */
+    const char *ca_file = getenv("SSL_CERT_FILE"), *ca_dir = getenv("SSL_CERT_DIR");
+    if (!strncmp(m->src->url, "https://", 8) && ((ca_file && *ca_file) || (ca_dir && *ca_dir)))
+        git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, ca_file && *ca_file ? ca_file : NULL,
+                         ca_file && *ca_file ? NULL : ca_dir);
     if (kvz_git_auth_init(&fo.callbacks, &auth, m->src->url, err) < 0)
         return -1;
     fo.prune = GIT_FETCH_PRUNE;
@@ -414,11 +420,6 @@ int kvz_git_checkout(struct kvz_git_tree **out, const struct kvz_git_source *src
     int ret = -1;
     *out = NULL;
     git_libgit2_init();
-    /* https: the CA certificates OpenSSL and curl users point to, else the system's */
-    const char *ca_file = getenv("SSL_CERT_FILE"), *ca_dir = getenv("SSL_CERT_DIR");
-    if ((ca_file && *ca_file) || (ca_dir && *ca_dir))
-        git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, ca_file && *ca_file ? ca_file : NULL,
-                         ca_dir && *ca_dir ? ca_dir : NULL);
     if (!t || !(t->url = kvz_url_redact(src->url)) || !(t->path = strdup(src->path)) ||
         !(m.dir = kvz_git_mirror_dir(o->state_dir, src->url)) || !(base = strdup(m.dir))) {
         kvz_error_set(err, "git: out of memory");
@@ -426,6 +427,12 @@ int kvz_git_checkout(struct kvz_git_tree **out, const struct kvz_git_source *src
     }
     m.shown = t->url;
     *strrchr(base, '/') = '\0';
+    if (o->offline && !kvz_path_is(m.dir, true)) { /* and nothing made in the state dir */
+        kvz_error_set(
+            err, "--offline: there is no mirror of '%s' in '%s' yet; run once without --offline",
+            t->url, o->state_dir);
+        goto cleanup;
+    }
     if (kvz_mkdir_p(base, 0700, err) < 0 || lock_mirror(&m, err) < 0)
         goto cleanup;
     bool exists = kvz_path_is(m.dir, true);
@@ -458,13 +465,6 @@ int kvz_git_checkout(struct kvz_git_tree **out, const struct kvz_git_source *src
             t->ref = strdup(src->ref ? src->ref : "HEAD");
         }
     } else {
-        if (o->offline && !exists) {
-            kvz_error_set(
-                err,
-                "--offline: there is no mirror of '%s' in '%s' yet; run once without --offline",
-                t->url, o->state_dir);
-            goto cleanup;
-        }
         if (!o->offline && update(&m, t, exists, err) < 0)
             goto cleanup;
         int r = resolve(&id, &branch, &t->ref, m.repo, src->ref, err);

@@ -61,7 +61,9 @@ check "the second fetch brought only the new commit ($new files)" test "$new" -g
 commit 128MiB
 c3=$(g rev-parse HEAD)
 run 0 "$kvz" validate --offline -f "$src" && has "offline: using the mirror" && has "commit $c2 of main"
+ls "$state/git" >"$work/git.before"
 run 1 "$kvz" validate --offline -f "git+file://$work/other.git//web" && has "no mirror of"
+check "--offline without a mirror makes nothing" diff -q "$work/git.before" <(ls "$state/git")
 
 # --- diagnostics name the commit and the file in it
 manifest 64MiB | sed 's/memory:/memroy:/' >"$work/clone/web/kvz.yaml"
