@@ -156,7 +156,7 @@ int kvz_stack_open(struct kvz_cli *cli, struct kvz_stack_run *r, const struct kv
     r->require_signed = o->require_signed;
     if (kvz_stack_load(cli, r, o->files.v, o->files.n) < 0 ||
         /* status and destroy pull nothing: only the lock resolves for them, no catalog is read */
-        kvz_cli_resolve_templates(cli, r->m, o->lock_readonly,
+        kvz_cli_resolve_templates(cli, r->m, r->n_trees ? r->trees[0] : NULL, o->lock_readonly,
                                   !(flags & KVZ_STACK_PLAN) || (flags & KVZ_STACK_DESTROY)) < 0 ||
         ((flags & KVZ_STACK_LOCK) && kvz_stack_lock(cli, r) < 0) ||
         kvz_stack_observe(cli, r, NULL) < 0)
