@@ -103,8 +103,15 @@ run 0 "$kvz" templates list -f "$src?ref=$c0" && has "(checksums file)" && ok "w
 run 0 "$kvz" templates list --lockfile readonly -f "git+file://$work/origin.git//web/kvz.yaml?ref=$c1" &&
   has "${sha1:0:12}" && ok "PATH naming the file: its folder's kvz.lock"
 
+# a broken lock in a commit: the error names the commit's file
+echo '{"kvz_lock": 1,' >"$work/clone/web/kvz.lock"
+g add web/kvz.lock && g commit -q -m "broken lock" && g push -q origin HEAD:main 2>/dev/null
+c3=$(g rev-parse HEAD)
+run 1 "$kvz" plan -f "$src" && has "lockfile 'file://$work/origin.git@$c3:web/kvz.lock': line" &&
+  ok "a broken lock in the commit names it"
+
 run 1 "$kvz" lock -f "$src" && has "run 'kvz lock' in a clone of the repository and commit kvz.lock" &&
   ok "kvz lock refuses a git source"
 
-run 0 "$kvz" destroy --auto-approve -f "$src" && ok "destroyed"
+run 0 "$kvz" destroy --auto-approve -f "$src?ref=$c1" && ok "destroyed"
 finish
