@@ -75,7 +75,9 @@ int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char *
     } else if (kvz_stack_open(cli, &r, &o, KVZ_STACK_LOCK | KVZ_STACK_PLAN) < 0) {
         goto cleanup;
     }
-    if (!o.json)
+    /* -q with nothing to ask: only the run's summary (and errors) */
+    bool show_plan = !o.json && (cli->verbosity >= 0 || !auto_approve);
+    if (show_plan || (!o.json && !kvz_plan_n_changes(r.plan)))
         kvz_stack_print_plan(cli, r.plan, false);
     if (!kvz_plan_n_changes(r.plan)) {
         if (o.json)
@@ -86,7 +88,7 @@ int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char *
     if (check_disruption(cli, r.plan, o.max_disruption) < 0 ||
         kvz_stack_approve(cli, auto_approve, "apply", "changes") < 0)
         goto cleanup;
-    if (!o.json)
+    if (show_plan)
         putchar('\n');
     rc = kvz_stack_execute(cli, &r, "Apply", o.parallel, o.force, o.json) < 0 ? KVZ_EXIT_ERROR
                                                                               : KVZ_EXIT_OK;

@@ -83,6 +83,7 @@ static int define_domain(virDomainPtr *out, struct kvz_host *h, const struct kvz
     };
     if (kvz_ct_xml_build(&xml, &def, err) < 0)
         goto cleanup;
+    kvz_host_log(h, want->name, "defining domain");
     if (!(*out = virDomainDefineXML(h->conn, xml))) {
         kvz_error_set(err, "define container '%s': %s", want->name, kvz_virt_msg());
         goto cleanup;
@@ -203,10 +204,16 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
     /* Live first: these never need a restart on LXC. A stopped container gets them with the
      * redefinition below. */
     bool redefine = has_field(chg, "network") || !running;
-    if (running && has_field(chg, "memory") && kvz_ct_set_memory(dom, want->memory, err) < 0)
-        goto cleanup;
-    if (running && has_field(chg, "cpus") && kvz_ct_set_cpus(dom, want->cpus_milli, err) < 0)
-        goto cleanup;
+    if (running && has_field(chg, "memory")) {
+        kvz_host_log(h, want->name, "setting memory live");
+        if (kvz_ct_set_memory(dom, want->memory, err) < 0)
+            goto cleanup;
+    }
+    if (running && has_field(chg, "cpus")) {
+        kvz_host_log(h, want->name, "setting cpus live");
+        if (kvz_ct_set_cpus(dom, want->cpus_milli, err) < 0)
+            goto cleanup;
+    }
     if (has_field(chg, "disk")) {
         if (!img) {
             kvz_error_set(err, "container '%s' has no disk image to grow", want->name);
@@ -326,6 +333,8 @@ static int container_remove(struct kvz_host *h, const char *name, struct kvz_err
         goto cleanup;
     if (kvz_ct_storage_remove(h, name, dir, err) < 0 || kvz_ct_storage_sweep(dir, err) < 0)
         goto cleanup;
+    if (dom)
+        kvz_host_log(h, name, "undefining domain");
     if (dom && virDomainUndefine(dom) < 0) {
         kvz_error_set(err, "undefine '%s': %s", name, kvz_virt_msg());
         goto cleanup;

@@ -290,6 +290,7 @@ int kvz_vm_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
         snprintf(made_from, sizeof(made_from), "sha256:%.64s", image_digest);
     if (kvz_vm_definition(&xml, h, want, media, made_from[0] ? made_from : NULL, err) < 0)
         goto cleanup;
+    kvz_host_log(h, want->name, "defining domain");
     dom = virDomainDefineXML(h->conn, xml);
     if (!dom) {
         kvz_error_set(err, "define vm '%s': %s", want->name, kvz_virt_msg());
