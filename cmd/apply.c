@@ -52,6 +52,8 @@ int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char *
     struct kvz_planfile *pf = NULL;
     int rc = KVZ_EXIT_ERROR;
 
+    kvz_out_json_begin(cli, argc, argv);
+
     if (kvz_opts_parse(&o, cli, c, argc, argv) < 0)
         goto cleanup;
     bool auto_approve = o.auto_approve;
@@ -96,5 +98,5 @@ cleanup:
     kvz_planfile_free(pf);
     kvz_stack_release(&r);
     kvz_opts_release(&o);
-    return rc;
+    return kvz_out_json_end(cli, rc);
 }

@@ -6,6 +6,7 @@
 
 struct kvz_diags;
 struct kvz_error;
+struct json_t;
 
 /* Global options, parsed by cmd/main.c before the subcommand runs. */
 struct kvz_cli {
@@ -15,6 +16,10 @@ struct kvz_cli {
     bool color;                 /* stdout is a terminal and neither --no-color nor NO_COLOR */
     bool color_err;             /* the same for stderr */
     int verbosity;              /* -1 with -q, 0, 1 with -v */
+    /* --json of plan and apply: every error and diagnostic printed is also kept here, for the
+     * JSON object a failed run prints on stdout (kvz_out_json_end); NULL otherwise */
+    struct json_t *json_diags;
+    bool json_printed; /* a JSON document went to stdout already */
 };
 
 struct kvz_command;
@@ -43,6 +48,7 @@ int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char *
 int cmd_destroy(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 int cmd_templates(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
+int cmd_version(struct kvz_cli *cli);
 int cmd_doctor(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 
 /* The command table entry for NAME, or NULL. */
@@ -65,6 +71,13 @@ void kvz_out_warn(struct kvz_cli *cli, const char *fmt, ...) __attribute__((form
 void kvz_out_kvz_error(struct kvz_cli *cli, const struct kvz_error *e);
 /* Prints every diagnostic to stderr, then "N errors" when there are any. */
 void kvz_out_diags(struct kvz_cli *cli, const struct kvz_diags *d);
+
+/* --json among argv (before "--"): errors and diagnostics from now on are also collected. */
+void kvz_out_json_begin(struct kvz_cli *cli, int argc, char **argv);
+/* With --json, a run that failed (rc KVZ_EXIT_ERROR) before printing its JSON prints
+ * {"error": true, "diagnostics": [{file, line, column, severity, code, message}...]} on
+ * stdout, so CI reads one format; returns rc. */
+int kvz_out_json_end(struct kvz_cli *cli, int rc);
 
 /* ANSI colour sequences, or "" when colour is off. */
 const char *kvz_color(bool on, const char *seq);

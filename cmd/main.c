@@ -215,8 +215,7 @@ int main(int argc, char **argv)
     }
     const char *name = argv[1];
     if (!strcmp(name, "--version") || !strcmp(name, "version")) {
-        printf("kvz %s\n", KVZ_VERSION);
-        return KVZ_EXIT_OK;
+        return cmd_version(&cli);
     }
     if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h"))
         return cmd_help(&cli, argc - 1, argv + 1);

@@ -177,6 +177,7 @@ void kvz_stack_print_plan(struct kvz_cli *cli, const struct kvz_plan *p, bool js
             printf("%s\n", s);
         else
             kvz_out_error(cli, "plan: out of memory");
+        cli->json_printed = s != NULL;
         free(s);
         json_decref(j);
         return;
@@ -364,6 +365,7 @@ done:
         char *s = json_dumps(j, 0);
         if (s)
             printf("%s\n", s);
+        cli->json_printed = s != NULL;
         free(s);
         json_decref(j);
     } else if (ret == 0) {
