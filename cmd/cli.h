@@ -51,6 +51,12 @@ int cmd_templates(struct kvz_cli *cli, const struct kvz_command *c, int argc, ch
 int cmd_version(struct kvz_cli *cli);
 int cmd_doctor(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 
+/* The i-th entry of the command table, or NULL past the last (for completion). */
+const struct kvz_command *kvz_cli_command_at(size_t i);
+
+/* kvz __complete WORD...: the candidates for the last WORD of a command line (cmd/complete.c). */
+int cmd_complete(struct kvz_cli *cli, int argc, char **argv);
+
 /* The command table entry for NAME, or NULL. */
 const struct kvz_command *kvz_cli_command(const char *name);
 

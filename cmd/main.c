@@ -55,6 +55,11 @@ const struct kvz_command *kvz_cli_command(const char *name)
     return NULL;
 }
 
+const struct kvz_command *kvz_cli_command_at(size_t i)
+{
+    return i < sizeof(commands) / sizeof(commands[0]) ? &commands[i] : NULL;
+}
+
 void kvz_cli_print_help(const struct kvz_command *cmd)
 {
     printf("usage: %s\n\n%s.\n\n", cmd->usage, cmd->summary);
@@ -202,6 +207,9 @@ int main(int argc, char **argv)
     };
     if (!cli.state_dir || !*cli.state_dir)
         cli.state_dir = "/var/lib/kvz";
+    /* hidden, for the shell completion scripts: the words as typed, global options and all */
+    if (argc >= 2 && !strcmp(argv[1], "__complete"))
+        return cmd_complete(&cli, argc - 1, argv + 1);
     if (take_globals(&cli, &argc, argv) < 0)
         return KVZ_EXIT_ERROR;
     /* static: it lives as long as the process */

@@ -168,3 +168,11 @@ void kvz_opts_print_help(unsigned set)
         printf("  %-23s %s\n", left, s->help);
     }
 }
+
+int kvz_opts_describe(struct kvz_opt_desc *out, int id)
+{
+    if (id < 0 || id >= KVZ_N_OPTS)
+        return -1;
+    *out = (struct kvz_opt_desc){specs[id].name, specs[id].short_name, specs[id].arg};
+    return 0;
+}

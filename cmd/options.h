@@ -51,6 +51,16 @@ int kvz_opts_parse(struct kvz_opts *o, struct kvz_cli *cli, const struct kvz_com
 
 void kvz_opts_release(struct kvz_opts *o);
 
+/* An option's names, for completion: long name, short letter (0: none), its value's name
+ * ("PATH", "NAME"; NULL for a flag). */
+struct kvz_opt_desc {
+    const char *name;
+    char short_name;
+    const char *arg;
+};
+/* Describes option `id` (enum kvz_opt_id); -1 past the last. */
+int kvz_opts_describe(struct kvz_opt_desc *out, int id);
+
 /* Prints the help lines of the options in `set` (KVZ_OPT bits) to stdout. */
 void kvz_opts_print_help(unsigned set);
 
