@@ -50,13 +50,15 @@ tour_ok() { # tour_ok WHO: what every run must have done
   check "$1: nothing left running" test -z "$(virsh -q -c lxc:///system list --all --name | grep -x hello)$(virsh -q -c qemu:///system list --all --name | grep -x hello-vm)"
 }
 
-# --- as root, no sudo anywhere on PATH (hidden in a private mount namespace of this test)
+# --- as root, no sudo on PATH: a PATH of links to every program of /usr/bin and /usr/sbin but it
+mkdir -p "$work/path" "$work/ccache"
+for f in /usr/bin/* /usr/sbin/*; do
+  [[ ${f##*/} == sudo || -e $work/path/${f##*/} ]] || ln -s "$f" "$work/path/${f##*/}"
+done
 clone "$work/root" root
 t0=$SECONDS
-run 0 unshare -m --propagation private bash -c '
-  mount --bind /dev/null "$(command -v sudo)" || exit 99
-  ! command -v sudo >/dev/null || exit 98
-  cd "$1/clone" && env "${@:3}" bash -c "$2"' _ "$work/root" "${cmds[0]}" "${knobs[@]}" && ok "as root without sudo: '${cmds[0]}' in $((SECONDS - t0)) s"
+run 0 env PATH="/usr/local/bin:$work/path" "${knobs[@]}" bash -c '! command -v sudo >/dev/null || exit 98; cd "$1" && '"${cmds[0]}" _ "$work/root/clone" &&
+  ok "as root without sudo: '${cmds[0]}' in $((SECONDS - t0)) s"
 printf '%s\n' "$out" >"$work/root.log"
 tour_ok root
 
