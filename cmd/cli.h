@@ -49,6 +49,7 @@ int cmd_destroy(struct kvz_cli *cli, const struct kvz_command *c, int argc, char
 int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 int cmd_templates(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 int cmd_version(struct kvz_cli *cli);
+int cmd_import(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 int cmd_doctor(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 
 /* The i-th entry of the command table, or NULL past the last (for completion). */

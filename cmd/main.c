@@ -35,6 +35,9 @@ static const struct kvz_command commands[] = {
      "  pull                    download, verify and unpack the manifests' templates\n"
      "  list                    each template: kind, size, digest, cached or not\n"
      "  prune                   remove cache entries no given manifest references\n"},
+    {"import", cmd_import, "kvz import [-f PATH]... [--dry-run] NAME...",
+     "adopt existing guests kvz did not make, without a restart", O(FILE) | O(DRY_RUN), 4096, NULL,
+     NULL},
     {"doctor", cmd_doctor, "kvz doctor [-f PATH]...", "host checks: libvirt, KVM, cgroups, storage",
      O(FILE), 0, NULL, NULL},
 };
