@@ -49,6 +49,9 @@ int cmd_destroy(struct kvz_cli *cli, const struct kvz_command *c, int argc, char
 int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 int cmd_templates(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 int cmd_version(struct kvz_cli *cli);
+struct kvz_opts;
+/* kvz status --all (cmd/status_all.c). */
+int kvz_status_all(struct kvz_cli *cli, const struct kvz_opts *o);
 int cmd_import(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 int cmd_doctor(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 

@@ -28,6 +28,8 @@ static const struct opt_spec specs[KVZ_N_OPTS] = {
         {"force", 0, NULL,
          "guests whose data goes anyway (deletes, replaces) are forced off, no graceful stop"},
     [KVZ_OPT_DRY_RUN] = {"dry-run", 0, NULL, "show what would be recorded; change nothing"},
+    [KVZ_OPT_ALL] = {"all", 0, NULL,
+                     "every kvz-managed guest and network of every stack; no manifest read"},
 };
 
 /* The option getopt_long returned as `ch`: 256 + id for long options, the letter for short. */
@@ -66,6 +68,9 @@ static int set_value(struct kvz_opts *o, struct kvz_cli *cli, enum kvz_opt_id id
         return 0;
     case KVZ_OPT_DRY_RUN:
         o->dry_run = true;
+        return 0;
+    case KVZ_OPT_ALL:
+        o->all = true;
         return 0;
     case KVZ_OPT_PARALLEL: {
         unsigned long n = strtoul(v, &end, 10);

@@ -24,6 +24,7 @@ enum kvz_opt_id {
     KVZ_OPT_MAX_DISRUPTION,
     KVZ_OPT_FORCE,
     KVZ_OPT_DRY_RUN,
+    KVZ_OPT_ALL,
     KVZ_N_OPTS
 };
 
@@ -35,7 +36,7 @@ struct kvz_opts {
     struct kvz_paths files;   /* -f, repeatable */
     struct kvz_paths targets; /* --target, repeatable */
     const char *out;          /* -o PLANFILE */
-    bool json, detailed, auto_approve, force, dry_run;
+    bool json, detailed, auto_approve, force, dry_run, all;
     unsigned parallel;                  /* --parallel, default 4 */
     enum kvz_disruption max_disruption; /* --max-disruption, default destroy */
     struct kvz_paths args;              /* the positional arguments */
