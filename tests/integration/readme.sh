@@ -44,7 +44,7 @@ tour_ok() { # tour_ok WHO: what every run must have done
     has "134217728 bytes (128 MiB)" && ok "$1: the quickstart ran to its end"
   check "$1: kvz is on PATH" test "$(command -v kvz)" = /usr/local/bin/kvz
   check "$1: kvz --version runs" kvz --version
-  check "$1: man kvz finds the page" test "$(man -w kvz)" = /usr/local/share/man/man1/kvz.1
+  check "$1: man kvz finds the page" test "$(realpath "$(man -w kvz)")" = /usr/local/share/man/man1/kvz.1
   check "$1: man kvz.yaml finds the page" man -w kvz.yaml
   check "$1: bash completion installed" test -f /usr/local/share/bash-completion/completions/kvz
   check "$1: nothing left running" test -z "$(virsh -q -c lxc:///system list --all --name | grep -x hello)$(virsh -q -c qemu:///system list --all --name | grep -x hello-vm)"
