@@ -130,6 +130,9 @@ int cmd_complete(struct kvz_cli *cli, int argc, char **argv)
         for (size_t i = 0; kvz_cli_command_at(i); i++)
             offer(cur, kvz_cli_command_at(i)->name);
         offer(cur, "help");
+    } else if (c && !strcmp(c->name, "import")) {
+        /* the guests to adopt are named in the manifests */
+        offer_resources(cur, &files);
     } else if (c && !strcmp(c->name, "templates") && !positional) {
         for (size_t i = 0; i < 3; i++)
             offer(cur, (const char *[]){"pull", "list", "prune"}[i]);
