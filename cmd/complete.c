@@ -46,13 +46,14 @@ static int option_of(const struct kvz_command *c, const char *w)
 }
 
 /* The resource names of the manifests given with -f on the line (or ./kvz.yaml), quietly. */
-static void offer_resources(const char *cur, const struct kvz_paths *files)
+static void offer_resources(const char *cur, const struct kvz_paths *files, bool guests_only)
 {
     struct kvz_diags diags = KVZ_DIAGS_INIT;
     struct kvz_manifest *m = NULL;
     if (kvz_manifest_load(&m, files->v, files->n, &diags) == 0)
         for (size_t i = 0; i < m->n_resources; i++)
-            offer(cur, m->resources[i].name);
+            if (!guests_only || m->resources[i].kind != KVZ_KIND_NETWORK)
+                offer(cur, m->resources[i].name);
     kvz_manifest_free(m);
     kvz_diags_release(&diags);
 }
@@ -116,7 +117,7 @@ int cmd_complete(struct kvz_cli *cli, int argc, char **argv)
     if (is_global_value(prev) || (pid >= 0 && kvz_opts_describe(&d, pid) == 0 && d.arg)) {
         /* the value of an option: names where kvz knows them; else the shell's files */
         if (pid == KVZ_OPT_TARGET)
-            offer_resources(cur, &files);
+            offer_resources(cur, &files, false);
         else if (pid == KVZ_OPT_MAX_DISRUPTION)
             for (size_t i = 0; i < 3; i++)
                 offer(cur, (const char *[]){"live", "restart", "destroy"}[i]);
@@ -132,7 +133,7 @@ int cmd_complete(struct kvz_cli *cli, int argc, char **argv)
         offer(cur, "help");
     } else if (c && !strcmp(c->name, "import")) {
         /* the guests to adopt are named in the manifests */
-        offer_resources(cur, &files);
+        offer_resources(cur, &files, true);
     } else if (c && !strcmp(c->name, "templates") && !positional) {
         for (size_t i = 0; i < 3; i++)
             offer(cur, (const char *[]){"pull", "list", "prune"}[i]);

@@ -31,6 +31,7 @@ expect "hello hello-vm" apply -f examples/quickstart --target hel
 expect "qs-lan" --state-dir /tmp plan --file examples/quickstart/more-memory --target q
 expect "pull prune" templates p
 expect "hello-vm" import -f examples/quickstart hello-
+expect "" import -f examples/quickstart qs
 expect "status" help st
 expect "--json" status --js
 expect "examples" plan -f exam
