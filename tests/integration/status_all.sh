@@ -61,7 +61,7 @@ lines = [l for l in sys.argv[1].splitlines() if l.strip()]
 head = lines[0]
 cols = [head.index(h) for h in ("KIND", "STATE", "APPLIED", "DRIFT", "SOURCE")]
 for l in lines[1:]:
-    if l.startswith("NETWORK"):
+    if l.startswith(("NETWORK", "GUEST")):  # the next tables
         break
     for c in cols:
         assert l[c - 2:c] == "  " and l[c] != " ", (l, c)
