@@ -30,6 +30,7 @@ check "the bash completion" test -f /usr/share/bash-completion/completions/kvz
 check "the zsh completion" test -f /usr/share/zsh/vendor-completions/_kvz
 check "the docs" test -f /usr/share/doc/kvz/manifest.md.gz
 check "kvz-unpack where the installed kvz looks" test -x /usr/libexec/kvz/kvz-unpack
+check "the pull-mode units, not enabled" bash -c "test -f /lib/systemd/system/kvz-pull@.service -a -f /lib/systemd/system/kvz-pull@.timer -a ! -e /etc/systemd/system/timers.target.wants/kvz-pull@.timer"
 # the installed kvz works on its own: it validates and unpacks through its kvz-unpack
 run 0 /usr/bin/kvz validate -f "$src/examples/quickstart" && ok "the installed kvz validates"
 run 0 dpkg --purge kvz && ok "dpkg --purge"
