@@ -27,6 +27,7 @@ static const struct opt_spec specs[KVZ_N_OPTS] = {
     [KVZ_OPT_FORCE] =
         {"force", 0, NULL,
          "guests whose data goes anyway (deletes, replaces) are forced off, no graceful stop"},
+    [KVZ_OPT_HOST] = {"host", 0, "NAME", "only this host of hosts: (repeatable)"},
 };
 
 /* The option getopt_long returned as `ch`: 256 + id for long options, the letter for short. */
@@ -48,6 +49,8 @@ static int set_value(struct kvz_opts *o, struct kvz_cli *cli, enum kvz_opt_id id
         return kvz_paths_add(&o->files, v);
     case KVZ_OPT_TARGET:
         return kvz_paths_add(&o->targets, v);
+    case KVZ_OPT_HOST:
+        return kvz_paths_add(&o->hosts, v);
     case KVZ_OPT_OUT:
         o->out = v;
         return 0;
@@ -150,6 +153,7 @@ void kvz_opts_release(struct kvz_opts *o)
 {
     kvz_paths_release(&o->files);
     kvz_paths_release(&o->targets);
+    kvz_paths_release(&o->hosts);
     kvz_paths_release(&o->args);
 }
 

@@ -1,6 +1,7 @@
 #include "cmd/cli.h"
 
 #include "cmd/options.h"
+#include "cmd/plan_hosts.h"
 #include "cmd/stack.h"
 #include "planner/planfile.h"
 
@@ -15,7 +16,14 @@ int cmd_plan(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **
     char fp[65];
 
     if (kvz_opts_parse(&o, cli, c, argc, argv) < 0 ||
-        kvz_stack_open(cli, &r, &o, KVZ_STACK_PLAN) < 0)
+        kvz_stack_load(cli, &r, o.files.v, o.files.n) < 0)
+        goto cleanup;
+    if (kvz_cmd_many_hosts(r.m, &o)) {
+        rc = kvz_cmd_plan_hosts(cli, &o, r.m);
+        goto cleanup;
+    }
+    if (kvz_stack_observe(cli, &r, NULL) < 0 ||
+        kvz_stack_plan(cli, &r, o.targets.v, o.targets.n, false) < 0)
         goto cleanup;
     kvz_stack_print_plan(cli, r.plan, o.json);
     if (o.out) {

@@ -1,0 +1,119 @@
+#include "cmd/plan_hosts.h"
+
+#include "base/buf.h"
+#include "planner/plan_hosts.h"
+#include "providers/fleet.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool kvz_cmd_many_hosts(const struct kvz_manifest *m, const struct kvz_opts *o)
+{
+    return m->hosts_declared || o->hosts.n;
+}
+
+/* The plan of one observed host; on failure v->error says why. */
+static void plan_one(struct kvz_host_plan *v, struct kvz_fleet_host *fh, const struct kvz_opts *o,
+                     const struct kvz_manifest *m, const char *state_dir)
+{
+    struct kvz_error *e = NULL;
+    v->host = fh->def->name;
+    if (fh->err) {
+        v->error = strdup(kvz_error_msg(fh->err));
+        return;
+    }
+    struct kvz_plan_input in = {
+        .m = m,
+        .stack = m->stack,
+        .targets = (const char *const *)o->targets.v,
+        .n_targets = o->targets.n,
+        .host = fh->def->name,
+    };
+    kvz_plan_input_set_hosts(&in, &fh->hs);
+    in.state_dir = state_dir;
+    if (kvz_plan_compute(&v->plan, &in, &e) < 0) {
+        struct kvz_buf b = KVZ_BUF_INIT;
+        kvz_buf_printf(&b, "host '%s': %s", fh->def->name, kvz_error_msg(e));
+        v->error = kvz_buf_detach(&b);
+        kvz_error_free(e);
+    }
+}
+
+/* What a host's providers say every plan on it should show (vms without KVM, ...). */
+static void host_warnings(struct kvz_cli *cli, struct kvz_fleet_host *fh)
+{
+    for (int k = 0; !fh->err && k < KVZ_N_KINDS; k++) {
+        const struct kvz_provider_ops *ops = fh->hs.ops[k];
+        struct kvz_buf w = KVZ_BUF_INIT;
+        if (ops && ops->host_warning && fh->hs.used[k])
+            ops->host_warning(&w, &fh->hs.h[k]);
+        if (w.len && cli->verbosity >= 0)
+            kvz_out_warn(cli, "host '%s': %s", fh->def->name, kvz_buf_cstr(&w));
+        kvz_buf_release(&w);
+        if (fh->hs.skipped[k] && fh->hs.used[k] && cli->verbosity >= 0)
+            kvz_out_warn(cli, "host '%s': %s", fh->def->name, fh->hs.skipped[k]);
+    }
+}
+
+int kvz_cmd_plan_hosts(struct kvz_cli *cli, const struct kvz_opts *o, const struct kvz_manifest *m)
+{
+    struct kvz_fleet f = {0};
+    struct kvz_error *err = NULL;
+    struct kvz_host_plan *v = NULL;
+    struct kvz_fleet_config cfg = {
+        .m = m,
+        .only = (const char *const *)o->hosts.v,
+        .n_only = o->hosts.n,
+        .state_dir = cli->state_dir,
+    };
+    int rc = KVZ_EXIT_ERROR;
+    if (o->out) {
+        kvz_out_error(cli, "plan -o: a plan file of a manifest with hosts: cannot be saved yet; run 'kvz plan' and 'kvz apply' on the manifests");
+        return rc;
+    }
+    if (cli->containers_uri || cli->vms_uri) {
+        kvz_out_error(cli, "--containers-uri and --vms-uri do not go with hosts:; change the host's URIs under hosts: instead");
+        return rc;
+    }
+    if (kvz_fleet_observe(&f, &cfg, &err) < 0) {
+        kvz_out_kvz_error(cli, err);
+        kvz_error_free(err);
+        return rc;
+    }
+    if (!(v = calloc(f.n + 1, sizeof(*v)))) {
+        kvz_out_error(cli, "plan: out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < f.n; i++) {
+        plan_one(&v[i], &f.v[i], o, m, cli->state_dir);
+        host_warnings(cli, &f.v[i]);
+    }
+    if (o->json) {
+        json_t *j = kvz_host_plans_to_json(v, f.n, m->stack);
+        char *s = j ? json_dumps(j, 0) : NULL;
+        if (s)
+            printf("%s\n", s);
+        free(s);
+        json_decref(j);
+    } else {
+        struct kvz_buf b = KVZ_BUF_INIT;
+        kvz_host_plans_render_text(&b, v, f.n, cli->color);
+        fputs(kvz_buf_cstr(&b), stdout);
+        kvz_buf_release(&b);
+    }
+    size_t failed = kvz_host_plans_n_failed(v, f.n);
+    for (size_t i = 0; i < f.n; i++)
+        if (!v[i].plan)
+            kvz_out_error(cli, "%s", v[i].error);
+    if (failed)
+        kvz_out_error(cli, "plan: %zu of %zu hosts could not be planned; fix them, or leave them out with --host", failed, f.n);
+    else
+        rc = o->detailed && kvz_host_plans_n_changes(v, f.n) ? KVZ_EXIT_CHANGES : KVZ_EXIT_OK;
+cleanup:
+    kvz_host_plans_release(v, f.n);
+    free(v);
+    kvz_fleet_close(&f);
+    return rc;
+}
