@@ -70,11 +70,15 @@ int kvz_cmd_plan_hosts(struct kvz_cli *cli, const struct kvz_opts *o, const stru
     };
     int rc = KVZ_EXIT_ERROR;
     if (o->out) {
-        kvz_out_error(cli, "plan -o: a plan file of a manifest with hosts: cannot be saved yet; run 'kvz plan' and 'kvz apply' on the manifests");
+        kvz_out_error(
+            cli,
+            "plan -o: a plan file of a manifest with hosts: cannot be saved yet; run 'kvz plan' and 'kvz apply' on the manifests");
         return rc;
     }
     if (cli->containers_uri || cli->vms_uri) {
-        kvz_out_error(cli, "--containers-uri and --vms-uri do not go with hosts:; change the host's URIs under hosts: instead");
+        kvz_out_error(
+            cli,
+            "--containers-uri and --vms-uri do not go with hosts:; change the host's URIs under hosts: instead");
         return rc;
     }
     if (kvz_fleet_observe(&f, &cfg, &err) < 0) {
@@ -89,6 +93,10 @@ int kvz_cmd_plan_hosts(struct kvz_cli *cli, const struct kvz_opts *o, const stru
     for (size_t i = 0; i < f.n; i++) {
         plan_one(&v[i], &f.v[i], o, m, cli->state_dir);
         host_warnings(cli, &f.v[i]);
+    }
+    if (kvz_host_plans_link_moves(v, f.n) < 0) {
+        kvz_out_error(cli, "plan: out of memory");
+        goto cleanup;
     }
     if (o->json) {
         json_t *j = kvz_host_plans_to_json(v, f.n, m->stack);
@@ -108,7 +116,10 @@ int kvz_cmd_plan_hosts(struct kvz_cli *cli, const struct kvz_opts *o, const stru
         if (!v[i].plan)
             kvz_out_error(cli, "%s", v[i].error);
     if (failed)
-        kvz_out_error(cli, "plan: %zu of %zu hosts could not be planned; fix them, or leave them out with --host", failed, f.n);
+        kvz_out_error(
+            cli,
+            "plan: %zu of %zu hosts could not be planned; fix them, or leave them out with --host",
+            failed, f.n);
     else
         rc = o->detailed && kvz_host_plans_n_changes(v, f.n) ? KVZ_EXIT_CHANGES : KVZ_EXIT_OK;
 cleanup:

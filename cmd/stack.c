@@ -40,6 +40,12 @@ int kvz_stack_observe(struct kvz_cli *cli, struct kvz_stack_run *r,
                       const char *const uri[KVZ_N_KINDS])
 {
     struct kvz_error *err = NULL;
+    if (r->m->hosts_declared) {
+        kvz_out_error(
+            cli,
+            "the manifests have hosts:, which only 'kvz plan' drives in this version; apply, destroy, status and templates take manifests without hosts: (docs/hosts.md)");
+        return -1;
+    }
     struct kvz_hosts_config cfg = {
         .m = r->m,
         .uri = {uri && uri[0] ? uri[0] : cli->containers_uri,

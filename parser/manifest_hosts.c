@@ -66,9 +66,10 @@ static int one_host(struct kvz_hosts_acc *acc, struct kvz_diags *d, const char *
     struct kvz_host_def h = {0};
     struct kvz_buf owner = KVZ_BUF_INIT;
     if (!kvz_name_valid(k->str)) {
-        kvz_diags_add(d, KVZ_SEV_ERROR, file, k->line, k->col, "bad-name",
-                      "host name '%s' is not valid; names are 1-63 lowercase letters, digits and '-'",
-                      kvz_show(k->str));
+        kvz_diags_add(
+            d, KVZ_SEV_ERROR, file, k->line, k->col, "bad-name",
+            "host name '%s' is not valid; names are 1-63 lowercase letters, digits and '-'",
+            kvz_show(k->str));
         return 0;
     }
     if (v->type != KVZ_YMAP) {
@@ -91,9 +92,10 @@ static int one_host(struct kvz_hosts_acc *acc, struct kvz_diags *d, const char *
     struct kvz_host_def *was = find(acc->v, acc->n, k->str);
     if (was) {
         if (!same(was->uri[0], h.uri[0]) || !same(was->uri[1], h.uri[1]))
-            kvz_diags_add(d, KVZ_SEV_ERROR, file, k->line, k->col, "conflict",
-                          "host '%s' differs from its definition at %s:%u:%u; the files of one run must agree",
-                          k->str, was->loc.file, was->loc.line, was->loc.col);
+            kvz_diags_add(
+                d, KVZ_SEV_ERROR, file, k->line, k->col, "conflict",
+                "host '%s' differs from its definition at %s:%u:%u; the files of one run must agree",
+                k->str, was->loc.file, was->loc.line, was->loc.col);
         host_release(&h);
         return 0;
     }
@@ -167,16 +169,19 @@ static void unknown_host(struct kvz_diags *d, const struct kvz_manifest *m,
         sugg = kvz_suggest(r->host, cands, m->n_hosts);
     free(cands);
     if (sugg)
-        diag(d, r->host_loc, "unknown-host", "%s '%s' names host '%s', which is not defined (did you mean '%s'?)",
+        diag(d, r->host_loc, "unknown-host",
+             "%s '%s' names host '%s', which is not defined (did you mean '%s'?)",
              kvz_kind_str(r->kind), r->name, kvz_show(r->host), sugg);
     else if (!m->hosts_declared)
-        diag(d, r->host_loc, "unknown-host",
-             "%s '%s' names host '%s', but the manifest has no 'hosts:'; define it under 'hosts:' with its URIs, or remove 'host:'",
-             kvz_kind_str(r->kind), r->name, kvz_show(r->host));
+        diag(
+            d, r->host_loc, "unknown-host",
+            "%s '%s' names host '%s', but the manifest has no 'hosts:'; define it under 'hosts:' with its URIs, or remove 'host:'",
+            kvz_kind_str(r->kind), r->name, kvz_show(r->host));
     else
-        diag(d, r->host_loc, "unknown-host",
-             "%s '%s' names host '%s', which is not defined; define it under 'hosts:' with its URIs",
-             kvz_kind_str(r->kind), r->name, kvz_show(r->host));
+        diag(
+            d, r->host_loc, "unknown-host",
+            "%s '%s' names host '%s', which is not defined; define it under 'hosts:' with its URIs",
+            kvz_kind_str(r->kind), r->name, kvz_show(r->host));
 }
 
 /* Each resource's host: named, known, with a URI for its kind. */
@@ -186,9 +191,10 @@ static int place(struct kvz_manifest *m, struct kvz_diags *d)
         struct kvz_resource *r = &m->resources[i];
         if (!r->host) {
             if (m->n_hosts > 1) {
-                diag(d, r->loc, "missing-host",
-                     "%s '%s' has no 'host:'; the manifest has %zu hosts, so name one, e.g. 'host: %s'",
-                     kvz_kind_str(r->kind), r->name, m->n_hosts, m->hosts[0].name);
+                diag(
+                    d, r->loc, "missing-host",
+                    "%s '%s' has no 'host:'; the manifest has %zu hosts, so name one, e.g. 'host: %s'",
+                    kvz_kind_str(r->kind), r->name, m->n_hosts, m->hosts[0].name);
                 continue;
             }
             if (!m->n_hosts)
@@ -204,12 +210,13 @@ static int place(struct kvz_manifest *m, struct kvz_diags *d)
         }
         if (!uri_for(h, r->kind)) {
             const char *key = r->kind == KVZ_KIND_CONTAINER ? "containers" : "vms";
-            diag(d, r->host_loc, "host-no-uri",
-                 "%s '%s' is on host '%s', which has no '%s' URI (%s:%u:%u); add '%s: %s' to that host",
-                 kvz_kind_str(r->kind), r->name, h->name, key, h->loc.file ? h->loc.file : "",
-                 h->loc.line, h->loc.col, key,
-                 r->kind == KVZ_KIND_CONTAINER ? "lxc+ssh://root@HOST/system"
-                                               : "qemu+ssh://root@HOST/system");
+            diag(
+                d, r->host_loc, "host-no-uri",
+                "%s '%s' is on host '%s', which has no '%s' URI (%s:%u:%u); add '%s: %s' to that host",
+                kvz_kind_str(r->kind), r->name, h->name, key, h->loc.file ? h->loc.file : "",
+                h->loc.line, h->loc.col, key,
+                r->kind == KVZ_KIND_CONTAINER ? "lxc+ssh://root@HOST/system"
+                                              : "qemu+ssh://root@HOST/system");
         }
     }
     return 0;
@@ -226,9 +233,10 @@ static void same_host_as_network(struct kvz_manifest *m, struct kvz_diags *d)
         const struct kvz_resource *n = kvz_manifest_resource(m, g->network.name);
         if (!n || n->kind != KVZ_KIND_NETWORK || !n->host || !strcmp(n->host, g->host))
             continue;
-        diag(d, g->host_loc, "host-mismatch",
-             "%s '%s' is on host '%s', but its network '%s' is on host '%s'; a guest attaches to a network of its own host",
-             kvz_kind_str(g->kind), g->name, g->host, n->name, n->host);
+        diag(
+            d, g->host_loc, "host-mismatch",
+            "%s '%s' is on host '%s', but its network '%s' is on host '%s'; a guest attaches to a network of its own host",
+            kvz_kind_str(g->kind), g->name, g->host, n->name, n->host);
     }
 }
 
@@ -238,12 +246,14 @@ int kvz_hosts_finish(struct kvz_manifest *m, struct kvz_hosts_acc *acc, struct k
     if (acc->first.file) {
         m->hosts_declared = true;
         if (connection.file)
-            diag(d, connection, "conflict",
-                 "'connection:' and 'hosts:' (%s:%u:%u) do not go together; move these URIs to a host under 'hosts:'",
-                 acc->first.file, acc->first.line, acc->first.col);
+            diag(
+                d, connection, "conflict",
+                "'connection:' and 'hosts:' (%s:%u:%u) do not go together; move these URIs to a host under 'hosts:'",
+                acc->first.file, acc->first.line, acc->first.col);
         if (!acc->n)
-            diag(d, acc->first, "host-no-uri",
-                 "'hosts:' names no host; define at least one, e.g. 'h1: {vms: qemu+ssh://root@h1/system}'");
+            diag(
+                d, acc->first, "host-no-uri",
+                "'hosts:' names no host; define at least one, e.g. 'h1: {vms: qemu+ssh://root@h1/system}'");
         m->hosts = acc->v;
         m->n_hosts = acc->n;
         memset(acc, 0, sizeof(*acc));

@@ -18,6 +18,12 @@ struct kvz_host_plan {
     char *error;           /* owned; NULL when planned */
 };
 
+/* A guest whose host: changed (docs/hosts.md): deleted on its old host and created on the new
+ * one, which is a replace (no migration). The create becomes a replace, and both changes say
+ * where the guest goes. Returns -1 when out of memory. */
+int kvz_host_plans_link_moves(struct kvz_host_plan *v, size_t n)
+    __attribute__((warn_unused_result));
+
 /* Changes other than noop, over the hosts that were planned. */
 size_t kvz_host_plans_n_changes(const struct kvz_host_plan *v, size_t n);
 

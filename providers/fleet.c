@@ -49,8 +49,9 @@ int kvz_fleet_observe(struct kvz_fleet *out, const struct kvz_fleet_config *cfg,
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; i < cfg->n_only; i++)
         if (!kvz_manifest_host(m, cfg->only[i]))
-            return kvz_error_set(err, "--host '%s' is not a host of the manifests; name one of hosts:%s",
-                                 cfg->only[i], m->hosts_declared ? "" : " (without hosts: the one host is 'local')");
+            return kvz_error_set(
+                err, "--host '%s' is not a host of the manifests; name one of hosts:%s",
+                cfg->only[i], m->hosts_declared ? "" : " (without hosts: the one host is 'local')");
     out->v = calloc(m->n_hosts + 1, sizeof(*out->v));
     jobs = calloc(m->n_hosts + 1, sizeof(*jobs));
     th = calloc(m->n_hosts + 1, sizeof(*th));

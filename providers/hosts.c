@@ -63,6 +63,13 @@ int kvz_hosts_open(struct kvz_hosts *out, const struct kvz_hosts_config *cfg,
         virConnectPtr conn = virConnectOpen(uri);
         if (!conn) {
             const char *why = virGetLastErrorMessage();
+            if (used[k] && cfg->host) {
+                kvz_error_set(
+                    err,
+                    "cannot connect to '%s' for the %ss: %s; check that the host is reachable and runs libvirtd, or fix its URI under hosts:",
+                    uri, kvz_kind_str(k), why);
+                goto fail;
+            }
             if (used[k]) {
                 kvz_error_set(
                     err,

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Many hosts (issue 11) on real libvirt remote connections: the host "there" is a second
+# libvirtd in its own mount namespace (remote-host/start), reached only through lxc+ssh:// and
+# qemu+ssh:// to an sshd on a loopback port; "here" is the runner's libvirtd; "dead" is an ssh
+# URI nothing listens on. plan observes them at once, plans each alone, and a host that cannot
+# be reached or planned fails alone. Every domain is named kvzt11-<pid>-*; all removed at exit.
+set -uo pipefail
+kvz=${KVZ_BINARY:?KVZ_BINARY must name the kvz binary}
+src=${KVZ_SOURCE_DIR:?}
+p=kvzt11-$$
+work=$(mktemp -d /tmp/$p-XXXXXX)
+rdir=/var/tmp/$p-remote
+export NO_COLOR=1
+fails=0
+. "$(dirname "$0")/shlib.sh"
+cleanup() {
+  remove_domains lxc:///system "$p-"
+  "$src/tests/integration/remote-host/stop" "$rdir"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+"$src/tests/integration/remote-host/start" "$rdir" >/dev/null
+rc=$?
+[[ $rc == 77 ]] && { echo "skip: no sshd (scripts/bootstrap installs openssh-server)"; exit 77; }
+((rc == 0)) || { echo "FAIL - the remote host fixture did not start"; exit 1; }
+# shellcheck disable=SC1091
+. "$rdir/env"
+"$src/tests/integration/busybox-template" "$work/tpl" || { echo "cannot build the template"; exit 1; }
+sha=$(cut -d' ' -f1 "$work/tpl/SHA256SUMS")
+tar=$work/tpl/busybox-rootfs.tar.gz
+S=$work/state
+dead='lxc+ssh://root@127.0.0.1:1/system?no_verify=1'
+
+ct() { # ct NAME HOST
+  printf '  %s:\n    host: %s\n    template: bb\n    memory: 32MiB\n    network: none\n' "$1" "$2"
+}
+manifest() { # manifest FILE, hosts (YAML under hosts:) in $hosts, containers on stdin
+  { printf 'kvz: 1\nstack: %s\nhosts:\n%s\ntemplates:\n  bb:\n    url: file://%s\n    sha256: %s\ncontainers:\n' \
+      "$p-s" "$hosts" "$tar" "$sha"; cat; } >"$1"
+}
+hosts="  here:
+    containers: lxc:///system
+  there:
+    containers: $KVZ_REMOTE_LXC
+    vms: $KVZ_REMOTE_QEMU
+  dead:
+    containers: $dead"
+
+# --- the fixture is another host: its libvirt sees none of the runner's domains, and the reverse
+virsh -q -c "$KVZ_REMOTE_LXC" define /dev/stdin >/dev/null <<XML
+<domain type='lxc'><name>$p-taken</name><memory>32768</memory><os><type>exe</type><init>/bin/sh</init></os>
+<devices><filesystem type='mount'><source dir='/'/><target dir='/'/></filesystem></devices></domain>
+XML
+check "a domain defined on 'there' is seen there" virsh -q -c "$KVZ_REMOTE_LXC" dominfo $p-taken
+check "... and not by the runner's libvirtd" bash -c "! virsh -q -c lxc:///system dominfo $p-taken >/dev/null 2>&1"
+
+# --- plan: three hosts at once; "dead" fails alone and is named; the others are planned
+{ ct $p-a here; ct $p-b there; ct $p-c dead; } | manifest "$work/three.yaml"
+run 1 "$kvz" --state-dir "$S" plan -f "$work/three.yaml" &&
+  has "Host here:" && has "  + $p-a (container)" && has "Host there:" && has "  + $p-b (container)" &&
+  has "Host dead:" && has "  ! not planned: host 'dead': cannot connect to '$dead' for the containers" &&
+  has "Plan: 2 to create, 0 to update (0 live, 0 restart), 0 to replace, 0 to delete." &&
+  has "  here: 1 to create," && has "  there: 1 to create," && has "  dead: not planned" &&
+  has "error: plan: 1 of 3 hosts could not be planned" && lacks "$p-c (container)" &&
+  ok "plan: 'dead' fails alone, exit 1, the summary names it; the others are planned"
+
+# --- --host limits the plan; JSON has "host" on every change and counts per host
+run 0 "$kvz" --state-dir "$S" plan -f "$work/three.yaml" --host there --host here --json
+if python3 - "$p" "$out" <<'PY'; then ok "--host here --host there: JSON names each change's host"; else bad "JSON of two hosts: $out"; fi
+import json, sys
+p, j = sys.argv[1], json.loads(sys.argv[2])
+assert {c["name"]: c["host"] for c in j["changes"]} == {p + "-a": "here", p + "-b": "there"}
+assert j["summary"]["create"] == 2 and set(j["hosts"]) == {"here", "there"}
+assert j["hosts"]["here"]["summary"]["create"] == 1 and j["hosts"]["there"]["summary"]["create"] == 1
+PY
+run 1 "$kvz" --state-dir "$S" plan -f "$work/three.yaml" --host nowhere &&
+  has "--host 'nowhere' is not a host of the manifests" && ok "--host of an unknown host is refused"
+run 2 "$kvz" --state-dir "$S" plan -f "$work/three.yaml" --host there --detailed-exitcode &&
+  lacks "Host here:" && has "Host there:" && ok "--detailed-exitcode over hosts: 2 with changes"
+
+# --- the remote host is really observed: a domain kvz does not own there refuses that host only
+{ ct $p-a here; ct $p-taken there; } | manifest "$work/taken.yaml"
+run 1 "$kvz" --state-dir "$S" plan -f "$work/taken.yaml" --host here --host there &&
+  has "  + $p-a (container)" && has "host 'there': cannot plan stack '$p-s'" && has "$p-taken" &&
+  ok "an unmanaged domain on 'there' (seen over ssh) refuses 'there' alone"
+
+# --- a guest kvz made on 'here' (manifest without hosts:), then planned across two hosts
+printf 'kvz: 1\nstack: %s\ntemplates:\n  bb:\n    url: file://%s\n    sha256: %s\ncontainers:\n' "$p-s" "$tar" "$sha" >"$work/one.yaml"
+ct $p-m local >>"$work/one.yaml"
+run 0 "$kvz" --state-dir "$S" apply -f "$work/one.yaml" --auto-approve && ok "applied $p-m on the runner's host"
+{ ct $p-m here; } | manifest "$work/here.yaml"
+run 0 "$kvz" --state-dir "$S" plan -f "$work/here.yaml" --host here --host there --detailed-exitcode &&
+  has "Host here:" && has "  no changes (1 resource)" && has "Host there:" && has "  no changes (0 resources)" &&
+  ok "replan across two hosts: no changes on either"
+{ ct $p-m there; } | manifest "$work/moved.yaml"
+run 0 "$kvz" --state-dir "$S" plan -f "$work/moved.yaml" --host here --host there &&
+  has "  - $p-m (container)" && has "# host: here -> there (no migration: removed here, made anew on there)" &&
+  has "  -/+ $p-m (container)" && has "# host: here -> there (no migration: made anew here, removed from here)" &&
+  has "Plan: 0 to create, 0 to update (0 live, 0 restart), 1 to replace, 1 to delete." &&
+  ok "changing host: is a replace on the new host and a delete on the old one"
+run 1 "$kvz" --state-dir "$S" apply -f "$work/moved.yaml" --auto-approve &&
+  has "the manifests have hosts:, which only 'kvz plan' drives in this version" &&
+  ok "apply of a manifest with hosts: is refused, nothing changed"
+check "$p-m still runs here" test "$(virsh -q -c lxc:///system domstate $p-m | head -1)" = running
+run 0 "$kvz" --state-dir "$S" destroy -f "$work/one.yaml" --auto-approve && ok "destroyed $p-m"
+finish
