@@ -169,11 +169,11 @@ static json_t *change_json(const struct kvz_change *c)
             return NULL;
         }
     }
-    json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:o, s:o}", "kind", kvz_kind_str(c->kind), "name",
-                     c->name, "action", kvz_action_str(c->action), "live",
-                     c->action == KVZ_ACTION_UPDATE ? c->live
-                                                    : kvz_change_disruption(c) <= KVZ_DISRUPT_LIVE,
-                     "fields", fields, "reason", c->reason ? json_string(c->reason) : json_null());
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s, s:b, s:o, s:o}", "kind", kvz_kind_str(c->kind), "name", c->name, "action",
+        kvz_action_str(c->action), "live",
+        c->action == KVZ_ACTION_UPDATE ? c->live : kvz_change_disruption(c) <= KVZ_DISRUPT_LIVE,
+        "fields", fields, "reason", c->reason ? json_string(c->reason) : json_null());
     if (j && c->host)
         json_object_set_new(j, "host", json_string(c->host));
     return j;
