@@ -1,6 +1,8 @@
 #include "cmd/cli.h"
 
+#include "cmd/apply_hosts.h"
 #include "cmd/options.h"
+#include "cmd/plan_hosts.h"
 #include "cmd/stack.h"
 #include "planner/planfile.h"
 
@@ -72,7 +74,13 @@ int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char *
             goto cleanup;
         /* the saved plan was reviewed when it was made: it is the approval */
         auto_approve = true;
-    } else if (kvz_stack_open(cli, &r, &o, KVZ_STACK_LOCK | KVZ_STACK_PLAN) < 0) {
+    } else if (kvz_stack_load(cli, &r, o.files.v, o.files.n) < 0) {
+        goto cleanup;
+    } else if (kvz_cmd_many_hosts(r.m, &o)) {
+        rc = kvz_cmd_apply_hosts(cli, &o, &r, false);
+        goto cleanup;
+    } else if (kvz_stack_lock(cli, &r) < 0 || kvz_stack_observe(cli, &r, NULL) < 0 ||
+               kvz_stack_plan(cli, &r, o.targets.v, o.targets.n, false) < 0) {
         goto cleanup;
     }
     if (!o.json)

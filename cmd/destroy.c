@@ -1,6 +1,8 @@
 #include "cmd/cli.h"
 
+#include "cmd/apply_hosts.h"
 #include "cmd/options.h"
+#include "cmd/plan_hosts.h"
 #include "cmd/stack.h"
 
 #include <stdio.h>
@@ -12,7 +14,14 @@ int cmd_destroy(struct kvz_cli *cli, const struct kvz_command *c, int argc, char
     int rc = KVZ_EXIT_ERROR;
 
     if (kvz_opts_parse(&o, cli, c, argc, argv) < 0 ||
-        kvz_stack_open(cli, &r, &o, KVZ_STACK_LOCK | KVZ_STACK_PLAN | KVZ_STACK_DESTROY) < 0)
+        kvz_stack_load(cli, &r, o.files.v, o.files.n) < 0)
+        goto cleanup;
+    if (kvz_cmd_many_hosts(r.m, &o)) {
+        rc = kvz_cmd_apply_hosts(cli, &o, &r, true);
+        goto cleanup;
+    }
+    if (kvz_stack_lock(cli, &r) < 0 || kvz_stack_observe(cli, &r, NULL) < 0 ||
+        kvz_stack_plan(cli, &r, o.targets.v, o.targets.n, true) < 0)
         goto cleanup;
     kvz_stack_print_plan(cli, r.plan, false);
     if (!kvz_plan_n_changes(r.plan)) {

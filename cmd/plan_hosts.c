@@ -16,7 +16,7 @@ bool kvz_cmd_many_hosts(const struct kvz_manifest *m, const struct kvz_opts *o)
 
 /* The plan of one observed host; on failure v->error says why. */
 static void plan_one(struct kvz_host_plan *v, struct kvz_fleet_host *fh, const struct kvz_opts *o,
-                     const struct kvz_manifest *m, const char *state_dir)
+                     const struct kvz_manifest *m, const char *state_dir, bool destroy)
 {
     struct kvz_error *e = NULL;
     v->host = fh->def->name;
@@ -30,6 +30,7 @@ static void plan_one(struct kvz_host_plan *v, struct kvz_fleet_host *fh, const s
         .targets = (const char *const *)o->targets.v,
         .n_targets = o->targets.n,
         .host = fh->def->name,
+        .destroy = destroy,
     };
     kvz_plan_input_set_hosts(&in, &fh->hs);
     in.state_dir = state_dir;
@@ -57,17 +58,75 @@ static void host_warnings(struct kvz_cli *cli, struct kvz_fleet_host *fh)
     }
 }
 
-int kvz_cmd_plan_hosts(struct kvz_cli *cli, const struct kvz_opts *o, const struct kvz_manifest *m)
+int kvz_hosts_run_plan(struct kvz_hosts_run *out, struct kvz_cli *cli, const struct kvz_opts *o,
+                       const struct kvz_manifest *m, bool destroy)
 {
-    struct kvz_fleet f = {0};
     struct kvz_error *err = NULL;
-    struct kvz_host_plan *v = NULL;
     struct kvz_fleet_config cfg = {
         .m = m,
         .only = (const char *const *)o->hosts.v,
         .n_only = o->hosts.n,
         .state_dir = cli->state_dir,
     };
+    memset(out, 0, sizeof(*out));
+    if (cli->containers_uri || cli->vms_uri) {
+        kvz_out_error(
+            cli,
+            "--containers-uri and --vms-uri do not go with hosts:; change the host's URIs under hosts: instead");
+        return -1;
+    }
+    if (kvz_fleet_observe(&out->f, &cfg, &err) < 0) {
+        kvz_out_kvz_error(cli, err);
+        kvz_error_free(err);
+        return -1;
+    }
+    if (!(out->v = calloc(out->f.n + 1, sizeof(*out->v)))) {
+        kvz_out_error(cli, "plan: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < out->f.n; i++) {
+        plan_one(&out->v[i], &out->f.v[i], o, m, cli->state_dir, destroy);
+        if (!destroy)
+            host_warnings(cli, &out->f.v[i]);
+    }
+    if (kvz_host_plans_link_moves(out->v, out->f.n) < 0) {
+        kvz_out_error(cli, "plan: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+void kvz_hosts_run_print(struct kvz_cli *cli, const struct kvz_hosts_run *run,
+                         const struct kvz_manifest *m, bool json)
+{
+    if (json) {
+        json_t *j = kvz_host_plans_to_json(run->v, run->f.n, m->stack);
+        char *s = j ? json_dumps(j, 0) : NULL;
+        if (s)
+            printf("%s\n", s);
+        else
+            kvz_out_error(cli, "plan: out of memory");
+        free(s);
+        json_decref(j);
+        return;
+    }
+    struct kvz_buf b = KVZ_BUF_INIT;
+    kvz_host_plans_render_text(&b, run->v, run->f.n, cli->color);
+    fputs(kvz_buf_cstr(&b), stdout);
+    kvz_buf_release(&b);
+}
+
+void kvz_hosts_run_release(struct kvz_hosts_run *run)
+{
+    kvz_host_plans_release(run->v, run->f.n);
+    free(run->v);
+    kvz_fleet_close(&run->f);
+    memset(run, 0, sizeof(*run));
+}
+
+int kvz_cmd_plan_hosts(struct kvz_cli *cli, const struct kvz_opts *o, const struct kvz_manifest *m)
+{
+    struct kvz_hosts_run run;
     int rc = KVZ_EXIT_ERROR;
     if (o->out) {
         kvz_out_error(
@@ -75,56 +134,22 @@ int kvz_cmd_plan_hosts(struct kvz_cli *cli, const struct kvz_opts *o, const stru
             "plan -o: a plan file of a manifest with hosts: cannot be saved yet; run 'kvz plan' and 'kvz apply' on the manifests");
         return rc;
     }
-    if (cli->containers_uri || cli->vms_uri) {
-        kvz_out_error(
-            cli,
-            "--containers-uri and --vms-uri do not go with hosts:; change the host's URIs under hosts: instead");
-        return rc;
-    }
-    if (kvz_fleet_observe(&f, &cfg, &err) < 0) {
-        kvz_out_kvz_error(cli, err);
-        kvz_error_free(err);
-        return rc;
-    }
-    if (!(v = calloc(f.n + 1, sizeof(*v)))) {
-        kvz_out_error(cli, "plan: out of memory");
+    if (kvz_hosts_run_plan(&run, cli, o, m, false) < 0)
         goto cleanup;
-    }
-    for (size_t i = 0; i < f.n; i++) {
-        plan_one(&v[i], &f.v[i], o, m, cli->state_dir);
-        host_warnings(cli, &f.v[i]);
-    }
-    if (kvz_host_plans_link_moves(v, f.n) < 0) {
-        kvz_out_error(cli, "plan: out of memory");
-        goto cleanup;
-    }
-    if (o->json) {
-        json_t *j = kvz_host_plans_to_json(v, f.n, m->stack);
-        char *s = j ? json_dumps(j, 0) : NULL;
-        if (s)
-            printf("%s\n", s);
-        free(s);
-        json_decref(j);
-    } else {
-        struct kvz_buf b = KVZ_BUF_INIT;
-        kvz_host_plans_render_text(&b, v, f.n, cli->color);
-        fputs(kvz_buf_cstr(&b), stdout);
-        kvz_buf_release(&b);
-    }
-    size_t failed = kvz_host_plans_n_failed(v, f.n);
-    for (size_t i = 0; i < f.n; i++)
-        if (!v[i].plan)
-            kvz_out_error(cli, "%s", v[i].error);
+    kvz_hosts_run_print(cli, &run, m, o->json);
+    size_t failed = kvz_host_plans_n_failed(run.v, run.f.n);
+    for (size_t i = 0; i < run.f.n; i++)
+        if (!run.v[i].plan)
+            kvz_out_error(cli, "%s", run.v[i].error);
     if (failed)
         kvz_out_error(
             cli,
             "plan: %zu of %zu hosts could not be planned; fix them, or leave them out with --host",
-            failed, f.n);
+            failed, run.f.n);
     else
-        rc = o->detailed && kvz_host_plans_n_changes(v, f.n) ? KVZ_EXIT_CHANGES : KVZ_EXIT_OK;
+        rc = o->detailed && kvz_host_plans_n_changes(run.v, run.f.n) ? KVZ_EXIT_CHANGES
+                                                                     : KVZ_EXIT_OK;
 cleanup:
-    kvz_host_plans_release(v, f.n);
-    free(v);
-    kvz_fleet_close(&f);
+    kvz_hosts_run_release(&run);
     return rc;
 }

@@ -6,6 +6,26 @@
 #include "cmd/cli.h"
 #include "cmd/options.h"
 #include "parser/manifest.h"
+#include "planner/plan_hosts.h"
+#include "providers/fleet.h"
+
+/* Every host in scope observed and planned: f.v[i] and v[i] are the same host. */
+struct kvz_hosts_run {
+    struct kvz_fleet f;
+    struct kvz_host_plan *v;
+};
+
+/* Observes the hosts of m in scope (--host) at once and plans each (destroy: deletes every
+ * managed resource of the stack in scope); a host that fails has its reason in v[i].error.
+ * -1 (printed) only when nothing can be planned. Release with kvz_hosts_run_release. */
+int kvz_hosts_run_plan(struct kvz_hosts_run *out, struct kvz_cli *cli, const struct kvz_opts *o,
+                       const struct kvz_manifest *m, bool destroy);
+
+/* Prints the plans (text or JSON) on stdout. */
+void kvz_hosts_run_print(struct kvz_cli *cli, const struct kvz_hosts_run *run,
+                         const struct kvz_manifest *m, bool json);
+
+void kvz_hosts_run_release(struct kvz_hosts_run *run);
 
 /* Whether this run goes through the many-hosts path: the manifests have hosts:, or --host. */
 bool kvz_cmd_many_hosts(const struct kvz_manifest *m, const struct kvz_opts *o);

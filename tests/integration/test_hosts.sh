@@ -98,9 +98,26 @@ run 0 "$kvz" --state-dir "$S" plan -f "$work/moved.yaml" --host here --host ther
   has "  -/+ $p-m (container)" && has "# host: here -> there (no migration: made anew here, removed from here)" &&
   has "Plan: 0 to create, 0 to update (0 live, 0 restart), 1 to replace, 1 to delete." &&
   ok "changing host: is a replace on the new host and a delete on the old one"
-run 1 "$kvz" --state-dir "$S" apply -f "$work/moved.yaml" --auto-approve &&
-  has "the manifests have hosts:, which only 'kvz plan' drives in this version" &&
-  ok "apply of a manifest with hosts: is refused, nothing changed"
+run 1 "$kvz" --state-dir "$S" apply -f "$work/moved.yaml" --host here --host there --auto-approve &&
+  has "container '$p-m' moves from host 'here' to 'there', which cannot be applied" &&
+  has "nothing was changed" && ok "a move to a host that cannot be applied is refused before any change"
 check "$p-m still runs here" test "$(virsh -q -c lxc:///system domstate $p-m | head -1)" = running
 run 0 "$kvz" --state-dir "$S" destroy -f "$work/one.yaml" --auto-approve && ok "destroyed $p-m"
+
+# --- apply to three hosts: 'here' is applied; 'there' (remote storage is not built) and 'dead'
+# fail alone, exit 1, named; nothing of 'there' is made on either side
+run 1 "$kvz" --state-dir "$S" apply -f "$work/three.yaml" --auto-approve &&
+  has "here: $p-a (container): create done" && has "  here: ok" && has "  there: failed" &&
+  has "  dead: failed" && has "host 'there': '$KVZ_REMOTE_LXC' is a remote URI" &&
+  has "host 'dead': cannot connect" && has "error: apply: 2 of 3 hosts failed; the others were applied" &&
+  ok "apply: 'here' applied, 'there' and 'dead' fail alone, exit 1"
+check "$p-a runs on the runner's host" test "$(virsh -q -c lxc:///system domstate $p-a | head -1)" = running
+check "nothing of $p-b on 'there'" bash -c "! virsh -q -c '$KVZ_REMOTE_LXC' dominfo $p-b >/dev/null 2>&1"
+check "nothing of $p-b in the state dir" test ! -e "$S/containers/$p-s/$p-b"
+run 0 "$kvz" --state-dir "$S" plan -f "$work/three.yaml" --host here --detailed-exitcode &&
+  has "  no changes (1 resource)" && ok "replan of 'here' after the apply: no changes"
+run 0 "$kvz" --state-dir "$S" destroy -f "$work/three.yaml" --host here --auto-approve &&
+  has "here: $p-a (container): delete done" && ok "destroy --host here"
+check "$p-a is gone" bash -c "! virsh -q -c lxc:///system dominfo $p-a >/dev/null 2>&1"
+check "the remote host has only what the test defined" test "$(virsh -q -c "$KVZ_REMOTE_LXC" list --all --name | grep -c .)" = 1
 finish
