@@ -75,19 +75,21 @@ static void report(void *ctx, const struct kvz_exec_event *ev)
     pthread_mutex_unlock(&out->lock);
 }
 
-/* Why host fh cannot be applied from here, or NULL: a remote host's guests would have their
- * storage on this machine (docs/hosts.md, "What is not built yet"). */
+/* Why host fh cannot be applied from here, or NULL: a remote host's containers would have their
+ * rootfs on this machine (docs/hosts.md, "What is not built yet"); its vms and networks are
+ * made through libvirt alone. */
 static char *refused(const struct kvz_fleet_host *fh, const struct kvz_plan *p)
 {
     if (!kvz_plan_n_changes(p))
         return NULL;
     for (int k = 0; k < KVZ_N_KINDS; k++) {
-        if (!fh->hs.ops[k] || !fh->hs.used[k] || kvz_uri_is_local(fh->hs.uri[k]))
+        if (k != KVZ_KIND_CONTAINER || !fh->hs.ops[k] || !fh->hs.used[k] ||
+            kvz_uri_is_local(fh->hs.uri[k]))
             continue;
         struct kvz_buf b = KVZ_BUF_INIT;
         kvz_buf_printf(
             &b,
-            "host '%s': '%s' is a remote URI, and this version keeps guests' storage on the machine kvz runs on; nothing was changed there: plan it only, or run kvz on that host",
+            "host '%s': '%s' is a remote URI, and this version keeps containers' rootfs on the machine kvz runs on; nothing was changed there: plan its containers only, or run kvz on that host",
             fh->def->name, fh->hs.uri[k]);
         return kvz_buf_detach(&b);
     }

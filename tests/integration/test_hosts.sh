@@ -120,4 +120,47 @@ run 0 "$kvz" --state-dir "$S" destroy -f "$work/three.yaml" --host here --auto-a
   has "here: $p-a (container): delete done" && ok "destroy --host here"
 check "$p-a is gone" bash -c "! virsh -q -c lxc:///system dominfo $p-a >/dev/null 2>&1"
 check "the remote host has only what the test defined" test "$(virsh -q -c "$KVZ_REMOTE_LXC" list --all --name | grep -c .)" = 1
+
+# --- vms on the remote host, storage through libvirt only: the image is uploaded (sparse) once
+# for two guests into the host's kvz pool; overlays and seeds are volumes there; nothing of
+# them on the runner
+img=$work/disk.raw
+truncate -s 64M "$img"
+head -c 1M /dev/urandom | dd of="$img" conv=notrunc status=none
+head -c 1M /dev/urandom | dd of="$img" bs=1M seek=40 conv=notrunc status=none
+isha=$(sha256sum "$img" | cut -d' ' -f1)
+vmyaml() { # vmyaml NAME
+  printf '  %s:\n    host: there\n    image: disk\n    memory: 128MiB\n    network: none\n' "$1"
+}
+{ printf 'kvz: 1\nstack: %s\nhosts:\n%s\ntemplates:\n  disk:\n    url: file://%s\n    sha256: %s\nvms:\n' \
+    "$p-v" "$hosts" "$img" "$isha"; vmyaml $p-v1; vmyaml $p-v2; } >"$work/vms.yaml"
+export KVZ_VM_STOP_TIMEOUT=2
+run 0 "$kvz" --state-dir "$S" apply -f "$work/vms.yaml" --host there --auto-approve &&
+  has "there: $p-v1 (vm): create done" && has "there: $p-v2 (vm): create done" &&
+  ok "two vms applied on 'there' over qemu+ssh://"
+check "the image was uploaded once" test "$(grep -c 'uploading base image to the host' <<<"$out")" = 1
+check "the second vm found it whole" test "$(grep -c 'base image already on the host: nothing to upload' <<<"$out")" = 1
+has "base image uploaded (2 MiB of data, holes skipped)" && ok "the upload sent the data, not the holes"
+pool=$(virsh -q -c "$KVZ_REMOTE_QEMU" pool-list --all --name | awk '/^kvz-/ {print $1}' | head -1)
+vols=$(virsh -q -c "$KVZ_REMOTE_QEMU" vol-list "$pool" 2>/dev/null | awk '{print $1}' | LC_ALL=C sort | tr '\n' ' ')
+check "the host's pool holds the base, its mark, two overlays and two seeds ($vols)" test "$vols" = \
+  "base-$isha.raw base-$isha.raw.ok $p-v1-seed.iso $p-v1.qcow2 $p-v2-seed.iso $p-v2.qcow2 "
+ppath=$(virsh -q -c "$KVZ_REMOTE_QEMU" pool-dumpxml "$pool" | sed -n 's:.*<path>\(.*\)</path>.*:\1:p')
+check "each overlay is backed by the base" bash -c "virsh -q -c '$KVZ_REMOTE_QEMU' vol-dumpxml --pool $pool $p-v1.qcow2 | grep -q '<path>$ppath/base-$isha.raw</path>'"
+virsh -q -c "$KVZ_REMOTE_QEMU" vol-download --pool "$pool" "base-$isha.raw" "$work/back.raw" 2>/dev/null
+check "the base on the host holds the image's bytes" test "$(sha256sum <"$work/back.raw" | cut -d' ' -f1)" = "$isha"
+rm -f "$work/back.raw"
+alloc=$(nsenter -t "$KVZ_REMOTE_PID" -m du -k "$ppath/base-$isha.raw" | cut -f1)
+check "the base is sparse on the host (${alloc} KiB allocated of 65536)" test "$alloc" -lt 8192
+check "the vms run there" test "$(virsh -q -c "$KVZ_REMOTE_QEMU" list --name | grep -c "^$p-v")" = 2
+check "no pool dir on the runner" test ! -e "$S/pool" -a ! -e "$ppath"
+check "no vm file of them on the runner" test -z "$(find "$S" -name "$p-v*" -print -quit)"
+check "the runner's libvirtd has neither vm" bash -c "! virsh -q -c qemu:///system dominfo $p-v1 >/dev/null 2>&1"
+run 0 "$kvz" --state-dir "$S" plan -f "$work/vms.yaml" --host there --detailed-exitcode &&
+  has "  no changes (2 resources)" && ok "replan of the remote vms: no changes"
+run 0 "$kvz" --state-dir "$S" destroy -f "$work/vms.yaml" --host there --auto-approve &&
+  has "there: $p-v1 (vm): delete done" && ok "destroy the remote vms"
+check "nothing of them is left on 'there'" test -z "$(virsh -q -c "$KVZ_REMOTE_QEMU" list --all --name | grep "^$p-v")"
+check "their pool is gone from 'there'" test -z "$(virsh -q -c "$KVZ_REMOTE_QEMU" pool-list --all --name | grep '^kvz-')"
+check "its directory too" bash -c "! nsenter -t $KVZ_REMOTE_PID -m test -e '$ppath'"
 finish
