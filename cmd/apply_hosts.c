@@ -75,27 +75,6 @@ static void report(void *ctx, const struct kvz_exec_event *ev)
     pthread_mutex_unlock(&out->lock);
 }
 
-/* Why host fh cannot be applied from here, or NULL: a remote host's containers would have their
- * rootfs on this machine (docs/hosts.md, "What is not built yet"); its vms and networks are
- * made through libvirt alone. */
-static char *refused(const struct kvz_fleet_host *fh, const struct kvz_plan *p)
-{
-    if (!kvz_plan_n_changes(p))
-        return NULL;
-    for (int k = 0; k < KVZ_N_KINDS; k++) {
-        if (k != KVZ_KIND_CONTAINER || !fh->hs.ops[k] || !fh->hs.used[k] ||
-            kvz_uri_is_local(fh->hs.uri[k]))
-            continue;
-        struct kvz_buf b = KVZ_BUF_INIT;
-        kvz_buf_printf(
-            &b,
-            "host '%s': '%s' is a remote URI, and this version keeps containers' rootfs on the machine kvz runs on; nothing was changed there: plan its containers only, or run kvz on that host",
-            fh->def->name, fh->hs.uri[k]);
-        return kvz_buf_detach(&b);
-    }
-    return NULL;
-}
-
 static void *apply_one(void *arg)
 {
     struct one *w = arg;
@@ -118,33 +97,35 @@ static void *apply_one(void *arg)
     return NULL;
 }
 
-/* The host a guest deleted on host i moves to (its replace there has no old guest), or n. */
-static size_t moves_to(const struct kvz_host_plan *v, size_t n, size_t i,
-                       const struct kvz_change *del)
-{
-    for (size_t j = 0; j < n; j++)
-        for (size_t k = 0; j != i && v[j].plan && k < v[j].plan->n_changes; k++) {
-            const struct kvz_change *c = &v[j].plan->changes[k];
-            if (c->action == KVZ_ACTION_REPLACE && !c->have && c->kind == del->kind &&
-                !strcmp(c->name, del->name))
-                return j;
-        }
-    return n;
-}
-
-/* A guest leaving a host for one that will not be applied would only be deleted: refused. */
-static int check_moves(struct kvz_cli *cli, const struct kvz_hosts_run *run, char *const *why)
+/* A guest deleted on one host because the manifests put it on another is a move: it goes only
+ * when its new host is in scope and will be applied, else it would only be deleted. */
+static int check_moves(struct kvz_cli *cli, const struct kvz_hosts_run *run,
+                       const struct kvz_manifest *m, char *const *why)
 {
     size_t n = run->f.n;
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; run->v[i].plan && k < run->v[i].plan->n_changes; k++) {
             const struct kvz_change *c = &run->v[i].plan->changes[k];
-            size_t to = c->action == KVZ_ACTION_DELETE ? moves_to(run->v, n, i, c) : n;
-            if (to < n && why[to]) {
+            const struct kvz_resource *w = kvz_manifest_resource(m, c->name);
+            if (c->action != KVZ_ACTION_DELETE || !w || w->kind != c->kind || !w->host ||
+                !strcmp(w->host, run->v[i].host))
+                continue;
+            size_t to = 0;
+            while (to < n && strcmp(run->v[to].host, w->host))
+                to++;
+            if (to == n) {
+                kvz_out_error(
+                    cli,
+                    "%s '%s' moves from host '%s' to '%s', which is not in scope; add --host %s, or leave out --host %s; nothing was changed",
+                    kvz_kind_str(c->kind), c->name, run->v[i].host, w->host, w->host,
+                    run->v[i].host);
+                return -1;
+            }
+            if (why[to]) {
                 kvz_out_error(
                     cli,
                     "%s '%s' moves from host '%s' to '%s', which cannot be applied (%s); nothing was changed",
-                    kvz_kind_str(c->kind), c->name, run->v[i].host, run->v[to].host, why[to]);
+                    kvz_kind_str(c->kind), c->name, run->v[i].host, w->host, why[to]);
                 return -1;
             }
         }
@@ -204,12 +185,12 @@ int kvz_cmd_apply_hosts(struct kvz_cli *cli, const struct kvz_opts *o, struct kv
                             .plan = run.v[i].plan,
                             .o = o,
                             .state_dir = cli->state_dir};
-        w[i].error = run.v[i].plan ? refused(&run.f.v[i], run.v[i].plan) : strdup(run.v[i].error);
+        w[i].error = run.v[i].plan ? NULL : strdup(run.v[i].error);
     }
     char **why = calloc(n + 1, sizeof(*why));
     for (size_t i = 0; why && i < n; i++)
         why[i] = w[i].error;
-    int moves_ok = why ? check_moves(cli, &run, why) : -1;
+    int moves_ok = why ? check_moves(cli, &run, r->m, why) : -1;
     free(why);
     if (moves_ok < 0)
         goto cleanup;

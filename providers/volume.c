@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <libvirt/virterror.h>
 #include <libxml/tree.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,76 @@
 bool kvz_host_is_remote(const struct kvz_host *h)
 {
     return h && h->uri && !kvz_uri_is_local(h->uri);
+}
+
+void kvz_pool_name(char out[32], const char *state_dir)
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(state_dir, strlen(state_dir), d, &n, EVP_sha256(), NULL);
+    int len = snprintf(out, 32, "kvz-");
+    for (unsigned int i = 0; i < 6 && i < n; i++)
+        len += snprintf(out + len, (size_t)(32 - len), "%02x", d[i]);
+}
+
+int kvz_remote_pool_ensure(virStoragePoolPtr *out, struct kvz_host *h, struct kvz_error **err)
+{
+    char name[32];
+    struct kvz_buf path = KVZ_BUF_INIT, xml = KVZ_BUF_INIT;
+    virStoragePoolPtr pool = NULL;
+    int rc = -1;
+    *out = NULL;
+    kvz_pool_name(name, h->state_dir);
+    kvz_buf_printf(&path, "%s/%s", KVZ_REMOTE_POOL_ROOT, name);
+    /* the name and path are kvz's own hex and constants: nothing to escape */
+    kvz_buf_printf(&xml,
+                   "<pool type='dir'><name>%s</name><target><path>%s</path><permissions>"
+                   "<mode>0755</mode></permissions></target></pool>",
+                   name, kvz_buf_cstr(&path));
+    if (path.oom || xml.oom) {
+        kvz_error_set(err, "storage pool: out of memory");
+        goto cleanup;
+    }
+    if (!(pool = virStoragePoolLookupByName(h->conn, name))) {
+        pool = virStoragePoolDefineXML(h->conn, kvz_buf_cstr(&xml), 0);
+        if (!pool) /* another kvz defined it meanwhile */
+            pool = virStoragePoolLookupByName(h->conn, name);
+        if (!pool) {
+            kvz_error_set(err, "define storage pool '%s' at '%s': %s", name, path.ptr,
+                          kvz_virt_msg());
+            goto cleanup;
+        }
+        virStoragePoolSetAutostart(pool, 1);
+        virStoragePoolBuild(pool, 0); /* the directory there; it may exist already */
+    }
+    if (virStoragePoolIsActive(pool) != 1 && virStoragePoolCreate(pool, 0) < 0 &&
+        virStoragePoolIsActive(pool) != 1) {
+        kvz_error_set(err, "start storage pool '%s': %s", name, kvz_virt_msg());
+        goto cleanup;
+    }
+    *out = pool;
+    pool = NULL;
+    rc = 0;
+cleanup:
+    if (pool)
+        virStoragePoolFree(pool);
+    kvz_buf_release(&path);
+    kvz_buf_release(&xml);
+    return rc;
+}
+
+int kvz_volume_capacity(unsigned long long *out, virConnectPtr conn, const char *path,
+                        struct kvz_error **err)
+{
+    virStorageVolInfo info;
+    virStorageVolPtr vol = virStorageVolLookupByPath(conn, path);
+    int rc = vol ? virStorageVolGetInfo(vol, &info) : -1;
+    if (vol)
+        virStorageVolFree(vol);
+    if (rc < 0)
+        return kvz_error_set(err, "volume '%s': %s", path, kvz_virt_msg());
+    *out = info.capacity;
+    return 0;
 }
 
 bool kvz_volume_exists(virConnectPtr conn, virStoragePoolPtr pool, const char *path)

@@ -20,6 +20,16 @@
 /* Whether h's connection is to another machine: its files are not ours to touch. */
 bool kvz_host_is_remote(const struct kvz_host *h);
 
+/* The kvz pool of a remote host for this state dir ("kvz-" + 12 hex of sha256(state_dir), the
+ * vms' pool too) at KVZ_REMOTE_POOL_ROOT/<name>: defined, built and started when needed. */
+void kvz_pool_name(char out[32], const char *state_dir);
+int kvz_remote_pool_ensure(virStoragePoolPtr *out, struct kvz_host *h, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/* The capacity of the volume at `path`, in bytes. */
+int kvz_volume_capacity(unsigned long long *out, virConnectPtr conn, const char *path,
+                        struct kvz_error **err) __attribute__((warn_unused_result));
+
 /* Whether a volume with this path exists on conn's host (the pool is refreshed first when
  * given, so files another client made are seen). */
 bool kvz_volume_exists(virConnectPtr conn, virStoragePoolPtr pool, const char *path);

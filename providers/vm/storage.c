@@ -31,12 +31,7 @@
 
 void kvz_vm_pool_name(char out[32], const char *state_dir)
 {
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_Digest(state_dir, strlen(state_dir), d, &n, EVP_sha256(), NULL);
-    int len = snprintf(out, 32, "kvz-");
-    for (unsigned int i = 0; i < 6 && i < n; i++)
-        len += snprintf(out + len, (size_t)(32 - len), "%02x", d[i]);
+    kvz_pool_name(out, state_dir);
 }
 
 char *kvz_vm_pool_path(struct kvz_host *h, const char *name, const char *suffix)

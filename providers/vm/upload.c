@@ -18,9 +18,9 @@
  * this process go one at a time (a second finds the first's base whole). */
 static pthread_mutex_t upload_lock = PTHREAD_MUTEX_INITIALIZER;
 
-int kvz_vm_base_upload(char **out_path, bool *out_qcow2, uint64_t *out_size,
-                       virStoragePoolPtr pool, struct kvz_host *h, const char *resource,
-                       const char *image_path, const char *digest, struct kvz_error **err)
+int kvz_vm_base_upload(char **out_path, bool *out_qcow2, uint64_t *out_size, virStoragePoolPtr pool,
+                       struct kvz_host *h, const char *resource, const char *image_path,
+                       const char *digest, struct kvz_error **err)
 {
     virConnectPtr conn = virStoragePoolGetConnect(pool);
     struct kvz_buf name = KVZ_BUF_INIT, mark = KVZ_BUF_INIT;

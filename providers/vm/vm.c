@@ -305,7 +305,7 @@ int kvz_vm_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
     if (image_path) {
         kvz_host_log(h, want->name, "importing base image");
         if ((remote ? kvz_vm_base_upload(&base, &base_qcow2, &base_size, pool, h, want->name,
-                                          image_path, image_digest, err)
+                                         image_path, image_digest, err)
                     : kvz_vm_base_import(&base, &base_qcow2, &base_size, pool, image_path,
                                          image_digest, err)) < 0) {
             kvz_error_wrap(err, "vm '%s'", want->name);

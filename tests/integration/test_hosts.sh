@@ -98,17 +98,18 @@ run 0 "$kvz" --state-dir "$S" plan -f "$work/moved.yaml" --host here --host ther
   has "  -/+ $p-m (container)" && has "# host: here -> there (no migration: made anew here, removed from here)" &&
   has "Plan: 0 to create, 0 to update (0 live, 0 restart), 1 to replace, 1 to delete." &&
   ok "changing host: is a replace on the new host and a delete on the old one"
-run 1 "$kvz" --state-dir "$S" apply -f "$work/moved.yaml" --host here --host there --auto-approve &&
-  has "container '$p-m' moves from host 'here' to 'there', which cannot be applied" &&
-  has "nothing was changed" && ok "a move to a host that cannot be applied is refused before any change"
+{ ct $p-m dead; } | manifest "$work/moved-dead.yaml"
+run 1 "$kvz" --state-dir "$S" apply -f "$work/moved-dead.yaml" --host here --host dead --auto-approve &&
+  has "container '$p-m' moves from host 'here' to 'dead', which cannot be applied" &&
+  has "nothing was changed" && ok "a move to a host that cannot be reached is refused before any change"
 check "$p-m still runs here" test "$(virsh -q -c lxc:///system domstate $p-m | head -1)" = running
 run 0 "$kvz" --state-dir "$S" destroy -f "$work/one.yaml" --auto-approve && ok "destroyed $p-m"
 
-# --- apply to three hosts: 'here' is applied; 'there' (remote storage is not built) and 'dead'
-# fail alone, exit 1, named; nothing of 'there' is made on either side
+# --- apply to three hosts: 'here' is applied; 'there' (a container without disk:, which a
+# remote host needs) and 'dead' fail alone, exit 1, named; nothing of b is made on either side
 run 1 "$kvz" --state-dir "$S" apply -f "$work/three.yaml" --auto-approve &&
   has "here: $p-a (container): create done" && has "  here: ok" && has "  there: failed" &&
-  has "  dead: failed" && has "host 'there': '$KVZ_REMOTE_LXC' is a remote URI" &&
+  has "  dead: failed" && has "container '$p-b' is on a remote host, where its rootfs is an ext4 image: give it 'disk:'" &&
   has "host 'dead': cannot connect" && has "error: apply: 2 of 3 hosts failed; the others were applied" &&
   ok "apply: 'here' applied, 'there' and 'dead' fail alone, exit 1"
 check "$p-a runs on the runner's host" test "$(virsh -q -c lxc:///system domstate $p-a | head -1)" = running
@@ -120,6 +121,47 @@ run 0 "$kvz" --state-dir "$S" destroy -f "$work/three.yaml" --host here --auto-a
   has "here: $p-a (container): delete done" && ok "destroy --host here"
 check "$p-a is gone" bash -c "! virsh -q -c lxc:///system dominfo $p-a >/dev/null 2>&1"
 check "the remote host has only what the test defined" test "$(virsh -q -c "$KVZ_REMOTE_LXC" list --all --name | grep -c .)" = 1
+
+# --- containers on two hosts: on 'there' the rootfs is an ext4 image volume of its pool, made
+# here from the verified tree and uploaded; a live memory change keeps the domain and the
+# kernel there enforces the new limit; replan of both hosts is empty; destroy leaves nothing
+ctd() { # ctd NAME HOST MEMORY
+  printf '  %s:\n    host: %s\n    template: bb\n    memory: %s\n    disk: 64MiB\n    network: none\n' "$1" "$2" "$3"
+}
+{ ctd $p-h1 here 48MiB; ctd $p-r1 there 48MiB; ctd $p-r2 there 48MiB; } | manifest "$work/cts.yaml"
+run 0 "$kvz" --state-dir "$S" apply -f "$work/cts.yaml" --host here --host there --auto-approve &&
+  has "there: $p-r1 (container): create done" && has "there: $p-r2 (container): create done" &&
+  has "here: $p-h1 (container): create done" && has "there: $p-r1: rootfs image uploaded" &&
+  ok "containers applied on 'here' and, over lxc+ssh://, on 'there'"
+check "$p-r1 runs on 'there'" test "$(virsh -q -c "$KVZ_REMOTE_LXC" domstate $p-r1 | head -1)" = running
+check "... not on the runner's libvirtd" bash -c "! virsh -q -c lxc:///system dominfo $p-r1 >/dev/null 2>&1"
+cpool=$(virsh -q -c "$KVZ_REMOTE_LXC" pool-list --all --name | awk '/^kvz-/ {print $1}' | head -1)
+check "two rootfs images and their marks in the pool of 'there'" test "$(virsh -q -c "$KVZ_REMOTE_LXC" vol-list "$cpool" | grep -c 'ct-.*\.img')" = 4
+ctsrc=$(virsh -q -c "$KVZ_REMOTE_LXC" dumpxml $p-r1 | sed -n "s:.*<source file='\([^']*\)'.*:\1:p")
+check "its rootfs is a volume file there ($ctsrc), mounted through a loop device" bash -c "nsenter -t $KVZ_REMOTE_PID -m test -f '$ctsrc' && [[ ! -e '$ctsrc' ]]"
+check "nothing of the remote ones on the runner" test -z "$(find "$S" \( -name 'ct-*' -o -name "$p-r*" \) -print -quit)"
+check "the image made here for the upload is gone" test -z "$(ls -A "$S/tmp")"
+run 0 "$kvz" --state-dir "$S" plan -f "$work/cts.yaml" --host here --host there --detailed-exitcode &&
+  has "Host here:" && has "  no changes (1 resource)" && has "  no changes (2 resources)" &&
+  ok "replan across the two hosts: no changes on either"
+id1=$(virsh -q -c "$KVZ_REMOTE_LXC" domid $p-r1 | tr -d ' ')
+{ ctd $p-h1 here 48MiB; ctd $p-r1 there 80MiB; ctd $p-r2 there 48MiB; } | manifest "$work/cts.yaml"
+run 0 "$kvz" --state-dir "$S" apply -f "$work/cts.yaml" --host here --host there --auto-approve &&
+  has "  ~ $p-r1 (container) (live)" && has "there: $p-r1 (container): update done" &&
+  ok "a live memory change of a remote container"
+check "same domain id on 'there'" test "$(virsh -q -c "$KVZ_REMOTE_LXC" domid $p-r1 | tr -d ' ')" = "$id1"
+init=$(cut -d' ' -f1 "/proc/$id1/task/$id1/children")
+cg=$(sed -n 's/^[0-9]*:memory://p' "/proc/$init/cgroup")
+lim=$(nsenter -t "$KVZ_REMOTE_PID" -m cat "/sys/fs/cgroup/memory$cg/memory.limit_in_bytes" 2>/dev/null ||
+  nsenter -t "$KVZ_REMOTE_PID" -m cat "/sys/fs/cgroup$(sed -n 's/^0:://p' "/proc/$init/cgroup")/memory.max")
+check "the kernel on 'there' enforces 80MiB ($lim)" test "$lim" = $((80 << 20))
+run 0 "$kvz" --state-dir "$S" destroy -f "$work/cts.yaml" --host here --host there --auto-approve &&
+  has "there: $p-r1 (container): delete done" && has "here: $p-h1 (container): delete done" &&
+  ok "destroy on both hosts"
+check "nothing of them on 'there'" test -z "$(virsh -q -c "$KVZ_REMOTE_LXC" list --all --name | grep "^$p-[hr]")"
+check "nor here" test -z "$(virsh -q -c lxc:///system list --all --name | grep "^$p-")"
+check "the pool of 'there' is gone" test -z "$(virsh -q -c "$KVZ_REMOTE_LXC" pool-list --all --name | grep '^kvz-')"
+check "nothing of them in the state dir" test -z "$(find "$S/containers" -mindepth 2 -print -quit 2>/dev/null)"
 
 # --- vms on the remote host, storage through libvirt only: the image is uploaded (sparse) once
 # for two guests into the host's kvz pool; overlays and seeds are volumes there; nothing of
