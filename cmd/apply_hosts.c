@@ -150,7 +150,7 @@ int kvz_cmd_apply_hosts(struct kvz_cli *cli, const struct kvz_opts *o, struct kv
         kvz_out_error(cli, "--json leaves no room for a question: pass --auto-approve too");
         goto cleanup;
     }
-    if (kvz_stack_lock(cli, r) < 0 || kvz_hosts_run_plan(&run, cli, o, r->m, destroy) < 0)
+    if (kvz_stack_lock(cli, r) < 0 || kvz_hosts_run_plan(&run, cli, o, r->m, destroy, true) < 0)
         goto cleanup;
     if (!o->json)
         kvz_hosts_run_print(cli, &run, r->m, false);

@@ -43,6 +43,7 @@ int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char *
 int cmd_destroy(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 int cmd_templates(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
+int cmd_unlock(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 int cmd_doctor(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 
 /* The command table entry for NAME, or NULL. */

@@ -58,8 +58,35 @@ static void host_warnings(struct kvz_cli *cli, struct kvz_fleet_host *fh)
     }
 }
 
+/* The connection a host's lock is taken through: any of its kinds (one libvirtd serves them). */
+static virConnectPtr remote_conn(const struct kvz_fleet_host *fh)
+{
+    for (int k = 0; !fh->err && k < KVZ_N_KINDS; k++)
+        if (fh->hs.ops[k] && fh->hs.h[k].conn && !kvz_uri_is_local(fh->hs.uri[k]))
+            return fh->hs.h[k].conn;
+    return NULL;
+}
+
+/* Takes the lock of every remote host, then observes it again under the lock. */
+static void lock_hosts(struct kvz_hosts_run *run, const struct kvz_manifest *m,
+                       const char *state_dir)
+{
+    for (size_t i = 0; i < run->f.n; i++) {
+        struct kvz_fleet_host *fh = &run->f.v[i];
+        virConnectPtr conn = remote_conn(fh);
+        if (!conn)
+            continue;
+        if (kvz_host_lock_acquire(&run->locks[i], conn, fh->def->name, m->stack, state_dir,
+                                  &fh->err) < 0 ||
+            kvz_hosts_observe(&fh->hs, &fh->err) < 0) {
+            kvz_host_lock_release(&run->locks[i]);
+            kvz_hosts_close(&fh->hs);
+        }
+    }
+}
+
 int kvz_hosts_run_plan(struct kvz_hosts_run *out, struct kvz_cli *cli, const struct kvz_opts *o,
-                       const struct kvz_manifest *m, bool destroy)
+                       const struct kvz_manifest *m, bool destroy, bool lock)
 {
     struct kvz_error *err = NULL;
     struct kvz_fleet_config cfg = {
@@ -80,10 +107,13 @@ int kvz_hosts_run_plan(struct kvz_hosts_run *out, struct kvz_cli *cli, const str
         kvz_error_free(err);
         return -1;
     }
-    if (!(out->v = calloc(out->f.n + 1, sizeof(*out->v)))) {
+    if (!(out->v = calloc(out->f.n + 1, sizeof(*out->v))) ||
+        !(out->locks = calloc(out->f.n + 1, sizeof(*out->locks)))) {
         kvz_out_error(cli, "plan: out of memory");
         return -1;
     }
+    if (lock)
+        lock_hosts(out, m, cli->state_dir);
     for (size_t i = 0; i < out->f.n; i++) {
         plan_one(&out->v[i], &out->f.v[i], o, m, cli->state_dir, destroy);
         if (!destroy)
@@ -119,6 +149,9 @@ void kvz_hosts_run_print(struct kvz_cli *cli, const struct kvz_hosts_run *run,
 void kvz_hosts_run_release(struct kvz_hosts_run *run)
 {
     kvz_host_plans_release(run->v, run->f.n);
+    for (size_t i = 0; run->locks && i < run->f.n; i++)
+        kvz_host_lock_release(&run->locks[i]);
+    free(run->locks);
     free(run->v);
     kvz_fleet_close(&run->f);
     memset(run, 0, sizeof(*run));
@@ -134,7 +167,7 @@ int kvz_cmd_plan_hosts(struct kvz_cli *cli, const struct kvz_opts *o, const stru
             "plan -o: a plan file of a manifest with hosts: cannot be saved yet; run 'kvz plan' and 'kvz apply' on the manifests");
         return rc;
     }
-    if (kvz_hosts_run_plan(&run, cli, o, m, false) < 0)
+    if (kvz_hosts_run_plan(&run, cli, o, m, false, false) < 0)
         goto cleanup;
     kvz_hosts_run_print(cli, &run, m, o->json);
     size_t failed = kvz_host_plans_n_failed(run.v, run.f.n);

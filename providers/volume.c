@@ -35,28 +35,36 @@ void kvz_pool_name(char out[32], const char *state_dir)
 int kvz_remote_pool_ensure(virStoragePoolPtr *out, struct kvz_host *h, struct kvz_error **err)
 {
     char name[32];
-    struct kvz_buf path = KVZ_BUF_INIT, xml = KVZ_BUF_INIT;
+    struct kvz_buf path = KVZ_BUF_INIT;
+    kvz_pool_name(name, h->state_dir);
+    kvz_buf_printf(&path, "%s/%s", KVZ_REMOTE_POOL_ROOT, name);
+    int rc = path.oom ? kvz_error_set(err, "storage pool: out of memory")
+                      : kvz_remote_pool_ensure_named(out, h->conn, name, path.ptr, err);
+    kvz_buf_release(&path);
+    return rc;
+}
+
+int kvz_remote_pool_ensure_named(virStoragePoolPtr *out, virConnectPtr conn, const char *name,
+                                 const char *path, struct kvz_error **err)
+{
+    struct kvz_buf xml = KVZ_BUF_INIT;
     virStoragePoolPtr pool = NULL;
     int rc = -1;
     *out = NULL;
-    kvz_pool_name(name, h->state_dir);
-    kvz_buf_printf(&path, "%s/%s", KVZ_REMOTE_POOL_ROOT, name);
-    /* the name and path are kvz's own hex and constants: nothing to escape */
     kvz_buf_printf(&xml,
                    "<pool type='dir'><name>%s</name><target><path>%s</path><permissions>"
                    "<mode>0755</mode></permissions></target></pool>",
-                   name, kvz_buf_cstr(&path));
-    if (path.oom || xml.oom) {
+                   name, path);
+    if (xml.oom) {
         kvz_error_set(err, "storage pool: out of memory");
         goto cleanup;
     }
-    if (!(pool = virStoragePoolLookupByName(h->conn, name))) {
-        pool = virStoragePoolDefineXML(h->conn, kvz_buf_cstr(&xml), 0);
+    if (!(pool = virStoragePoolLookupByName(conn, name))) {
+        pool = virStoragePoolDefineXML(conn, kvz_buf_cstr(&xml), 0);
         if (!pool) /* another kvz defined it meanwhile */
-            pool = virStoragePoolLookupByName(h->conn, name);
+            pool = virStoragePoolLookupByName(conn, name);
         if (!pool) {
-            kvz_error_set(err, "define storage pool '%s' at '%s': %s", name, path.ptr,
-                          kvz_virt_msg());
+            kvz_error_set(err, "define storage pool '%s' at '%s': %s", name, path, kvz_virt_msg());
             goto cleanup;
         }
         virStoragePoolSetAutostart(pool, 1);
@@ -73,7 +81,6 @@ int kvz_remote_pool_ensure(virStoragePoolPtr *out, struct kvz_host *h, struct kv
 cleanup:
     if (pool)
         virStoragePoolFree(pool);
-    kvz_buf_release(&path);
     kvz_buf_release(&xml);
     return rc;
 }

@@ -25,6 +25,10 @@ bool kvz_host_is_remote(const struct kvz_host *h);
 void kvz_pool_name(char out[32], const char *state_dir);
 int kvz_remote_pool_ensure(virStoragePoolPtr *out, struct kvz_host *h, struct kvz_error **err)
     __attribute__((warn_unused_result));
+/* The same for a pool of any name and directory (kvz's own constants: not escaped). */
+int kvz_remote_pool_ensure_named(virStoragePoolPtr *out, virConnectPtr conn, const char *name,
+                                 const char *path, struct kvz_error **err)
+    __attribute__((warn_unused_result));
 
 /* The capacity of the volume at `path`, in bytes. */
 int kvz_volume_capacity(unsigned long long *out, virConnectPtr conn, const char *path,

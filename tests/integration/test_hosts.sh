@@ -160,8 +160,42 @@ run 0 "$kvz" --state-dir "$S" destroy -f "$work/cts.yaml" --host here --host the
   ok "destroy on both hosts"
 check "nothing of them on 'there'" test -z "$(virsh -q -c "$KVZ_REMOTE_LXC" list --all --name | grep "^$p-[hr]")"
 check "nor here" test -z "$(virsh -q -c lxc:///system list --all --name | grep "^$p-")"
-check "the pool of 'there' is gone" test -z "$(virsh -q -c "$KVZ_REMOTE_LXC" pool-list --all --name | grep '^kvz-')"
+check "the pool of 'there' is gone" test -z "$(virsh -q -c "$KVZ_REMOTE_LXC" pool-list --all --name | grep '^kvz-' | grep -v '^kvz-locks')"
 check "nothing of them in the state dir" test -z "$(find "$S/containers" -mindepth 2 -print -quit 2>/dev/null)"
+
+# --- the lock held on 'there': a second runner (its own state dir) fails at once naming the
+# holder; a lock whose holder crashed elsewhere is removed with kvz unlock; one whose holder
+# ran here and is gone is stale and taken over
+{ ctd $p-l1 there 48MiB; } | manifest "$work/lock.yaml"
+fifo=$work/answer; mkfifo "$fifo"
+# runner A waits at its question (a terminal from script(1)), holding the lock
+script -qfec "$kvz --state-dir $S apply -f $work/lock.yaml" /dev/null <"$fifo" >"$work/a.out" 2>&1 &
+apid=$!
+exec 9>"$fifo"
+for _ in $(seq 1 100); do grep -q "Only 'yes' is accepted" "$work/a.out" 2>/dev/null && break; sleep 0.1; done
+run 1 "$kvz" --state-dir "$work/state-b" apply -f "$work/lock.yaml" --auto-approve &&
+  has "host 'there' is locked by root@$(hostname) (pid " && has "for stack '$p-s'" &&
+  has "run 'kvz unlock --host there'" && lacks "create done" &&
+  ok "a second runner with its own state dir fails at once, naming the holder"
+echo no >&9; exec 9>&-; wait $apid
+check "runner A was cancelled and released the lock" test -z "$(virsh -q -c "$KVZ_REMOTE_LXC" vol-list kvz-locks 2>/dev/null | grep host.lock)"
+lockvol() { # lockvol JSON: a lock another runner left on 'there'
+  printf '%s' "$1" >"$work/rec"
+  virsh -q -c "$KVZ_REMOTE_LXC" vol-create-as kvz-locks host.lock "$(stat -c %s "$work/rec")" >/dev/null &&
+    virsh -q -c "$KVZ_REMOTE_LXC" vol-upload --pool kvz-locks host.lock "$work/rec"
+}
+lockvol '{"pid": 4242, "since": "2026-01-01T00:00:00Z", "stack": "other", "state_dir": "/x", "where": "ci-runner-7", "who": "ci"}'
+run 1 "$kvz" --state-dir "$work/state-b" apply -f "$work/lock.yaml" --auto-approve &&
+  has "host 'there' is locked by ci@ci-runner-7 (pid 4242) since 2026-01-01T00:00:00Z for stack 'other'" &&
+  ok "a lock from another machine is never taken over"
+run 0 "$kvz" --state-dir "$work/state-b" unlock --host there -f "$work/lock.yaml" &&
+  has "Removed the lock of host 'there', held by ci@ci-runner-7" && ok "kvz unlock --host there"
+sleep 0 & deadpid=$!; wait $deadpid
+lockvol "{\"pid\": $deadpid, \"since\": \"2026-01-01T00:00:00Z\", \"stack\": \"$p-s\", \"state_dir\": \"$S\", \"where\": \"$(hostname)\", \"who\": \"root\"}"
+run 0 "$kvz" --state-dir "$S" apply -f "$work/lock.yaml" --auto-approve &&
+  has "there: $p-l1 (container): create done" && ok "a stale lock (its holder ran here and is gone) is taken over"
+check "the lock is released after the apply" test -z "$(virsh -q -c "$KVZ_REMOTE_LXC" vol-list kvz-locks | grep host.lock)"
+run 0 "$kvz" --state-dir "$S" destroy -f "$work/lock.yaml" --auto-approve && ok "destroyed $p-l1"
 
 # --- vms on the remote host, storage through libvirt only: the image is uploaded (sparse) once
 # for two guests into the host's kvz pool; overlays and seeds are volumes there; nothing of
@@ -203,6 +237,6 @@ run 0 "$kvz" --state-dir "$S" plan -f "$work/vms.yaml" --host there --detailed-e
 run 0 "$kvz" --state-dir "$S" destroy -f "$work/vms.yaml" --host there --auto-approve &&
   has "there: $p-v1 (vm): delete done" && ok "destroy the remote vms"
 check "nothing of them is left on 'there'" test -z "$(virsh -q -c "$KVZ_REMOTE_QEMU" list --all --name | grep "^$p-v")"
-check "their pool is gone from 'there'" test -z "$(virsh -q -c "$KVZ_REMOTE_QEMU" pool-list --all --name | grep '^kvz-')"
+check "their pool is gone from 'there'" test -z "$(virsh -q -c "$KVZ_REMOTE_QEMU" pool-list --all --name | grep '^kvz-' | grep -v '^kvz-locks')"
 check "its directory too" bash -c "! nsenter -t $KVZ_REMOTE_PID -m test -e '$ppath'"
 finish
