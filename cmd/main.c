@@ -38,8 +38,8 @@ static const struct kvz_command commands[] = {
      "  prune                   remove cache entries no given manifest references\n"},
     {"unlock", cmd_unlock, "kvz unlock --host NAME [-f PATH]...",
      "remove the lock held on a host (after a crashed apply)", O(FILE) | O(HOST), 0, NULL, NULL},
-    {"doctor", cmd_doctor, "kvz doctor [-f PATH]...", "host checks: libvirt, KVM, cgroups, storage",
-     O(FILE), 0, NULL, NULL},
+    {"doctor", cmd_doctor, "kvz doctor [-f PATH]... [--host NAME]...",
+     "host checks: libvirt, KVM, cgroups, storage", O(FILE) | O(HOST), 0, NULL, NULL},
 };
 
 static const char global_help[] =

@@ -234,6 +234,12 @@ check "no vm file of them on the runner" test -z "$(find "$S" -name "$p-v*" -pri
 check "the runner's libvirtd has neither vm" bash -c "! virsh -q -c qemu:///system dominfo $p-v1 >/dev/null 2>&1"
 run 0 "$kvz" --state-dir "$S" plan -f "$work/vms.yaml" --host there --detailed-exitcode &&
   has "  no changes (2 resources)" && ok "replan of the remote vms: no changes"
+run 1 "$kvz" --no-color --state-dir "$S" doctor -f "$work/vms.yaml" --host there --host dead &&
+  has "Host there:" && has "ok   libvirt: containers '$KVZ_REMOTE_LXC': libvirt 9.0.0, driver LXC" &&
+  has "ok   libvirt: vms '$KVZ_REMOTE_QEMU': libvirt 9.0.0, driver QEMU" &&
+  has "warn kvm: no KVM there: vms run under TCG emulation" && has "ok   pool: pool '$pool': " &&
+  has "Host dead:" && has "FAIL reachable: containers '$dead': " &&
+  ok "doctor --host: 'there' reachable over ssh with its libvirt, drivers, no KVM, pool space; 'dead' fails"
 run 0 "$kvz" --state-dir "$S" destroy -f "$work/vms.yaml" --host there --auto-approve &&
   has "there: $p-v1 (vm): delete done" && ok "destroy the remote vms"
 check "nothing of them is left on 'there'" test -z "$(virsh -q -c "$KVZ_REMOTE_QEMU" list --all --name | grep "^$p-v")"
