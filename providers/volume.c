@@ -252,10 +252,8 @@ static int file_source(virStreamPtr st, char *bytes, size_t nbytes, void *opaque
 
 static bool all_zero(const unsigned char *b, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (b[i])
-            return false;
-    return true;
+    /* the first byte zero and every byte equal to the next: memcmp's speed, not a loop's */
+    return n == 0 || (b[0] == 0 && !memcmp(b, b + 1, n - 1));
 }
 
 /* How far from `at` (inside data that ends at `end`) blocks are all zeros (zero: true) or not:
