@@ -29,8 +29,8 @@ static const struct kvz_command commands[] = {
      "kvz destroy [-f PATH]... [--auto-approve] [--target NAME]... [--parallel N] [--force] [--host NAME]...",
      "delete the stack's guests",
      O(FILE) | O(AUTO_APPROVE) | O(TARGET) | O(PARALLEL) | O(FORCE) | O(HOST), 0, NULL, NULL},
-    {"status", cmd_status, "kvz status [-f PATH]... [--json]",
-     "managed resources, state, drift, provenance", O(FILE) | O(JSON), 0, NULL, NULL},
+    {"status", cmd_status, "kvz status [-f PATH]... [--json] [--host NAME]...",
+     "managed resources, state, drift, provenance", O(FILE) | O(JSON) | O(HOST), 0, NULL, NULL},
     {"templates", cmd_templates, "kvz templates pull|list|prune [-f PATH]...", "the download cache",
      O(FILE), 1, "run 'kvz help templates'",
      "  pull                    download, verify and unpack the manifests' templates\n"

@@ -43,7 +43,7 @@ int kvz_stack_observe(struct kvz_cli *cli, struct kvz_stack_run *r,
     if (r->m->hosts_declared) {
         kvz_out_error(
             cli,
-            "the manifests have hosts:, which 'kvz plan', 'kvz apply' and 'kvz destroy' drive; status, templates, doctor and plan files take manifests without hosts: in this version (docs/hosts.md)");
+            "the manifests have hosts:, which plan, apply, destroy, status, doctor --host and unlock drive; 'kvz templates' and plan files take manifests without hosts: in this version (docs/hosts.md)");
         return -1;
     }
     struct kvz_hosts_config cfg = {

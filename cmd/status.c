@@ -2,7 +2,9 @@
 
 #include "base/buf.h"
 #include "cmd/options.h"
+#include "cmd/plan_hosts.h"
 #include "cmd/stack.h"
+#include "cmd/status_hosts.h"
 #include "cmd/status_networks.h"
 #include "parser/units.h"
 
@@ -44,7 +46,14 @@ int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char 
     int rc = KVZ_EXIT_ERROR;
     json_t *rows = NULL;
 
-    if (kvz_opts_parse(&o, cli, c, argc, argv) < 0 || kvz_stack_open(cli, &r, &o, 0) < 0)
+    if (kvz_opts_parse(&o, cli, c, argc, argv) < 0 ||
+        kvz_stack_load(cli, &r, o.files.v, o.files.n) < 0)
+        goto cleanup;
+    if (kvz_cmd_many_hosts(r.m, &o)) {
+        rc = kvz_cmd_status_hosts(cli, &o, r.m);
+        goto cleanup;
+    }
+    if (kvz_stack_observe(cli, &r, NULL) < 0)
         goto cleanup;
     bool json = o.json;
     /* a plan that cannot be made (an unmanaged same-named domain...) still leaves a status */

@@ -70,8 +70,14 @@ int kvz_remote_pool_ensure_named(virStoragePoolPtr *out, virConnectPtr conn, con
         virStoragePoolSetAutostart(pool, 1);
         virStoragePoolBuild(pool, 0); /* the directory there; it may exist already */
     }
-    if (virStoragePoolIsActive(pool) != 1 && virStoragePoolCreate(pool, 0) < 0 &&
-        virStoragePoolIsActive(pool) != 1) {
+    /* another kvz or thread may be making its directory right now: built again (a no-op then)
+     * and retried for a moment; only a pool still inactive is a failure */
+    for (int i = 0;
+         i < 20 && virStoragePoolIsActive(pool) != 1 && virStoragePoolCreate(pool, 0) < 0; i++) {
+        virStoragePoolBuild(pool, 0);
+        usleep(100 * 1000);
+    }
+    if (virStoragePoolIsActive(pool) != 1) {
         kvz_error_set(err, "start storage pool '%s': %s", name, kvz_virt_msg());
         goto cleanup;
     }

@@ -130,7 +130,15 @@ int kvz_vm_pool_ensure(virStoragePoolPtr *out, struct kvz_host *h, struct kvz_er
         if (remote)
             virStoragePoolBuild(pool, 0);
     }
-    /* Another kvz may start it at the same moment: only a pool still inactive is a failure. */
+    /* Another kvz (or thread) may start it at the same moment: only a pool still inactive is a
+     * failure. A remote host's directory may still be in the making by the one that defined
+     * it: built again (a no-op then) and retried for a moment. */
+    for (int i = 0;
+         remote && i < 20 && virStoragePoolIsActive(pool) != 1 && virStoragePoolCreate(pool, 0) < 0;
+         i++) {
+        virStoragePoolBuild(pool, 0);
+        usleep(100 * 1000);
+    }
     if (virStoragePoolIsActive(pool) != 1 && virStoragePoolCreate(pool, 0) < 0 &&
         virStoragePoolIsActive(pool) != 1) {
         kvz_error_set(err, "start storage pool '%s': %s", name, kvz_virt_msg());

@@ -144,6 +144,20 @@ check "the image made here for the upload is gone" test -z "$(ls -A "$S/tmp")"
 run 0 "$kvz" --state-dir "$S" plan -f "$work/cts.yaml" --host here --host there --detailed-exitcode &&
   has "Host here:" && has "  no changes (1 resource)" && has "  no changes (2 resources)" &&
   ok "replan across the two hosts: no changes on either"
+run 0 "$kvz" --state-dir "$S" status -f "$work/cts.yaml" --host here --host there &&
+  has "Host here:" && has "Host there:" && grep -qE "^  $p-r1 +container +running +48MiB +1 +none" <<<"$out" &&
+  ok "status: a heading per host, the remote container running with no drift"
+run 0 "$kvz" --state-dir "$S" status -f "$work/cts.yaml" --host here --host there --json
+if python3 - "$p" "$out" <<'PY'; then ok "status --json: every row names its host"; else bad "status JSON: $out"; fi
+import json, sys
+p, j = sys.argv[1], json.loads(sys.argv[2])
+rows = {r["name"]: r["host"] for r in j["resources"]}
+assert rows == {p + "-h1": "here", p + "-r1": "there", p + "-r2": "there"}, rows
+assert j["failed_hosts"] == {}
+PY
+run 1 "$kvz" --state-dir "$S" status -f "$work/three.yaml" &&
+  has "  ! not seen: host 'dead': cannot connect" && has "status: 1 of 3 hosts could not be seen or planned" &&
+  ok "status names the host it cannot see, exit 1"
 id1=$(virsh -q -c "$KVZ_REMOTE_LXC" domid $p-r1 | tr -d ' ')
 { ctd $p-h1 here 48MiB; ctd $p-r1 there 80MiB; ctd $p-r2 there 48MiB; } | manifest "$work/cts.yaml"
 run 0 "$kvz" --state-dir "$S" apply -f "$work/cts.yaml" --host here --host there --auto-approve &&
