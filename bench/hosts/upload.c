@@ -27,8 +27,8 @@ int main(int argc, char **argv)
     virConnectPtr conn = virConnectOpen(argv[1]);
     struct kvz_host h = {.uri = argv[1], .conn = conn};
     if (!conn ||
-        kvz_remote_pool_ensure_named(&pool, conn, "kvzb11-bench", "/var/tmp/kvzb11-bench", &err) <
-            0 ||
+        kvz_remote_pool_ensure_named(&pool, conn, "kvzb11-bench", KVZ_REMOTE_POOL_ROOT "/bench",
+                                     &err) < 0 ||
         kvz_volume_upload_file(pool, argv[3], argv[2], &h, "bench", "upload", &sent, &err) < 0) {
         fprintf(stderr, "kvz-bench-upload: %s\n", err ? kvz_error_msg(err) : "cannot connect");
         return 1;
