@@ -5,6 +5,7 @@
 #include "cmd/plan_hosts.h"
 #include "cmd/stack.h"
 #include "planner/planfile.h"
+#include "planner/templates_resolve.h"
 
 #include <stdio.h>
 
@@ -24,7 +25,7 @@ static int check_disruption(struct kvz_cli *cli, const struct kvz_plan *p, enum 
 
 /* kvz apply PLANFILE: the saved manifests and targets, re-observed; stale plans refused. */
 static int load_planfile(struct kvz_cli *cli, struct kvz_stack_run *r, const char *file,
-                         struct kvz_planfile **pf)
+                         const struct kvz_opts *o, struct kvz_planfile **pf)
 {
     struct kvz_error *err = NULL;
     char fp[65];
@@ -34,8 +35,19 @@ static int load_planfile(struct kvz_cli *cli, struct kvz_stack_run *r, const cha
         return -1;
     }
     const char *uri[KVZ_N_KINDS] = {(*pf)->uri[0], (*pf)->uri[1]};
-    if (kvz_stack_load(cli, r, (const char *const *)(*pf)->paths, (*pf)->n_paths) < 0 ||
-        kvz_stack_lock(cli, r) < 0 || kvz_stack_observe(cli, r, uri) < 0 ||
+    /* git sources: exactly the commits planned, even after their branch moved */
+    r->pins = (const char *const *)(*pf)->commits;
+    r->offline = o->offline;
+    r->require_signed = o->require_signed;
+    if (kvz_stack_load(cli, r, (const char *const *)(*pf)->paths, (*pf)->n_paths) < 0)
+        return -1;
+    /* the templates as planned, not as the catalogs or kvz.lock say now */
+    if (kvz_templates_apply_recorded(r->m, &(*pf)->templates, &err) < 0) {
+        kvz_out_kvz_error(cli, err);
+        kvz_error_free(err);
+        return -1;
+    }
+    if (kvz_stack_lock(cli, r) < 0 || kvz_stack_observe(cli, r, uri) < 0 ||
         kvz_stack_plan(cli, r, (const char *const *)(*pf)->targets, (*pf)->n_targets, false) < 0 ||
         kvz_stack_fingerprint(cli, r, fp) < 0)
         return -1;
@@ -53,6 +65,9 @@ int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char *
     struct kvz_stack_run r = KVZ_STACK_RUN_INIT;
     struct kvz_planfile *pf = NULL;
     int rc = KVZ_EXIT_ERROR;
+    int opened = 0;
+
+    kvz_out_json_begin(cli, argc, argv);
 
     if (kvz_opts_parse(&o, cli, c, argc, argv) < 0)
         goto cleanup;
@@ -70,37 +85,50 @@ int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char *
                 "a plan file holds its manifests and targets; drop -f and --target, or drop the plan file");
             goto cleanup;
         }
-        if (load_planfile(cli, &r, o.args.v[0], &pf) < 0)
+        if (load_planfile(cli, &r, o.args.v[0], &o, &pf) < 0) {
+            rc = kvz_stack_fail_rc(&r);
             goto cleanup;
+        }
         /* the saved plan was reviewed when it was made: it is the approval */
         auto_approve = true;
-    } else if (kvz_stack_load(cli, &r, o.files.v, o.files.n) < 0) {
+    } else if ((opened = kvz_stack_open(cli, &r, &o,
+                                        KVZ_STACK_LOCK | KVZ_STACK_PLAN | KVZ_STACK_HOSTS)) < 0) {
+        rc = kvz_stack_fail_rc(&r);
         goto cleanup;
-    } else if (kvz_cmd_many_hosts(r.m, &o)) {
+    } else if (opened == 1) {
         rc = kvz_cmd_apply_hosts(cli, &o, &r, false);
-        goto cleanup;
-    } else if (kvz_stack_lock(cli, &r) < 0 || kvz_stack_observe(cli, &r, NULL) < 0 ||
-               kvz_stack_plan(cli, &r, o.targets.v, o.targets.n, false) < 0) {
+        if (rc == KVZ_EXIT_OK && !o.json)
+            kvz_stack_git_applied(cli, &r, o.files.v, false);
         goto cleanup;
     }
-    if (!o.json)
-        kvz_stack_print_plan(cli, r.plan, false);
+    /* -q with nothing to ask: only the run's summary (and errors) */
+    bool show_plan = !o.json && (cli->verbosity >= 0 || !auto_approve);
+    if (show_plan || (!o.json && !kvz_plan_n_changes(r.plan)))
+        kvz_stack_print_plan(cli, &r, r.plan, false);
+    const char *const *paths = pf ? (const char *const *)pf->paths : o.files.v;
     if (!kvz_plan_n_changes(r.plan)) {
+        if (!o.json)
+            kvz_stack_git_applied(cli, &r, paths, true);
         if (o.json)
-            kvz_stack_print_plan(cli, r.plan, true);
+            kvz_stack_print_plan(cli, &r, r.plan, true);
         rc = KVZ_EXIT_OK;
         goto cleanup;
     }
-    if (check_disruption(cli, r.plan, o.max_disruption) < 0 ||
-        kvz_stack_approve(cli, auto_approve, "apply", "changes") < 0)
+    if (check_disruption(cli, r.plan, o.max_disruption) < 0) {
+        rc = KVZ_EXIT_DISRUPTION;
         goto cleanup;
-    if (!o.json)
+    }
+    if (kvz_stack_approve(cli, auto_approve, "apply", "changes") < 0)
+        goto cleanup;
+    if (show_plan)
         putchar('\n');
     rc = kvz_stack_execute(cli, &r, "Apply", o.parallel, o.force, o.json) < 0 ? KVZ_EXIT_ERROR
                                                                               : KVZ_EXIT_OK;
+    if (rc == KVZ_EXIT_OK)
+        kvz_stack_git_applied(cli, &r, paths, false);
 cleanup:
     kvz_planfile_free(pf);
     kvz_stack_release(&r);
     kvz_opts_release(&o);
-    return rc;
+    return kvz_out_json_end(cli, rc);
 }

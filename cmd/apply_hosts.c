@@ -152,7 +152,9 @@ int kvz_cmd_apply_hosts(struct kvz_cli *cli, const struct kvz_opts *o, struct kv
     }
     if (kvz_stack_lock(cli, r) < 0 || kvz_hosts_run_plan(&run, cli, o, r->m, destroy, true) < 0)
         goto cleanup;
-    if (!o->json)
+    /* -q with nothing to ask: only the run's summary (and errors) */
+    bool show_plan = !o->json && (cli->verbosity >= 0 || !o->auto_approve);
+    if (show_plan)
         kvz_hosts_run_print(cli, &run, r->m, false);
     size_t n = run.f.n;
     if (!(w = calloc(n + 1, sizeof(*w))) || !(th = calloc(n + 1, sizeof(*th))) ||
@@ -166,6 +168,7 @@ int kvz_cmd_apply_hosts(struct kvz_cli *cli, const struct kvz_opts *o, struct kv
             kvz_out_error(
                 cli, "host '%s': the plan goes beyond --max-disruption %s; nothing was changed",
                 run.v[i].host, kvz_disruption_str(o->max_disruption));
+            rc = KVZ_EXIT_DISRUPTION;
             goto cleanup;
         }
     }
@@ -194,7 +197,7 @@ int kvz_cmd_apply_hosts(struct kvz_cli *cli, const struct kvz_opts *o, struct kv
     free(why);
     if (moves_ok < 0)
         goto cleanup;
-    if (!o->json)
+    if (show_plan)
         putchar('\n');
     clock_gettime(CLOCK_MONOTONIC, &out.t0);
     for (size_t i = 0; i < n; i++) {

@@ -23,6 +23,7 @@
 #define EL_STATEDIR "state-dir"
 #define EL_TSOURCE  "template-source"
 #define EL_STOP     "stop-timeout"
+#define EL_TVERSION "template-version"
 
 static int add_child(xmlNodePtr parent, xmlNsPtr ns, const char *name, const char *value)
 {
@@ -61,7 +62,8 @@ static int to_xml(char **out, const struct kvz_ownership *o, bool with_ns, struc
         add_child(root, ns, EL_PROTECT, o->protect ? "true" : "false") < 0 ||
         add_child(root, ns, EL_STATEDIR, o->state_dir) < 0 ||
         add_child(root, ns, EL_TSOURCE, o->template_source) < 0 ||
-        add_child(root, ns, EL_STOP, o->stop_timeout) < 0)
+        add_child(root, ns, EL_STOP, o->stop_timeout) < 0 ||
+        add_child(root, ns, EL_TVERSION, o->template_version) < 0)
         goto oom;
 
     /* The element alone, without the <?xml?> declaration: it goes inside <metadata>. */
@@ -162,6 +164,7 @@ int kvz_ownership_from_domain_node(struct kvz_ownership **out, struct _xmlNode *
                      : strcmp(n, EL_STATEDIR) == 0 ? &o->state_dir
                      : strcmp(n, EL_TSOURCE) == 0  ? &o->template_source
                      : strcmp(n, EL_STOP) == 0     ? &o->stop_timeout
+                     : strcmp(n, EL_TVERSION) == 0 ? &o->template_version
                                                    : NULL;
         if (dst && read_child(dst, c) < 0)
             goto oom;
@@ -212,6 +215,7 @@ void kvz_ownership_free(struct kvz_ownership *o)
     free(o->state_dir);
     free(o->template_source);
     free(o->stop_timeout);
+    free(o->template_version);
     free(o);
 }
 

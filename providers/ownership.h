@@ -28,6 +28,8 @@ struct kvz_ownership {
     char *state_dir;       /* the state dir that holds the guest's files (absolute) */
     char *template_source; /* the template's identity as declared: url and checksum */
     char *stop_timeout;    /* seconds a graceful stop may take (decimal), or NULL: default */
+    /* the catalog entry's version it was made from, or NULL */
+    char *template_version;
 };
 
 /* The <kvz:resource xmlns:kvz=...> element as a string, escaped by libxml2; caller frees *out. */

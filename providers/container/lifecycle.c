@@ -53,9 +53,12 @@ cleanup:
     return ret;
 }
 
-int kvz_ct_define(virDomainPtr *out, struct kvz_host *h, const struct kvz_resource *want,
-                  const char *template_digest, const char *rootfs, const char *img,
-                  struct kvz_error **err)
+/* Defines (or redefines) the domain of `want` on storage at rootfs/img. */
+/* keep_uuid, keep_mac: a redefinition keeps the domain's own (an imported container has no
+ * stack-derived ones); NULL: derived from stack and name. */
+static int define_domain(virDomainPtr *out, struct kvz_host *h, const struct kvz_resource *want,
+                         const char *template_digest, const char *rootfs, const char *img,
+                         const char *keep_uuid, const char *keep_mac, struct kvz_error **err)
 {
     struct kvz_domain_meta m;
     char uuid[37], mac[18];
@@ -71,8 +74,8 @@ int kvz_ct_define(virDomainPtr *out, struct kvz_host *h, const struct kvz_resour
     virNodeInfo node;
     struct kvz_ct_def def = {
         .name = want->name,
-        .uuid = uuid,
-        .mac = mac,
+        .uuid = keep_uuid ? keep_uuid : uuid,
+        .mac = keep_mac ? keep_mac : mac,
         .memory = want->memory,
         .max_memory = virNodeGetInfo(h->conn, &node) == 0 ? (uint64_t)node.memory * 1024 : 0,
         .cpus_milli = want->cpus_milli,
@@ -83,6 +86,7 @@ int kvz_ct_define(virDomainPtr *out, struct kvz_host *h, const struct kvz_resour
     };
     if (kvz_ct_xml_build(&xml, &def, err) < 0)
         goto cleanup;
+    kvz_host_log(h, want->name, "defining domain");
     if (!(*out = virDomainDefineXML(h->conn, xml))) {
         kvz_error_set(err, "define container '%s': %s", want->name, kvz_virt_msg());
         goto cleanup;
@@ -93,6 +97,13 @@ cleanup:
     free(meta);
     free(xml);
     return ret;
+}
+
+int kvz_ct_define(virDomainPtr *out, struct kvz_host *h, const struct kvz_resource *want,
+                  const char *template_digest, const char *rootfs, const char *img,
+                  struct kvz_error **err)
+{
+    return define_domain(out, h, want, template_digest, rootfs, img, NULL, NULL, err);
 }
 
 int kvz_ct_converge_power(struct kvz_host *h, virDomainPtr dom, const struct kvz_resource *want,
@@ -135,7 +146,7 @@ int kvz_ct_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
     if (kvz_mkdir_p(dir, 0700, err) < 0 ||
         kvz_ct_storage_make(&rootfs, &img, h, want, src, dir, have_domain, in_use, err) < 0)
         goto cleanup;
-    if (kvz_ct_define(&dom, h, want, digest, rootfs, img, err) < 0 ||
+    if (define_domain(&dom, h, want, digest, rootfs, img, NULL, NULL, err) < 0 ||
         kvz_ct_storage_mark(dir, want->disk != 0, KVZ_CT_STORAGE_DEFINED, err) < 0 ||
         kvz_ct_converge_power(h, dom, want, err) < 0)
         goto cleanup;
@@ -175,6 +186,7 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
 {
     const struct kvz_resource *want = chg->want;
     char *dir = NULL, *rootfs = NULL, *img = NULL, *xml = NULL;
+    struct kvz_observed_resource tmp = {0};
     virDomainPtr dom = NULL;
     int ret = -1;
 
@@ -201,19 +213,22 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
         kvz_error_set(err, "read container '%s': %s", want->name, kvz_virt_msg());
         goto cleanup;
     }
-    struct kvz_observed_resource tmp = {0};
-    int parsed = kvz_ct_xml_parse(&tmp, &rootfs, &img, xml, err);
-    kvz_observed_resource_release(&tmp);
-    if (parsed < 0)
+    if (kvz_ct_xml_parse(&tmp, &rootfs, &img, xml, err) < 0)
         goto cleanup;
 
     /* Live first: these never need a restart on LXC. A stopped container gets them with the
      * redefinition below. */
     bool redefine = has_field(chg, "network") || !running;
-    if (running && has_field(chg, "memory") && kvz_ct_set_memory(dom, want->memory, err) < 0)
-        goto cleanup;
-    if (running && has_field(chg, "cpus") && kvz_ct_set_cpus(dom, want->cpus_milli, err) < 0)
-        goto cleanup;
+    if (running && has_field(chg, "memory")) {
+        kvz_host_log(h, want->name, "setting memory live");
+        if (kvz_ct_set_memory(dom, want->memory, err) < 0)
+            goto cleanup;
+    }
+    if (running && has_field(chg, "cpus")) {
+        kvz_host_log(h, want->name, "setting cpus live");
+        if (kvz_ct_set_cpus(dom, want->cpus_milli, err) < 0)
+            goto cleanup;
+    }
     if (has_field(chg, "disk")) {
         if (!img) {
             kvz_error_set(err, "container '%s' has no disk image to grow", want->name);
@@ -256,9 +271,14 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
         if (inject &&
             (img ? kvz_disk_inject(img, want, err) : kvz_rootfs_inject(rootfs, want, err)) < 0)
             goto cleanup;
+        char uuid[VIR_UUID_STRING_BUFLEN];
+        if (virDomainGetUUIDString(dom, uuid) < 0) {
+            kvz_error_set(err, "read container '%s': %s", want->name, kvz_virt_msg());
+            goto cleanup;
+        }
         virDomainFree(dom);
         dom = NULL;
-        if (kvz_ct_define(&dom, h, want, made_from, rootfs, img, err) < 0)
+        if (define_domain(&dom, h, want, made_from, rootfs, img, uuid, tmp.mac, err) < 0)
             goto cleanup;
     }
     if (refresh_metadata(h, dom, want, made_from, running, err) < 0)
@@ -273,6 +293,7 @@ cleanup:
     if (dom)
         virDomainFree(dom);
     free(dir);
+    kvz_observed_resource_release(&tmp);
     free(rootfs);
     free(img);
     free(xml);
@@ -335,6 +356,8 @@ static int container_remove(struct kvz_host *h, const char *name, struct kvz_err
         goto cleanup;
     if (kvz_ct_storage_remove(h, name, dir, err) < 0 || kvz_ct_storage_sweep(dir, err) < 0)
         goto cleanup;
+    if (dom)
+        kvz_host_log(h, name, "undefining domain");
     if (dom && virDomainUndefine(dom) < 0) {
         kvz_error_set(err, "undefine '%s': %s", name, kvz_virt_msg());
         goto cleanup;
@@ -387,4 +410,5 @@ const struct kvz_provider_ops kvz_container_ops = {
     .stop_many = kvz_ct_stop_many,
     .field_is_live = container_field_is_live,
     .prune = kvz_ct_prune_remote,
+    .adopt = kvz_ct_adopt,
 };
