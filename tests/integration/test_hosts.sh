@@ -158,6 +158,18 @@ PY
 run 1 "$kvz" --state-dir "$S" status -f "$work/three.yaml" &&
   has "  ! not seen: host 'dead': cannot connect" && has "status: 1 of 3 hosts could not be seen or planned" &&
   ok "status names the host it cannot see, exit 1"
+run 1 "$kvz" --state-dir "$S" status --all --host there &&
+  has "status --all reads no manifest, so it knows no hosts: drop --host" &&
+  ok "status --all refuses --host (it reads no hosts:)"
+# a move of $p-h1 to 'there' deletes it here: beyond --max-disruption restart, exit 3, nothing done
+{ ctd $p-h1 there 48MiB; ctd $p-r1 there 48MiB; ctd $p-r2 there 48MiB; } | manifest "$work/cts-moved.yaml"
+run 3 "$kvz" --state-dir "$S" apply -f "$work/cts-moved.yaml" --host here --host there --auto-approve --max-disruption restart &&
+  has "host 'here': the plan goes beyond --max-disruption restart; nothing was changed" &&
+  ok "apply over hosts: a plan beyond --max-disruption exits 3"
+check "$p-h1 still runs here" test "$(virsh -q -c lxc:///system domstate $p-h1 | head -1)" = running
+run 0 "$kvz" --state-dir "$S" -q apply -f "$work/cts.yaml" --host here --host there --auto-approve &&
+  lacks "Host here:" && has "Apply complete: 0 changes done on 2 hosts." &&
+  ok "-q apply over hosts: no plan, the summary"
 id1=$(virsh -q -c "$KVZ_REMOTE_LXC" domid $p-r1 | tr -d ' ')
 { ctd $p-h1 here 48MiB; ctd $p-r1 there 80MiB; ctd $p-r2 there 48MiB; } | manifest "$work/cts.yaml"
 run 0 "$kvz" --state-dir "$S" apply -f "$work/cts.yaml" --host here --host there --auto-approve &&
