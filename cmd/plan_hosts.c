@@ -167,6 +167,12 @@ int kvz_cmd_plan_hosts(struct kvz_cli *cli, const struct kvz_opts *o, const stru
             "plan -o: a plan file of a manifest with hosts: cannot be saved yet; run 'kvz plan' and 'kvz apply' on the manifests");
         return rc;
     }
+    if (o->markdown) {
+        kvz_out_error(
+            cli,
+            "plan --format markdown: a manifest with hosts: is shown as text or json in this version; drop --format markdown or use --json");
+        return rc;
+    }
     if (kvz_hosts_run_plan(&run, cli, o, m, false, false) < 0)
         goto cleanup;
     kvz_hosts_run_print(cli, &run, m, o->json);

@@ -158,6 +158,9 @@ PY
 run 1 "$kvz" --state-dir "$S" status -f "$work/three.yaml" &&
   has "  ! not seen: host 'dead': cannot connect" && has "status: 1 of 3 hosts could not be seen or planned" &&
   ok "status names the host it cannot see, exit 1"
+run 1 "$kvz" --state-dir "$S" plan -f "$work/cts.yaml" --format markdown &&
+  has "plan --format markdown: a manifest with hosts: is shown as text or json" &&
+  ok "plan --format markdown of hosts: refused, not text in disguise"
 run 1 "$kvz" --state-dir "$S" status --all --host there &&
   has "status --all reads no manifest, so it knows no hosts: drop --host" &&
   ok "status --all refuses --host (it reads no hosts:)"
