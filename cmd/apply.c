@@ -1,6 +1,8 @@
 #include "cmd/cli.h"
 
+#include "cmd/apply_hosts.h"
 #include "cmd/options.h"
+#include "cmd/plan_hosts.h"
 #include "cmd/stack.h"
 #include "planner/planfile.h"
 #include "planner/templates_resolve.h"
@@ -63,6 +65,7 @@ int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char *
     struct kvz_stack_run r = KVZ_STACK_RUN_INIT;
     struct kvz_planfile *pf = NULL;
     int rc = KVZ_EXIT_ERROR;
+    int opened = 0;
 
     kvz_out_json_begin(cli, argc, argv);
 
@@ -88,8 +91,14 @@ int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char *
         }
         /* the saved plan was reviewed when it was made: it is the approval */
         auto_approve = true;
-    } else if (kvz_stack_open(cli, &r, &o, KVZ_STACK_LOCK | KVZ_STACK_PLAN) < 0) {
+    } else if ((opened = kvz_stack_open(cli, &r, &o,
+                                        KVZ_STACK_LOCK | KVZ_STACK_PLAN | KVZ_STACK_HOSTS)) < 0) {
         rc = kvz_stack_fail_rc(&r);
+        goto cleanup;
+    } else if (opened == 1) {
+        rc = kvz_cmd_apply_hosts(cli, &o, &r, false);
+        if (rc == KVZ_EXIT_OK && !o.json)
+            kvz_stack_git_applied(cli, &r, o.files.v, false);
         goto cleanup;
     }
     /* -q with nothing to ask: only the run's summary (and errors) */

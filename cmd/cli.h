@@ -54,6 +54,7 @@ int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char *
 int cmd_destroy(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 int cmd_templates(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
+int cmd_unlock(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 int cmd_lock(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 int cmd_version(struct kvz_cli *cli);
 struct kvz_opts;

@@ -1,6 +1,8 @@
 #include "cmd/cli.h"
 
+#include "cmd/apply_hosts.h"
 #include "cmd/options.h"
+#include "cmd/plan_hosts.h"
 #include "cmd/stack.h"
 
 #include <stdio.h>
@@ -11,8 +13,15 @@ int cmd_destroy(struct kvz_cli *cli, const struct kvz_command *c, int argc, char
     struct kvz_stack_run r = KVZ_STACK_RUN_INIT;
     int rc = KVZ_EXIT_ERROR;
 
-    if (kvz_opts_parse(&o, cli, c, argc, argv) < 0 ||
-        kvz_stack_open(cli, &r, &o, KVZ_STACK_LOCK | KVZ_STACK_PLAN | KVZ_STACK_DESTROY) < 0)
+    if (kvz_opts_parse(&o, cli, c, argc, argv) < 0)
+        goto cleanup;
+    int opened = kvz_stack_open(
+        cli, &r, &o, KVZ_STACK_LOCK | KVZ_STACK_PLAN | KVZ_STACK_DESTROY | KVZ_STACK_HOSTS);
+    if (opened == 1) {
+        rc = kvz_cmd_apply_hosts(cli, &o, &r, true);
+        goto cleanup;
+    }
+    if (opened < 0)
         goto cleanup;
     /* -q with nothing to ask: only the run's summary (and errors) */
     bool show_plan = cli->verbosity >= 0 || !o.auto_approve;

@@ -8,6 +8,7 @@
 #include "cmd/options.h"
 #include "parser/manifest.h"
 #include "providers/doctor.h"
+#include "providers/doctor_host.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,33 @@ int cmd_doctor(struct kvz_cli *cli, const struct kvz_command *c, int argc, char 
         kvz_out_diags(cli, &diags);
         if (loaded < 0)
             goto cleanup;
+    }
+    if (o.hosts.n) {
+        /* kvz doctor --host NAME...: those hosts of hosts:, each through libvirt */
+        rc = KVZ_EXIT_OK;
+        for (size_t i = 0; i < o.hosts.n; i++) {
+            const struct kvz_host_def *def = m ? kvz_manifest_host(m, o.hosts.v[i]) : NULL;
+            if (!def) {
+                kvz_out_error(cli,
+                              "--host '%s' is not a host of the manifests; give -f with its hosts:",
+                              o.hosts.v[i]);
+                rc = KVZ_EXIT_ERROR;
+                continue;
+            }
+            printf("%sHost %s:\n", i ? "\n" : "", def->name);
+            if (kvz_doctor_host(&checks, def, cli->state_dir, &err) < 0) {
+                kvz_out_kvz_error(cli, err);
+                kvz_error_free(err);
+                err = NULL;
+                rc = KVZ_EXIT_ERROR;
+                continue;
+            }
+            print_checks(cli, &checks);
+            if (checks.blocked)
+                rc = KVZ_EXIT_ERROR;
+            kvz_checks_release(&checks);
+        }
+        goto cleanup;
     }
     struct kvz_doctor_input in = {
         .m = m,

@@ -27,6 +27,7 @@ static const struct opt_spec specs[KVZ_N_OPTS] = {
     [KVZ_OPT_FORCE] =
         {"force", 0, NULL,
          "guests whose data goes anyway (deletes, replaces) are forced off, no graceful stop"},
+    [KVZ_OPT_HOST] = {"host", 0, "NAME", "only this host of hosts: (repeatable)"},
     [KVZ_OPT_LOCKFILE] = {"lockfile", 0, "MODE",
                           "readonly: fail unless kvz.lock holds every template as declared (CI)"},
     [KVZ_OPT_UPGRADE] = {"upgrade", 0, NULL,
@@ -61,6 +62,8 @@ static int set_value(struct kvz_opts *o, struct kvz_cli *cli, enum kvz_opt_id id
         return kvz_paths_add(&o->files, v);
     case KVZ_OPT_TARGET:
         return kvz_paths_add(&o->targets, v);
+    case KVZ_OPT_HOST:
+        return kvz_paths_add(&o->hosts, v);
     case KVZ_OPT_OUT:
         o->out = v;
         return 0;
@@ -197,6 +200,7 @@ void kvz_opts_release(struct kvz_opts *o)
 {
     kvz_paths_release(&o->files);
     kvz_paths_release(&o->targets);
+    kvz_paths_release(&o->hosts);
     kvz_paths_release(&o->args);
 }
 

@@ -23,6 +23,7 @@ enum kvz_opt_id {
     KVZ_OPT_PARALLEL,
     KVZ_OPT_MAX_DISRUPTION,
     KVZ_OPT_FORCE,
+    KVZ_OPT_HOST,
     KVZ_OPT_LOCKFILE,
     KVZ_OPT_UPGRADE,
     KVZ_OPT_OFFLINE,
@@ -40,6 +41,7 @@ enum kvz_opt_id {
 struct kvz_opts {
     struct kvz_paths files;   /* -f, repeatable */
     struct kvz_paths targets; /* --target, repeatable */
+    struct kvz_paths hosts;   /* --host, repeatable */
     const char *out;          /* -o PLANFILE */
     bool json, detailed, auto_approve, force, dry_run, all;
     unsigned parallel;                  /* --parallel, default 4 */

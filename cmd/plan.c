@@ -1,6 +1,7 @@
 #include "cmd/cli.h"
 
 #include "cmd/options.h"
+#include "cmd/plan_hosts.h"
 #include "cmd/stack.h"
 #include "planner/planfile.h"
 
@@ -18,8 +19,13 @@ int cmd_plan(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **
 
     if (kvz_opts_parse(&o, cli, c, argc, argv) < 0)
         goto cleanup;
-    if (kvz_stack_open(cli, &r, &o, KVZ_STACK_PLAN) < 0) {
+    int opened = kvz_stack_open(cli, &r, &o, KVZ_STACK_PLAN | KVZ_STACK_HOSTS);
+    if (opened < 0) {
         rc = kvz_stack_fail_rc(&r);
+        goto cleanup;
+    }
+    if (opened == 1) {
+        rc = kvz_cmd_plan_hosts(cli, &o, r.m);
         goto cleanup;
     }
     if (o.markdown)

@@ -5,6 +5,7 @@
 #include "planner/executor.h"
 #include "planner/fingerprint.h"
 #include "cmd/lock.h"
+#include "cmd/plan_hosts.h"
 #include "cmd/pull_progress.h"
 #include "planner/provenance.h"
 #include "store/git.h"
@@ -44,6 +45,12 @@ int kvz_stack_observe(struct kvz_cli *cli, struct kvz_stack_run *r,
                       const char *const uri[KVZ_N_KINDS])
 {
     struct kvz_error *err = NULL;
+    if (r->m->hosts_declared) {
+        kvz_out_error(
+            cli,
+            "the manifests have hosts:, which plan, apply, destroy, status, doctor --host and unlock drive; 'kvz templates' and plan files take manifests without hosts: in this version (docs/hosts.md)");
+        return -1;
+    }
     struct kvz_hosts_config cfg = {
         .m = r->m,
         .uri = {uri && uri[0] ? uri[0] : cli->containers_uri,
@@ -157,8 +164,11 @@ int kvz_stack_open(struct kvz_cli *cli, struct kvz_stack_run *r, const struct kv
     if (kvz_stack_load(cli, r, o->files.v, o->files.n) < 0 ||
         /* status and destroy pull nothing: only the lock resolves for them, no catalog is read */
         kvz_cli_resolve_templates(cli, r->m, r->n_trees ? r->trees[0] : NULL, o->lock_readonly,
-                                  !(flags & KVZ_STACK_PLAN) || (flags & KVZ_STACK_DESTROY)) < 0 ||
-        ((flags & KVZ_STACK_LOCK) && kvz_stack_lock(cli, r) < 0) ||
+                                  !(flags & KVZ_STACK_PLAN) || (flags & KVZ_STACK_DESTROY)) < 0)
+        return -1;
+    if ((flags & KVZ_STACK_HOSTS) && kvz_cmd_many_hosts(r->m, o))
+        return 1;
+    if (((flags & KVZ_STACK_LOCK) && kvz_stack_lock(cli, r) < 0) ||
         kvz_stack_observe(cli, r, NULL) < 0)
         return -1;
     if (flags & KVZ_STACK_PLAN)

@@ -42,11 +42,14 @@ enum {
     KVZ_STACK_LOCK = 1 << 0,    /* take the state-dir lock (apply, destroy) */
     KVZ_STACK_PLAN = 1 << 1,    /* compute r->plan for o->targets */
     KVZ_STACK_DESTROY = 1 << 2, /* the plan deletes every managed resource in scope */
+    KVZ_STACK_HOSTS = 1 << 3,   /* many hosts (hosts: or --host): stop after loading, return 1 */
 };
 
 /* The prologue of plan, apply, destroy and status: loads the manifests of o->files, takes the
  * lock, connects and observes, computes the plan, as `flags` say. Each step prints its own
- * failure; -1 at the first. */
+ * failure; -1 at the first. With KVZ_STACK_HOSTS and manifests over many hosts
+ * (kvz_cmd_many_hosts), 1 once loaded and the templates resolved: the caller takes the hosts
+ * path (cmd/apply_hosts.c, cmd/plan_hosts.c, cmd/status_hosts.c). */
 int kvz_stack_open(struct kvz_cli *cli, struct kvz_stack_run *r, const struct kvz_opts *o,
                    unsigned flags);
 

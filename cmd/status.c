@@ -2,7 +2,9 @@
 
 #include "base/buf.h"
 #include "cmd/options.h"
+#include "cmd/plan_hosts.h"
 #include "cmd/stack.h"
+#include "cmd/status_hosts.h"
 #include "cmd/status_networks.h"
 #include "cmd/status_table.h"
 #include "cmd/status_templates.h"
@@ -43,11 +45,21 @@ int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char 
 
     if (kvz_opts_parse(&o, cli, c, argc, argv) < 0)
         goto cleanup;
+    if (o.all && o.hosts.n) {
+        kvz_out_error(cli, "status --all reads no manifest, so it knows no hosts: drop --host and "
+                           "name the host's connections with --containers-uri and --vms-uri");
+        goto cleanup;
+    }
     if (o.all) {
         rc = kvz_status_all(cli, &o);
         goto cleanup;
     }
-    if (kvz_stack_open(cli, &r, &o, 0) < 0)
+    int opened = kvz_stack_open(cli, &r, &o, KVZ_STACK_HOSTS);
+    if (opened == 1) {
+        rc = kvz_cmd_status_hosts(cli, &o, r.m);
+        goto cleanup;
+    }
+    if (opened < 0)
         goto cleanup;
     bool json = o.json;
     /* a plan that cannot be made (an unmanaged same-named domain...) still leaves a status */

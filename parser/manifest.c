@@ -3,6 +3,7 @@
 #include "base/buf.h"
 #include "parser/manifest_catalogs.h"
 #include "parser/manifest_files.h"
+#include "parser/manifest_hosts.h"
 #include "parser/manifest_networks.h"
 #include "parser/manifest_vm.h"
 #include "parser/names.h"
@@ -51,6 +52,8 @@ struct loader {
     size_t npend[KVZ_N_KINDS], cappend[KVZ_N_KINDS], seq;
     size_t capt; /* allocated templates */
     struct setting stack, containers_uri, vms_uri;
+    struct kvz_hosts_acc hosts;
+    struct kvz_loc connection_at; /* the first `connection:` (file NULL: none) */
     EVP_MD_CTX *digest; /* over every file: its length, then its bytes (kvz_manifest.digest) */
     bool oom;
 };
@@ -133,6 +136,7 @@ void kvz_manifest_free(struct kvz_manifest *pub)
     free(pub->stack);
     free(pub->containers_uri);
     free(pub->vms_uri);
+    kvz_host_defs_free(pub->hosts, pub->n_hosts);
     free(m->tmpl_by_name);
     free(m->res_by_name);
     free(m);
@@ -161,6 +165,8 @@ static void load_head(struct loader *L, const char *file, const struct kvz_ynode
     struct kvz_file_head h = {0};
     const struct kvz_ynode *conn = kvz_ymap_get(root, "connection");
     kvz_schema_decode(&kvz_schema_file, root, &h, "the manifest", root, file, L->d);
+    if (conn && !L->connection_at.file)
+        L->connection_at = loc_of(file, conn);
     merge_setting(L, &L->stack, "stack", &h.stack, loc_of(file, kvz_ymap_get(root, "stack")));
     merge_setting(L, &L->containers_uri, "connection containers", &h.containers_uri,
                   loc_of(file, kvz_ymap_get(conn, "containers")));
@@ -387,6 +393,7 @@ static void load_resource(struct loader *L, const char *file, enum kvz_kind kind
         }
     }
     p.r.loc = loc_of(file, k);
+    p.r.host_loc = loc_of(file, kvz_ymap_get(v, "host"));
     p.tmpl_at = loc_of(file, kvz_ymap_get(v, kind == KVZ_KIND_VM ? "image" : "template"));
     p.cdrom_at = loc_of(file, kvz_ymap_get(v, "cdrom"));
     p.drivers_at = loc_of(file, kvz_ymap_get(v, "drivers"));
@@ -474,6 +481,8 @@ static void load_data(void *ctx, const char *name, const char *data, size_t len)
                           kvz_ynode_describe(root));
     } else {
         load_head(L, file, root);
+        if (kvz_hosts_section(&L->hosts, L->d, file, root) < 0)
+            oom(L, file);
         load_section(L, file, root, "templates");
         load_section(L, file, root, "catalogs");
         load_section(L, file, root, "networks");
@@ -695,7 +704,8 @@ static void finish(struct loader *L)
     pub->stack = dup_or(&L->stack.value, "default");
     pub->containers_uri = dup_or(&L->containers_uri.value, KVZ_DEFAULT_CONTAINERS_URI);
     pub->vms_uri = dup_or(&L->vms_uri.value, KVZ_DEFAULT_VMS_URI);
-    if (!pub->stack || !pub->containers_uri || !pub->vms_uri)
+    if (!pub->stack || !pub->containers_uri || !pub->vms_uri ||
+        kvz_hosts_finish(pub, &L->hosts, L->d, L->connection_at) < 0)
         goto oom;
     free(keys);
     free(at);
@@ -716,6 +726,7 @@ static void loader_release(struct loader *L)
     free(L->stack.value);
     free(L->containers_uri.value);
     free(L->vms_uri.value);
+    kvz_hosts_acc_release(&L->hosts);
 }
 
 typedef void run_fn(struct loader *L, void *arg);

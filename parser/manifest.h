@@ -138,8 +138,21 @@ struct kvz_resource {
     char *user_data; /* cloud_init.user_data, or NULL */
     /* network only; state is always running (active), autostart defaults to true */
     struct kvz_net_spec netspec;
+    char *host;              /* the host it is on (docs/hosts.md); always set after loading */
+    struct kvz_loc host_loc; /* where its host: stands (its name's when it has none) */
     struct kvz_loc loc;
 };
+
+/* A host of `hosts:` (docs/hosts.md): the libvirt URIs of its kinds, NULL for a kind it does not
+ * offer. Networks are made through the vms' URI. */
+struct kvz_host_def {
+    char *name;
+    char *uri[2]; /* by KVZ_KIND_CONTAINER, KVZ_KIND_VM */
+    struct kvz_loc loc;
+};
+
+/* The one host of a manifest without `hosts:`. */
+#define KVZ_LOCAL_HOST "local"
 
 /* The libvirt connections of a manifest without `connection:`. */
 #define KVZ_DEFAULT_CONTAINERS_URI "lxc:///system"
@@ -157,8 +170,12 @@ struct kvz_manifest {
     size_t n_catalogs;
     struct kvz_resource *resources; /* networks, then containers, then vms; each in file order */
     size_t n_resources;
-    char digest[65]; /* sha256 over the files' contents in load order (each length first); "" on
-                        out of memory */
+    /* `hosts:` in file order; without it the one host "local" of containers_uri and vms_uri */
+    struct kvz_host_def *hosts;
+    size_t n_hosts;
+    bool hosts_declared; /* the manifests have `hosts:` */
+    char digest[65];     /* sha256 over the files' contents in load order (each length first); "" on
+                            out of memory */
 };
 
 /* Limits that keep parsing bounded; see docs/manifest.md. */
@@ -199,6 +216,9 @@ const struct kvz_template *kvz_manifest_template(const struct kvz_manifest *m, c
 const struct kvz_catalog *kvz_manifest_catalog(const struct kvz_manifest *m, const char *name);
 const char *kvz_catalog_kind_str(enum kvz_catalog_kind k); /* "aplinfo", "simplestreams" */
 const struct kvz_resource *kvz_manifest_resource(const struct kvz_manifest *m, const char *name);
+
+/* The host named `name`, or NULL. */
+const struct kvz_host_def *kvz_manifest_host(const struct kvz_manifest *m, const char *name);
 
 /* Names: [a-z0-9][a-z0-9-]{0,62}. */
 bool kvz_name_valid(const char *s);

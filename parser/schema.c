@@ -38,6 +38,7 @@ static const struct kvz_field file_fields[] = {
     {"kvz", KVZ_F_VERSION, H(version), 0, true, "1", NULL, NULL},
     {"stack", KVZ_F_NAME, H(stack), 0, false, "web", NULL, NULL},
     {"connection", KVZ_F_MAP, KVZ_NO_OFF, 0, false, NULL, NULL, &connection_schema},
+    {"hosts", KVZ_F_SECTION, KVZ_NO_OFF, 0, false, NULL, NULL, NULL},
     {"templates", KVZ_F_SECTION, KVZ_NO_OFF, 0, false, NULL, NULL, NULL},
     {"catalogs", KVZ_F_SECTION, KVZ_NO_OFF, 0, false, NULL, NULL, NULL},
     {"networks", KVZ_F_SECTION, KVZ_NO_OFF, 0, false, NULL, NULL, NULL},
@@ -93,6 +94,7 @@ static const struct kvz_field container_fields[] = {
     {"ssh_authorized_keys", KVZ_F_SSH_KEYS, R(ssh_keys), R(n_ssh_keys), false, NULL, NULL, NULL},
     {"protect", KVZ_F_BOOL, R(protect), 0, false, "true", NULL, NULL},
     {"stop_timeout", KVZ_F_DURATION, R(stop_timeout), 0, false, "30s", NULL, NULL},
+    {"host", KVZ_F_NAME, R(host), 0, false, "h1", NULL, NULL},
 };
 
 static const struct kvz_field vm_fields[] = {
@@ -118,6 +120,7 @@ static const struct kvz_field vm_fields[] = {
     {"autostart", KVZ_F_BOOL, R(autostart), 0, false, "true", NULL, NULL},
     {"protect", KVZ_F_BOOL, R(protect), 0, false, "true", NULL, NULL},
     {"stop_timeout", KVZ_F_DURATION, R(stop_timeout), 0, false, "60s", NULL, NULL},
+    {"host", KVZ_F_NAME, R(host), 0, false, "h1", NULL, NULL},
 };
 
 const struct kvz_schema kvz_schema_container = {
@@ -134,6 +137,7 @@ static const struct kvz_field network_fields[] = {
     {"bridge", KVZ_F_STRING, R(netspec.bridge), 0, false, "br0", NULL, NULL},
     {"autostart", KVZ_F_BOOL, R(autostart), 0, false, "true", NULL, NULL},
     {"protect", KVZ_F_BOOL, R(protect), 0, false, "true", NULL, NULL},
+    {"host", KVZ_F_NAME, R(host), 0, false, "h1", NULL, NULL},
 };
 const struct kvz_schema kvz_schema_network = {
     "network", network_fields, sizeof(network_fields) / sizeof(network_fields[0]), NULL};

@@ -97,6 +97,11 @@ void kvz_diff_set_reason(struct diff *d, struct kvz_change *c, const char *fmt, 
         d->oom = true;
 }
 
+bool kvz_diff_on_host(const struct kvz_plan_input *in, const struct kvz_resource *w)
+{
+    return !in->host || !w->host || !strcmp(in->host, w->host);
+}
+
 bool kvz_diff_in_targets(const struct kvz_plan_input *in, const char *name)
 {
     if (!in->n_targets)
@@ -541,7 +546,8 @@ static bool desired_has(const struct kvz_plan_input *in, enum kvz_kind kind, con
 {
     const struct kvz_manifest *m = in->m;
     for (size_t i = 0; m && i < m->n_resources; i++)
-        if (m->resources[i].kind == kind && !strcmp(m->resources[i].name, name))
+        if (m->resources[i].kind == kind && !strcmp(m->resources[i].name, name) &&
+            kvz_diff_on_host(in, &m->resources[i]))
             return true;
     return false;
 }
@@ -617,6 +623,8 @@ int kvz_plan_compute(struct kvz_plan **out, const struct kvz_plan_input *in, str
     check_targets(&d);
     for (size_t i = 0; !in->destroy && in->m && i < in->m->n_resources; i++) {
         const struct kvz_resource *w = &in->m->resources[i];
+        if (!kvz_diff_on_host(in, w))
+            continue;
         if (w->kind == KVZ_KIND_NETWORK) {
             if (kvz_diff_network_in_scope(in, w))
                 kvz_diff_network(&d, w);
@@ -635,7 +643,8 @@ int kvz_plan_compute(struct kvz_plan **out, const struct kvz_plan_input *in, str
         goto cleanup;
     }
     for (size_t i = 0; i < d.p->n_changes; i++) {
-        const struct kvz_change *c = &d.p->changes[i];
+        struct kvz_change *c = &d.p->changes[i];
+        c->host = in->host;
         d.p->counts[c->action]++;
         if (c->action == KVZ_ACTION_UPDATE) {
             if (c->live)

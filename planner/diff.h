@@ -38,6 +38,9 @@ void kvz_diff_add_str(struct diff *d, struct kvz_change *c, const char *field, c
 void kvz_diff_set_reason(struct diff *d, struct kvz_change *c, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Whether desired resource w is on the host of the plan input (any, when it names none). */
+bool kvz_diff_on_host(const struct kvz_plan_input *in, const struct kvz_resource *w);
+
 bool kvz_diff_in_targets(const struct kvz_plan_input *in, const char *name);
 const struct kvz_observed_resource *kvz_diff_find_observed(const struct kvz_plan_input *in,
                                                            enum kvz_kind kind, const char *name);

@@ -305,7 +305,8 @@ bool kvz_diff_network_deletable(struct diff *d, const struct kvz_observed_resour
      * then recreate the network with it) */
     for (size_t i = 0; !in->destroy && in->m && i < in->m->n_resources; i++) {
         const struct kvz_resource *g = &in->m->resources[i];
-        if (!kvz_kind_is_guest(g->kind) || !on_network(&g->network, h->name))
+        if (!kvz_kind_is_guest(g->kind) || !on_network(&g->network, h->name) ||
+            !kvz_diff_on_host(in, g))
             continue;
         kvz_diff_problem(
             d,

@@ -44,6 +44,9 @@ struct kvz_plan_input {
     const char *const *targets; /* --target names; n_targets == 0 means everything */
     size_t n_targets;
     bool destroy; /* kvz destroy: delete every managed resource of the stack in scope */
+    /* the host observed (docs/hosts.md): only the resources of m on it are desired there, and
+     * each change names it; NULL: every resource of m */
+    const char *host;
 };
 
 /*
@@ -85,6 +88,8 @@ int kvz_disruption_parse(enum kvz_disruption *out, const char *s); /* live|resta
 
 /* Human rendering (docs/cli.md): one change a line, deltas below, the summary line. */
 int kvz_plan_render_text(struct kvz_buf *out, const struct kvz_plan *p, bool color);
+/* Just the changes (noops left out) and the warnings, without the summary. */
+int kvz_plan_render_changes(struct kvz_buf *out, const struct kvz_plan *p, bool color);
 /* The plan as a Markdown comment for a pull request (docs/git.md): a heading, the summary and
  * the worst disruption in words, one "From ..." line per entry of `sources` (may be NULL),
  * warnings, a table of the changes (host, kind, name, action, disruption in words), then each

@@ -93,6 +93,13 @@ int kvz_plan_render_text(struct kvz_buf *out, const struct kvz_plan *p, bool col
         return kvz_buf_printf(out, "No changes: stack '%s' matches the manifests (%zu %s).\n",
                               p->stack, p->n_changes, p->n_changes == 1 ? "resource" : "resources");
     }
+    kvz_plan_render_changes(out, p, color);
+    kvz_buf_putc(out, '\n');
+    return kvz_plan_render_summary(out, p);
+}
+
+int kvz_plan_render_changes(struct kvz_buf *out, const struct kvz_plan *p, bool color)
+{
     for (size_t i = 0; i < p->n_changes; i++) {
         const struct kvz_change *c = &p->changes[i];
         if (c->action == KVZ_ACTION_NOOP)
@@ -124,8 +131,7 @@ int kvz_plan_render_text(struct kvz_buf *out, const struct kvz_plan *p, bool col
             kvz_buf_printf(out, "      # %s\n", c->reason);
     }
     render_warnings(out, p, color);
-    kvz_buf_putc(out, '\n');
-    return kvz_plan_render_summary(out, p);
+    return out->oom ? -1 : 0;
 }
 
 static json_t *value_json(const struct kvz_field_delta *f, bool after)
@@ -163,11 +169,14 @@ static json_t *change_json(const struct kvz_change *c)
             return NULL;
         }
     }
-    return json_pack("{s:s, s:s, s:s, s:b, s:o, s:o}", "kind", kvz_kind_str(c->kind), "name",
-                     c->name, "action", kvz_action_str(c->action), "live",
-                     c->action == KVZ_ACTION_UPDATE ? c->live
-                                                    : kvz_change_disruption(c) <= KVZ_DISRUPT_LIVE,
-                     "fields", fields, "reason", c->reason ? json_string(c->reason) : json_null());
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s, s:b, s:o, s:o}", "kind", kvz_kind_str(c->kind), "name", c->name, "action",
+        kvz_action_str(c->action), "live",
+        c->action == KVZ_ACTION_UPDATE ? c->live : kvz_change_disruption(c) <= KVZ_DISRUPT_LIVE,
+        "fields", fields, "reason", c->reason ? json_string(c->reason) : json_null());
+    if (j && c->host)
+        json_object_set_new(j, "host", json_string(c->host));
+    return j;
 }
 
 json_t *kvz_plan_changes_json(const struct kvz_plan *p)

@@ -46,12 +46,15 @@ int kvz_hosts_open(struct kvz_hosts *out, const struct kvz_hosts_config *cfg,
     bool *used = out->used;
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; m && i < m->n_resources; i++)
-        used[m->resources[i].kind] = true;
+        if (!cfg->host || !m->resources[i].host || !strcmp(cfg->host, m->resources[i].host))
+            used[m->resources[i].kind] = true;
     for (int k = 0; cfg->all_kinds && k < KVZ_N_KINDS; k++)
         used[k] = true;
     virSetErrorFunc(NULL, silent);
     for (int k = 0; k < KVZ_N_KINDS; k++) {
         const char *uri = uri_of(cfg, k);
+        if (cfg->host && !cfg->uri[k] && !(k == KVZ_KIND_NETWORK && cfg->uri[KVZ_KIND_VM]))
+            continue; /* the host offers no such kind: nothing of it is seen */
         out->uri[k] = strdup(uri);
         if (!out->uri[k]) {
             kvz_error_set(err, "out of memory");
@@ -60,6 +63,13 @@ int kvz_hosts_open(struct kvz_hosts *out, const struct kvz_hosts_config *cfg,
         virConnectPtr conn = virConnectOpen(uri);
         if (!conn) {
             const char *why = virGetLastErrorMessage();
+            if (used[k] && cfg->host) {
+                kvz_error_set(
+                    err,
+                    "cannot connect to '%s' for the %ss: %s; check that the host is reachable and runs libvirtd, or fix its URI under hosts:",
+                    uri, kvz_kind_str(k), why);
+                goto fail;
+            }
             if (used[k]) {
                 kvz_error_set(
                     err,

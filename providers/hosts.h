@@ -29,6 +29,10 @@ struct kvz_hosts_config {
     const char *state_dir;
     const char *source; /* provenance for what apply records */
     bool all_kinds;     /* every kind must connect and be observed, used by the manifests or not */
+    /* a host of the manifest's hosts: (docs/hosts.md): only its resources count as used, and
+     * a kind without a URI in uri[] is not connected (no fallback to the manifest's); NULL:
+     * every resource, with the fallbacks above */
+    const char *host;
 };
 
 /*

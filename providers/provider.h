@@ -154,6 +154,7 @@ struct kvz_change {
     char *reason;                    /* "memory changed", "stopped by hand", "rootfs missing" */
     const struct kvz_resource *want; /* NULL for delete */
     const struct kvz_observed_resource *have; /* NULL for create */
+    const char *host; /* the host of the plan input (NULL: none named); not owned */
 };
 
 /* The verified templates a change uses, pulled by the executor before the change runs and kept

@@ -46,6 +46,38 @@ int kvz_ct_dir(char **out, const struct kvz_host *h, const char *name, struct kv
 /* create, with the template's unpacked rootfs at `src` whose content digest is `digest`
  * ("sha256:HEX", recorded as what the guest was made from; the ops' create takes both from the
  * executor's media). Idempotent like create. */
+/* Defines (or redefines) the domain of `want` on storage at rootfs/img (one of them NULL). */
+int kvz_ct_define(virDomainPtr *out, struct kvz_host *h, const struct kvz_resource *want,
+                  const char *template_digest, const char *rootfs, const char *img,
+                  struct kvz_error **err) __attribute__((warn_unused_result));
+
+/* Autostart and power as `want` says. */
+int kvz_ct_converge_power(struct kvz_host *h, virDomainPtr dom, const struct kvz_resource *want,
+                          struct kvz_error **err) __attribute__((warn_unused_result));
+
+/*
+ * remote.c: a container on a host kvz reaches only through libvirt (docs/hosts.md). Its rootfs
+ * is an ext4 image made here from the verified tree `src` (mkfs.ext4 -d, the injected files
+ * written in), uploaded (sparse) as a volume of the host's kvz pool with its mark after the
+ * last byte, then removed here; the domain mounts it with a loop device there. `want->disk`
+ * is its size (required). Idempotent as kvz_ct_create_from.
+ */
+int kvz_ct_create_remote(struct kvz_host *h, const struct kvz_resource *want, const char *src,
+                         const char *digest, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/* The volume path (on the host) of the rootfs image of container `name`, "<pool>/ct-HEX.img"
+ * (short: a loop device's backing file name is at most 63 characters); caller frees. */
+char *kvz_ct_remote_image_path(const struct kvz_host *h, const char *name);
+
+/* Stops and undefines the domain, and deletes its image volume and mark. Missing is success. */
+int kvz_ct_remove_remote(struct kvz_host *h, const char *name, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/* The provider's prune: a remote host's kvz pool once nothing is left in it; nothing locally. */
+int kvz_ct_prune_remote(size_t *out_removed, struct kvz_host *h, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
 int kvz_ct_create_from(struct kvz_host *h, const struct kvz_resource *want, const char *src,
                        const char *digest, struct kvz_error **err)
     __attribute__((warn_unused_result));

@@ -4,6 +4,7 @@
 #include "base/buf.h"
 #include "base/fs.h"
 #include "providers/domain.h"
+#include "providers/volume.h"
 #include "store/store.h"
 
 #include <dirent.h>
@@ -98,8 +99,14 @@ cleanup:
     return ret;
 }
 
-/* Autostart and power as `want` says. */
-static int converge_power(struct kvz_host *h, virDomainPtr dom, const struct kvz_resource *want,
+int kvz_ct_define(virDomainPtr *out, struct kvz_host *h, const struct kvz_resource *want,
+                  const char *template_digest, const char *rootfs, const char *img,
+                  struct kvz_error **err)
+{
+    return define_domain(out, h, want, template_digest, rootfs, img, NULL, NULL, err);
+}
+
+int kvz_ct_converge_power(struct kvz_host *h, virDomainPtr dom, const struct kvz_resource *want,
                           struct kvz_error **err)
 {
     int autostart = -1;
@@ -141,7 +148,7 @@ int kvz_ct_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
         goto cleanup;
     if (define_domain(&dom, h, want, digest, rootfs, img, NULL, NULL, err) < 0 ||
         kvz_ct_storage_mark(dir, want->disk != 0, KVZ_CT_STORAGE_DEFINED, err) < 0 ||
-        converge_power(h, dom, want, err) < 0)
+        kvz_ct_converge_power(h, dom, want, err) < 0)
         goto cleanup;
     ret = 0;
 cleanup:
@@ -161,6 +168,8 @@ static int container_create(struct kvz_host *h, const struct kvz_resource *want,
     if (!media || !media->image)
         return kvz_error_set(err, "create container '%s': template '%s' was not pulled", want->name,
                              want->template_name ? want->template_name : "");
+    if (kvz_host_is_remote(h))
+        return kvz_ct_create_remote(h, want, media->image->path, media->image->digest, err);
     return kvz_ct_create_from(h, want, media->image->path, media->image->digest, err);
 }
 
@@ -183,6 +192,12 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
 
     if (!want)
         return kvz_error_set(err, "update container '%s': no desired spec", chg->name);
+    if (kvz_host_is_remote(h) && (has_field(chg, "disk") || has_field(chg, "hostname") ||
+                                  has_field(chg, "ssh_authorized_keys")))
+        return kvz_error_set(
+            err,
+            "update container '%s': its disk, hostname and ssh keys live in its image on a remote host, which this version does not change in place; replace it (kvz destroy --target %s, then apply)",
+            chg->name, chg->name);
     /* an update keeps what the guest was made from */
     const char *made_from = chg->have ? chg->have->template_digest : NULL;
     if (kvz_domain_lookup(&dom, NULL, h, KVZ_KIND_CONTAINER, want->name, err) < 0)
@@ -269,7 +284,7 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
     if (refresh_metadata(h, dom, want, made_from, running, err) < 0)
         goto cleanup;
     /* Restarted or not, the final power state is what want->state says. */
-    if (converge_power(h, dom, want, err) < 0)
+    if (kvz_ct_converge_power(h, dom, want, err) < 0)
         goto cleanup;
     ret = 0;
 cleanup:
@@ -324,6 +339,8 @@ static int domain_dir(char **dir, struct kvz_host *h, virDomainPtr dom, const ch
 
 static int container_remove(struct kvz_host *h, const char *name, struct kvz_error **err)
 {
+    if (kvz_host_is_remote(h))
+        return kvz_ct_remove_remote(h, name, err);
     char *dir = NULL;
     virDomainPtr dom = NULL;
     struct kvz_ownership *own = NULL;
@@ -392,5 +409,6 @@ const struct kvz_provider_ops kvz_container_ops = {
     .record = container_record,
     .stop_many = kvz_ct_stop_many,
     .field_is_live = container_field_is_live,
+    .prune = kvz_ct_prune_remote,
     .adopt = kvz_ct_adopt,
 };

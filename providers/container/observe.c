@@ -2,8 +2,10 @@
  * enforces, read from libvirt and the cgroup files, never from a record. */
 #include "providers/container/container.h"
 
+#include "base/buf.h"
 #include "base/fs.h"
 #include "providers/domain.h"
+#include "providers/volume.h"
 
 #include <libxml/parser.h>
 
@@ -72,7 +74,21 @@ static int observe_one(struct kvz_observed_resource *r, bool *gone, bool autosta
     }
     r->max_memory = r->memory;
     /* The files themselves, not a record: a rootfs deleted by hand shows as missing. */
-    if (img) {
+    if (img && !local) {
+        /* on another host: its image volume and mark, seen through libvirt */
+        struct kvz_buf mark = KVZ_BUF_INIT;
+        unsigned long long cap = 0;
+        struct kvz_error *bad = NULL;
+        virConnectPtr conn = virDomainGetConnect(dom);
+        kvz_buf_printf(&mark, "%s.ok", img);
+        r->storage_ok = !mark.oom && kvz_volume_exists(conn, NULL, mark.ptr) &&
+                        kvz_volume_capacity(&cap, conn, img, &bad) == 0;
+        r->disk = cap;
+        kvz_buf_release(&mark);
+        kvz_error_free(bad);
+        if (!r->storage_ok && !(r->problem = strdup("rootfs image missing on the host")))
+            goto oom;
+    } else if (img) {
         struct kvz_error *bad = NULL;
         struct stat st; /* the domain's path is a symlink to the image */
         r->storage_ok =

@@ -3,6 +3,7 @@
 
 #include "base/buf.h"
 #include "providers/domain.h"
+#include "providers/volume.h"
 
 #include <libvirt/virterror.h>
 #include <stdlib.h>
@@ -63,7 +64,7 @@ static void observe_media(struct kvz_observed_resource *r, const struct kvz_vm_d
 
 /* 0: *r filled; 1: the domain went away meanwhile; -1: error. */
 static int observe_one(struct kvz_observed_resource *r, virDomainPtr dom,
-                       const struct kvz_vm_caps *caps, struct kvz_error **err)
+                       const struct kvz_vm_caps *caps, bool remote, struct kvz_error **err)
 {
     int rc = -1;
     char *xml = NULL, *inactive = NULL;
@@ -131,7 +132,10 @@ static int observe_one(struct kvz_observed_resource *r, virDomainPtr dom,
     info.mac = NULL;
     observe_media(r, &info, caps);
     struct stat st;
-    r->storage_ok = info.disk_path && stat(info.disk_path, &st) == 0;
+    /* a remote host's files are seen through libvirt only */
+    virConnectPtr conn = virDomainGetConnect(dom);
+    r->storage_ok = info.disk_path && (remote ? kvz_volume_exists(conn, NULL, info.disk_path)
+                                              : stat(info.disk_path, &st) == 0);
     if (r->storage_ok) {
         virDomainBlockInfo bi;
         if (virDomainGetBlockInfo(dom, info.disk_path, &bi, 0) == 0)
@@ -141,7 +145,9 @@ static int observe_one(struct kvz_observed_resource *r, virDomainPtr dom,
         struct kvz_buf b = KVZ_BUF_INIT;
         kvz_buf_printf(&b, "disk '%s' missing", info.disk_path ? info.disk_path : "?");
         r->problem = kvz_buf_detach(&b);
-    } else if (r->managed && info.seed_path && access(info.seed_path, F_OK) != 0) {
+    } else if (r->managed && info.seed_path &&
+               (remote ? !kvz_volume_exists(conn, NULL, info.seed_path)
+                       : access(info.seed_path, F_OK) != 0)) {
         r->seed_missing = true; /* derived from the manifest: rebuilt, never a reason to replace */
     }
     rc = 0;
@@ -174,7 +180,7 @@ int kvz_vm_observe(struct kvz_observed *out, struct kvz_host *h, struct kvz_erro
         goto cleanup;
     }
     for (int i = 0; i < n; i++) {
-        int one = observe_one(&out->v[out->n], doms[i], &caps, err);
+        int one = observe_one(&out->v[out->n], doms[i], &caps, kvz_host_is_remote(h), err);
         if (one != 0)
             kvz_observed_resource_release(&out->v[out->n]);
         if (one < 0)

@@ -8,6 +8,7 @@
 #include "base/buf.h"
 #include "base/fs.h"
 #include "providers/domain.h"
+#include "providers/volume.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,19 +31,30 @@
 
 void kvz_vm_pool_name(char out[32], const char *state_dir)
 {
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_Digest(state_dir, strlen(state_dir), d, &n, EVP_sha256(), NULL);
-    int len = snprintf(out, 32, "kvz-");
-    for (unsigned int i = 0; i < 6 && i < n; i++)
-        len += snprintf(out + len, (size_t)(32 - len), "%02x", d[i]);
+    kvz_pool_name(out, state_dir);
 }
 
 char *kvz_vm_pool_path(struct kvz_host *h, const char *name, const char *suffix)
 {
     struct kvz_buf b = KVZ_BUF_INIT;
-    kvz_buf_printf(&b, "%s/pool/%s%s", h->state_dir, name, suffix);
+    if (kvz_host_is_remote(h)) {
+        /* on the host, in libvirt's own tree: nothing of it lives where kvz runs */
+        char pool[32];
+        kvz_vm_pool_name(pool, h->state_dir);
+        kvz_buf_printf(&b, "%s/%s/%s%s", KVZ_REMOTE_POOL_ROOT, pool, name, suffix);
+    } else {
+        kvz_buf_printf(&b, "%s/pool/%s%s", h->state_dir, name, suffix);
+    }
     return kvz_buf_detach(&b);
+}
+
+/* Whether the pool is on a host kvz reaches only through libvirt. */
+static bool pool_is_remote(virStoragePoolPtr pool)
+{
+    char *uri = virConnectGetURI(virStoragePoolGetConnect(pool));
+    bool remote = uri && !kvz_uri_is_local(uri);
+    free(uri);
+    return remote;
 }
 
 static char *pool_xml(const char *name, const char *path)
@@ -95,7 +107,8 @@ int kvz_vm_pool_ensure(virStoragePoolPtr *out, struct kvz_host *h, struct kvz_er
         goto cleanup;
     }
     path[strlen(path) - 1] = '\0'; /* no trailing slash */
-    if (kvz_mkdir_p(path, 0755, err) < 0)
+    bool remote = kvz_host_is_remote(h);
+    if (!remote && kvz_mkdir_p(path, 0755, err) < 0)
         goto cleanup;
     pool = virStoragePoolLookupByName(h->conn, name);
     if (!pool) {
@@ -113,8 +126,19 @@ int kvz_vm_pool_ensure(virStoragePoolPtr *out, struct kvz_host *h, struct kvz_er
             goto cleanup;
         }
         virStoragePoolSetAutostart(pool, 1);
+        /* a remote host's directory is made by libvirt there (it may exist: not a failure) */
+        if (remote)
+            virStoragePoolBuild(pool, 0);
     }
-    /* Another kvz may start it at the same moment: only a pool still inactive is a failure. */
+    /* Another kvz (or thread) may start it at the same moment: only a pool still inactive is a
+     * failure. A remote host's directory may still be in the making by the one that defined
+     * it: built again (a no-op then) and retried for a moment. */
+    for (int i = 0;
+         remote && i < 20 && virStoragePoolIsActive(pool) != 1 && virStoragePoolCreate(pool, 0) < 0;
+         i++) {
+        virStoragePoolBuild(pool, 0);
+        usleep(100 * 1000);
+    }
     if (virStoragePoolIsActive(pool) != 1 && virStoragePoolCreate(pool, 0) < 0 &&
         virStoragePoolIsActive(pool) != 1) {
         kvz_error_set(err, "start storage pool '%s': %s", name, kvz_virt_msg());
@@ -159,7 +183,7 @@ static char *pool_dir(virStoragePoolPtr pool)
     return dir;
 }
 
-static int read_magic_is_qcow2(bool *out, const char *path, struct kvz_error **err)
+int kvz_vm_image_is_qcow2(bool *out, const char *path, struct kvz_error **err)
 {
     unsigned char m[4] = {0};
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -242,7 +266,7 @@ int kvz_vm_base_import(char **out_path, bool *out_qcow2, uint64_t *out_size, vir
             kvz_error_set(err, "image digest '%s' is not lowercase hex", digest);
             goto cleanup;
         }
-    if (read_magic_is_qcow2(&qcow2, image_path, err) < 0)
+    if (kvz_vm_image_is_qcow2(&qcow2, image_path, err) < 0)
         goto cleanup;
     kvz_buf_printf(&base, "%s/base-%.64s.%s", dir, digest, qcow2 ? "qcow2" : "raw");
     /* Unique per call: parallel creates from one image each stage their own. */
@@ -335,6 +359,8 @@ int kvz_vm_overlay_create(virStoragePoolPtr pool, const char *name, const char *
 
 int kvz_vm_volume_delete(virStoragePoolPtr pool, const char *path, struct kvz_error **err)
 {
+    if (pool_is_remote(pool))
+        return kvz_volume_remove(virStoragePoolGetConnect(pool), pool, path, err);
     if (access(path, F_OK) != 0)
         return 0;
     virConnectPtr conn = virStoragePoolGetConnect(pool);
@@ -486,6 +512,11 @@ int kvz_vm_storage_prune(size_t *out_removed, struct kvz_host *h, struct kvz_err
         const char *vname = virStorageVolGetName(vols[i]);
         char *path = virStorageVolGetPath(vols[i]);
         bool base = vname && !strncmp(vname, "base-", 5);
+        /* a base's mark of completeness (remote hosts) goes with the base */
+        size_t plen = path ? strlen(path) : 0;
+        bool mark = base && plen > 3 && !strcmp(path + plen - 3, ".ok");
+        if (mark)
+            path[plen - 3] = '\0';
         if (path && base && !paths_has(&used, path)) {
             if (virStorageVolDelete(vols[i], 0) < 0) {
                 kvz_error_set(err, "delete unused base volume '%s': %s", path, kvz_virt_msg());
@@ -500,11 +531,17 @@ int kvz_vm_storage_prune(size_t *out_removed, struct kvz_host *h, struct kvz_err
     }
     if (!left) {
         /* nothing of any guest is left in it: the pool goes, with its autostart */
-        if (virStoragePoolDestroy(pool) < 0 || virStoragePoolUndefine(pool) < 0) {
+        bool remote = kvz_host_is_remote(h);
+        bool stopped = virStoragePoolDestroy(pool) == 0;
+        /* a remote host's directory goes through libvirt (fails harmlessly if not empty) */
+        if (stopped && remote)
+            virStoragePoolDelete(pool, 0);
+        if (!stopped || virStoragePoolUndefine(pool) < 0) {
             kvz_error_set(err, "remove storage pool '%s': %s", name, kvz_virt_msg());
             goto cleanup;
         }
-        rmdir(dir); /* fails harmlessly if something not a volume is still in it */
+        if (!remote)
+            rmdir(dir); /* fails harmlessly if something not a volume is still in it */
         (*out_removed)++;
     }
     rc = 0;

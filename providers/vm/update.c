@@ -8,6 +8,7 @@
 #include "base/buf.h"
 #include "parser/units.h"
 #include "providers/domain.h"
+#include "providers/volume.h"
 #include "store/store.h"
 
 #include <inttypes.h>
@@ -432,7 +433,10 @@ static int update_restart(struct kvz_host *h, virDomainPtr dom, const struct kvz
     if (has_field(chg, "secure_boot")) {
         /* other firmware, other variables: libvirt copies the new template at start */
         char *nvram = kvz_vm_pool_path(h, want->name, "-VARS.fd");
-        if (nvram)
+        struct kvz_error *ignored = NULL;
+        if (nvram && kvz_host_is_remote(h) && kvz_volume_remove(h->conn, NULL, nvram, &ignored) < 0)
+            kvz_error_free(ignored); /* not a volume libvirt lists: libvirt rewrites it anyway */
+        else if (nvram && !kvz_host_is_remote(h))
             unlink(nvram);
         free(nvram);
     }

@@ -5,6 +5,7 @@
 #include "parser/units.h"
 #include "parser/spec_digest.h"
 #include "providers/domain.h"
+#include "providers/volume.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -88,12 +89,43 @@ static char *instance_id(const struct kvz_resource *want)
     return kvz_buf_detach(&b);
 }
 
+/* A medium built in memory, as the volume `name`<suffix> of the host's pool (data NULL: none). */
+static int remote_medium(struct kvz_host *h, const char *name, const char *suffix,
+                         const unsigned char *data, size_t len, struct kvz_error **err)
+{
+    virStoragePoolPtr pool = NULL;
+    struct kvz_buf vname = KVZ_BUF_INIT;
+    char *path = kvz_vm_pool_path(h, name, suffix);
+    int rc = -1;
+    kvz_buf_printf(&vname, "%s%s", name, suffix);
+    if (!path || vname.oom)
+        kvz_error_set(err, "out of memory");
+    else if (kvz_vm_pool_ensure(&pool, h, err) == 0)
+        rc = data ? kvz_volume_put_bytes(pool, kvz_buf_cstr(&vname), data, len, err)
+                  : kvz_volume_remove(h->conn, pool, path, err);
+    if (pool)
+        virStoragePoolFree(pool);
+    kvz_buf_release(&vname);
+    free(path);
+    return rc;
+}
+
 /* Windows: the answer-file medium when the manifest has one, else none. */
 static int unattend_refresh(struct kvz_host *h, const struct kvz_resource *want,
                             struct kvz_error **err)
 {
     char *path = kvz_vm_pool_path(h, want->name, "-unattend.iso");
     int rc;
+    if (kvz_host_is_remote(h)) {
+        unsigned char *iso = NULL;
+        size_t len = 0;
+        free(path);
+        if (want->unattend && kvz_vm_unattend_iso(&iso, &len, want->unattend, err) < 0)
+            return -1;
+        rc = remote_medium(h, want->name, "-unattend.iso", iso, len, err);
+        free(iso);
+        return rc;
+    }
     if (!path)
         rc = kvz_error_set(err, "unattend medium of vm '%s': out of memory", want->name);
     else if (want->unattend)
@@ -123,7 +155,18 @@ int kvz_vm_seed_refresh(struct kvz_host *h, const struct kvz_resource *want, str
         .ssh_keys = (const char *const *)want->ssh_keys,
         .n_ssh_keys = want->n_ssh_keys,
     };
-    rc = kvz_vm_seed_write(path, &seed, err);
+    if (kvz_host_is_remote(h)) {
+        unsigned char *iso = NULL;
+        size_t len = 0;
+        rc = kvz_vm_seed_iso(&iso, &len, &seed, err);
+        if (rc == 0)
+            rc = remote_medium(h, want->name, "-seed.iso", iso, len, err);
+        free(iso);
+        if (rc < 0)
+            kvz_error_wrap(err, "seed");
+    } else {
+        rc = kvz_vm_seed_write(path, &seed, err);
+    }
 cleanup:
     free(path);
     free(iid);
@@ -238,7 +281,8 @@ int kvz_vm_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
         kvz_error_set(err, "out of memory");
         goto cleanup;
     }
-    if (dom && access(disk, F_OK) == 0) {
+    bool remote = kvz_host_is_remote(h);
+    if (dom && (remote ? kvz_volume_exists(h->conn, pool, disk) : access(disk, F_OK) == 0)) {
         /* Made before: only the power state may be left to do. */
         rc = set_running(h, dom, want->state == KVZ_POWER_RUNNING, want->stop_timeout, err);
         goto cleanup;
@@ -260,8 +304,10 @@ int kvz_vm_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
     uint64_t size = want->disk;
     if (image_path) {
         kvz_host_log(h, want->name, "importing base image");
-        if (kvz_vm_base_import(&base, &base_qcow2, &base_size, pool, image_path, image_digest,
-                               err) < 0) {
+        if ((remote ? kvz_vm_base_upload(&base, &base_qcow2, &base_size, pool, h, want->name,
+                                         image_path, image_digest, err)
+                    : kvz_vm_base_import(&base, &base_qcow2, &base_size, pool, image_path,
+                                         image_digest, err)) < 0) {
             kvz_error_wrap(err, "vm '%s'", want->name);
             goto cleanup;
         }

@@ -217,6 +217,21 @@ int kvz_vm_base_import(char **out_path, bool *out_qcow2, uint64_t *out_size,
                        struct _virStoragePool *pool, const char *image_path, const char *digest,
                        struct kvz_error **err) __attribute__((warn_unused_result));
 
+/* Whether the image at `path` is qcow2 (by its magic), else raw. */
+int kvz_vm_image_is_qcow2(bool *out, const char *path, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/*
+ * upload.c: kvz_vm_base_import for a remote host: the verified image is uploaded (sparse) into
+ * the base volume of its digest on that host once; a later call finds it whole (its mark
+ * "<base>.ok" is written after the last byte) and sends nothing. Progress goes to h's log
+ * under `resource`. Outputs as kvz_vm_base_import's.
+ */
+int kvz_vm_base_upload(char **out_path, bool *out_qcow2, uint64_t *out_size,
+                       struct _virStoragePool *pool, struct kvz_host *h, const char *resource,
+                       const char *image_path, const char *digest, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
 /* Creates the qcow2 overlay `name`.qcow2 backed by `base_path`, of virtual size `size`;
  * base_path NULL: a blank disk. */
 int kvz_vm_overlay_create(struct _virStoragePool *pool, const char *name, const char *base_path,

@@ -106,7 +106,7 @@ static void test_unknown_keys(void **state)
     expect(
         &kvz_schema_container, "{template: t, memory: 1G, zzz: 1}",
         "unknown key 'zzz' in container 'c'; valid keys are template, memory, cpus, disk, "
-        "hostname, os, state, autostart, network, ip, ssh_authorized_keys, protect, stop_timeout");
+        "hostname, os, state, autostart, network, ip, ssh_authorized_keys, protect, stop_timeout, host");
 }
 
 static void test_required_and_types(void **state)

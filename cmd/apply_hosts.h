@@ -1,0 +1,17 @@
+#ifndef KVZ_CMD_APPLY_HOSTS_H
+#define KVZ_CMD_APPLY_HOSTS_H
+
+/* `kvz apply` and `kvz destroy` of a manifest with hosts:, or with --host (docs/hosts.md). */
+
+#include "cmd/cli.h"
+#include "cmd/options.h"
+#include "cmd/stack.h"
+
+/* Takes the state-dir lock, observes and plans every host in scope at once, asks, then applies
+ * the hosts in parallel (each --parallel at a time). A host that cannot be reached, planned or
+ * applied fails alone; the exit code is 1 when any did (named in the summary). `destroy`:
+ * deletes every managed resource of the stack on those hosts. */
+int kvz_cmd_apply_hosts(struct kvz_cli *cli, const struct kvz_opts *o, struct kvz_stack_run *r,
+                        bool destroy);
+
+#endif

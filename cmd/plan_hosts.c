@@ -1,0 +1,194 @@
+#include "cmd/plan_hosts.h"
+
+#include "base/buf.h"
+#include "planner/plan_hosts.h"
+#include "providers/fleet.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool kvz_cmd_many_hosts(const struct kvz_manifest *m, const struct kvz_opts *o)
+{
+    return m->hosts_declared || o->hosts.n;
+}
+
+/* The plan of one observed host; on failure v->error says why. */
+static void plan_one(struct kvz_host_plan *v, struct kvz_fleet_host *fh, const struct kvz_opts *o,
+                     const struct kvz_manifest *m, const char *state_dir, bool destroy)
+{
+    struct kvz_error *e = NULL;
+    v->host = fh->def->name;
+    if (fh->err) {
+        v->error = strdup(kvz_error_msg(fh->err));
+        return;
+    }
+    struct kvz_plan_input in = {
+        .m = m,
+        .stack = m->stack,
+        .targets = (const char *const *)o->targets.v,
+        .n_targets = o->targets.n,
+        .host = fh->def->name,
+        .destroy = destroy,
+    };
+    kvz_plan_input_set_hosts(&in, &fh->hs);
+    in.state_dir = state_dir;
+    if (kvz_plan_compute(&v->plan, &in, &e) < 0) {
+        struct kvz_buf b = KVZ_BUF_INIT;
+        kvz_buf_printf(&b, "host '%s': %s", fh->def->name, kvz_error_msg(e));
+        v->error = kvz_buf_detach(&b);
+        kvz_error_free(e);
+    }
+}
+
+/* What a host's providers say every plan on it should show (vms without KVM, ...). */
+static void host_warnings(struct kvz_cli *cli, struct kvz_fleet_host *fh)
+{
+    for (int k = 0; !fh->err && k < KVZ_N_KINDS; k++) {
+        const struct kvz_provider_ops *ops = fh->hs.ops[k];
+        struct kvz_buf w = KVZ_BUF_INIT;
+        if (ops && ops->host_warning && fh->hs.used[k])
+            ops->host_warning(&w, &fh->hs.h[k]);
+        if (w.len && cli->verbosity >= 0)
+            kvz_out_warn(cli, "host '%s': %s", fh->def->name, kvz_buf_cstr(&w));
+        kvz_buf_release(&w);
+        if (fh->hs.skipped[k] && fh->hs.used[k] && cli->verbosity >= 0)
+            kvz_out_warn(cli, "host '%s': %s", fh->def->name, fh->hs.skipped[k]);
+    }
+}
+
+/* The connection a host's lock is taken through: any of its kinds (one libvirtd serves them). */
+static virConnectPtr remote_conn(const struct kvz_fleet_host *fh)
+{
+    for (int k = 0; !fh->err && k < KVZ_N_KINDS; k++)
+        if (fh->hs.ops[k] && fh->hs.h[k].conn && !kvz_uri_is_local(fh->hs.uri[k]))
+            return fh->hs.h[k].conn;
+    return NULL;
+}
+
+/* Takes the lock of every remote host, then observes it again under the lock. */
+static void lock_hosts(struct kvz_hosts_run *run, const struct kvz_manifest *m,
+                       const char *state_dir)
+{
+    for (size_t i = 0; i < run->f.n; i++) {
+        struct kvz_fleet_host *fh = &run->f.v[i];
+        virConnectPtr conn = remote_conn(fh);
+        if (!conn)
+            continue;
+        if (kvz_host_lock_acquire(&run->locks[i], conn, fh->def->name, m->stack, state_dir,
+                                  &fh->err) < 0 ||
+            kvz_hosts_observe(&fh->hs, &fh->err) < 0) {
+            kvz_host_lock_release(&run->locks[i]);
+            kvz_hosts_close(&fh->hs);
+        }
+    }
+}
+
+int kvz_hosts_run_plan(struct kvz_hosts_run *out, struct kvz_cli *cli, const struct kvz_opts *o,
+                       const struct kvz_manifest *m, bool destroy, bool lock)
+{
+    struct kvz_error *err = NULL;
+    struct kvz_fleet_config cfg = {
+        .m = m,
+        .only = (const char *const *)o->hosts.v,
+        .n_only = o->hosts.n,
+        .state_dir = cli->state_dir,
+    };
+    memset(out, 0, sizeof(*out));
+    if (cli->containers_uri || cli->vms_uri) {
+        kvz_out_error(
+            cli,
+            "--containers-uri and --vms-uri do not go with hosts:; change the host's URIs under hosts: instead");
+        return -1;
+    }
+    if (kvz_fleet_observe(&out->f, &cfg, &err) < 0) {
+        kvz_out_kvz_error(cli, err);
+        kvz_error_free(err);
+        return -1;
+    }
+    if (!(out->v = calloc(out->f.n + 1, sizeof(*out->v))) ||
+        !(out->locks = calloc(out->f.n + 1, sizeof(*out->locks)))) {
+        kvz_out_error(cli, "plan: out of memory");
+        return -1;
+    }
+    if (lock)
+        lock_hosts(out, m, cli->state_dir);
+    for (size_t i = 0; i < out->f.n; i++) {
+        plan_one(&out->v[i], &out->f.v[i], o, m, cli->state_dir, destroy);
+        if (!destroy)
+            host_warnings(cli, &out->f.v[i]);
+    }
+    if (kvz_host_plans_link_moves(out->v, out->f.n) < 0) {
+        kvz_out_error(cli, "plan: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+void kvz_hosts_run_print(struct kvz_cli *cli, const struct kvz_hosts_run *run,
+                         const struct kvz_manifest *m, bool json)
+{
+    if (json) {
+        json_t *j = kvz_host_plans_to_json(run->v, run->f.n, m->stack);
+        char *s = j ? json_dumps(j, 0) : NULL;
+        if (s)
+            printf("%s\n", s);
+        else
+            kvz_out_error(cli, "plan: out of memory");
+        free(s);
+        json_decref(j);
+        return;
+    }
+    struct kvz_buf b = KVZ_BUF_INIT;
+    kvz_host_plans_render_text(&b, run->v, run->f.n, cli->color);
+    fputs(kvz_buf_cstr(&b), stdout);
+    kvz_buf_release(&b);
+}
+
+void kvz_hosts_run_release(struct kvz_hosts_run *run)
+{
+    kvz_host_plans_release(run->v, run->f.n);
+    for (size_t i = 0; run->locks && i < run->f.n; i++)
+        kvz_host_lock_release(&run->locks[i]);
+    free(run->locks);
+    free(run->v);
+    kvz_fleet_close(&run->f);
+    memset(run, 0, sizeof(*run));
+}
+
+int kvz_cmd_plan_hosts(struct kvz_cli *cli, const struct kvz_opts *o, const struct kvz_manifest *m)
+{
+    struct kvz_hosts_run run;
+    int rc = KVZ_EXIT_ERROR;
+    if (o->out) {
+        kvz_out_error(
+            cli,
+            "plan -o: a plan file of a manifest with hosts: cannot be saved yet; run 'kvz plan' and 'kvz apply' on the manifests");
+        return rc;
+    }
+    if (o->markdown) {
+        kvz_out_error(
+            cli,
+            "plan --format markdown: a manifest with hosts: is shown as text or json in this version; drop --format markdown or use --json");
+        return rc;
+    }
+    if (kvz_hosts_run_plan(&run, cli, o, m, false, false) < 0)
+        goto cleanup;
+    kvz_hosts_run_print(cli, &run, m, o->json);
+    size_t failed = kvz_host_plans_n_failed(run.v, run.f.n);
+    for (size_t i = 0; i < run.f.n; i++)
+        if (!run.v[i].plan)
+            kvz_out_error(cli, "%s", run.v[i].error);
+    if (failed)
+        kvz_out_error(
+            cli,
+            "plan: %zu of %zu hosts could not be planned; fix them, or leave them out with --host",
+            failed, run.f.n);
+    else
+        rc = o->detailed && kvz_host_plans_n_changes(run.v, run.f.n) ? KVZ_EXIT_CHANGES
+                                                                     : KVZ_EXIT_OK;
+cleanup:
+    kvz_hosts_run_release(&run);
+    return rc;
+}

@@ -1,0 +1,46 @@
+#ifndef KVZ_PROVIDERS_FLEET_H
+#define KVZ_PROVIDERS_FLEET_H
+
+/*
+ * Many hosts (docs/hosts.md): the manifest's hosts, each with its connections (struct
+ * kvz_hosts, one per kind), all connected and observed at once, one thread per host. A host
+ * that cannot be reached is kept with the reason: it fails alone.
+ */
+
+#include "base/error.h"
+#include "parser/manifest.h"
+#include "providers/hosts.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct kvz_fleet_host {
+    const struct kvz_host_def *def; /* points into the manifest */
+    struct kvz_hosts hs;            /* valid when !err */
+    struct kvz_error *err;          /* why it was not connected or observed; NULL: observed */
+};
+
+struct kvz_fleet {
+    struct kvz_fleet_host *v; /* the hosts in scope, in manifest order */
+    size_t n;
+};
+
+struct kvz_fleet_config {
+    const struct kvz_manifest *m;
+    const char *const *only; /* --host names; n_only == 0: every host of m */
+    size_t n_only;
+    const char *state_dir;
+    const char *source;
+};
+
+/*
+ * Connects to and observes every host in scope at once. Fails (-1, nothing held) only when a
+ * name of `only` is not a host of the manifest, or out of memory; a host that fails has its
+ * reason in its err. Close with kvz_fleet_close.
+ */
+int kvz_fleet_observe(struct kvz_fleet *out, const struct kvz_fleet_config *cfg,
+                      struct kvz_error **err) __attribute__((warn_unused_result));
+
+void kvz_fleet_close(struct kvz_fleet *f);
+
+#endif

@@ -1,0 +1,277 @@
+#!/usr/bin/env bash
+# Many hosts (issue 11) on real libvirt remote connections: the host "there" is a second
+# libvirtd in its own mount namespace (remote-host/start), reached only through lxc+ssh:// and
+# qemu+ssh:// to an sshd on a loopback port; "here" is the runner's libvirtd; "dead" is an ssh
+# URI nothing listens on. plan observes them at once, plans each alone, and a host that cannot
+# be reached or planned fails alone. Every domain is named kvzt11-<pid>-*; all removed at exit.
+set -uo pipefail
+kvz=${KVZ_BINARY:?KVZ_BINARY must name the kvz binary}
+src=${KVZ_SOURCE_DIR:?}
+p=kvzt11-$$
+work=$(mktemp -d /tmp/$p-XXXXXX)
+rdir=/var/tmp/$p-remote
+export NO_COLOR=1
+fails=0
+. "$(dirname "$0")/shlib.sh"
+cleanup() {
+  remove_domains lxc:///system "$p-"
+  "$src/tests/integration/remote-host/stop" "$rdir"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+"$src/tests/integration/remote-host/start" "$rdir" >/dev/null
+rc=$?
+[[ $rc == 77 ]] && { echo "skip: no sshd (scripts/bootstrap installs openssh-server)"; exit 77; }
+((rc == 0)) || { echo "FAIL - the remote host fixture did not start"; exit 1; }
+# shellcheck disable=SC1091
+. "$rdir/env"
+"$src/tests/integration/busybox-template" "$work/tpl" || { echo "cannot build the template"; exit 1; }
+sha=$(cut -d' ' -f1 "$work/tpl/SHA256SUMS")
+tar=$work/tpl/busybox-rootfs.tar.gz
+S=$work/state
+dead='lxc+ssh://root@127.0.0.1:1/system?no_verify=1'
+
+ct() { # ct NAME HOST
+  printf '  %s:\n    host: %s\n    template: bb\n    memory: 32MiB\n    network: none\n' "$1" "$2"
+}
+manifest() { # manifest FILE, hosts (YAML under hosts:) in $hosts, containers on stdin
+  { printf 'kvz: 1\nstack: %s\nhosts:\n%s\ntemplates:\n  bb:\n    url: file://%s\n    sha256: %s\ncontainers:\n' \
+      "$p-s" "$hosts" "$tar" "$sha"; cat; } >"$1"
+}
+hosts="  here:
+    containers: lxc:///system
+  there:
+    containers: $KVZ_REMOTE_LXC
+    vms: $KVZ_REMOTE_QEMU
+  dead:
+    containers: $dead"
+
+# --- the fixture is another host: its libvirt sees none of the runner's domains, and the reverse
+virsh -q -c "$KVZ_REMOTE_LXC" define /dev/stdin >/dev/null <<XML
+<domain type='lxc'><name>$p-taken</name><memory>32768</memory><os><type>exe</type><init>/bin/sh</init></os>
+<devices><filesystem type='mount'><source dir='/'/><target dir='/'/></filesystem></devices></domain>
+XML
+check "a domain defined on 'there' is seen there" virsh -q -c "$KVZ_REMOTE_LXC" dominfo $p-taken
+check "... and not by the runner's libvirtd" bash -c "! virsh -q -c lxc:///system dominfo $p-taken >/dev/null 2>&1"
+
+# --- plan: three hosts at once; "dead" fails alone and is named; the others are planned
+{ ct $p-a here; ct $p-b there; ct $p-c dead; } | manifest "$work/three.yaml"
+run 1 "$kvz" --state-dir "$S" plan -f "$work/three.yaml" &&
+  has "Host here:" && has "  + $p-a (container)" && has "Host there:" && has "  + $p-b (container)" &&
+  has "Host dead:" && has "  ! not planned: host 'dead': cannot connect to '$dead' for the containers" &&
+  has "Plan: 2 to create, 0 to update (0 live, 0 restart), 0 to replace, 0 to delete." &&
+  has "  here: 1 to create," && has "  there: 1 to create," && has "  dead: not planned" &&
+  has "error: plan: 1 of 3 hosts could not be planned" && lacks "$p-c (container)" &&
+  ok "plan: 'dead' fails alone, exit 1, the summary names it; the others are planned"
+
+# --- --host limits the plan; JSON has "host" on every change and counts per host
+run 0 "$kvz" --state-dir "$S" plan -f "$work/three.yaml" --host there --host here --json
+if python3 - "$p" "$out" <<'PY'; then ok "--host here --host there: JSON names each change's host"; else bad "JSON of two hosts: $out"; fi
+import json, sys
+p, j = sys.argv[1], json.loads(sys.argv[2])
+assert {c["name"]: c["host"] for c in j["changes"]} == {p + "-a": "here", p + "-b": "there"}
+assert j["summary"]["create"] == 2 and set(j["hosts"]) == {"here", "there"}
+assert j["hosts"]["here"]["summary"]["create"] == 1 and j["hosts"]["there"]["summary"]["create"] == 1
+PY
+run 1 "$kvz" --state-dir "$S" plan -f "$work/three.yaml" --host nowhere &&
+  has "--host 'nowhere' is not a host of the manifests" && ok "--host of an unknown host is refused"
+run 2 "$kvz" --state-dir "$S" plan -f "$work/three.yaml" --host there --detailed-exitcode &&
+  lacks "Host here:" && has "Host there:" && ok "--detailed-exitcode over hosts: 2 with changes"
+
+# --- the remote host is really observed: a domain kvz does not own there refuses that host only
+{ ct $p-a here; ct $p-taken there; } | manifest "$work/taken.yaml"
+run 1 "$kvz" --state-dir "$S" plan -f "$work/taken.yaml" --host here --host there &&
+  has "  + $p-a (container)" && has "host 'there': cannot plan stack '$p-s'" && has "$p-taken" &&
+  ok "an unmanaged domain on 'there' (seen over ssh) refuses 'there' alone"
+
+# --- a guest kvz made on 'here' (manifest without hosts:), then planned across two hosts
+printf 'kvz: 1\nstack: %s\ntemplates:\n  bb:\n    url: file://%s\n    sha256: %s\ncontainers:\n' "$p-s" "$tar" "$sha" >"$work/one.yaml"
+ct $p-m local >>"$work/one.yaml"
+run 0 "$kvz" --state-dir "$S" apply -f "$work/one.yaml" --auto-approve && ok "applied $p-m on the runner's host"
+{ ct $p-m here; } | manifest "$work/here.yaml"
+run 0 "$kvz" --state-dir "$S" plan -f "$work/here.yaml" --host here --host there --detailed-exitcode &&
+  has "Host here:" && has "  no changes (1 resource)" && has "Host there:" && has "  no changes (0 resources)" &&
+  ok "replan across two hosts: no changes on either"
+{ ct $p-m there; } | manifest "$work/moved.yaml"
+run 0 "$kvz" --state-dir "$S" plan -f "$work/moved.yaml" --host here --host there &&
+  has "  - $p-m (container)" && has "# host: here -> there (no migration: removed here, made anew on there)" &&
+  has "  -/+ $p-m (container)" && has "# host: here -> there (no migration: made anew here, removed from here)" &&
+  has "Plan: 0 to create, 0 to update (0 live, 0 restart), 1 to replace, 1 to delete." &&
+  ok "changing host: is a replace on the new host and a delete on the old one"
+{ ct $p-m dead; } | manifest "$work/moved-dead.yaml"
+run 1 "$kvz" --state-dir "$S" apply -f "$work/moved-dead.yaml" --host here --host dead --auto-approve &&
+  has "container '$p-m' moves from host 'here' to 'dead', which cannot be applied" &&
+  has "nothing was changed" && ok "a move to a host that cannot be reached is refused before any change"
+check "$p-m still runs here" test "$(virsh -q -c lxc:///system domstate $p-m | head -1)" = running
+run 0 "$kvz" --state-dir "$S" destroy -f "$work/one.yaml" --auto-approve && ok "destroyed $p-m"
+
+# --- apply to three hosts: 'here' is applied; 'there' (a container without disk:, which a
+# remote host needs) and 'dead' fail alone, exit 1, named; nothing of b is made on either side
+run 1 "$kvz" --state-dir "$S" apply -f "$work/three.yaml" --auto-approve &&
+  has "here: $p-a (container): create done" && has "  here: ok" && has "  there: failed" &&
+  has "  dead: failed" && has "container '$p-b' is on a remote host, where its rootfs is an ext4 image: give it 'disk:'" &&
+  has "host 'dead': cannot connect" && has "error: apply: 2 of 3 hosts failed; the others were applied" &&
+  ok "apply: 'here' applied, 'there' and 'dead' fail alone, exit 1"
+check "$p-a runs on the runner's host" test "$(virsh -q -c lxc:///system domstate $p-a | head -1)" = running
+check "nothing of $p-b on 'there'" bash -c "! virsh -q -c '$KVZ_REMOTE_LXC' dominfo $p-b >/dev/null 2>&1"
+check "nothing of $p-b in the state dir" test ! -e "$S/containers/$p-s/$p-b"
+run 0 "$kvz" --state-dir "$S" plan -f "$work/three.yaml" --host here --detailed-exitcode &&
+  has "  no changes (1 resource)" && ok "replan of 'here' after the apply: no changes"
+run 0 "$kvz" --state-dir "$S" destroy -f "$work/three.yaml" --host here --auto-approve &&
+  has "here: $p-a (container): delete done" && ok "destroy --host here"
+check "$p-a is gone" bash -c "! virsh -q -c lxc:///system dominfo $p-a >/dev/null 2>&1"
+check "the remote host has only what the test defined" test "$(virsh -q -c "$KVZ_REMOTE_LXC" list --all --name | grep -c .)" = 1
+
+# --- containers on two hosts: on 'there' the rootfs is an ext4 image volume of its pool, made
+# here from the verified tree and uploaded; a live memory change keeps the domain and the
+# kernel there enforces the new limit; replan of both hosts is empty; destroy leaves nothing
+ctd() { # ctd NAME HOST MEMORY
+  printf '  %s:\n    host: %s\n    template: bb\n    memory: %s\n    disk: 64MiB\n    network: none\n' "$1" "$2" "$3"
+}
+{ ctd $p-h1 here 48MiB; ctd $p-r1 there 48MiB; ctd $p-r2 there 48MiB; } | manifest "$work/cts.yaml"
+run 0 "$kvz" --state-dir "$S" apply -f "$work/cts.yaml" --host here --host there --auto-approve &&
+  has "there: $p-r1 (container): create done" && has "there: $p-r2 (container): create done" &&
+  has "here: $p-h1 (container): create done" && has "there: $p-r1: rootfs image uploaded" &&
+  ok "containers applied on 'here' and, over lxc+ssh://, on 'there'"
+check "$p-r1 runs on 'there'" test "$(virsh -q -c "$KVZ_REMOTE_LXC" domstate $p-r1 | head -1)" = running
+check "... not on the runner's libvirtd" bash -c "! virsh -q -c lxc:///system dominfo $p-r1 >/dev/null 2>&1"
+cpool=$(virsh -q -c "$KVZ_REMOTE_LXC" pool-list --all --name | awk '/^kvz-/ {print $1}' | head -1)
+check "two rootfs images and their marks in the pool of 'there'" test "$(virsh -q -c "$KVZ_REMOTE_LXC" vol-list "$cpool" | grep -c 'ct-.*\.img')" = 4
+ctsrc=$(virsh -q -c "$KVZ_REMOTE_LXC" dumpxml $p-r1 | sed -n "s:.*<source file='\([^']*\)'.*:\1:p")
+check "its rootfs is a volume file there ($ctsrc), mounted through a loop device" bash -c "nsenter -t $KVZ_REMOTE_PID -m test -f '$ctsrc' && [[ ! -e '$ctsrc' ]]"
+check "nothing of the remote ones on the runner" test -z "$(find "$S" \( -name 'ct-*' -o -name "$p-r*" \) -print -quit)"
+check "the image made here for the upload is gone" test -z "$(ls -A "$S/tmp")"
+run 0 "$kvz" --state-dir "$S" plan -f "$work/cts.yaml" --host here --host there --detailed-exitcode &&
+  has "Host here:" && has "  no changes (1 resource)" && has "  no changes (2 resources)" &&
+  ok "replan across the two hosts: no changes on either"
+run 0 "$kvz" --state-dir "$S" status -f "$work/cts.yaml" --host here --host there &&
+  has "Host here:" && has "Host there:" && grep -qE "^  $p-r1 +container +running +48MiB +1 +none" <<<"$out" &&
+  ok "status: a heading per host, the remote container running with no drift"
+run 0 "$kvz" --state-dir "$S" status -f "$work/cts.yaml" --host here --host there --json
+if python3 - "$p" "$out" <<'PY'; then ok "status --json: every row names its host"; else bad "status JSON: $out"; fi
+import json, sys
+p, j = sys.argv[1], json.loads(sys.argv[2])
+rows = {r["name"]: r["host"] for r in j["resources"]}
+assert rows == {p + "-h1": "here", p + "-r1": "there", p + "-r2": "there"}, rows
+assert j["failed_hosts"] == {}
+PY
+run 1 "$kvz" --state-dir "$S" status -f "$work/three.yaml" &&
+  has "  ! not seen: host 'dead': cannot connect" && has "status: 1 of 3 hosts could not be seen or planned" &&
+  ok "status names the host it cannot see, exit 1"
+run 1 "$kvz" --state-dir "$S" plan -f "$work/cts.yaml" --format markdown &&
+  has "plan --format markdown: a manifest with hosts: is shown as text or json" &&
+  ok "plan --format markdown of hosts: refused, not text in disguise"
+run 1 "$kvz" --state-dir "$S" status --all --host there &&
+  has "status --all reads no manifest, so it knows no hosts: drop --host" &&
+  ok "status --all refuses --host (it reads no hosts:)"
+# a move of $p-h1 to 'there' deletes it here: beyond --max-disruption restart, exit 3, nothing done
+{ ctd $p-h1 there 48MiB; ctd $p-r1 there 48MiB; ctd $p-r2 there 48MiB; } | manifest "$work/cts-moved.yaml"
+run 3 "$kvz" --state-dir "$S" apply -f "$work/cts-moved.yaml" --host here --host there --auto-approve --max-disruption restart &&
+  has "host 'here': the plan goes beyond --max-disruption restart; nothing was changed" &&
+  ok "apply over hosts: a plan beyond --max-disruption exits 3"
+check "$p-h1 still runs here" test "$(virsh -q -c lxc:///system domstate $p-h1 | head -1)" = running
+run 0 "$kvz" --state-dir "$S" -q apply -f "$work/cts.yaml" --host here --host there --auto-approve &&
+  lacks "Host here:" && has "Apply complete: 0 changes done on 2 hosts." &&
+  ok "-q apply over hosts: no plan, the summary"
+id1=$(virsh -q -c "$KVZ_REMOTE_LXC" domid $p-r1 | tr -d ' ')
+{ ctd $p-h1 here 48MiB; ctd $p-r1 there 80MiB; ctd $p-r2 there 48MiB; } | manifest "$work/cts.yaml"
+run 0 "$kvz" --state-dir "$S" apply -f "$work/cts.yaml" --host here --host there --auto-approve &&
+  has "  ~ $p-r1 (container) (live)" && has "there: $p-r1 (container): update done" &&
+  ok "a live memory change of a remote container"
+check "same domain id on 'there'" test "$(virsh -q -c "$KVZ_REMOTE_LXC" domid $p-r1 | tr -d ' ')" = "$id1"
+init=$(cut -d' ' -f1 "/proc/$id1/task/$id1/children")
+cg=$(sed -n 's/^[0-9]*:memory://p' "/proc/$init/cgroup")
+lim=$(nsenter -t "$KVZ_REMOTE_PID" -m cat "/sys/fs/cgroup/memory$cg/memory.limit_in_bytes" 2>/dev/null ||
+  nsenter -t "$KVZ_REMOTE_PID" -m cat "/sys/fs/cgroup$(sed -n 's/^0:://p' "/proc/$init/cgroup")/memory.max")
+check "the kernel on 'there' enforces 80MiB ($lim)" test "$lim" = $((80 << 20))
+run 0 "$kvz" --state-dir "$S" destroy -f "$work/cts.yaml" --host here --host there --auto-approve &&
+  has "there: $p-r1 (container): delete done" && has "here: $p-h1 (container): delete done" &&
+  ok "destroy on both hosts"
+check "nothing of them on 'there'" test -z "$(virsh -q -c "$KVZ_REMOTE_LXC" list --all --name | grep "^$p-[hr]")"
+check "nor here" test -z "$(virsh -q -c lxc:///system list --all --name | grep "^$p-")"
+check "the pool of 'there' is gone" test -z "$(virsh -q -c "$KVZ_REMOTE_LXC" pool-list --all --name | grep '^kvz-' | grep -v '^kvz-locks')"
+check "nothing of them in the state dir" test -z "$(find "$S/containers" -mindepth 2 -print -quit 2>/dev/null)"
+
+# --- the lock held on 'there': a second runner (its own state dir) fails at once naming the
+# holder; a lock whose holder crashed elsewhere is removed with kvz unlock; one whose holder
+# ran here and is gone is stale and taken over
+{ ctd $p-l1 there 48MiB; } | manifest "$work/lock.yaml"
+fifo=$work/answer; mkfifo "$fifo"
+# runner A waits at its question (a terminal from script(1)), holding the lock
+script -qfec "$kvz --state-dir $S apply -f $work/lock.yaml" /dev/null <"$fifo" >"$work/a.out" 2>&1 &
+apid=$!
+exec 9>"$fifo"
+for _ in $(seq 1 100); do grep -q "Only 'yes' is accepted" "$work/a.out" 2>/dev/null && break; sleep 0.1; done
+run 1 "$kvz" --state-dir "$work/state-b" apply -f "$work/lock.yaml" --auto-approve &&
+  has "host 'there' is locked by root@$(hostname) (pid " && has "for stack '$p-s'" &&
+  has "run 'kvz unlock --host there'" && lacks "create done" &&
+  ok "a second runner with its own state dir fails at once, naming the holder"
+echo no >&9; exec 9>&-; wait $apid
+check "runner A was cancelled and released the lock" test -z "$(virsh -q -c "$KVZ_REMOTE_LXC" vol-list kvz-locks 2>/dev/null | grep host.lock)"
+lockvol() { # lockvol JSON: a lock another runner left on 'there'
+  printf '%s' "$1" >"$work/rec"
+  virsh -q -c "$KVZ_REMOTE_LXC" vol-create-as kvz-locks host.lock "$(stat -c %s "$work/rec")" >/dev/null &&
+    virsh -q -c "$KVZ_REMOTE_LXC" vol-upload --pool kvz-locks host.lock "$work/rec"
+}
+lockvol '{"pid": 4242, "since": "2026-01-01T00:00:00Z", "stack": "other", "state_dir": "/x", "where": "ci-runner-7", "who": "ci"}'
+run 1 "$kvz" --state-dir "$work/state-b" apply -f "$work/lock.yaml" --auto-approve &&
+  has "host 'there' is locked by ci@ci-runner-7 (pid 4242) since 2026-01-01T00:00:00Z for stack 'other'" &&
+  ok "a lock from another machine is never taken over"
+run 0 "$kvz" --state-dir "$work/state-b" unlock --host there -f "$work/lock.yaml" &&
+  has "Removed the lock of host 'there', held by ci@ci-runner-7" && ok "kvz unlock --host there"
+sleep 0 & deadpid=$!; wait $deadpid
+lockvol "{\"pid\": $deadpid, \"since\": \"2026-01-01T00:00:00Z\", \"stack\": \"$p-s\", \"state_dir\": \"$S\", \"where\": \"$(hostname)\", \"who\": \"root\"}"
+run 0 "$kvz" --state-dir "$S" apply -f "$work/lock.yaml" --auto-approve &&
+  has "there: $p-l1 (container): create done" && ok "a stale lock (its holder ran here and is gone) is taken over"
+check "the lock is released after the apply" test -z "$(virsh -q -c "$KVZ_REMOTE_LXC" vol-list kvz-locks | grep host.lock)"
+run 0 "$kvz" --state-dir "$S" destroy -f "$work/lock.yaml" --auto-approve && ok "destroyed $p-l1"
+
+# --- vms on the remote host, storage through libvirt only: the image is uploaded (sparse) once
+# for two guests into the host's kvz pool; overlays and seeds are volumes there; nothing of
+# them on the runner
+img=$work/disk.raw
+truncate -s 64M "$img"
+head -c 1M /dev/urandom | dd of="$img" conv=notrunc status=none
+head -c 1M /dev/urandom | dd of="$img" bs=1M seek=40 conv=notrunc status=none
+isha=$(sha256sum "$img" | cut -d' ' -f1)
+vmyaml() { # vmyaml NAME
+  printf '  %s:\n    host: there\n    image: disk\n    memory: 128MiB\n    network: none\n' "$1"
+}
+{ printf 'kvz: 1\nstack: %s\nhosts:\n%s\ntemplates:\n  disk:\n    url: file://%s\n    sha256: %s\nvms:\n' \
+    "$p-v" "$hosts" "$img" "$isha"; vmyaml $p-v1; vmyaml $p-v2; } >"$work/vms.yaml"
+export KVZ_VM_STOP_TIMEOUT=2
+run 0 "$kvz" --state-dir "$S" apply -f "$work/vms.yaml" --host there --auto-approve &&
+  has "there: $p-v1 (vm): create done" && has "there: $p-v2 (vm): create done" &&
+  ok "two vms applied on 'there' over qemu+ssh://"
+check "the image was uploaded once" test "$(grep -c 'uploading base image to the host' <<<"$out")" = 1
+check "the second vm found it whole" test "$(grep -c 'base image already on the host: nothing to upload' <<<"$out")" = 1
+has "base image uploaded (2 MiB of data, holes skipped)" && ok "the upload sent the data, not the holes"
+pool=$(virsh -q -c "$KVZ_REMOTE_QEMU" pool-list --all --name | awk '/^kvz-/ {print $1}' | head -1)
+vols=$(virsh -q -c "$KVZ_REMOTE_QEMU" vol-list "$pool" 2>/dev/null | awk '{print $1}' | LC_ALL=C sort | tr '\n' ' ')
+check "the host's pool holds the base, its mark, two overlays and two seeds ($vols)" test "$vols" = \
+  "base-$isha.raw base-$isha.raw.ok $p-v1-seed.iso $p-v1.qcow2 $p-v2-seed.iso $p-v2.qcow2 "
+ppath=$(virsh -q -c "$KVZ_REMOTE_QEMU" pool-dumpxml "$pool" | sed -n 's:.*<path>\(.*\)</path>.*:\1:p')
+check "each overlay is backed by the base" bash -c "virsh -q -c '$KVZ_REMOTE_QEMU' vol-dumpxml --pool $pool $p-v1.qcow2 | grep -q '<path>$ppath/base-$isha.raw</path>'"
+virsh -q -c "$KVZ_REMOTE_QEMU" vol-download --pool "$pool" "base-$isha.raw" "$work/back.raw" 2>/dev/null
+check "the base on the host holds the image's bytes" test "$(sha256sum <"$work/back.raw" | cut -d' ' -f1)" = "$isha"
+rm -f "$work/back.raw"
+alloc=$(nsenter -t "$KVZ_REMOTE_PID" -m du -k "$ppath/base-$isha.raw" | cut -f1)
+check "the base is sparse on the host (${alloc} KiB allocated of 65536)" test "$alloc" -lt 8192
+check "the vms run there" test "$(virsh -q -c "$KVZ_REMOTE_QEMU" list --name | grep -c "^$p-v")" = 2
+check "no pool dir on the runner" test ! -e "$S/pool" -a ! -e "$ppath"
+check "no vm file of them on the runner" test -z "$(find "$S" -name "$p-v*" -print -quit)"
+check "the runner's libvirtd has neither vm" bash -c "! virsh -q -c qemu:///system dominfo $p-v1 >/dev/null 2>&1"
+run 0 "$kvz" --state-dir "$S" plan -f "$work/vms.yaml" --host there --detailed-exitcode &&
+  has "  no changes (2 resources)" && ok "replan of the remote vms: no changes"
+run 1 "$kvz" --no-color --state-dir "$S" doctor -f "$work/vms.yaml" --host there --host dead &&
+  has "Host there:" && has "ok   libvirt: containers '$KVZ_REMOTE_LXC': libvirt 9.0.0, driver LXC" &&
+  has "ok   libvirt: vms '$KVZ_REMOTE_QEMU': libvirt 9.0.0, driver QEMU" &&
+  has "warn kvm: no KVM there: vms run under TCG emulation" && has "ok   pool: pool '$pool': " &&
+  has "Host dead:" && has "FAIL reachable: containers '$dead': " &&
+  ok "doctor --host: 'there' reachable over ssh with its libvirt, drivers, no KVM, pool space; 'dead' fails"
+run 0 "$kvz" --state-dir "$S" destroy -f "$work/vms.yaml" --host there --auto-approve &&
+  has "there: $p-v1 (vm): delete done" && ok "destroy the remote vms"
+check "nothing of them is left on 'there'" test -z "$(virsh -q -c "$KVZ_REMOTE_QEMU" list --all --name | grep "^$p-v")"
+check "their pool is gone from 'there'" test -z "$(virsh -q -c "$KVZ_REMOTE_QEMU" pool-list --all --name | grep '^kvz-' | grep -v '^kvz-locks')"
+check "its directory too" bash -c "! nsenter -t $KVZ_REMOTE_PID -m test -e '$ppath'"
+finish
