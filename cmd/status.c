@@ -4,6 +4,7 @@
 #include "cmd/options.h"
 #include "cmd/stack.h"
 #include "cmd/status_networks.h"
+#include "cmd/status_storage.h"
 #include "parser/units.h"
 
 #include <inttypes.h>
@@ -86,6 +87,7 @@ int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char 
                                         json_integer((json_int_t)h->memory_actual));
                 if (net)
                     kvz_status_network_json(json_array_get(rows, json_array_size(rows) - 1), h, &r);
+                kvz_status_storage_json(json_array_get(rows, json_array_size(rows) - 1), h);
             } else {
                 printf("%-20s %-9s %-8s %8s %5s  %-19.19s %-30s %s\n", h->name,
                        kvz_kind_str(h->kind), state, kvz_buf_cstr(&mem), kvz_buf_cstr(&cpus),
@@ -110,8 +112,10 @@ int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char 
             printf("%-20s %-9s %-8s %8s %5s  %-19s %-30s %s\n", ch->name, kvz_kind_str(ch->kind),
                    "absent", "-", "-", "-", "create: not on the host", "-");
     }
-    if (!json)
+    if (!json) {
         kvz_status_networks_print(&r);
+        kvz_status_storage_print(&r, cli->state_dir);
+    }
     if (json) {
         json_t *j = json_pack("{s:i, s:s, s:O}", "format_version", 1, "stack", r.m->stack,
                               "resources", rows);

@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum kvz_layers {
@@ -27,6 +28,9 @@ const char *kvz_layers_str(enum kvz_layers l);
 int kvz_layers_choose(enum kvz_layers *out, const char **why, const char *uri,
                       const char *state_dir, struct kvz_error **err)
     __attribute__((warn_unused_result));
+
+/* Whether the current kvz-lxc-hook is installed as libvirt's LXC hook; *path: where. */
+bool kvz_layers_hook_installed(const char **path);
 
 /* Bytes the tree at `path` takes on disk (its blocks), not following symlinks or other
  * filesystems; 0 when missing. */

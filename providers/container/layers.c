@@ -161,6 +161,12 @@ static bool hook_current(const char *path)
     return ok;
 }
 
+bool kvz_layers_hook_installed(const char **path)
+{
+    *path = KVZ_LXC_HOOKS_DIR "/" KVZ_LXC_HOOK_NAME;
+    return hook_current(*path);
+}
+
 static int copy_file(const char *src, const char *dst, mode_t mode, struct kvz_error **err)
 {
     int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, ret = -1;
