@@ -19,9 +19,9 @@ void kvz_status_storage_json(struct json_t *row, const struct kvz_observed_resou
     if (ct->kind != KVZ_KIND_CONTAINER || !ct->storage_kind)
         return;
     json_object_set_new(row, "storage", json_string(ct->storage_kind));
-    json_object_set_new(row, "own_disk",
-                        json_integer((json_int_t)(ct->own_path ? kvz_layers_usage(ct->own_path)
-                                                               : 0)));
+    json_object_set_new(
+        row, "own_disk",
+        json_integer((json_int_t)(ct->own_path ? kvz_layers_usage(ct->own_path) : 0)));
     if (ct->layer_lower)
         json_object_set_new(row, "template_tree", json_string(ct->layer_lower));
 }

@@ -413,10 +413,10 @@ static void check_layers(struct doctor *d, const char *uri, const char *state_di
         kvz_error_free(e);
     } else if (l == KVZ_LAYERS_OVERLAY) {
         bool have = kvz_layers_hook_installed(&hook);
-        report(d, ST_OK, false, "layers",
-               "overlay: containers share their template's tree, each with its own layer; "
-               "libvirt hook '%s' %s",
-               hook, have ? "installed" : "installed by the first apply (which reloads libvirtd)");
+        report(
+            d, ST_OK, false, "layers",
+            "overlay: containers share their template's tree, each with its own layer; libvirt hook '%s' %s",
+            hook, have ? "installed" : "installed by the first apply (which reloads libvirtd)");
     } else {
         report(d, ST_WARN, false, "layers", "%s: each container gets a private tree (%s)",
                kvz_layers_str(l), why);

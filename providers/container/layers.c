@@ -107,9 +107,10 @@ int kvz_layers_choose(enum kvz_layers *out, const char **why, const char *uri,
         want = NULL;
     if (want && strcmp(want, "auto") && strcmp(want, "overlay") && strcmp(want, "reflink") &&
         strcmp(want, "copy"))
-        return kvz_error_set(err, "KVZ_CONTAINER_LAYERS='%s' is not one of auto, overlay, "
-                                  "reflink, copy; unset it to let kvz choose",
-                             want);
+        return kvz_error_set(
+            err,
+            "KVZ_CONTAINER_LAYERS='%s' is not one of auto, overlay, reflink, copy; unset it to let kvz choose",
+            want);
     pthread_mutex_lock(&mu);
     if (cached < 0) {
         cached_why = NULL;
@@ -118,12 +119,13 @@ int kvz_layers_choose(enum kvz_layers *out, const char **why, const char *uri,
         else if (!uri || !kvz_uri_is_local(uri))
             cached_why = "libvirtd is on another host: kvz cannot install its hook there";
         else if (geteuid() != 0)
-            cached_why = "kvz is not root: it can neither install its libvirt hook nor test overlayfs";
+            cached_why =
+                "kvz is not root: it can neither install its libvirt hook nor test overlayfs";
         else if (access(hook_source(), X_OK) < 0)
             cached_why = "kvz-lxc-hook is not installed beside kvz; reinstall kvz";
         else if (!overlay_works(state_dir))
-            cached_why = "overlayfs cannot mount on the state dir's filesystem here (no "
-                         "overlay module, or a filesystem it cannot write to)";
+            cached_why =
+                "overlayfs cannot mount on the state dir's filesystem here (no overlay module, or a filesystem it cannot write to)";
         if (!cached_why)
             cached = KVZ_LAYERS_OVERLAY;
         else
@@ -211,10 +213,10 @@ static int reload_libvirtd(struct kvz_host *h, const char *name, struct kvz_erro
         fclose(f);
     }
     if (!sent)
-        return kvz_error_set(err,
-                             "installed libvirt hook '%s/%s' but found no libvirtd to reload; "
-                             "reload libvirtd (systemctl reload libvirtd) and apply again",
-                             KVZ_LXC_HOOKS_DIR, KVZ_LXC_HOOK_NAME);
+        return kvz_error_set(
+            err,
+            "installed libvirt hook '%s/%s' but found no libvirtd to reload; reload libvirtd (systemctl reload libvirtd) and apply again",
+            KVZ_LXC_HOOKS_DIR, KVZ_LXC_HOOK_NAME);
     kvz_host_log(h, name, "installed kvz's libvirt hook; reloaded libvirtd so it runs it");
     /* the reload runs in libvirtd's own thread: let it read the hooks dir before a start */
     struct timespec ts = {1, 500000000};

@@ -131,21 +131,24 @@ static int prepare(const char *domain, const struct layers *l)
 {
     if (!l->target || !kvz_lxc_hook_path_ok(l->lower) || !kvz_lxc_hook_path_ok(l->upper) ||
         !kvz_lxc_hook_path_ok(l->work)) {
-        fprintf(stderr,
-                "kvz: container '%s': its layers in kvz's metadata are not usable paths; run kvz apply to make it again\n",
-                domain);
+        fprintf(
+            stderr,
+            "kvz: container '%s': its layers in kvz's metadata are not usable paths; run kvz apply to make it again\n",
+            domain);
         return 1;
     }
     if (!is_dir(l->lower)) {
-        fprintf(stderr,
-                "kvz: container '%s': its template layer '%s' is missing (pruned or deleted); run kvz apply to make the container again\n",
-                domain, l->lower);
+        fprintf(
+            stderr,
+            "kvz: container '%s': its template layer '%s' is missing (pruned or deleted); run kvz apply to make the container again\n",
+            domain, l->lower);
         return 1;
     }
     if (!is_dir(l->upper) || !is_dir(l->work) || !is_dir(l->target)) {
-        fprintf(stderr,
-                "kvz: container '%s': its own layer '%s' is missing; run kvz apply to make the container again\n",
-                domain, l->upper);
+        fprintf(
+            stderr,
+            "kvz: container '%s': its own layer '%s' is missing; run kvz apply to make the container again\n",
+            domain, l->upper);
         return 1;
     }
     /* a mount left by a libvirtd that died before the release hook: made again */

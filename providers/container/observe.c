@@ -93,8 +93,9 @@ static int observe_one(struct kvz_observed_resource *r, bool *gone, bool autosta
         /* on shared layers: the mount point, the template's tree and its own layer; the mount
          * itself is libvirtd's (the hook's), not necessarily visible here */
         r->storage_kind = "overlay";
-        const char *missing = !kvz_path_is(rootfs, true)                         ? "rootfs missing"
-                              : !r->layer_lower || !kvz_path_is(r->layer_lower, true) ? "template layer missing"
+        const char *missing = !kvz_path_is(rootfs, true) ? "rootfs missing"
+                              : !r->layer_lower || !kvz_path_is(r->layer_lower, true)
+                                  ? "template layer missing"
                               : !kvz_path_is(upper, true) ? "container layer missing"
                                                           : NULL;
         r->storage_ok = !missing;

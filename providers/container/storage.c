@@ -105,8 +105,8 @@ static int mark_kind(const char *dir, const char *kind, const char *lower,
     kvz_utc_now(when);
     kvz_buf_printf(&tmp, "%s/.%s.tmp", dir, MARKER);
     kvz_buf_printf(&final, "%s/%s", dir, MARKER);
-    json_t *j = json_pack("{s:s, s:s, s:s}", "storage", kind, "state", state_name(state), "at",
-                          when);
+    json_t *j =
+        json_pack("{s:s, s:s, s:s}", "storage", kind, "state", state_name(state), "at", when);
     if (j && lower)
         json_object_set_new(j, "lower", json_string(lower));
     char *text = j ? json_dumps(j, JSON_SORT_KEYS) : NULL;
@@ -141,7 +141,10 @@ int kvz_ct_storage_mark(const char *dir, bool disk, enum kvz_ct_storage state,
     char *lower = NULL, *upper = NULL, *work = NULL;
     if (!disk && kvz_ct_storage_layers(&lower, &upper, &work, dir, err) < 0)
         return -1;
-    int ret = mark_kind(dir, disk ? KVZ_CT_DISK_IMG : lower ? KIND_OVERLAY : KVZ_CT_ROOTFS_DIR,
+    int ret = mark_kind(dir,
+                        disk    ? KVZ_CT_DISK_IMG
+                        : lower ? KIND_OVERLAY
+                                : KVZ_CT_ROOTFS_DIR,
                         lower, state, err);
     free(lower);
     free(upper);

@@ -161,7 +161,8 @@ static void test_layers(void **state)
     struct kvz_error *err = NULL;
     struct kvz_ownership *o = NULL;
     assert_int_equal(kvz_ownership_to_xml(&xml, &with, &err), 0);
-    assert_non_null(strstr(xml, "<kvz:" KVZ_OWN_LAYER_UPPER ">/var/lib/kvz/containers/web/web1/upper<"));
+    assert_non_null(
+        strstr(xml, "<kvz:" KVZ_OWN_LAYER_UPPER ">/var/lib/kvz/containers/web/web1/upper<"));
     dom = domain_with(xml);
     assert_int_equal(kvz_ownership_from_domain_xml(&o, dom, &err), 0);
     assert_string_equal(o->layer_lower, with.layer_lower);
