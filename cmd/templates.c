@@ -214,16 +214,21 @@ static int used_by_guests(struct kvz_cli *cli, const struct kvz_manifest *m, str
     }
     size_t cap = 0;
     for (int k = 0; k < KVZ_N_KINDS; k++)
-        cap += hs->observed[k].n;
+        cap += 2 * hs->observed[k].n;
     if (!(*out = calloc(cap + 1, sizeof(**out)))) {
         kvz_out_error(cli, "out of memory");
         return -1;
     }
     *n = 0;
     for (int k = 0; k < KVZ_N_KINDS; k++)
-        for (size_t i = 0; i < hs->observed[k].n; i++)
-            if (hs->observed[k].v[i].managed && hs->observed[k].v[i].template_digest)
-                (*out)[(*n)++] = hs->observed[k].v[i].template_digest;
+        for (size_t i = 0; i < hs->observed[k].n; i++) {
+            const struct kvz_observed_resource *r = &hs->observed[k].v[i];
+            if (r->managed && r->template_digest)
+                (*out)[(*n)++] = r->template_digest;
+            /* and the tree a container's overlay mounts: the domain's own word for it */
+            if (r->layer_lower)
+                (*out)[(*n)++] = r->layer_lower;
+        }
     return 0;
 }
 

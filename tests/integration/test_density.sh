@@ -58,7 +58,7 @@ for n in $names; do
     check "$n: its own layer holds only its own files ($own)" test "$own" = "./etc/hostname ./etc/hosts "
   else # systemd wrote files at boot: its own, none a copy of the template's
     dl=$(sed -n 's/.*"lower": *"\([^"]*\)".*/\1/p' "$dir/storage.json")
-    copies=$(cd "$dir/upper" && find . -type f -exec sh -c 'cmp -s "$1" "$0/$1" && echo "$1"' "$dl" {} \;)
+    copies=$(cd "$dir/upper" && find . -type f -size +0 -exec sh -c 'cmp -s "$1" "$0/$1" && echo "$1"' "$dl" {} \;)
     check "deb: its own layer holds no copy of a template file (${copies:-none})" test -z "$copies"
     check "deb: its own layer has its hostname" test -f "$dir/upper/etc/hostname"
     check "deb: its own layer holds $(wc -w <<<"$own") files, not the template's $(find "$dl" -type f | wc -l)" \
@@ -116,6 +116,17 @@ printf 'kvz: 1\nstack: %s-other\ncontainers: {}\n' "$p" >"$mo"
 run 0 "$kvz" --state-dir "$st" templates prune -f "$mo" && ok "prune with a manifest that names no template"
 check "prune kept the object the guests use" test -d "$lower"
 run 0 "$kvz" --state-dir "$st" plan -f "$m" && has "No changes" && ok "nothing to do after prune"
+
+# the domains' filesystem sources alone: with the template digest gone from their metadata
+# (a guest kvz did not record the template of), the layer they mount still keeps the object
+for n in a b; do
+  virsh -q -c $uri destroy $p-$n >/dev/null
+  virsh -c $uri dumpxml --inactive $p-$n | sed 's|<kvz:template-digest>[^<]*</kvz:template-digest>||' >"$work/$n.xml"
+  virsh -q -c $uri define "$work/$n.xml" >/dev/null
+done
+check "the digest is gone from a's metadata" bash -c "! virsh -c $uri dumpxml $p-a | grep -q template-digest"
+run 0 "$kvz" --state-dir "$st" templates prune -f "$mo" && ok "prune again"
+check "prune kept the object the guests' layers mount" test -d "$lower"
 
 # --- destroy: no mount, no file
 run 0 "$kvz" --state-dir "$st" destroy -f "$m" --auto-approve --force && ok "destroyed"
