@@ -191,6 +191,8 @@ static char *absolute_state_dir(struct kvz_cli *cli, const char *dir)
     return abs;
 }
 
+char *kvz_main_state_dir;
+
 int main(int argc, char **argv)
 {
     const char *nc = getenv("NO_COLOR");
@@ -204,11 +206,11 @@ int main(int argc, char **argv)
         cli.state_dir = "/var/lib/kvz";
     if (take_globals(&cli, &argc, argv) < 0)
         return KVZ_EXIT_ERROR;
-    /* static: it lives as long as the process */
-    static char *state_dir;
-    if (!(state_dir = absolute_state_dir(&cli, cli.state_dir)))
+    /* lives as long as the process; a global, so LeakSanitizer sees it held (the compiler may
+     * drop the stores to a static local that nothing reads again) */
+    if (!(kvz_main_state_dir = absolute_state_dir(&cli, cli.state_dir)))
         return KVZ_EXIT_ERROR;
-    cli.state_dir = state_dir;
+    cli.state_dir = kvz_main_state_dir;
     if (argc < 2) {
         print_usage(stderr);
         return KVZ_EXIT_ERROR;
