@@ -99,9 +99,10 @@ static bool reflink_works(const char *state_dir)
 int kvz_layers_choose(enum kvz_layers *out, const char **why, const char *uri,
                       const char *state_dir, struct kvz_error **err)
 {
+    /* what the host can do, found once; KVZ_CONTAINER_LAYERS is read on every call */
     static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    static int cached = -1;
-    static const char *cached_why;
+    static int overlay = -1, reflink = -1;
+    static const char *no_overlay;
     const char *want = getenv("KVZ_CONTAINER_LAYERS");
     if (want && !*want)
         want = NULL;
@@ -112,34 +113,37 @@ int kvz_layers_choose(enum kvz_layers *out, const char **why, const char *uri,
             "KVZ_CONTAINER_LAYERS='%s' is not one of auto, overlay, reflink, copy; unset it to let kvz choose",
             want);
     pthread_mutex_lock(&mu);
-    if (cached < 0) {
-        cached_why = NULL;
-        if (want && (!strcmp(want, "copy") || !strcmp(want, "reflink")))
-            cached_why = "KVZ_CONTAINER_LAYERS asks for private copies";
-        else if (!uri || !kvz_uri_is_local(uri))
-            cached_why = "libvirtd is on another host: kvz cannot install its hook there";
+    if (overlay < 0) {
+        no_overlay = NULL;
+        if (!uri || !kvz_uri_is_local(uri))
+            no_overlay = "libvirtd is on another host: kvz cannot install its hook there";
         else if (geteuid() != 0)
-            cached_why =
+            no_overlay =
                 "kvz is not root: it can neither install its libvirt hook nor test overlayfs";
         else if (access(hook_source(), X_OK) < 0)
-            cached_why = "kvz-lxc-hook is not installed beside kvz; reinstall kvz";
+            no_overlay = "kvz-lxc-hook is not installed beside kvz; reinstall kvz";
         else if (!overlay_works(state_dir))
-            cached_why =
+            no_overlay =
                 "overlayfs cannot mount on the state dir's filesystem here (no overlay module, or a filesystem it cannot write to)";
-        if (!cached_why)
-            cached = KVZ_LAYERS_OVERLAY;
-        else
-            cached = reflink_works(state_dir) ? KVZ_LAYERS_REFLINK : KVZ_LAYERS_COPY;
+        overlay = !no_overlay;
+        reflink = reflink_works(state_dir);
     }
     pthread_mutex_unlock(&mu);
-    *out = (enum kvz_layers)cached;
-    *why = cached_why;
-    if (want && strcmp(want, "auto") && strcmp(want, kvz_layers_str(*out)) &&
-        !(!strcmp(want, "copy") && *out == KVZ_LAYERS_REFLINK))
-        return kvz_error_set(err, "KVZ_CONTAINER_LAYERS=%s, but this host cannot: %s", want,
-                             cached_why ? cached_why : "overlay is what it offers");
-    if (want && !strcmp(want, "copy"))
-        *out = KVZ_LAYERS_COPY;
+    bool copy = want && !strcmp(want, "copy"), ask_reflink = want && !strcmp(want, "reflink");
+    if (copy || ask_reflink) {
+        *out = copy ? KVZ_LAYERS_COPY : KVZ_LAYERS_REFLINK;
+        *why = "KVZ_CONTAINER_LAYERS asks for private trees";
+        if (ask_reflink && !reflink)
+            return kvz_error_set(
+                err,
+                "KVZ_CONTAINER_LAYERS=reflink, but the state dir's filesystem cannot clone files (FICLONE); use copy or auto");
+        return 0;
+    }
+    *out = overlay ? KVZ_LAYERS_OVERLAY : reflink ? KVZ_LAYERS_REFLINK : KVZ_LAYERS_COPY;
+    *why = no_overlay;
+    if (want && !strcmp(want, "overlay") && !overlay)
+        return kvz_error_set(err, "KVZ_CONTAINER_LAYERS=overlay, but this host cannot: %s",
+                             no_overlay);
     return 0;
 }
 
