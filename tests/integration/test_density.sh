@@ -99,6 +99,12 @@ check "a runs after the reboot case" test "$(domstate $p-a)" = running
 check "a has its changes after the reboot case" test "$(inside $p-a cat /root/mine)" = mine
 check "a's deletion holds after the reboot case" bash -c "! nsenter -t $(init_of $p-a) -m -r -- sh -c 'test -e /bin/ls'"
 
+# --- the hook deleted: the next start by kvz installs it again (and reloads libvirtd)
+virsh -q -c $uri destroy $p-a >/dev/null
+rm -f /etc/libvirt/hooks/lxc.d/kvz
+run 0 "$kvz" --state-dir "$st" apply -f "$m" --auto-approve && has "installed kvz's libvirt hook" && ok "apply reinstalls a deleted hook"
+check "a runs again with its changes" test "$(inside $p-a cat /root/mine)" = mine
+
 # --- a missing template layer fails the start with a clear message, never an empty root
 virsh -q -c $uri destroy $p-b >/dev/null
 mv "$lower" "$lower.away"
