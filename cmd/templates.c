@@ -138,8 +138,7 @@ static int do_list(struct kvz_cli *cli, const struct kvz_manifest *m)
     struct kvz_error *herr = NULL;
     bool seen = kvz_hosts_open(&hs, &cfg, &herr) == 0 && kvz_hosts_observe(&hs, &herr) == 0;
     kvz_error_free(herr);
-    printf("%-24s %-7s %10s  %-24s %-6s %s\n", "NAME", "KIND", "SIZE", "DIGEST", "CACHED",
-           "GUESTS");
+    printf("%-24s %-7s %10s  %-24s %6s %s\n", "NAME", "KIND", "SIZE", "DIGEST", "GUESTS", "CACHED");
     for (size_t i = 0; i < m->n_templates; i++) {
         const struct kvz_template *t = &m->templates[i];
         struct kvz_image img = {0};
@@ -167,7 +166,7 @@ static int do_list(struct kvz_cli *cli, const struct kvz_manifest *m)
         char gs[24] = "?";
         if (guests >= 0)
             snprintf(gs, sizeof(gs), "%ld", guests);
-        printf("%-24s %-7s %10s  %-24s %-6s %s\n", t->name, kind, size, dg, r ? "yes" : "no", gs);
+        printf("%-24s %-7s %10s  %-24s %6s %s\n", t->name, kind, size, dg, gs, r ? "yes" : "no");
         kvz_image_release(&img);
     }
     rc = KVZ_EXIT_OK;

@@ -88,7 +88,7 @@ if [[ -n $deb ]]; then
 fi
 run 0 "$kvz" --state-dir "$st" status -f "$m" && has "overlay" && ok "status shows the containers' layers"
 run 0 "$kvz" --state-dir "$st" templates list -f "$m"
-check "templates list: 2 guests use bb" grep -Eq '^bb .* 2$' <<<"$out"
+check "templates list: 2 guests use bb" grep -Eq '^bb .* 2 yes$' <<<"$out"
 
 # --- the reboot case: stopped, every mount gone, started by libvirt alone
 virsh -q -c $uri destroy $p-a >/dev/null
