@@ -87,6 +87,16 @@ if [[ -n $deb ]]; then
   check "deb: the store's file is unchanged" test "$(sha256sum "$dl/etc/debian_version" | cut -d' ' -f1)" = "$before"
 fi
 run 0 "$kvz" --state-dir "$st" status -f "$m" && has "overlay" && ok "status shows the containers' layers"
+# a's own disk: its own layer only (a few KiB of files), not the template's tree
+head -c 3M /dev/urandom >"$work/3m" && inside $p-a sh -c 'cat > /root/big' <"$work/3m"
+run 0 "$kvz" --state-dir "$st" status -f "$m" --json
+field() { python3 -c 'import json, sys; r = [x for x in json.load(sys.stdin)["resources"] if x["name"] == sys.argv[1]][0]; print(" ".join(str(r[k]) for k in sys.argv[2:]))' "$@" <<<"$out"; }
+own=$(field $p-a own_disk)
+tree=$(du -sb "$lower" | cut -f1)
+check "status --json: a's own disk is what it wrote ($own bytes; the tree is $tree)" \
+  test "$own" -ge $((3 << 20)) -a "$own" -lt $((4 << 20))
+check "status --json: a's storage is overlay on the store's tree" \
+  test "$(field $p-a storage template_tree)" = "overlay $lower"
 run 0 "$kvz" --state-dir "$st" templates list -f "$m"
 check "templates list: 2 guests use bb" grep -Eq '^bb .* 2 yes$' <<<"$out"
 
