@@ -3,6 +3,7 @@
 #include "cmd/options.h"
 #include "cmd/stack.h"
 #include "planner/planfile.h"
+#include "planner/templates_resolve.h"
 
 #include <stdio.h>
 
@@ -22,7 +23,7 @@ static int check_disruption(struct kvz_cli *cli, const struct kvz_plan *p, enum 
 
 /* kvz apply PLANFILE: the saved manifests and targets, re-observed; stale plans refused. */
 static int load_planfile(struct kvz_cli *cli, struct kvz_stack_run *r, const char *file,
-                         struct kvz_planfile **pf)
+                         const struct kvz_opts *o, struct kvz_planfile **pf)
 {
     struct kvz_error *err = NULL;
     char fp[65];
@@ -32,8 +33,19 @@ static int load_planfile(struct kvz_cli *cli, struct kvz_stack_run *r, const cha
         return -1;
     }
     const char *uri[KVZ_N_KINDS] = {(*pf)->uri[0], (*pf)->uri[1]};
-    if (kvz_stack_load(cli, r, (const char *const *)(*pf)->paths, (*pf)->n_paths) < 0 ||
-        kvz_stack_lock(cli, r) < 0 || kvz_stack_observe(cli, r, uri) < 0 ||
+    /* git sources: exactly the commits planned, even after their branch moved */
+    r->pins = (const char *const *)(*pf)->commits;
+    r->offline = o->offline;
+    r->require_signed = o->require_signed;
+    if (kvz_stack_load(cli, r, (const char *const *)(*pf)->paths, (*pf)->n_paths) < 0)
+        return -1;
+    /* the templates as planned, not as the catalogs or kvz.lock say now */
+    if (kvz_templates_apply_recorded(r->m, &(*pf)->templates, &err) < 0) {
+        kvz_out_kvz_error(cli, err);
+        kvz_error_free(err);
+        return -1;
+    }
+    if (kvz_stack_lock(cli, r) < 0 || kvz_stack_observe(cli, r, uri) < 0 ||
         kvz_stack_plan(cli, r, (const char *const *)(*pf)->targets, (*pf)->n_targets, false) < 0 ||
         kvz_stack_fingerprint(cli, r, fp) < 0)
         return -1;
@@ -68,28 +80,39 @@ int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char *
                 "a plan file holds its manifests and targets; drop -f and --target, or drop the plan file");
             goto cleanup;
         }
-        if (load_planfile(cli, &r, o.args.v[0], &pf) < 0)
+        if (load_planfile(cli, &r, o.args.v[0], &o, &pf) < 0) {
+            rc = kvz_stack_fail_rc(&r);
             goto cleanup;
+        }
         /* the saved plan was reviewed when it was made: it is the approval */
         auto_approve = true;
     } else if (kvz_stack_open(cli, &r, &o, KVZ_STACK_LOCK | KVZ_STACK_PLAN) < 0) {
+        rc = kvz_stack_fail_rc(&r);
         goto cleanup;
     }
     if (!o.json)
-        kvz_stack_print_plan(cli, r.plan, false);
+        kvz_stack_print_plan(cli, &r, r.plan, false);
+    const char *const *paths = pf ? (const char *const *)pf->paths : o.files.v;
     if (!kvz_plan_n_changes(r.plan)) {
+        if (!o.json)
+            kvz_stack_git_applied(cli, &r, paths, true);
         if (o.json)
-            kvz_stack_print_plan(cli, r.plan, true);
+            kvz_stack_print_plan(cli, &r, r.plan, true);
         rc = KVZ_EXIT_OK;
         goto cleanup;
     }
-    if (check_disruption(cli, r.plan, o.max_disruption) < 0 ||
-        kvz_stack_approve(cli, auto_approve, "apply", "changes") < 0)
+    if (check_disruption(cli, r.plan, o.max_disruption) < 0) {
+        rc = KVZ_EXIT_DISRUPTION;
+        goto cleanup;
+    }
+    if (kvz_stack_approve(cli, auto_approve, "apply", "changes") < 0)
         goto cleanup;
     if (!o.json)
         putchar('\n');
     rc = kvz_stack_execute(cli, &r, "Apply", o.parallel, o.force, o.json) < 0 ? KVZ_EXIT_ERROR
                                                                               : KVZ_EXIT_OK;
+    if (rc == KVZ_EXIT_OK)
+        kvz_stack_git_applied(cli, &r, paths, false);
 cleanup:
     kvz_planfile_free(pf);
     kvz_stack_release(&r);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 struct kvz_diags;
+struct json_t;
 struct kvz_error;
 
 /* Global options, parsed by cmd/main.c before the subcommand runs. */
@@ -35,7 +36,13 @@ struct kvz_command {
 };
 
 /* Exit statuses (docs/cli.md). */
-enum { KVZ_EXIT_OK = 0, KVZ_EXIT_ERROR = 1, KVZ_EXIT_CHANGES = 2 };
+enum {
+    KVZ_EXIT_OK = 0,
+    KVZ_EXIT_ERROR = 1,
+    KVZ_EXIT_CHANGES = 2,
+    KVZ_EXIT_DISRUPTION = 3, /* apply: the plan goes beyond --max-disruption */
+    KVZ_EXIT_SIGNATURE = 4,  /* a git source's commit refused by --require-signed */
+};
 
 int cmd_validate(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 int cmd_plan(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
@@ -43,6 +50,7 @@ int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char *
 int cmd_destroy(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 int cmd_templates(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
+int cmd_lock(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 int cmd_doctor(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 
 /* The command table entry for NAME, or NULL. */

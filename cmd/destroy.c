@@ -14,7 +14,7 @@ int cmd_destroy(struct kvz_cli *cli, const struct kvz_command *c, int argc, char
     if (kvz_opts_parse(&o, cli, c, argc, argv) < 0 ||
         kvz_stack_open(cli, &r, &o, KVZ_STACK_LOCK | KVZ_STACK_PLAN | KVZ_STACK_DESTROY) < 0)
         goto cleanup;
-    kvz_stack_print_plan(cli, r.plan, false);
+    kvz_stack_print_plan(cli, &r, r.plan, false);
     if (!kvz_plan_n_changes(r.plan)) {
         /* a destroy that died before its storage went finishes it now */
         rc = kvz_stack_prune_storage(cli, &r.hs) < 0 ? KVZ_EXIT_ERROR : KVZ_EXIT_OK;

@@ -14,27 +14,37 @@
 
 static const struct kvz_command commands[] = {
     {"validate", cmd_validate, "kvz validate [-f PATH]...", "check manifests; no host access",
-     O(FILE), 0, NULL, NULL},
+     O(FILE) | O(OFFLINE) | O(REQUIRE_SIGNED), 0, NULL, NULL},
     {"plan", cmd_plan,
-     "kvz plan [-f PATH]... [-o PLANFILE] [--json] [--detailed-exitcode] [--target NAME]...",
-     "show what apply would change", O(FILE) | O(OUT) | O(JSON) | O(DETAILED) | O(TARGET), 0, NULL,
-     NULL},
+     "kvz plan [-f PATH]... [-o PLANFILE] [--json | --format FORMAT] [--detailed-exitcode] [--target NAME]... [--offline] [--require-signed FILE]",
+     "show what apply would change",
+     O(FILE) | O(OUT) | O(JSON) | O(DETAILED) | O(TARGET) | O(LOCKFILE) | O(FORMAT) | O(OFFLINE) |
+         O(REQUIRE_SIGNED),
+     0, NULL, NULL},
     {"apply", cmd_apply,
-     "kvz apply [-f PATH]... [--auto-approve] [--json] [--parallel N] [--target NAME]... [--max-disruption LEVEL] [--force] | kvz apply PLANFILE",
+     "kvz apply [-f PATH]... [--auto-approve] [--json] [--parallel N] [--target NAME]... [--max-disruption LEVEL] [--force] [--offline] [--require-signed FILE] | kvz apply PLANFILE",
      "make the host match the manifests",
-     O(FILE) | O(JSON) | O(AUTO_APPROVE) | O(PARALLEL) | O(TARGET) | O(MAX_DISRUPTION) | O(FORCE),
+     O(FILE) | O(JSON) | O(AUTO_APPROVE) | O(PARALLEL) | O(TARGET) | O(MAX_DISRUPTION) | O(FORCE) |
+         O(LOCKFILE) | O(OFFLINE) | O(REQUIRE_SIGNED),
      1, "'kvz apply' takes one plan file", NULL},
     {"destroy", cmd_destroy,
      "kvz destroy [-f PATH]... [--auto-approve] [--target NAME]... [--parallel N] [--force]",
      "delete the stack's guests", O(FILE) | O(AUTO_APPROVE) | O(TARGET) | O(PARALLEL) | O(FORCE), 0,
      NULL, NULL},
     {"status", cmd_status, "kvz status [-f PATH]... [--json]",
-     "managed resources, state, drift, provenance", O(FILE) | O(JSON), 0, NULL, NULL},
-    {"templates", cmd_templates, "kvz templates pull|list|prune [-f PATH]...", "the download cache",
-     O(FILE), 1, "run 'kvz help templates'",
+     "managed resources, state, drift, provenance",
+     O(FILE) | O(JSON) | O(OFFLINE) | O(REQUIRE_SIGNED), 0, NULL, NULL},
+    {"templates", cmd_templates, "kvz templates pull|list|prune|search [WORDS] [-f PATH]...",
+     "the download cache and the catalogs", O(FILE) | O(JSON) | O(LOCKFILE), 16,
+     "run 'kvz help templates'",
      "  pull                    download, verify and unpack the manifests' templates\n"
+     "  search [WORDS]          the entries of the manifests' catalogs (version, type, arch, size,\n"
+     "                          digest); --json\n"
      "  list                    each template: kind, size, digest, cached or not\n"
      "  prune                   remove cache entries no given manifest references\n"},
+    {"lock", cmd_lock, "kvz lock [-f PATH]... [--upgrade [NAME]...]",
+     "pin what the templates resolve to in kvz.lock", O(FILE) | O(UPGRADE), 64,
+     "name templates with --upgrade", NULL},
     {"doctor", cmd_doctor, "kvz doctor [-f PATH]...", "host checks: libvirt, KVM, cgroups, storage",
      O(FILE), 0, NULL, NULL},
 };
@@ -191,7 +201,31 @@ static char *absolute_state_dir(struct kvz_cli *cli, const char *dir)
     return abs;
 }
 
-char *kvz_main_state_dir;
+static int run_command(struct kvz_cli *cli, int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return KVZ_EXIT_ERROR;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "--version") || !strcmp(name, "version")) {
+        printf("kvz %s\n", KVZ_VERSION);
+        return KVZ_EXIT_OK;
+    }
+    if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h"))
+        return cmd_help(cli, argc - 1, argv + 1);
+    const struct kvz_command *c = kvz_cli_command(name);
+    if (!c) {
+        kvz_out_error(cli, "unknown command '%s'; run 'kvz help' for the list", name);
+        return KVZ_EXIT_ERROR;
+    }
+    for (int i = 2; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            kvz_cli_print_help(c);
+            return KVZ_EXIT_OK;
+        }
+    return c->fn(cli, c, argc - 1, argv + 1);
+}
 
 int main(int argc, char **argv)
 {
@@ -206,31 +240,11 @@ int main(int argc, char **argv)
         cli.state_dir = "/var/lib/kvz";
     if (take_globals(&cli, &argc, argv) < 0)
         return KVZ_EXIT_ERROR;
-    /* lives as long as the process; a global, so LeakSanitizer sees it held (the compiler may
-     * drop the stores to a static local that nothing reads again) */
-    if (!(kvz_main_state_dir = absolute_state_dir(&cli, cli.state_dir)))
+    char *state_dir = absolute_state_dir(&cli, cli.state_dir);
+    if (!state_dir)
         return KVZ_EXIT_ERROR;
-    cli.state_dir = kvz_main_state_dir;
-    if (argc < 2) {
-        print_usage(stderr);
-        return KVZ_EXIT_ERROR;
-    }
-    const char *name = argv[1];
-    if (!strcmp(name, "--version") || !strcmp(name, "version")) {
-        printf("kvz %s\n", KVZ_VERSION);
-        return KVZ_EXIT_OK;
-    }
-    if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h"))
-        return cmd_help(&cli, argc - 1, argv + 1);
-    const struct kvz_command *c = kvz_cli_command(name);
-    if (!c) {
-        kvz_out_error(&cli, "unknown command '%s'; run 'kvz help' for the list", name);
-        return KVZ_EXIT_ERROR;
-    }
-    for (int i = 2; i < argc && strcmp(argv[i], "--"); i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            kvz_cli_print_help(c);
-            return KVZ_EXIT_OK;
-        }
-    return c->fn(&cli, c, argc - 1, argv + 1);
+    cli.state_dir = state_dir;
+    int rc = run_command(&cli, argc, argv);
+    free(state_dir); /* freed, so that LeakSanitizer sees no leak in any build */
+    return rc;
 }

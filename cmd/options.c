@@ -27,6 +27,16 @@ static const struct opt_spec specs[KVZ_N_OPTS] = {
     [KVZ_OPT_FORCE] =
         {"force", 0, NULL,
          "guests whose data goes anyway (deletes, replaces) are forced off, no graceful stop"},
+    [KVZ_OPT_LOCKFILE] = {"lockfile", 0, "MODE",
+                          "readonly: fail unless kvz.lock holds every template as declared (CI)"},
+    [KVZ_OPT_UPGRADE] = {"upgrade", 0, NULL,
+                         "resolve the templates (all, or those named) anew and rewrite kvz.lock"},
+    [KVZ_OPT_OFFLINE] = {"offline", 0, NULL,
+                         "git sources: use their mirror as it is, fetch nothing"},
+    [KVZ_OPT_REQUIRE_SIGNED] =
+        {"require-signed", 0, "FILE",
+         "git sources: the commit must be signed by a key in FILE (env KVZ_REQUIRE_SIGNED)"},
+    [KVZ_OPT_FORMAT] = {"format", 0, "FORMAT", "text (default), json or markdown"},
 };
 
 /* The option getopt_long returned as `ch`: 256 + id for long options, the letter for short. */
@@ -78,6 +88,30 @@ static int set_value(struct kvz_opts *o, struct kvz_cli *cli, enum kvz_opt_id id
             return -2;
         }
         return 0;
+    case KVZ_OPT_LOCKFILE:
+        if (strcmp(v, "readonly") && strcmp(v, "use")) {
+            kvz_out_error(cli, "--lockfile '%s': use readonly (or use, the default)", v);
+            return -2;
+        }
+        o->lock_readonly = !strcmp(v, "readonly");
+        return 0;
+    case KVZ_OPT_UPGRADE:
+        o->upgrade = true;
+        return 0;
+    case KVZ_OPT_OFFLINE:
+        o->offline = true;
+        return 0;
+    case KVZ_OPT_REQUIRE_SIGNED:
+        o->require_signed = v;
+        return 0;
+    case KVZ_OPT_FORMAT:
+        if (!strcmp(v, "json") || !strcmp(v, "markdown") || !strcmp(v, "text")) {
+            o->json = !strcmp(v, "json");
+            o->markdown = !strcmp(v, "markdown");
+            return 0;
+        }
+        kvz_out_error(cli, "--format '%s': use text, json or markdown", v);
+        return -2;
     case KVZ_N_OPTS:
         break;
     }
@@ -95,6 +129,10 @@ int kvz_opts_parse(struct kvz_opts *o, struct kvz_cli *cli, const struct kvz_com
     memset(o, 0, sizeof(*o));
     o->parallel = 4;
     o->max_disruption = KVZ_DISRUPT_DESTROY;
+    if (c->opts & KVZ_OPT(KVZ_OPT_REQUIRE_SIGNED)) {
+        const char *env = getenv("KVZ_REQUIRE_SIGNED");
+        o->require_signed = env && *env ? env : NULL;
+    }
     for (int id = 0; id < KVZ_N_OPTS; id++) {
         if (!(c->opts & KVZ_OPT(id)))
             continue;

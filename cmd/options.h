@@ -23,6 +23,11 @@ enum kvz_opt_id {
     KVZ_OPT_PARALLEL,
     KVZ_OPT_MAX_DISRUPTION,
     KVZ_OPT_FORCE,
+    KVZ_OPT_LOCKFILE,
+    KVZ_OPT_UPGRADE,
+    KVZ_OPT_OFFLINE,
+    KVZ_OPT_REQUIRE_SIGNED,
+    KVZ_OPT_FORMAT,
     KVZ_N_OPTS
 };
 
@@ -38,6 +43,11 @@ struct kvz_opts {
     unsigned parallel;                  /* --parallel, default 4 */
     enum kvz_disruption max_disruption; /* --max-disruption, default destroy */
     struct kvz_paths args;              /* the positional arguments */
+    bool lock_readonly;                 /* --lockfile readonly */
+    bool upgrade;                       /* --upgrade */
+    bool offline;                       /* --offline: git sources from their mirror as it is */
+    const char *require_signed;         /* --require-signed FILE, $KVZ_REQUIRE_SIGNED, or NULL */
+    bool markdown;                      /* --format markdown */
 };
 
 /*

@@ -14,22 +14,35 @@ int cmd_plan(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **
     int rc = KVZ_EXIT_ERROR;
     char fp[65];
 
-    if (kvz_opts_parse(&o, cli, c, argc, argv) < 0 ||
-        kvz_stack_open(cli, &r, &o, KVZ_STACK_PLAN) < 0)
+    if (kvz_opts_parse(&o, cli, c, argc, argv) < 0)
         goto cleanup;
-    kvz_stack_print_plan(cli, r.plan, o.json);
+    if (kvz_stack_open(cli, &r, &o, KVZ_STACK_PLAN) < 0) {
+        rc = kvz_stack_fail_rc(&r);
+        goto cleanup;
+    }
+    if (o.markdown)
+        kvz_stack_print_markdown(cli, &r);
+    else
+        kvz_stack_print_plan(cli, &r, r.plan, o.json);
     if (o.out) {
         struct kvz_error *err = NULL;
         if (kvz_stack_fingerprint(cli, &r, fp) < 0)
             goto cleanup;
         const char *uri[KVZ_N_KINDS] = {r.hs.uri[0], r.hs.uri[1]};
-        if (kvz_planfile_write(o.out, r.plan, r.m, o.files.v, o.files.n, o.targets.v, o.targets.n,
-                               uri, fp, &err) < 0) {
+        const char **pins = r.n_trees ? calloc(r.n_trees, sizeof(*pins)) : NULL;
+        for (size_t i = 0; pins && i < r.n_trees; i++)
+            pins[i] = r.trees[i] ? r.trees[i]->commit : NULL;
+        int w = r.n_trees && !pins
+                    ? kvz_error_set(&err, "plan: out of memory")
+                    : kvz_planfile_write(o.out, r.plan, r.m, o.files.v, pins, o.files.n,
+                                         o.targets.v, o.targets.n, uri, fp, &err);
+        free(pins);
+        if (w < 0) {
             kvz_out_kvz_error(cli, err);
             kvz_error_free(err);
             goto cleanup;
         }
-        if (!o.json && cli->verbosity >= 0)
+        if (!o.json && !o.markdown && cli->verbosity >= 0)
             printf("\nSaved the plan to '%s'; apply exactly it with 'kvz apply %s'.\n", o.out,
                    o.out);
     }

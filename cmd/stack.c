@@ -4,8 +4,10 @@
 #include "base/error.h"
 #include "planner/executor.h"
 #include "planner/fingerprint.h"
+#include "cmd/lock.h"
 #include "cmd/pull_progress.h"
 #include "planner/provenance.h"
+#include "store/git.h"
 #include "store/store.h"
 
 #include <jansson.h>
@@ -19,6 +21,8 @@
 int kvz_stack_load(struct kvz_cli *cli, struct kvz_stack_run *r, const char *const *paths, size_t n)
 {
     struct kvz_diags diags = KVZ_DIAGS_INIT;
+    if (kvz_stack_has_git(paths, n))
+        return kvz_stack_load_git(cli, r, paths, n);
     int loaded = kvz_manifest_load(&r->m, paths, n, &diags);
     kvz_out_diags(cli, &diags);
     kvz_diags_release(&diags);
@@ -148,7 +152,12 @@ int kvz_stack_plan(struct kvz_cli *cli, struct kvz_stack_run *r, const char *con
 int kvz_stack_open(struct kvz_cli *cli, struct kvz_stack_run *r, const struct kvz_opts *o,
                    unsigned flags)
 {
+    r->offline = o->offline;
+    r->require_signed = o->require_signed;
     if (kvz_stack_load(cli, r, o->files.v, o->files.n) < 0 ||
+        /* status and destroy pull nothing: only the lock resolves for them, no catalog is read */
+        kvz_cli_resolve_templates(cli, r->m, o->lock_readonly,
+                                  !(flags & KVZ_STACK_PLAN) || (flags & KVZ_STACK_DESTROY)) < 0 ||
         ((flags & KVZ_STACK_LOCK) && kvz_stack_lock(cli, r) < 0) ||
         kvz_stack_observe(cli, r, NULL) < 0)
         return -1;
@@ -168,10 +177,15 @@ int kvz_stack_fingerprint(struct kvz_cli *cli, struct kvz_stack_run *r, char out
     return 0;
 }
 
-void kvz_stack_print_plan(struct kvz_cli *cli, const struct kvz_plan *p, bool json)
+void kvz_stack_print_plan(struct kvz_cli *cli, const struct kvz_stack_run *r,
+                          const struct kvz_plan *p, bool json)
 {
     if (json) {
-        json_t *j = kvz_plan_to_json(p);
+        json_t *j = kvz_plan_to_json(p), *src = r ? kvz_stack_sources_json(r) : NULL;
+        if (j && src)
+            json_object_set_new(j, "sources", src);
+        else
+            json_decref(src);
         char *s = j ? json_dumps(j, 0) : NULL;
         if (s)
             printf("%s\n", s);
@@ -182,6 +196,8 @@ void kvz_stack_print_plan(struct kvz_cli *cli, const struct kvz_plan *p, bool js
         return;
     }
     struct kvz_buf b = KVZ_BUF_INIT;
+    if (r)
+        kvz_stack_print_sources(cli, r);
     kvz_plan_render_text(&b, p, cli->color);
     fputs(kvz_buf_cstr(&b), stdout);
     kvz_buf_release(&b);
@@ -364,6 +380,10 @@ void kvz_stack_release(struct kvz_stack_run *r)
     r->m = NULL;
     free(r->source);
     r->source = NULL;
+    for (size_t i = 0; r->trees && i < r->n_trees; i++)
+        kvz_git_tree_free(r->trees[i]);
+    free(r->trees);
+    r->trees = NULL;
     for (size_t i = 0; r->template_digests && i < r->n_template_digests; i++)
         free(r->template_digests[i]);
     free(r->template_digests);

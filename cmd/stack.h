@@ -12,6 +12,7 @@
 #include "planner/lock.h"
 #include "planner/plan.h"
 #include "providers/hosts.h"
+#include "store/git.h"
 
 struct kvz_stack_run {
     struct kvz_manifest *m;
@@ -22,6 +23,13 @@ struct kvz_stack_run {
     char *source;
     char **template_digests; /* per manifest template: its content digest, or NULL (unknown) */
     size_t n_template_digests;
+    /* git sources (cmd/stack_git.c), set before kvz_stack_load */
+    bool offline;
+    const char *require_signed;
+    const char *const *pins;     /* per path: the commit a saved plan pinned, or NULL */
+    struct kvz_git_tree **trees; /* per path: its checkout, NULL for a local path */
+    size_t n_trees;
+    bool signature_refused; /* the load failed on --require-signed: exit KVZ_EXIT_SIGNATURE */
 };
 
 #define KVZ_STACK_RUN_INIT                                                                         \
@@ -46,6 +54,31 @@ int kvz_stack_open(struct kvz_cli *cli, struct kvz_stack_run *r, const struct kv
 int kvz_stack_load(struct kvz_cli *cli, struct kvz_stack_run *r, const char *const *paths,
                    size_t n);
 
+/* kvz_stack_load for paths of which some are git sources (cmd/stack_git.c): fetches each into
+ * its mirror, prints each resolved commit's note, and loads every file from memory. */
+int kvz_stack_load_git(struct kvz_cli *cli, struct kvz_stack_run *r, const char *const *paths,
+                       size_t n);
+
+/* Whether any of paths is a git source. */
+bool kvz_stack_has_git(const char *const *paths, size_t n);
+
+/* "Source git+URL//PATH: commit C of REF" lines of the git sources to stdout (nothing without
+ * any); the same as a JSON array (NULL without any) and as Markdown. */
+void kvz_stack_print_sources(struct kvz_cli *cli, const struct kvz_stack_run *r);
+struct json_t *kvz_stack_sources_json(const struct kvz_stack_run *r);
+
+/* After an apply of r that succeeded (or had nothing to do): records each git source's commit
+ * as applied under the state dir; with nothing to do, says whether that commit was applied
+ * before (pull mode's skip). `paths` are those r was loaded from. */
+void kvz_stack_git_applied(struct kvz_cli *cli, const struct kvz_stack_run *r,
+                           const char *const *paths, bool nothing_to_do);
+
+/* Prints r->plan as Markdown (kvz plan --format markdown), naming the git sources' commits. */
+void kvz_stack_print_markdown(struct kvz_cli *cli, const struct kvz_stack_run *r);
+
+/* The exit status of a failed load or plan: KVZ_EXIT_SIGNATURE or KVZ_EXIT_ERROR. */
+int kvz_stack_fail_rc(const struct kvz_stack_run *r);
+
 /* Takes the state-dir lock (apply, destroy); -1 with the holder printed. */
 int kvz_stack_lock(struct kvz_cli *cli, struct kvz_stack_run *r);
 
@@ -61,7 +94,8 @@ int kvz_stack_plan(struct kvz_cli *cli, struct kvz_stack_run *r, const char *con
 int kvz_stack_fingerprint(struct kvz_cli *cli, struct kvz_stack_run *r, char out[65]);
 
 /* Prints the plan as text or JSON on stdout. */
-void kvz_stack_print_plan(struct kvz_cli *cli, const struct kvz_plan *p, bool json);
+void kvz_stack_print_plan(struct kvz_cli *cli, const struct kvz_stack_run *r,
+                          const struct kvz_plan *p, bool json);
 
 /* Asks for "yes" on a terminal; without one, refuses unless auto_approve. 0: go ahead. */
 int kvz_stack_approve(struct kvz_cli *cli, bool auto_approve, const char *what, const char *these);

@@ -5,6 +5,7 @@
 #include "cmd/stack.h"
 #include "cmd/status_networks.h"
 #include "cmd/status_storage.h"
+#include "cmd/status_templates.h"
 #include "parser/units.h"
 
 #include <inttypes.h>
@@ -87,6 +88,9 @@ int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char 
                                         json_integer((json_int_t)h->memory_actual));
                 if (net)
                     kvz_status_network_json(json_array_get(rows, json_array_size(rows) - 1), h, &r);
+                else
+                    kvz_status_template_json(json_array_get(rows, json_array_size(rows) - 1), h,
+                                             &r);
                 kvz_status_storage_json(json_array_get(rows, json_array_size(rows) - 1), h);
             } else {
                 printf("%-20s %-9s %-8s %8s %5s  %-19.19s %-30s %s\n", h->name,
@@ -114,6 +118,7 @@ int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char 
     }
     if (!json) {
         kvz_status_networks_print(&r);
+        kvz_status_templates_print(&r);
         kvz_status_storage_print(&r, cli->state_dir);
     }
     if (json) {

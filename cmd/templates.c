@@ -1,7 +1,9 @@
 #include "cmd/cli.h"
+#include "cmd/lock.h"
 #include "cmd/options.h"
 #include "cmd/pull_progress.h"
 #include "cmd/stack.h"
+#include "cmd/templates_search.h"
 
 #include "base/error.h"
 #include "parser/manifest.h"
@@ -39,7 +41,7 @@ static const char *short_digest(char *out, size_t cap, const char *d, bool full)
     return out;
 }
 
-static int do_pull(struct kvz_cli *cli, const struct kvz_manifest *m)
+static int do_pull(struct kvz_cli *cli, struct kvz_manifest *m)
 {
     size_t n = m->n_templates;
     const struct kvz_template **t = calloc(n ? n : 1, sizeof(*t));
@@ -283,16 +285,29 @@ int cmd_templates(struct kvz_cli *cli, const struct kvz_command *c, int argc, ch
     if (kvz_opts_parse(&o, cli, c, argc, argv) < 0)
         goto cleanup;
     const char *action = o.args.n ? o.args.v[0] : NULL;
-    if (!action || (strcmp(action, "pull") && strcmp(action, "list") && strcmp(action, "prune"))) {
-        kvz_out_error(cli, "%s%s%s; use 'kvz templates pull|list|prune [-f PATH]...'",
+    bool search = action && !strcmp(action, "search");
+    if (!action ||
+        (strcmp(action, "pull") && strcmp(action, "list") && strcmp(action, "prune") && !search)) {
+        kvz_out_error(cli, "%s%s%s; use 'kvz templates pull|list|prune|search [-f PATH]...'",
                       action ? "unknown action '" : "missing action", action ? action : "",
                       action ? "'" : "");
+        goto cleanup;
+    }
+    if (!search && o.args.n > 1) {
+        kvz_out_error(cli, "unexpected argument '%s'; only 'search' takes words", o.args.v[1]);
         goto cleanup;
     }
     /* Warnings (an insecure template, among others) show on every use. */
     int loaded = kvz_manifest_load(&m, o.files.v, o.files.n, &diags);
     kvz_out_diags(cli, &diags);
     if (loaded < 0)
+        goto cleanup;
+    if (search) {
+        rc = kvz_templates_search(cli, m, o.args.v + 1, o.args.n - 1, o.json);
+        goto cleanup;
+    }
+    /* catalog entries and kvz.lock resolved first: every action sees what apply would use */
+    if (kvz_cli_resolve_templates(cli, m, o.lock_readonly, false) < 0)
         goto cleanup;
     if (!strcmp(action, "pull"))
         rc = do_pull(cli, m);

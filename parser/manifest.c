@@ -1,6 +1,7 @@
 #include "parser/manifest.h"
 
 #include "base/buf.h"
+#include "parser/manifest_catalogs.h"
 #include "parser/manifest_files.h"
 #include "parser/manifest_networks.h"
 #include "parser/manifest_vm.h"
@@ -12,8 +13,10 @@
 #include "parser/units.h"
 #include "parser/yaml_tree.h"
 
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +51,7 @@ struct loader {
     size_t npend[KVZ_N_KINDS], cappend[KVZ_N_KINDS], seq;
     size_t capt; /* allocated templates */
     struct setting stack, containers_uri, vms_uri;
+    EVP_MD_CTX *digest; /* over every file: its length, then its bytes (kvz_manifest.digest) */
     bool oom;
 };
 
@@ -101,6 +105,12 @@ static void template_release(struct kvz_template *t)
     free(t->url);
     free(t->digest);
     free(t->checksums_url);
+    free(t->signature_url);
+    free(t->keyring);
+    free(t->catalog);
+    free(t->entry);
+    free(t->version);
+    free(t->locked_checksums);
 }
 
 void kvz_manifest_free(struct kvz_manifest *pub)
@@ -112,6 +122,9 @@ void kvz_manifest_free(struct kvz_manifest *pub)
         template_release(&pub->templates[i]);
     for (size_t i = 0; i < pub->n_resources; i++)
         resource_release(&pub->resources[i]);
+    for (size_t i = 0; i < pub->n_catalogs; i++)
+        kvz_catalog_release(&pub->catalogs[i]);
+    free(pub->catalogs);
     for (size_t i = 0; i < pub->n_files; i++)
         free(pub->files[i]);
     free(pub->templates);
@@ -202,7 +215,7 @@ static void load_template(struct loader *L, const char *file, const struct kvz_y
     struct kvz_template_raw raw = {0};
     struct kvz_buf owner = KVZ_BUF_INIT;
     bool name_ok = check_name(L, file, k, "template");
-    if (!body_ok(L, file, k, v, "template", "'url:' and 'sha256:'"))
+    if (!body_ok(L, file, k, v, "template", "'url:' and 'sha256:' (or 'catalog:' and 'name:')"))
         goto cleanup;
     kvz_buf_printf(&owner, "template '%s'", kvz_show(k->str));
     kvz_schema_decode(&kvz_schema_template, v, &raw, kvz_buf_cstr(&owner), k, file, L->d);
@@ -224,7 +237,8 @@ static void load_template(struct loader *L, const char *file, const struct kvz_y
                 "template '%s' has a checksum and 'insecure: true'; remove 'insecure'",
                 kvz_show(k->str));
     enum kvz_url_scheme scheme = raw.url ? kvz_url_scheme(raw.url) : KVZ_URL_BAD;
-    if ((scheme == KVZ_URL_HTTP || scheme == KVZ_URL_HTTPS) && !count && !raw.insecure)
+    if ((scheme == KVZ_URL_HTTP || scheme == KVZ_URL_HTTPS) && !count && !raw.insecure &&
+        !raw.catalog)
         diag_at(
             L, KVZ_SEV_ERROR, loc_of(file, k), "checksum-missing",
             "template '%s' downloads over http(s) without a checksum; add 'sha256: HEX', 'sha512: HEX' or 'checksums: URL' of a SHA256SUMS file (or 'insecure: true' to skip verification)",
@@ -264,6 +278,8 @@ static void load_template(struct loader *L, const char *file, const struct kvz_y
         t->digest = *taken;
         *taken = NULL;
     }
+    if (kvz_manifest_template_sources(L->d, file, k, v, &raw, t) < 0)
+        oom(L, file);
     t->checksums_url = raw.checksums;
     raw.checksums = NULL;
     t->insecure = raw.insecure;
@@ -405,7 +421,10 @@ static void load_section(struct loader *L, const char *file, const struct kvz_yn
         const struct kvz_ynode *k = &sec->kids[2 * i], *v = &sec->kids[2 * i + 1];
         if (!strcmp(key, "templates"))
             load_template(L, file, k, v);
-        else
+        else if (!strcmp(key, "catalogs")) {
+            if (kvz_manifest_catalog_load(L->d, file, k, v, &L->m->pub) < 0)
+                oom(L, file);
+        } else
             load_resource(L, file,
                           !strcmp(key, "vms")        ? KVZ_KIND_VM
                           : !strcmp(key, "networks") ? KVZ_KIND_NETWORK
@@ -430,6 +449,12 @@ static void load_data(void *ctx, const char *name, const char *data, size_t len)
         return;
     }
     const char *file = files[pub->n_files++];
+    uint64_t n64 = len;
+    if (L->digest && (!EVP_DigestUpdate(L->digest, &n64, sizeof(n64)) ||
+                      !EVP_DigestUpdate(L->digest, data, len))) {
+        EVP_MD_CTX_free(L->digest);
+        L->digest = NULL;
+    }
     if (len > KVZ_MANIFEST_MAX_FILE_SIZE) {
         kvz_diags_add(
             L->d, KVZ_SEV_ERROR, file, 0, 0, "file-too-large",
@@ -450,6 +475,7 @@ static void load_data(void *ctx, const char *name, const char *data, size_t len)
     } else {
         load_head(L, file, root);
         load_section(L, file, root, "templates");
+        load_section(L, file, root, "catalogs");
         load_section(L, file, root, "networks");
         load_section(L, file, root, "containers");
         load_section(L, file, root, "vms");
@@ -640,6 +666,7 @@ static void finish(struct loader *L)
     size_t n = 0;
     if (index_templates(L) < 0)
         goto oom;
+    kvz_manifest_catalogs_check(L->d, pub);
     for (int k = 0; k < KVZ_N_KINDS; k++) {
         n += L->npend[k];
         for (size_t i = 0; i < L->npend[k]; i++)
@@ -703,9 +730,19 @@ static int run(struct kvz_manifest **out, struct kvz_diags *diags, run_fn *read_
                       "out of memory loading the manifest; free memory and retry");
         return -1;
     }
+    if ((L.digest = EVP_MD_CTX_new()) && !EVP_DigestInit_ex(L.digest, EVP_sha256(), NULL)) {
+        EVP_MD_CTX_free(L.digest);
+        L.digest = NULL;
+    }
     read_all(&L, arg);
     if (!L.oom)
         finish(&L);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    if (L.digest && EVP_DigestFinal_ex(L.digest, md, &mdlen))
+        for (unsigned i = 0; i < mdlen && i < 32; i++)
+            snprintf(L.m->pub.digest + 2 * i, 3, "%02x", md[i]);
+    EVP_MD_CTX_free(L.digest);
     loader_release(&L);
     kvz_diags_sort(diags);
     if (kvz_diags_has_errors(diags)) {
@@ -751,6 +788,25 @@ int kvz_manifest_load_string(struct kvz_manifest **out, const char *name, const 
 {
     struct string_arg a = {name ? name : "<string>", data, len};
     return run(out, diags, read_string, &a);
+}
+
+struct files_arg {
+    const struct kvz_manifest_file *files;
+    size_t n;
+};
+
+static void read_files(struct loader *L, void *arg)
+{
+    struct files_arg *a = arg;
+    for (size_t i = 0; i < a->n; i++)
+        load_data(L, a->files[i].name, a->files[i].data, a->files[i].len);
+}
+
+int kvz_manifest_load_files(struct kvz_manifest **out, const struct kvz_manifest_file *files,
+                            size_t n, struct kvz_diags *diags)
+{
+    struct files_arg a = {files, n};
+    return run(out, diags, read_files, &a);
 }
 
 const struct kvz_template *kvz_manifest_template(const struct kvz_manifest *m, const char *name)

@@ -32,8 +32,29 @@ struct kvz_template {
     enum kvz_digest_algo algo;  /* NONE when checksums_url or insecure */
     char *digest;               /* lowercase hex, or NULL */
     char *checksums_url;        /* SUMS file, or NULL */
+    char *signature_url;        /* detached OpenPGP signature of the SUMS file, or NULL */
+    char *keyring;              /* its keyring file (the path beside the manifest), or NULL */
+    char *catalog;              /* `catalog:` name (then url is NULL until resolved), or NULL */
+    char *entry;                /* `name:`: the catalog entry wanted */
     bool insecure;              /* no checksum; warn on every use */
     enum kvz_content_kind hint; /* guessed from the URL's file name */
+    struct kvz_loc loc;
+    /* Filled when resolved from a catalog or the lockfile (planner/templates_resolve.h). */
+    char *version;          /* the catalog entry's version, or NULL */
+    uint64_t size;          /* bytes the catalog or lock gives, 0 when unknown */
+    bool locked;            /* url and digest come from kvz.lock */
+    char *locked_checksums; /* the SUMS url a locked template declares (no longer fetched) */
+};
+
+enum kvz_catalog_kind { KVZ_CATALOG_APLINFO = 0, KVZ_CATALOG_SIMPLESTREAMS };
+
+/* A template index (`catalogs:`, docs/templates.md). */
+struct kvz_catalog {
+    char *name;
+    enum kvz_catalog_kind kind;
+    char *url;       /* aplinfo: the index file; simplestreams: the server root */
+    char *signature; /* aplinfo: its detached signature (default url + ".asc"), or NULL */
+    char *keyring;   /* the path beside the manifest, or NULL (index not verified) */
     struct kvz_loc loc;
 };
 
@@ -132,8 +153,12 @@ struct kvz_manifest {
     size_t n_files;
     struct kvz_template *templates;
     size_t n_templates;
+    struct kvz_catalog *catalogs;
+    size_t n_catalogs;
     struct kvz_resource *resources; /* networks, then containers, then vms; each in file order */
     size_t n_resources;
+    char digest[65]; /* sha256 over the files' contents in load order (each length first); "" on
+                        out of memory */
 };
 
 /* Limits that keep parsing bounded; see docs/manifest.md. */
@@ -156,9 +181,23 @@ int kvz_manifest_load_string(struct kvz_manifest **out, const char *name, const 
                              size_t len, struct kvz_diags *diags)
     __attribute__((warn_unused_result));
 
+/* One manifest file in memory (a git commit's blob): `name` names it in diagnostics and in
+ * manifest->files. */
+struct kvz_manifest_file {
+    const char *name;
+    const char *data;
+    size_t len;
+};
+
+/* Same as kvz_manifest_load, from files in memory, in the order given. */
+int kvz_manifest_load_files(struct kvz_manifest **out, const struct kvz_manifest_file *files,
+                            size_t n, struct kvz_diags *diags) __attribute__((warn_unused_result));
+
 void kvz_manifest_free(struct kvz_manifest *m);
 
 const struct kvz_template *kvz_manifest_template(const struct kvz_manifest *m, const char *name);
+const struct kvz_catalog *kvz_manifest_catalog(const struct kvz_manifest *m, const char *name);
+const char *kvz_catalog_kind_str(enum kvz_catalog_kind k); /* "aplinfo", "simplestreams" */
 const struct kvz_resource *kvz_manifest_resource(const struct kvz_manifest *m, const char *name);
 
 /* Names: [a-z0-9][a-z0-9-]{0,62}. */

@@ -21,6 +21,7 @@ _Static_assert(sizeof(enum kvz_net_mode) == sizeof(int), "enums are stored as in
 #define R(field) offsetof(struct kvz_resource, field)
 #define T(field) offsetof(struct kvz_template_raw, field)
 #define H(field) offsetof(struct kvz_file_head, field)
+#define C(field) offsetof(struct kvz_catalog_raw, field)
 
 static const char *const os_names[] = {"linux", "windows", NULL};
 static const char *const fw_names[] = {"bios", "uefi", NULL};
@@ -38,6 +39,7 @@ static const struct kvz_field file_fields[] = {
     {"stack", KVZ_F_NAME, H(stack), 0, false, "web", NULL, NULL},
     {"connection", KVZ_F_MAP, KVZ_NO_OFF, 0, false, NULL, NULL, &connection_schema},
     {"templates", KVZ_F_SECTION, KVZ_NO_OFF, 0, false, NULL, NULL, NULL},
+    {"catalogs", KVZ_F_SECTION, KVZ_NO_OFF, 0, false, NULL, NULL, NULL},
     {"networks", KVZ_F_SECTION, KVZ_NO_OFF, 0, false, NULL, NULL, NULL},
     {"containers", KVZ_F_SECTION, KVZ_NO_OFF, 0, false, NULL, NULL, NULL},
     {"vms", KVZ_F_SECTION, KVZ_NO_OFF, 0, false, NULL, NULL, NULL},
@@ -46,13 +48,31 @@ const struct kvz_schema kvz_schema_file = {"the manifest", file_fields,
                                            sizeof(file_fields) / sizeof(file_fields[0]), NULL};
 
 static const struct kvz_field template_fields[] = {
-    {"url", KVZ_F_URL, T(url), 0, true, "https://example.org/debian-12.tar.xz", NULL, NULL},
+    {"url", KVZ_F_URL, T(url), 0, false, "https://example.org/debian-12.tar.xz", NULL, NULL},
     {"sha256", KVZ_F_SHA256, T(sha256), 0, false, NULL, NULL, NULL},
     {"sha512", KVZ_F_SHA512, T(sha512), 0, false, NULL, NULL, NULL},
     {"checksums", KVZ_F_URL, T(checksums), 0, false, "https://example.org/SHA256SUMS", NULL, NULL},
     {"insecure", KVZ_F_BOOL, T(insecure), 0, false, "true", NULL, NULL},
+    {"signature", KVZ_F_URL, T(signature), 0, false, "https://example.org/SHA256SUMS.gpg", NULL,
+     NULL},
+    {"keyring", KVZ_F_STRING, T(keyring), 0, false, "keys/release.asc", NULL, NULL},
+    {"catalog", KVZ_F_NAME, T(catalog), 0, false, "proxmox", NULL, NULL},
+    {"name", KVZ_F_STRING, T(entry), 0, false, "debian-12-standard", NULL, NULL},
 };
-const struct kvz_schema kvz_schema_template = {"template", template_fields, 5, NULL};
+const struct kvz_schema kvz_schema_template = {
+    "template", template_fields, sizeof(template_fields) / sizeof(template_fields[0]), NULL};
+
+static const char *const catalog_kinds[] = {"aplinfo", "simplestreams", NULL};
+static const struct kvz_field catalog_fields[] = {
+    {"kind", KVZ_F_ENUM, C(kind), 0, true, "aplinfo", catalog_kinds, NULL},
+    {"url", KVZ_F_URL, C(url), 0, true, "http://download.proxmox.com/images/aplinfo-pve-8.dat",
+     NULL, NULL},
+    {"signature", KVZ_F_URL, C(signature), 0, false,
+     "http://download.proxmox.com/images/aplinfo-pve-8.dat.asc", NULL, NULL},
+    {"keyring", KVZ_F_STRING, C(keyring), 0, false, "keys/proxmox-release.asc", NULL, NULL},
+};
+const struct kvz_schema kvz_schema_catalog = {
+    "catalog", catalog_fields, sizeof(catalog_fields) / sizeof(catalog_fields[0]), NULL};
 
 static const struct kvz_field cloud_init_fields[] = {
     {"user_data", KVZ_F_STRING, R(user_data), 0, true, "|", NULL, NULL},

@@ -60,8 +60,14 @@ struct kvz_schema {
 
 /* A template as written, before kvz_manifest.c checks how its keys combine. */
 struct kvz_template_raw {
-    char *url, *sha256, *sha512, *checksums;
+    char *url, *sha256, *sha512, *checksums, *signature, *keyring, *catalog, *entry;
     bool insecure;
+};
+
+/* A catalog as written (`catalogs:`). */
+struct kvz_catalog_raw {
+    int kind; /* enum kvz_catalog_kind */
+    char *url, *signature, *keyring;
 };
 
 /* The top of one file. */
@@ -70,8 +76,8 @@ struct kvz_file_head {
     char *stack, *containers_uri, *vms_uri;
 };
 
-extern const struct kvz_schema kvz_schema_file, kvz_schema_template, kvz_schema_container,
-    kvz_schema_vm, kvz_schema_network;
+extern const struct kvz_schema kvz_schema_file, kvz_schema_template, kvz_schema_catalog,
+    kvz_schema_container, kvz_schema_vm, kvz_schema_network;
 
 /* The schema of resources of kind k. */
 const struct kvz_schema *kvz_schema_of(enum kvz_kind k);

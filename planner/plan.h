@@ -85,6 +85,12 @@ int kvz_disruption_parse(enum kvz_disruption *out, const char *s); /* live|resta
 
 /* Human rendering (docs/cli.md): one change a line, deltas below, the summary line. */
 int kvz_plan_render_text(struct kvz_buf *out, const struct kvz_plan *p, bool color);
+/* The plan as a Markdown comment for a pull request (docs/git.md): a heading, the summary and
+ * the worst disruption in words, one "From ..." line per entry of `sources` (may be NULL),
+ * warnings, a table of the changes (host, kind, name, action, disruption in words), then each
+ * change's field deltas; user_data and cloud_init never shown. -1 on out of memory. */
+int kvz_plan_render_markdown(struct kvz_buf *out, const struct kvz_plan *p,
+                             const char *const *sources, size_t n_sources);
 /* "Plan: 1 to create, 2 to update (1 live, 1 restart), 0 to replace, 1 to delete." */
 int kvz_plan_render_summary(struct kvz_buf *out, const struct kvz_plan *p);
 

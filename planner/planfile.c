@@ -1,11 +1,12 @@
 #include "planner/planfile.h"
 
+#include "parser/git_source.h"
 #include "parser/spec_digest.h"
+#include "planner/templates_resolve.h"
 
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,44 +17,11 @@
 
 int kvz_manifest_digest(char out[65], const struct kvz_manifest *m, struct kvz_error **err)
 {
-    int ret = -1;
-    unsigned char md[EVP_MAX_MD_SIZE], chunk[65536];
-    unsigned n = 0;
-    FILE *f = NULL;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
-        kvz_error_set(err, "manifest digest: out of memory");
-        goto cleanup;
-    }
-    for (size_t i = 0; i < m->n_files; i++) {
-        /* each file's length first, so moving bytes between files changes the digest; not
-         * its name, which depends on the directory kvz runs from */
-        if (!(f = fopen(m->files[i], "rb")) || fseeko(f, 0, SEEK_END) < 0) {
-            kvz_error_set_errno(err, "manifest '%s'", m->files[i]);
-            goto cleanup;
-        }
-        uint64_t len = (uint64_t)ftello(f);
-        rewind(f);
-        EVP_DigestUpdate(ctx, &len, sizeof(len));
-        size_t r;
-        while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0)
-            EVP_DigestUpdate(ctx, chunk, r);
-        if (ferror(f)) {
-            kvz_error_set(err, "manifest '%s': read error", m->files[i]);
-            goto cleanup;
-        }
-        fclose(f);
-        f = NULL;
-    }
-    EVP_DigestFinal_ex(ctx, md, &n);
-    for (unsigned i = 0; i < n && i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-    ret = 0;
-cleanup:
-    if (f)
-        fclose(f);
-    EVP_MD_CTX_free(ctx);
-    return ret;
+    /* the loader digests the bytes it parsed: files on disk and a commit's blobs alike */
+    if (strlen(m->digest) != 64)
+        return kvz_error_set(err, "manifest digest: out of memory");
+    memcpy(out, m->digest, 65);
+    return 0;
 }
 
 static json_t *str_array(const char *const *v, size_t n)
@@ -76,7 +44,8 @@ static json_t *abs_paths(const char *const *paths, size_t n)
     }
     json_t *a = json_array();
     for (size_t i = 0; a && i < n; i++) {
-        char *abs = realpath(paths[i], NULL);
+        bool git = kvz_git_source_is(paths[i]);
+        char *abs = git ? kvz_git_source_redact(paths[i]) : realpath(paths[i], NULL);
         int r = json_array_append_new(a, json_string(abs ? abs : paths[i]));
         free(abs);
         if (r < 0) {
@@ -106,9 +75,10 @@ static int file_digest(char out[65], json_t *j)
 }
 
 int kvz_planfile_write(const char *file, const struct kvz_plan *p, const struct kvz_manifest *m,
-                       const char *const *paths, size_t n_paths, const char *const *targets,
-                       size_t n_targets, const char *const uri[KVZ_N_KINDS],
-                       const char *fingerprint, struct kvz_error **err)
+                       const char *const *paths, const char *const *commits, size_t n_paths,
+                       const char *const *targets, size_t n_targets,
+                       const char *const uri[KVZ_N_KINDS], const char *fingerprint,
+                       struct kvz_error **err)
 {
     char digest[65], tmp[PATH_MAX];
     json_t *j = NULL;
@@ -120,8 +90,19 @@ int kvz_planfile_write(const char *file, const struct kvz_plan *p, const struct 
                   "manifest_digest", digest, "targets", str_array(targets, n_targets), "uris",
                   "containers", uri[KVZ_KIND_CONTAINER], "vms", uri[KVZ_KIND_VM],
                   "observed_fingerprint", fingerprint, "plan", kvz_plan_to_json(p));
+    /* the resolved templates, so that applying it uses exactly them (absent without any) */
+    struct kvz_lockfile resolved;
+    if (j && kvz_templates_resolved(&resolved, m, err) < 0)
+        goto cleanup;
+    if (j && resolved.n)
+        json_object_set_new(j, "templates", kvz_lockfile_to_json(&resolved));
+    if (j)
+        kvz_lockfile_release(&resolved);
+    json_t *pins = j ? json_array() : NULL;
+    for (size_t i = 0; commits && pins && i < n_paths; i++)
+        json_array_append_new(pins, commits[i] ? json_string(commits[i]) : json_null());
     char self[65];
-    if (!j || file_digest(self, j) < 0 ||
+    if (!j || !pins || json_object_set_new(j, "commits", pins) < 0 || file_digest(self, j) < 0 ||
         json_object_set_new(j, "plan_digest", json_string(self))) {
         kvz_error_set(err, "plan file '%s': out of memory", file);
         goto cleanup;
@@ -207,6 +188,24 @@ int kvz_planfile_read(struct kvz_planfile **out, const char *file, struct kvz_er
     pf->uri[KVZ_KIND_CONTAINER] = dup_str(uris, "containers");
     pf->uri[KVZ_KIND_VM] = dup_str(uris, "vms");
     pf->plan = json_incref(json_object_get(j, "plan"));
+    json_t *tmpls = json_object_get(j, "templates");
+    if (tmpls && kvz_lockfile_from_json(&pf->templates, tmpls, file, err) < 0)
+        goto cleanup;
+    json_t *pins = json_object_get(j, "commits");
+    if (json_array_size(pins)) {
+        if (json_array_size(pins) != pf->n_paths) {
+            kvz_error_set(err, "plan file '%s' is incomplete; make it again with 'kvz plan -o'",
+                          file);
+            goto cleanup;
+        }
+        if (!(pf->commits = calloc(pf->n_paths + 1, sizeof(char *))))
+            goto oom;
+        for (size_t i = 0; i < pf->n_paths; i++) {
+            const char *c = json_string_value(json_array_get(pins, i));
+            if (c && !(pf->commits[i] = strdup(c)))
+                goto oom;
+        }
+    }
     if (!pf->paths || !pf->targets || !pf->manifest_digest || !pf->fingerprint ||
         !json_is_object(pf->plan)) {
         kvz_error_set(err, "plan file '%s' is incomplete; make it again with 'kvz plan -o'", file);
@@ -261,10 +260,12 @@ void kvz_planfile_free(struct kvz_planfile *pf)
         return;
     free_strings(pf->paths, pf->n_paths);
     free_strings(pf->targets, pf->n_targets);
+    free_strings(pf->commits, pf->commits ? pf->n_paths : 0);
     free(pf->manifest_digest);
     free(pf->fingerprint);
     for (int k = 0; k < KVZ_N_KINDS; k++)
         free(pf->uri[k]);
     json_decref(pf->plan);
+    kvz_lockfile_release(&pf->templates);
     free(pf);
 }

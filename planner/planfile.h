@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "parser/manifest.h"
+#include "planner/lockfile.h"
 #include "planner/plan.h"
 
 #include <stddef.h>
@@ -21,22 +22,25 @@ struct kvz_planfile {
     char **targets;
     size_t n_targets;
     char *uri[KVZ_N_KINDS];
-    char *fingerprint;   /* kvz_observed_fingerprint() when planned */
-    struct json_t *plan; /* kvz_plan_to_json() when planned */
+    char *fingerprint;             /* kvz_observed_fingerprint() when planned */
+    struct json_t *plan;           /* kvz_plan_to_json() when planned */
+    struct kvz_lockfile templates; /* what the catalog and locked templates resolved to */
+    char **commits; /* per path: the commit of a git source, pinned; NULL for a local one */
 };
 
-/* sha256 over the contents of the files of `m`, in load order. */
+/* sha256 over the contents of the files of `m`, in load order (as they were loaded). */
 int kvz_manifest_digest(char out[65], const struct kvz_manifest *m, struct kvz_error **err);
 
 /*
  * Writes a plan file (atomically: a temporary file renamed into place). `paths` are the -f
- * paths as given (n == 0: ./kvz.yaml); they are stored absolute.
+ * paths as given (n == 0: ./kvz.yaml); they are stored absolute, git sources without their
+ * credentials. `commits` (NULL, or one per path) pins the commit of each git source.
  */
 int kvz_planfile_write(const char *file, const struct kvz_plan *p, const struct kvz_manifest *m,
-                       const char *const *paths, size_t n_paths, const char *const *targets,
-                       size_t n_targets, const char *const uri[KVZ_N_KINDS],
-                       const char *fingerprint, struct kvz_error **err)
-    __attribute__((warn_unused_result));
+                       const char *const *paths, const char *const *commits, size_t n_paths,
+                       const char *const *targets, size_t n_targets,
+                       const char *const uri[KVZ_N_KINDS], const char *fingerprint,
+                       struct kvz_error **err) __attribute__((warn_unused_result));
 
 /* Reads one; fails on anything that is not a kvz plan file of this format. */
 int kvz_planfile_read(struct kvz_planfile **out, const char *file, struct kvz_error **err)

@@ -125,6 +125,7 @@ int kvz_domain_meta_init(struct kvz_domain_meta *m, const struct kvz_host *h, en
         .state_dir = (char *)h->state_dir,
         .template_source = m->template_source,
         .stop_timeout = m->stop[0] ? m->stop : NULL,
+        .template_version = want->tmpl ? want->tmpl->version : NULL,
     };
     return 0;
 }
@@ -148,6 +149,8 @@ void kvz_domain_meta_observed(struct kvz_observed_resource *r, struct kvz_owners
     r->source = o->source;
     r->state_dir = o->state_dir;
     r->template_source = o->template_source;
+    r->template_version = o->template_version;
+    o->template_version = NULL;
     r->protect = o->protect;
     r->stop_timeout = o->stop_timeout ? (unsigned)strtoul(o->stop_timeout, NULL, 10) : 0;
     o->stack = o->spec_digest = o->template_digest = o->config_digest = NULL;

@@ -28,6 +28,8 @@ struct kvz_ownership {
     char *state_dir;       /* the state dir that holds the guest's files (absolute) */
     char *template_source; /* the template's identity as declared: url and checksum */
     char *stop_timeout;    /* seconds a graceful stop may take (decimal), or NULL: default */
+    /* the catalog entry's version it was made from, or NULL */
+    char *template_version;
     /* a container on shared layers (docs/containers.md): the template's read-only tree and its
      * own writable layer; the libvirt hook mounts them on the domain's filesystem source */
     char *layer_lower, *layer_upper, *layer_work;

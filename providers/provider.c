@@ -20,6 +20,7 @@ void kvz_observed_resource_release(struct kvz_observed_resource *r)
     free(r->source);
     free(r->state_dir);
     free(r->template_source);
+    free(r->template_version);
     free(r->network.name);
     free(r->mac);
     free(r->hostname);

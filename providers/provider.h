@@ -63,6 +63,8 @@ struct kvz_observed_resource {
     char *state_dir;       /* the state dir holding its files (NULL: made by kvz 0.1) */
     char *template_source; /* the template's declared identity when it was made */
     unsigned stop_timeout; /* seconds a graceful stop may take; 0: the kind's default */
+    /* the catalog entry's version it was made from, or NULL */
+    char *template_version;
     /* observed for real */
     bool running; /* a network: active */
     int id;       /* libvirt domain id; -1 when not running, and for networks */

@@ -151,6 +151,10 @@ int kvz_cache_identity(char out[KVZ_HEX256], const struct kvz_template *t, struc
         kvz_buf_printf(&b, "%s:%s", kvz_digest_algo_str(t->algo), t->digest);
     else
         kvz_buf_puts(&b, "insecure");
+    /* a signed SUMS file is another source than the same file unsigned: verified again */
+    if (t->checksums_url && t->signature_url)
+        kvz_buf_printf(&b, "\nsignature:%s\nkeyring:%s", t->signature_url,
+                       t->keyring ? t->keyring : "");
     if (b.oom || EVP_Digest(b.ptr, b.len, md, &n, EVP_sha256(), NULL) != 1) {
         kvz_buf_release(&b);
         return kvz_error_set(err, "template '%s': cannot compute its identity", t->name);

@@ -187,9 +187,6 @@ static int resolve_expected(enum kvz_digest_algo *algo, char **hex, struct pull 
                             struct kvz_error **err)
 {
     const struct kvz_template *t = p->t;
-    struct kvz_buf sums = KVZ_BUF_INIT;
-    char *sums_url = NULL, *name = NULL, *sums_shown = NULL;
-    int ret = -1;
     *algo = KVZ_DIGEST_NONE;
     *hex = NULL;
     if (!t->checksums_url) {
@@ -209,21 +206,7 @@ static int resolve_expected(enum kvz_digest_algo *algo, char **hex, struct pull 
         struct kvz_progress pr = {.name = t->name, .phase = KVZ_PROGRESS_CHECKSUMS};
         p->s->opts.progress(p->s->opts.progress_arg, &pr);
     }
-    if (kvz_fetch_url(&sums_url, t->checksums_url, err) < 0 ||
-        kvz_fetch_small(&sums, sums_url, 4u << 20, t->name, &p->s->opts, err) < 0 ||
-        kvz_fetch_url_basename(&name, p->url, err) < 0 ||
-        kvz_sums_find(algo, hex, sums.ptr, sums.len, name, err) < 0) {
-        sums_shown = kvz_url_redact(t->checksums_url);
-        kvz_error_wrap(err, "checksums '%s'", sums_shown ? sums_shown : "?");
-        goto cleanup;
-    }
-    ret = 0;
-cleanup:
-    kvz_buf_release(&sums);
-    free(sums_url);
-    free(sums_shown);
-    free(name);
-    return ret;
+    return kvz_store_checksum(algo, hex, t, &p->s->opts, err);
 }
 
 static void mib(char out[32], uint64_t bytes)

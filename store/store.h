@@ -132,6 +132,15 @@ int kvz_store_resolve(char out[72], struct kvz_store *s, const struct kvz_templa
                       struct kvz_error **err) __attribute__((warn_unused_result));
 
 /*
+ * The digest template `t`'s SUMS file (t->checksums_url) gives its file, after checking the
+ * file's detached signature against t's keyring when t has a signature. opts may be NULL.
+ * Sets *algo and *hex (caller frees). Returns 0, or -1 (nothing is trusted then).
+ */
+int kvz_store_checksum(enum kvz_digest_algo *algo, char **hex, const struct kvz_template *t,
+                       const struct kvz_store_opts *opts, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/*
  * The cached object of `t`, without network and without waiting on locks.
  * Returns 1 and fills *out when cached, 0 when not (out untouched), -1 on error.
  */

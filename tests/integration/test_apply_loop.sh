@@ -99,7 +99,7 @@ run 0 "$kvz" plan -f "$m" --detailed-exitcode && ok "converged after live update
 
 # --- --max-disruption refuses a stop before touching anything
 web 96MiB "state: stopped"
-run 1 "$kvz" apply -f "$m" --auto-approve --max-disruption live && has "beyond --max-disruption live" &&
+run 3 "$kvz" apply -f "$m" --auto-approve --max-disruption live && has "beyond --max-disruption live" &&
   has "nothing was changed" && ok "--max-disruption live refuses a stop"
 check "b still running after the refusal" test "$(domstate $p-b)" = running
 run 0 "$kvz" apply -f "$m" --auto-approve --max-disruption restart && ok "stop allowed under restart"
@@ -133,7 +133,7 @@ run 0 "$kvz" apply -f "$m" --auto-approve && run 0 "$kvz" plan -f "$m" --detaile
 rm -rf "$state/containers/$p-web/$p-b/rootfs"
 run 2 "$kvz" plan -f "$m" --detailed-exitcode && has "-/+ $p-b (container)" &&
   has "rootfs missing: the old rootfs is lost" && ok "deleted rootfs planned as replace"
-run 1 "$kvz" apply -f "$m" --auto-approve --max-disruption restart && has "would replace" &&
+run 3 "$kvz" apply -f "$m" --auto-approve --max-disruption restart && has "would replace" &&
   ok "--max-disruption restart refuses a replace"
 run 0 "$kvz" apply -f "$m" --auto-approve && ok "replace applied"
 check "b running after replace" test "$(domstate $p-b)" = running

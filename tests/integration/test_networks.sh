@@ -193,7 +193,7 @@ manifest "$C" "$C.11" bb2
 run 2 "$kvz" plan -f "$m" --detailed-exitcode && has "-/+ $iso (network)" && has "subnet: $B.0/24 -> $C.0/24" &&
   has "~ $ct (container) (restart)" && has "~ $vm (vm) (restart)" && has "attached guests restart: $ct, $vm" &&
   ok "subnet change: replace, attached guests listed"
-run 1 "$kvz" apply -f "$m" --auto-approve --max-disruption restart && has "beyond --max-disruption restart" && ok "--max-disruption restart refuses it"
+run 3 "$kvz" apply -f "$m" --auto-approve --max-disruption restart && has "beyond --max-disruption restart" && ok "--max-disruption restart refuses it"
 check "nothing changed by the refused apply" grep -q "$B.1" <<<"$(netxml "$iso")"
 run 0 "$kvz" apply -f "$m" --auto-approve && ok "replace of the network"
 check "new subnet" grep -q "<ip address='$C.1' prefix='24'>" <<<"$(netxml "$iso")"

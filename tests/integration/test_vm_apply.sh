@@ -100,7 +100,7 @@ run 0 "$kvz" plan "${m[@]}" --detailed-exitcode && ok "converged after drift"
 
 id=$(domid)
 manifest 768MiB 1GiB 2 2 192MiB
-run 1 "$kvz" apply "${m[@]}" --auto-approve --max-disruption live &&
+run 3 "$kvz" apply "${m[@]}" --auto-approve --max-disruption live &&
   check "restart refused under --max-disruption live" has "beyond --max-disruption live"
 check "refused apply changed nothing" test "$(domid)" = "$id"
 run 0 "$kvz" apply "${m[@]}" --auto-approve && ok "restart applied"

@@ -1,0 +1,207 @@
+/* kvz lock [--upgrade [NAME]...], and the templates' resolution the other commands share. */
+#include "cmd/lock.h"
+
+#include "base/buf.h"
+#include "base/error.h"
+#include "cmd/options.h"
+#include "cmd/stack.h"
+#include "planner/lockfile.h"
+#include "planner/templates_resolve.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void warn_unverified(struct kvz_cli *cli, const struct kvz_manifest *m)
+{
+    for (size_t i = 0; i < m->n_catalogs && cli->verbosity >= 0; i++) {
+        const struct kvz_catalog *c = &m->catalogs[i];
+        bool fetched = false;
+        for (size_t j = 0; j < m->n_templates; j++)
+            fetched |= m->templates[j].catalog && !strcmp(m->templates[j].catalog, c->name) &&
+                       !m->templates[j].locked;
+        if (fetched && !c->keyring)
+            kvz_out_warn(
+                cli,
+                "catalog '%s' is not verified (no keyring:); anyone on the network path can change its digests; add 'keyring: FILE'",
+                c->name);
+    }
+}
+
+static int read_lock(struct kvz_cli *cli, struct kvz_lockfile *lf, char **path,
+                     const struct kvz_manifest *m, bool readonly)
+{
+    struct kvz_error *err = NULL;
+    if (!(*path = kvz_lockfile_path(m))) {
+        kvz_out_error(cli, "out of memory");
+        return -1;
+    }
+    int r = kvz_lockfile_read(lf, *path, &err);
+    if (r < 0) {
+        kvz_out_kvz_error(cli, err);
+        kvz_error_free(err);
+        return -1;
+    }
+    if (r == 0 && readonly) {
+        kvz_out_error(
+            cli,
+            "lockfile '%s' is missing and --lockfile readonly writes none; run 'kvz lock' and commit it",
+            *path);
+        return -1;
+    }
+    return r;
+}
+
+int kvz_cli_resolve_templates(struct kvz_cli *cli, struct kvz_manifest *m, bool readonly,
+                              bool offline)
+{
+    struct kvz_lockfile lf = {0};
+    struct kvz_error *err = NULL;
+    char *path = NULL;
+    int ret = -1;
+    bool wanted = false;
+    for (size_t i = 0; i < m->n_templates; i++)
+        wanted |= kvz_lockfile_wants(&m->templates[i]);
+    if (!wanted)
+        return 0; /* nothing a lock could hold */
+    if (read_lock(cli, &lf, &path, m, readonly) < 0)
+        goto cleanup;
+    struct kvz_resolve_opts o = {.lock = &lf, .readonly = readonly, .offline = offline};
+    if (kvz_templates_resolve(NULL, m, &o, &err) < 0) {
+        kvz_out_kvz_error(cli, err);
+        goto cleanup;
+    }
+    if (!offline)
+        warn_unverified(cli, m);
+    ret = 0;
+cleanup:
+    kvz_error_free(err);
+    kvz_lockfile_release(&lf);
+    free(path);
+    return ret;
+}
+
+static void short_digest(char out[32], const char *d)
+{
+    snprintf(out, 32, "%.19s", d ? d : "-");
+}
+
+/* Prints old -> new for each template; returns how many changed. */
+static size_t print_changes(const struct kvz_lockfile *old, const struct kvz_lockfile *now,
+                            const char *path)
+{
+    size_t changed = 0;
+    for (size_t i = 0; i < now->n; i++) {
+        const struct kvz_lock_entry *n = &now->v[i], *o = kvz_lockfile_get(old, n->name);
+        char a[32], b[32];
+        short_digest(b, n->digest);
+        if (!o) {
+            printf("%s: locked %s%s%s (%s)\n", n->name, n->version ? n->version : "",
+                   n->version ? " " : "", b, n->url);
+            changed++;
+        } else if (strcmp(o->digest, n->digest) || strcmp(o->url, n->url)) {
+            short_digest(a, o->digest);
+            printf("%s: %s%s%s -> %s%s%s\n", n->name, o->version ? o->version : "",
+                   o->version ? " " : "", a, n->version ? n->version : "", n->version ? " " : "",
+                   b);
+            changed++;
+        }
+    }
+    for (size_t i = 0; i < old->n; i++)
+        if (!kvz_lockfile_get(now, old->v[i].name)) {
+            printf("%s: no longer in the manifests, removed from the lock\n", old->v[i].name);
+            changed++;
+        }
+    if (!changed)
+        printf("'%s' is up to date: %zu template%s locked\n", path, now->n, now->n == 1 ? "" : "s");
+    return changed;
+}
+
+/* The guests a later apply replaces because their template changed in the lock. */
+static int print_replaced(struct kvz_cli *cli, struct kvz_manifest *m,
+                          const struct kvz_lockfile *old, const struct kvz_lockfile *now)
+{
+    struct kvz_stack_run r = KVZ_STACK_RUN_INIT;
+    int ret = -1;
+    size_t n = 0;
+    r.m = m;
+    if (kvz_stack_observe(cli, &r, NULL) < 0 || kvz_stack_plan(cli, &r, NULL, 0, false) < 0) {
+        kvz_out_error(cli,
+                      "the lock was written, but which guests a later apply replaces is unknown");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < r.plan->n_changes; i++) {
+        const struct kvz_change *c = &r.plan->changes[i];
+        if (c->action != KVZ_ACTION_REPLACE || !c->want || !c->want->tmpl)
+            continue;
+        const struct kvz_lock_entry *a = kvz_lockfile_get(old, c->want->tmpl->name),
+                                    *b = kvz_lockfile_get(now, c->want->tmpl->name);
+        if (!b || (a && !strcmp(a->digest, b->digest)))
+            continue;
+        printf("a later 'kvz apply' replaces %s '%s' (template '%s')\n", kvz_kind_str(c->kind),
+               c->name, c->want->tmpl->name);
+        n++;
+    }
+    if (!n)
+        printf("no guest on the host is replaced by it\n");
+    ret = 0;
+cleanup:
+    r.m = NULL; /* the caller's */
+    kvz_stack_release(&r);
+    return ret;
+}
+
+int cmd_lock(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv)
+{
+    struct kvz_opts o;
+    struct kvz_stack_run r = KVZ_STACK_RUN_INIT;
+    struct kvz_lockfile old = {0}, now = {0};
+    struct kvz_error *err = NULL;
+    char *path = NULL;
+    int rc = KVZ_EXIT_ERROR;
+
+    if (kvz_opts_parse(&o, cli, c, argc, argv) < 0 ||
+        kvz_stack_load(cli, &r, o.files.v, o.files.n) < 0)
+        goto cleanup;
+    if (o.args.n && !o.upgrade) {
+        kvz_out_error(cli, "template names go with --upgrade; run 'kvz lock --upgrade %s'",
+                      o.args.v[0]);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < o.args.n; i++) {
+        const struct kvz_template *t = kvz_manifest_template(r.m, o.args.v[i]);
+        if (!t || !kvz_lockfile_wants(t)) {
+            kvz_out_error(
+                cli, "'%s' is %s; name templates that have a catalog: or checksums:", o.args.v[i],
+                t ? "pinned by its own digest" : "not a template of the manifests");
+            goto cleanup;
+        }
+    }
+    if (read_lock(cli, &old, &path, r.m, false) < 0)
+        goto cleanup;
+    struct kvz_resolve_opts ro = {
+        .lock = &old,
+        .all_fresh = o.upgrade && !o.args.n,
+        .fresh = o.args.v,
+        .n_fresh = o.args.n,
+    };
+    if (kvz_templates_resolve(&now, r.m, &ro, &err) < 0 ||
+        kvz_lockfile_write(path, &now, &err) < 0) {
+        kvz_out_kvz_error(cli, err);
+        goto cleanup;
+    }
+    warn_unverified(cli, r.m);
+    size_t changed = print_changes(&old, &now, path);
+    rc = KVZ_EXIT_OK;
+    if (o.upgrade && changed && print_replaced(cli, r.m, &old, &now) < 0)
+        rc = KVZ_EXIT_ERROR;
+cleanup:
+    kvz_error_free(err);
+    kvz_lockfile_release(&old);
+    kvz_lockfile_release(&now);
+    free(path);
+    kvz_stack_release(&r);
+    kvz_opts_release(&o);
+    return rc;
+}
