@@ -65,6 +65,8 @@ static bool overlay_works(const char *state_dir)
         mkdir(w, 0700) == 0 && mkdir(m, 0700) == 0 && kvz_lxc_hook_path_ok(base)) {
         pid_t pid = fork();
         if (pid == 0) {
+            /* nothing of kvz's held here: a kill of kvz must free its locks at once */
+            close_range(3, ~0U, 0);
             if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
                 mount("overlay", m, "overlay", 0, opts) < 0)
                 _exit(1);
