@@ -64,6 +64,8 @@ int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char *
     struct kvz_planfile *pf = NULL;
     int rc = KVZ_EXIT_ERROR;
 
+    kvz_out_json_begin(cli, argc, argv);
+
     if (kvz_opts_parse(&o, cli, c, argc, argv) < 0)
         goto cleanup;
     bool auto_approve = o.auto_approve;
@@ -90,7 +92,9 @@ int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char *
         rc = kvz_stack_fail_rc(&r);
         goto cleanup;
     }
-    if (!o.json)
+    /* -q with nothing to ask: only the run's summary (and errors) */
+    bool show_plan = !o.json && (cli->verbosity >= 0 || !auto_approve);
+    if (show_plan || (!o.json && !kvz_plan_n_changes(r.plan)))
         kvz_stack_print_plan(cli, &r, r.plan, false);
     const char *const *paths = pf ? (const char *const *)pf->paths : o.files.v;
     if (!kvz_plan_n_changes(r.plan)) {
@@ -107,7 +111,7 @@ int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char *
     }
     if (kvz_stack_approve(cli, auto_approve, "apply", "changes") < 0)
         goto cleanup;
-    if (!o.json)
+    if (show_plan)
         putchar('\n');
     rc = kvz_stack_execute(cli, &r, "Apply", o.parallel, o.force, o.json) < 0 ? KVZ_EXIT_ERROR
                                                                               : KVZ_EXIT_OK;
@@ -117,5 +121,5 @@ cleanup:
     kvz_planfile_free(pf);
     kvz_stack_release(&r);
     kvz_opts_release(&o);
-    return rc;
+    return kvz_out_json_end(cli, rc);
 }

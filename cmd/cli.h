@@ -16,6 +16,10 @@ struct kvz_cli {
     bool color;                 /* stdout is a terminal and neither --no-color nor NO_COLOR */
     bool color_err;             /* the same for stderr */
     int verbosity;              /* -1 with -q, 0, 1 with -v */
+    /* --json of plan and apply: every error and diagnostic printed is also kept here, for the
+     * JSON object a failed run prints on stdout (kvz_out_json_end); NULL otherwise */
+    struct json_t *json_diags;
+    bool json_printed; /* a JSON document went to stdout already */
 };
 
 struct kvz_command;
@@ -51,7 +55,18 @@ int cmd_destroy(struct kvz_cli *cli, const struct kvz_command *c, int argc, char
 int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 int cmd_templates(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 int cmd_lock(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
+int cmd_version(struct kvz_cli *cli);
+struct kvz_opts;
+/* kvz status --all (cmd/status_all.c). */
+int kvz_status_all(struct kvz_cli *cli, const struct kvz_opts *o);
+int cmd_import(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
 int cmd_doctor(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv);
+
+/* The i-th entry of the command table, or NULL past the last (for completion). */
+const struct kvz_command *kvz_cli_command_at(size_t i);
+
+/* kvz __complete WORD...: the candidates for the last WORD of a command line (cmd/complete.c). */
+int cmd_complete(struct kvz_cli *cli, int argc, char **argv);
 
 /* The command table entry for NAME, or NULL. */
 const struct kvz_command *kvz_cli_command(const char *name);
@@ -73,6 +88,13 @@ void kvz_out_warn(struct kvz_cli *cli, const char *fmt, ...) __attribute__((form
 void kvz_out_kvz_error(struct kvz_cli *cli, const struct kvz_error *e);
 /* Prints every diagnostic to stderr, then "N errors" when there are any. */
 void kvz_out_diags(struct kvz_cli *cli, const struct kvz_diags *d);
+
+/* --json among argv (before "--"): errors and diagnostics from now on are also collected. */
+void kvz_out_json_begin(struct kvz_cli *cli, int argc, char **argv);
+/* With --json, a run that failed (rc KVZ_EXIT_ERROR) before printing its JSON prints
+ * {"error": true, "diagnostics": [{file, line, column, severity, code, message}...]} on
+ * stdout, so CI reads one format; returns rc. */
+int kvz_out_json_end(struct kvz_cli *cli, int rc);
 
 /* ANSI colour sequences, or "" when colour is off. */
 const char *kvz_color(bool on, const char *seq);

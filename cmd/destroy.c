@@ -14,7 +14,10 @@ int cmd_destroy(struct kvz_cli *cli, const struct kvz_command *c, int argc, char
     if (kvz_opts_parse(&o, cli, c, argc, argv) < 0 ||
         kvz_stack_open(cli, &r, &o, KVZ_STACK_LOCK | KVZ_STACK_PLAN | KVZ_STACK_DESTROY) < 0)
         goto cleanup;
-    kvz_stack_print_plan(cli, &r, r.plan, false);
+    /* -q with nothing to ask: only the run's summary (and errors) */
+    bool show_plan = cli->verbosity >= 0 || !o.auto_approve;
+    if (show_plan || !kvz_plan_n_changes(r.plan))
+        kvz_stack_print_plan(cli, &r, r.plan, false);
     if (!kvz_plan_n_changes(r.plan)) {
         /* a destroy that died before its storage went finishes it now */
         rc = kvz_stack_prune_storage(cli, &r.hs) < 0 ? KVZ_EXIT_ERROR : KVZ_EXIT_OK;
@@ -22,7 +25,8 @@ int cmd_destroy(struct kvz_cli *cli, const struct kvz_command *c, int argc, char
     }
     if (kvz_stack_approve(cli, o.auto_approve, "destroy", "resources") < 0)
         goto cleanup;
-    putchar('\n');
+    if (show_plan)
+        putchar('\n');
     rc = kvz_stack_execute(cli, &r, "Destroy", o.parallel, o.force, false) < 0 ? KVZ_EXIT_ERROR
                                                                                : KVZ_EXIT_OK;
     /* what the destroyed guests used and no other guest does: base volumes, the pool */

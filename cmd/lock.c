@@ -5,6 +5,7 @@
 #include "base/error.h"
 #include "cmd/options.h"
 #include "cmd/stack.h"
+#include "parser/git_source.h"
 #include "planner/lockfile.h"
 #include "planner/templates_resolve.h"
 
@@ -29,10 +30,38 @@ static void warn_unverified(struct kvz_cli *cli, const struct kvz_manifest *m)
     }
 }
 
-static int read_lock(struct kvz_cli *cli, struct kvz_lockfile *lf, char **path,
-                     const struct kvz_manifest *m, bool readonly)
+/* kvz.lock from the commit of the git source the first manifest came from (`tree`). */
+static int read_git_lock(struct kvz_cli *cli, struct kvz_lockfile *lf, char **path,
+                         const struct kvz_git_tree *tree, bool readonly)
 {
     struct kvz_error *err = NULL;
+    if (!tree->lock) {
+        if (!readonly)
+            return 0;
+        kvz_out_error(
+            cli,
+            "commit %s of '%s' has no kvz.lock beside its manifests and --lockfile readonly writes none; run 'kvz lock' in a clone of the repository and commit it",
+            tree->commit, tree->url);
+        return -1;
+    }
+    if (!(*path = strdup(tree->lock->name))) {
+        kvz_out_error(cli, "out of memory");
+        return -1;
+    }
+    if (kvz_lockfile_parse(lf, tree->lock->data, tree->lock->len, *path, &err) < 0) {
+        kvz_out_kvz_error(cli, err);
+        kvz_error_free(err);
+        return -1;
+    }
+    return 1;
+}
+
+static int read_lock(struct kvz_cli *cli, struct kvz_lockfile *lf, char **path,
+                     const struct kvz_manifest *m, const struct kvz_git_tree *tree, bool readonly)
+{
+    struct kvz_error *err = NULL;
+    if (tree)
+        return read_git_lock(cli, lf, path, tree, readonly);
     if (!(*path = kvz_lockfile_path(m))) {
         kvz_out_error(cli, "out of memory");
         return -1;
@@ -53,8 +82,8 @@ static int read_lock(struct kvz_cli *cli, struct kvz_lockfile *lf, char **path,
     return r;
 }
 
-int kvz_cli_resolve_templates(struct kvz_cli *cli, struct kvz_manifest *m, bool readonly,
-                              bool offline)
+int kvz_cli_resolve_templates(struct kvz_cli *cli, struct kvz_manifest *m,
+                              const struct kvz_git_tree *tree, bool readonly, bool offline)
 {
     struct kvz_lockfile lf = {0};
     struct kvz_error *err = NULL;
@@ -65,7 +94,7 @@ int kvz_cli_resolve_templates(struct kvz_cli *cli, struct kvz_manifest *m, bool 
         wanted |= kvz_lockfile_wants(&m->templates[i]);
     if (!wanted)
         return 0; /* nothing a lock could hold */
-    if (read_lock(cli, &lf, &path, m, readonly) < 0)
+    if (read_lock(cli, &lf, &path, m, tree, readonly) < 0)
         goto cleanup;
     struct kvz_resolve_opts o = {.lock = &lf, .readonly = readonly, .offline = offline};
     if (kvz_templates_resolve(NULL, m, &o, &err) < 0) {
@@ -161,8 +190,15 @@ int cmd_lock(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **
     char *path = NULL;
     int rc = KVZ_EXIT_ERROR;
 
-    if (kvz_opts_parse(&o, cli, c, argc, argv) < 0 ||
-        kvz_stack_load(cli, &r, o.files.v, o.files.n) < 0)
+    if (kvz_opts_parse(&o, cli, c, argc, argv) < 0)
+        goto cleanup;
+    if (o.files.n && kvz_git_source_is(o.files.v[0])) {
+        kvz_out_error(
+            cli,
+            "kvz lock writes kvz.lock beside the first manifest, which a git source cannot take; run 'kvz lock' in a clone of the repository and commit kvz.lock");
+        goto cleanup;
+    }
+    if (kvz_stack_load(cli, &r, o.files.v, o.files.n) < 0)
         goto cleanup;
     if (o.args.n && !o.upgrade) {
         kvz_out_error(cli, "template names go with --upgrade; run 'kvz lock --upgrade %s'",
@@ -178,7 +214,7 @@ int cmd_lock(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **
             goto cleanup;
         }
     }
-    if (read_lock(cli, &old, &path, r.m, false) < 0)
+    if (read_lock(cli, &old, &path, r.m, NULL, false) < 0)
         goto cleanup;
     struct kvz_resolve_opts ro = {
         .lock = &old,

@@ -31,9 +31,9 @@ static const struct kvz_command commands[] = {
      "kvz destroy [-f PATH]... [--auto-approve] [--target NAME]... [--parallel N] [--force]",
      "delete the stack's guests", O(FILE) | O(AUTO_APPROVE) | O(TARGET) | O(PARALLEL) | O(FORCE), 0,
      NULL, NULL},
-    {"status", cmd_status, "kvz status [-f PATH]... [--json]",
+    {"status", cmd_status, "kvz status [-f PATH]... [--json] | kvz status --all [--json]",
      "managed resources, state, drift, provenance",
-     O(FILE) | O(JSON) | O(OFFLINE) | O(REQUIRE_SIGNED), 0, NULL, NULL},
+     O(FILE) | O(JSON) | O(ALL) | O(OFFLINE) | O(REQUIRE_SIGNED), 0, NULL, NULL},
     {"templates", cmd_templates, "kvz templates pull|list|prune|search [WORDS] [-f PATH]...",
      "the download cache and the catalogs", O(FILE) | O(JSON) | O(LOCKFILE), 16,
      "run 'kvz help templates'",
@@ -45,6 +45,9 @@ static const struct kvz_command commands[] = {
     {"lock", cmd_lock, "kvz lock [-f PATH]... [--upgrade [NAME]...]",
      "pin what the templates resolve to in kvz.lock", O(FILE) | O(UPGRADE), 64,
      "name templates with --upgrade", NULL},
+    {"import", cmd_import, "kvz import [-f PATH]... [--dry-run] NAME...",
+     "adopt existing guests kvz did not make, without a restart", O(FILE) | O(DRY_RUN), 4096, NULL,
+     NULL},
     {"doctor", cmd_doctor, "kvz doctor [-f PATH]...", "host checks: libvirt, KVM, cgroups, storage",
      O(FILE), 0, NULL, NULL},
 };
@@ -63,6 +66,11 @@ const struct kvz_command *kvz_cli_command(const char *name)
         if (!strcmp(commands[i].name, name))
             return &commands[i];
     return NULL;
+}
+
+const struct kvz_command *kvz_cli_command_at(size_t i)
+{
+    return i < sizeof(commands) / sizeof(commands[0]) ? &commands[i] : NULL;
 }
 
 void kvz_cli_print_help(const struct kvz_command *cmd)
@@ -208,10 +216,8 @@ static int run_command(struct kvz_cli *cli, int argc, char **argv)
         return KVZ_EXIT_ERROR;
     }
     const char *name = argv[1];
-    if (!strcmp(name, "--version") || !strcmp(name, "version")) {
-        printf("kvz %s\n", KVZ_VERSION);
-        return KVZ_EXIT_OK;
-    }
+    if (!strcmp(name, "--version") || !strcmp(name, "version"))
+        return cmd_version(cli);
     if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h"))
         return cmd_help(cli, argc - 1, argv + 1);
     const struct kvz_command *c = kvz_cli_command(name);
@@ -238,6 +244,9 @@ int main(int argc, char **argv)
     };
     if (!cli.state_dir || !*cli.state_dir)
         cli.state_dir = "/var/lib/kvz";
+    /* hidden, for the shell completion scripts: the words as typed, global options and all */
+    if (argc >= 2 && !strcmp(argv[1], "__complete"))
+        return cmd_complete(&cli, argc - 1, argv + 1);
     if (take_globals(&cli, &argc, argv) < 0)
         return KVZ_EXIT_ERROR;
     char *state_dir = absolute_state_dir(&cli, cli.state_dir);

@@ -37,6 +37,9 @@ static const struct opt_spec specs[KVZ_N_OPTS] = {
         {"require-signed", 0, "FILE",
          "git sources: the commit must be signed by a key in FILE (env KVZ_REQUIRE_SIGNED)"},
     [KVZ_OPT_FORMAT] = {"format", 0, "FORMAT", "text (default), json or markdown"},
+    [KVZ_OPT_DRY_RUN] = {"dry-run", 0, NULL, "show what would be recorded; change nothing"},
+    [KVZ_OPT_ALL] = {"all", 0, NULL,
+                     "every kvz-managed guest and network of every stack; no manifest read"},
 };
 
 /* The option getopt_long returned as `ch`: 256 + id for long options, the letter for short. */
@@ -72,6 +75,12 @@ static int set_value(struct kvz_opts *o, struct kvz_cli *cli, enum kvz_opt_id id
         return 0;
     case KVZ_OPT_FORCE:
         o->force = true;
+        return 0;
+    case KVZ_OPT_DRY_RUN:
+        o->dry_run = true;
+        return 0;
+    case KVZ_OPT_ALL:
+        o->all = true;
         return 0;
     case KVZ_OPT_PARALLEL: {
         unsigned long n = strtoul(v, &end, 10);
@@ -205,4 +214,12 @@ void kvz_opts_print_help(unsigned set)
                      s->arg ? s->arg : "");
         printf("  %-23s %s\n", left, s->help);
     }
+}
+
+int kvz_opts_describe(struct kvz_opt_desc *out, int id)
+{
+    if (id < 0 || id >= KVZ_N_OPTS)
+        return -1;
+    *out = (struct kvz_opt_desc){specs[id].name, specs[id].short_name, specs[id].arg};
+    return 0;
 }

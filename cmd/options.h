@@ -28,6 +28,8 @@ enum kvz_opt_id {
     KVZ_OPT_OFFLINE,
     KVZ_OPT_REQUIRE_SIGNED,
     KVZ_OPT_FORMAT,
+    KVZ_OPT_DRY_RUN,
+    KVZ_OPT_ALL,
     KVZ_N_OPTS
 };
 
@@ -39,7 +41,7 @@ struct kvz_opts {
     struct kvz_paths files;   /* -f, repeatable */
     struct kvz_paths targets; /* --target, repeatable */
     const char *out;          /* -o PLANFILE */
-    bool json, detailed, auto_approve, force;
+    bool json, detailed, auto_approve, force, dry_run, all;
     unsigned parallel;                  /* --parallel, default 4 */
     enum kvz_disruption max_disruption; /* --max-disruption, default destroy */
     struct kvz_paths args;              /* the positional arguments */
@@ -60,6 +62,16 @@ int kvz_opts_parse(struct kvz_opts *o, struct kvz_cli *cli, const struct kvz_com
                    char **argv);
 
 void kvz_opts_release(struct kvz_opts *o);
+
+/* An option's names, for completion: long name, short letter (0: none), its value's name
+ * ("PATH", "NAME"; NULL for a flag). */
+struct kvz_opt_desc {
+    const char *name;
+    char short_name;
+    const char *arg;
+};
+/* Describes option `id` (enum kvz_opt_id); -1 past the last. */
+int kvz_opts_describe(struct kvz_opt_desc *out, int id);
 
 /* Prints the help lines of the options in `set` (KVZ_OPT bits) to stdout. */
 void kvz_opts_print_help(unsigned set);

@@ -12,6 +12,8 @@ int cmd_plan(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **
     struct kvz_opts o;
     struct kvz_stack_run r = KVZ_STACK_RUN_INIT;
     int rc = KVZ_EXIT_ERROR;
+
+    kvz_out_json_begin(cli, argc, argv);
     char fp[65];
 
     if (kvz_opts_parse(&o, cli, c, argc, argv) < 0)
@@ -50,5 +52,5 @@ int cmd_plan(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **
 cleanup:
     kvz_stack_release(&r);
     kvz_opts_release(&o);
-    return rc;
+    return kvz_out_json_end(cli, rc);
 }

@@ -156,7 +156,7 @@ int kvz_stack_open(struct kvz_cli *cli, struct kvz_stack_run *r, const struct kv
     r->require_signed = o->require_signed;
     if (kvz_stack_load(cli, r, o->files.v, o->files.n) < 0 ||
         /* status and destroy pull nothing: only the lock resolves for them, no catalog is read */
-        kvz_cli_resolve_templates(cli, r->m, o->lock_readonly,
+        kvz_cli_resolve_templates(cli, r->m, r->n_trees ? r->trees[0] : NULL, o->lock_readonly,
                                   !(flags & KVZ_STACK_PLAN) || (flags & KVZ_STACK_DESTROY)) < 0 ||
         ((flags & KVZ_STACK_LOCK) && kvz_stack_lock(cli, r) < 0) ||
         kvz_stack_observe(cli, r, NULL) < 0)
@@ -191,6 +191,7 @@ void kvz_stack_print_plan(struct kvz_cli *cli, const struct kvz_stack_run *r,
             printf("%s\n", s);
         else
             kvz_out_error(cli, "plan: out of memory");
+        cli->json_printed = s != NULL;
         free(s);
         json_decref(j);
         return;
@@ -198,7 +199,11 @@ void kvz_stack_print_plan(struct kvz_cli *cli, const struct kvz_stack_run *r,
     struct kvz_buf b = KVZ_BUF_INIT;
     if (r)
         kvz_stack_print_sources(cli, r);
-    kvz_plan_render_text(&b, p, cli->color);
+    /* -q: only the summary line (or "No changes") */
+    if (cli->verbosity < 0 && kvz_plan_n_changes(p))
+        kvz_plan_render_summary(&b, p);
+    else
+        kvz_plan_render_text(&b, p, cli->color);
     fputs(kvz_buf_cstr(&b), stdout);
     kvz_buf_release(&b);
 }
@@ -224,6 +229,12 @@ int kvz_stack_approve(struct kvz_cli *cli, bool auto_approve, const char *what, 
     return 0;
 }
 
+/* The step a resource is in, for -v's timings. */
+struct open_step {
+    char *name, *step;
+    double start;
+};
+
 /* Progress printing for one apply; each call comes under the executor's report lock. */
 struct reporter {
     struct kvz_cli *cli;
@@ -231,6 +242,8 @@ struct reporter {
     bool json;
     json_t *results;
     struct timespec t0;
+    struct open_step *steps; /* -v: one per resource with a step under way */
+    size_t n_steps;
 };
 
 static double since(const struct timespec *t0)
@@ -238,6 +251,37 @@ static double since(const struct timespec *t0)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* -v: the step `name` was in ends at t; prints it with the time it took. */
+static void close_step(struct reporter *rp, const char *name, double t)
+{
+    for (size_t i = 0; i < rp->n_steps; i++) {
+        struct open_step *s = &rp->steps[i];
+        if (strcmp(s->name, name))
+            continue;
+        printf("[%6.1fs] %s: %s took %.3fs\n", t, name, s->step, t - s->start);
+        free(s->name);
+        free(s->step);
+        *s = rp->steps[--rp->n_steps];
+        return;
+    }
+}
+
+/* -v: `name` starts `step` at t (a step it cannot remember is simply not timed). */
+static void open_step(struct reporter *rp, const char *name, const char *step, double t)
+{
+    struct open_step *v = realloc(rp->steps, (rp->n_steps + 1) * sizeof(*v));
+    if (!v)
+        return;
+    rp->steps = v;
+    struct open_step s = {strdup(name), strdup(step), t};
+    if (!s.name || !s.step) {
+        free(s.name);
+        free(s.step);
+        return;
+    }
+    rp->steps[rp->n_steps++] = s;
 }
 
 static void report(void *ctx, const struct kvz_exec_event *ev)
@@ -258,6 +302,11 @@ static void report(void *ctx, const struct kvz_exec_event *ev)
     struct kvz_cli *cli = rp->cli;
     double t = since(&rp->t0);
     kvz_pull_progress_clear(rp->ui);
+    if (cli->verbosity > 0 && ev->what != KVZ_EXEC_PULL)
+        close_step(rp, ev->name, t);
+    /* -q: errors only; the summary follows the run */
+    if (cli->verbosity < 0 && ev->what != KVZ_EXEC_FAILED)
+        return;
     switch (ev->what) {
     case KVZ_EXEC_PULL:
         printf("[%6.1fs] template %s: pulling %s\n", t, ev->name, ev->msg ? ev->msg : "");
@@ -266,8 +315,9 @@ static void report(void *ctx, const struct kvz_exec_event *ev)
         printf("[%6.1fs] %s (%s): %s\n", t, ev->name, kind, ev->msg);
         break;
     case KVZ_EXEC_PROGRESS:
-        if (cli->verbosity >= 0)
-            printf("[%6.1fs] %s: %s\n", t, ev->name, ev->msg);
+        printf("[%6.1fs] %s: %s\n", t, ev->name, ev->msg);
+        if (cli->verbosity > 0)
+            open_step(rp, ev->name, ev->msg, t);
         break;
     case KVZ_EXEC_DONE:
         printf("[%6.1fs] %s (%s): %s%s done%s\n", t, ev->name, kind,
@@ -331,18 +381,25 @@ done:
         char *s = json_dumps(j, 0);
         if (s)
             printf("%s\n", s);
+        cli->json_printed = s != NULL;
         free(s);
         json_decref(j);
     } else if (ret == 0) {
-        printf("\n%s complete: %zu %s done in %.1fs.\n", what, res.done,
-               res.done == 1 ? "change" : "changes", since(&rp.t0));
+        printf("%s%s complete: %zu %s done in %.1fs.\n", cli->verbosity < 0 ? "" : "\n", what,
+               res.done, res.done == 1 ? "change" : "changes", since(&rp.t0));
     } else {
-        printf("\n%s finished with errors: %zu done, %zu failed.\n", what, res.done, res.failed);
+        printf("%s%s finished with errors: %zu done, %zu failed.\n", cli->verbosity < 0 ? "" : "\n",
+               what, res.done, res.failed);
     }
     if (ret < 0)
         kvz_out_kvz_error(cli, err);
     kvz_error_free(err);
     json_decref(rp.results);
+    for (size_t i = 0; i < rp.n_steps; i++) {
+        free(rp.steps[i].name);
+        free(rp.steps[i].step);
+    }
+    free(rp.steps);
     kvz_store_free(store);
     kvz_pull_progress_free(rp.ui);
     return ret;

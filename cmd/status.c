@@ -5,6 +5,7 @@
 #include "cmd/stack.h"
 #include "cmd/status_networks.h"
 #include "cmd/status_storage.h"
+#include "cmd/status_table.h"
 #include "cmd/status_templates.h"
 #include "parser/units.h"
 
@@ -34,11 +35,6 @@ static void drift_str(struct kvz_buf *b, const struct kvz_change *c, bool planne
         kvz_buf_printf(b, "%s: %s", kvz_action_str(c->action), c->reason ? c->reason : "");
 }
 
-static json_t *sn(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
 int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv)
 {
     struct kvz_opts o;
@@ -46,61 +42,40 @@ int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char 
     int rc = KVZ_EXIT_ERROR;
     json_t *rows = NULL;
 
-    if (kvz_opts_parse(&o, cli, c, argc, argv) < 0 || kvz_stack_open(cli, &r, &o, 0) < 0)
+    if (kvz_opts_parse(&o, cli, c, argc, argv) < 0)
+        goto cleanup;
+    if (o.all) {
+        rc = kvz_status_all(cli, &o);
+        goto cleanup;
+    }
+    if (kvz_stack_open(cli, &r, &o, 0) < 0)
         goto cleanup;
     bool json = o.json;
     /* a plan that cannot be made (an unmanaged same-named domain...) still leaves a status */
     bool planned = kvz_stack_plan(cli, &r, NULL, 0, false) == 0;
     rows = json_array();
-    if (!json)
-        printf("%-20s %-9s %-8s %8s %5s  %-19s %-30s %s\n", "NAME", "KIND", "STATE", "MEMORY",
-               "CPUS", "APPLIED", "DRIFT", "SOURCE");
+    struct kvz_status_table table = {0};
     for (int k = 0; k < KVZ_N_KINDS; k++) {
         const struct kvz_observed *seen = &r.hs.observed[k];
         for (size_t i = 0; r.hs.ops[k] && i < seen->n; i++) {
             const struct kvz_observed_resource *h = &seen->v[i];
             if (!h->managed || !h->stack || strcmp(h->stack, r.m->stack))
                 continue;
-            struct kvz_buf drift = KVZ_BUF_INIT, mem = KVZ_BUF_INIT, cpus = KVZ_BUF_INIT;
+            struct kvz_buf drift = KVZ_BUF_INIT;
             drift_str(&drift, change_of(r.plan, h->kind, h->name), planned);
-            bool net = h->kind == KVZ_KIND_NETWORK;
-            if (net) {
-                kvz_buf_puts(&mem, "-");
-                kvz_buf_puts(&cpus, "-");
-            } else {
-                kvz_size_human(&mem, h->memory);
-                kvz_cpus_human(&cpus, h->cpus_milli);
-            }
-            const char *state =
-                net ? (h->running ? "active" : "inactive") : (h->running ? "running" : "stopped");
             if (json) {
-                json_array_append_new(
-                    rows, json_pack("{s:s, s:s, s:s, s:I, s:f, s:I, s:s, s:o, s:o, s:o, s:b}",
-                                    "kind", kvz_kind_str(h->kind), "name", h->name, "state", state,
-                                    "memory", (json_int_t)h->memory, "cpus", h->cpus_milli / 1000.0,
-                                    "disk", (json_int_t)h->disk, "drift", kvz_buf_cstr(&drift),
-                                    "applied_at", sn(h->applied_at), "source", sn(h->source),
-                                    "kvz_version", sn(h->kvz_version), "protect", h->protect));
-                /* what a running vm's guest really has beside its target (balloon) */
-                if (h->memory_actual)
-                    json_object_set_new(json_array_get(rows, json_array_size(rows) - 1),
-                                        "memory_actual",
-                                        json_integer((json_int_t)h->memory_actual));
-                if (net)
-                    kvz_status_network_json(json_array_get(rows, json_array_size(rows) - 1), h, &r);
-                else
-                    kvz_status_template_json(json_array_get(rows, json_array_size(rows) - 1), h,
-                                             &r);
-                kvz_status_storage_json(json_array_get(rows, json_array_size(rows) - 1), h);
+                json_t *row = kvz_status_json(h, kvz_buf_cstr(&drift));
+                if (row && h->kind == KVZ_KIND_NETWORK)
+                    kvz_status_network_json(row, h, &r);
+                else if (row)
+                    kvz_status_template_json(row, h, &r);
+                if (row)
+                    kvz_status_storage_json(row, h);
+                json_array_append_new(rows, row);
             } else {
-                printf("%-20s %-9s %-8s %8s %5s  %-19.19s %-30s %s\n", h->name,
-                       kvz_kind_str(h->kind), state, kvz_buf_cstr(&mem), kvz_buf_cstr(&cpus),
-                       h->applied_at ? h->applied_at : "-", kvz_buf_cstr(&drift),
-                       h->source ? h->source : "-");
+                kvz_status_table_add_observed(&table, h, kvz_buf_cstr(&drift));
             }
             kvz_buf_release(&drift);
-            kvz_buf_release(&mem);
-            kvz_buf_release(&cpus);
         }
     }
     /* resources of the manifests that do not exist yet */
@@ -113,9 +88,12 @@ int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char 
                                                   kvz_kind_str(ch->kind), "name", ch->name, "state",
                                                   "absent", "drift", "create: not on the host"));
         else
-            printf("%-20s %-9s %-8s %8s %5s  %-19s %-30s %s\n", ch->name, kvz_kind_str(ch->kind),
-                   "absent", "-", "-", "-", "create: not on the host", "-");
+            kvz_status_table_add(&table, NULL, ch->name, kvz_kind_str(ch->kind), "absent", NULL,
+                                 NULL, NULL, "create: not on the host", NULL);
     }
+    if (!json && kvz_status_table_print(&table) < 0)
+        kvz_out_error(cli, "status: out of memory");
+    kvz_status_table_release(&table);
     if (!json) {
         kvz_status_networks_print(&r);
         kvz_status_templates_print(&r);

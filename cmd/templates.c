@@ -278,7 +278,7 @@ cleanup:
 int cmd_templates(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **argv)
 {
     struct kvz_opts o;
-    struct kvz_diags diags = KVZ_DIAGS_INIT;
+    struct kvz_stack_run r = KVZ_STACK_RUN_INIT;
     struct kvz_manifest *m = NULL;
     int rc = KVZ_EXIT_ERROR;
 
@@ -297,17 +297,19 @@ int cmd_templates(struct kvz_cli *cli, const struct kvz_command *c, int argc, ch
         kvz_out_error(cli, "unexpected argument '%s'; only 'search' takes words", o.args.v[1]);
         goto cleanup;
     }
-    /* Warnings (an insecure template, among others) show on every use. */
-    int loaded = kvz_manifest_load(&m, o.files.v, o.files.n, &diags);
-    kvz_out_diags(cli, &diags);
-    if (loaded < 0)
+    /* Warnings (an insecure template, among others) show on every use; git sources too. */
+    r.offline = o.offline;
+    r.require_signed = o.require_signed;
+    if (kvz_stack_load(cli, &r, o.files.v, o.files.n) < 0)
         goto cleanup;
+    m = r.m;
     if (search) {
         rc = kvz_templates_search(cli, m, o.args.v + 1, o.args.n - 1, o.json);
         goto cleanup;
     }
     /* catalog entries and kvz.lock resolved first: every action sees what apply would use */
-    if (kvz_cli_resolve_templates(cli, m, o.lock_readonly, false) < 0)
+    if (kvz_cli_resolve_templates(cli, m, r.n_trees ? r.trees[0] : NULL, o.lock_readonly, false) <
+        0)
         goto cleanup;
     if (!strcmp(action, "pull"))
         rc = do_pull(cli, m);
@@ -316,8 +318,7 @@ int cmd_templates(struct kvz_cli *cli, const struct kvz_command *c, int argc, ch
     else
         rc = do_prune(cli, m);
 cleanup:
-    kvz_manifest_free(m);
-    kvz_diags_release(&diags);
+    kvz_stack_release(&r);
     kvz_opts_release(&o);
     return rc;
 }

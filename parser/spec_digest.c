@@ -123,11 +123,13 @@ int kvz_spec_digest(char out[KVZ_SHA256_HEX], const struct kvz_resource *r, stru
     return digest_json(out, j, err);
 }
 
-static int url_identity(char **out, const struct kvz_template *t, struct kvz_error **err)
+/* "url:" and the sha256 of a url and a SUMS url: a template declared without a checksum. */
+static int url_identity_of(char **out, const char *url, const char *checksums,
+                           struct kvz_error **err)
 {
     char hex[KVZ_SHA256_HEX];
-    json_t *j = json_pack("{s:o, s:o}", "url", str_or_null(t->url), "checksums_url",
-                          str_or_null(t->checksums_url));
+    json_t *j =
+        json_pack("{s:o, s:o}", "url", str_or_null(url), "checksums_url", str_or_null(checksums));
     if (digest_json(hex, j, err) < 0)
         return -1;
     size_t n = sizeof(hex) + 4;
@@ -136,6 +138,11 @@ static int url_identity(char **out, const struct kvz_template *t, struct kvz_err
         return kvz_error_set(err, "template identity: out of memory");
     snprintf(*out, n, "url:%s", hex);
     return 0;
+}
+
+static int url_identity(char **out, const struct kvz_template *t, struct kvz_error **err)
+{
+    return url_identity_of(out, t->url, t->checksums_url, err);
 }
 
 int kvz_template_identity(char **out, const struct kvz_template *t, struct kvz_error **err)
@@ -162,34 +169,59 @@ static const char *hex_of(const char *digest, const char *algo)
     return (size_t)(colon - digest) == n && !strncmp(digest, algo, n) ? colon + 1 : NULL;
 }
 
-bool kvz_template_digest_matches(const char *recorded, const char *recorded_source,
-                                 const struct kvz_template *t, const char *now)
+/* Whether `recorded_source` is t's source as declared before kvz.lock pinned its SUMS file:
+ * a guest made from this very url and SUMS url before `kvz lock`. */
+static bool pinned_from(const char *recorded_source, const struct kvz_template *t)
+{
+    char *id = NULL;
+    if (!recorded_source || !t->locked || t->catalog || !t->locked_checksums ||
+        url_identity_of(&id, t->url, t->locked_checksums, NULL) < 0)
+        return false;
+    bool same = !strcmp(recorded_source, id);
+    free(id);
+    return same;
+}
+
+enum kvz_template_match kvz_template_compare(const char *recorded, const char *recorded_source,
+                                             const struct kvz_template *t, const char *now)
 {
     if (!recorded || !*recorded || !t)
-        return true;
+        return KVZ_TEMPLATE_SAME;
     if (!strncmp(recorded, "url:", 4)) {
         /* kvz 0.1, a template without a checksum: same source, same template */
         char *id = NULL;
         if (url_identity(&id, t, NULL) < 0)
-            return true;
+            return KVZ_TEMPLATE_SAME;
         bool same = !strcmp(recorded, id);
         free(id);
-        return same;
+        return same ? KVZ_TEMPLATE_SAME : KVZ_TEMPLATE_CHANGED;
     }
     const char *rec512 = hex_of(recorded, "sha512");
     if (rec512 && strchr(recorded, ':'))
         /* kvz 0.1 with a declared sha512: only that can be compared with it */
-        return t->algo != KVZ_DIGEST_SHA512 || !t->digest || !strcasecmp(rec512, t->digest);
+        return t->algo != KVZ_DIGEST_SHA512 || !t->digest || !strcasecmp(rec512, t->digest)
+                   ? KVZ_TEMPLATE_SAME
+                   : KVZ_TEMPLATE_CHANGED;
     const char *rec = hex_of(recorded, "sha256");
     const char *cur = now ? hex_of(now, "sha256") : t->algo == KVZ_DIGEST_SHA256 ? t->digest : NULL;
     if (rec && cur)
-        return !strcasecmp(rec, cur);
+        return !strcasecmp(rec, cur) ? KVZ_TEMPLATE_SAME : KVZ_TEMPLATE_CHANGED;
     if (!recorded_source)
-        return true; /* nothing to compare with */
+        return KVZ_TEMPLATE_SAME; /* nothing to compare with */
+    if (pinned_from(recorded_source, t))
+        /* kvz lock pinned the SUMS file this guest was made from, in another algorithm than
+         * the content digest the guest records: the same source, no evidence of other bytes */
+        return KVZ_TEMPLATE_PIN_UNKNOWN;
     char *id = NULL;
     if (kvz_template_identity(&id, t, NULL) < 0)
-        return true;
+        return KVZ_TEMPLATE_SAME;
     bool same = !strcmp(recorded_source, id);
     free(id);
-    return same;
+    return same ? KVZ_TEMPLATE_SAME : KVZ_TEMPLATE_CHANGED;
+}
+
+bool kvz_template_digest_matches(const char *recorded, const char *recorded_source,
+                                 const struct kvz_template *t, const char *now)
+{
+    return kvz_template_compare(recorded, recorded_source, t, now) != KVZ_TEMPLATE_CHANGED;
 }

@@ -49,6 +49,21 @@ int kvz_template_identity(char **out, const struct kvz_template *t, struct kvz_e
 bool kvz_template_digest_matches(const char *recorded, const char *recorded_source,
                                  const struct kvz_template *t, const char *now);
 
+/*
+ * kvz_template_digest_matches, telling one match apart: KVZ_TEMPLATE_PIN_UNKNOWN when `t` is a
+ * SUMS template pinned by kvz.lock in another algorithm (sha512) than the guest's content digest,
+ * the guest was made from the same url and SUMS url before the lock, and the pinned bytes are
+ * not in the cache to resolve `now`. No evidence of other bytes: not a change (a replace would
+ * lose the guest's data), but unverified until the pinned template is pulled.
+ */
+enum kvz_template_match {
+    KVZ_TEMPLATE_SAME,
+    KVZ_TEMPLATE_CHANGED,
+    KVZ_TEMPLATE_PIN_UNKNOWN,
+};
+enum kvz_template_match kvz_template_compare(const char *recorded, const char *recorded_source,
+                                             const struct kvz_template *t, const char *now);
+
 /* sha256 of `len` bytes as lowercase hex. */
 void kvz_sha256_hex(char out[KVZ_SHA256_HEX], const void *data, size_t len);
 

@@ -314,8 +314,15 @@ static void plan_existing(struct diff *d, const struct kvz_resource *w,
     /* what makes the guest be made anew; the other deltas are shown with it all the same */
     char declared[80];
     const char *now = template_now(declared, d->in, w->tmpl);
-    bool template_changed =
-        !kvz_template_digest_matches(h->template_digest, h->template_source, w->tmpl, now);
+    enum kvz_template_match tm =
+        kvz_template_compare(h->template_digest, h->template_source, w->tmpl, now);
+    bool template_changed = tm == KVZ_TEMPLATE_CHANGED;
+    if (tm == KVZ_TEMPLATE_PIN_UNKNOWN)
+        add_warning(
+            d,
+            "%s '%s': kvz.lock pins template '%s' to %s:%.12s, whose bytes are not in the cache to compare with the guest's %.19s; run 'kvz templates pull' so the plan can tell whether it changed",
+            kind, w->name, w->tmpl->name, kvz_digest_algo_str(w->tmpl->algo), w->tmpl->digest,
+            h->template_digest);
     const char *replace = !h->storage_ok || h->problem ? (h->problem ? h->problem
                                                           : vm       ? "disk missing"
                                                                      : "rootfs missing")

@@ -171,6 +171,18 @@ struct kvz_media {
     const struct kvz_image *drivers; /* vm drivers ISO (virtio-win), or NULL */
 };
 
+/* What `kvz import` read from a domain kvz adopts (or would, with dry_run). */
+struct kvz_adoption {
+    int id; /* domain id, -1 when not running: it stays the same */
+    bool running;
+    bool already;  /* it carries this stack's metadata already: nothing was recorded */
+    char *storage; /* its rootfs directory or disk image (container), its disk (vm) */
+    char *mac;     /* NULL without an interface */
+    uint64_t memory;
+    uint32_t cpus_milli;
+};
+void kvz_adoption_release(struct kvz_adoption *a);
+
 struct kvz_provider_ops {
     const char *kind; /* "container", "vm", "network" */
 
@@ -229,6 +241,13 @@ struct kvz_provider_ops {
      * when nothing, else the caller frees it. `have` is NULL before a create. */
     int (*caveat)(char **out, struct kvz_host *h, const struct kvz_resource *want,
                   const struct kvz_observed_resource *have, struct kvz_error **err);
+
+    /* optional: adopts the existing domain want->name that kvz did not make (kvz import),
+     * without restarting it: reads what kvz needs from it into *out, checks kvz can take its
+     * storage over, and records kvz's metadata on it (not with dry_run). -1 with the reason for
+     * a domain of another stack or kind, or storage kvz cannot manage; nothing changed then. */
+    int (*adopt)(struct kvz_adoption *out, struct kvz_host *h, const struct kvz_resource *want,
+                 bool dry_run, struct kvz_error **err);
 };
 
 extern const struct kvz_provider_ops kvz_container_ops, kvz_vm_ops, kvz_network_ops;

@@ -4,6 +4,8 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "parser/template_url.h"
+#include "store/fetch.h"
+#include "store/store.h"
 #include "store/verify.h"
 
 #include <curl/curl.h>
@@ -416,7 +418,20 @@ int kvz_store_lookup(struct kvz_image *out, struct kvz_store *s, const struct kv
                      struct kvz_error **err)
 {
     char id[KVZ_HEX256], hex[KVZ_HEX256];
+    char *path = NULL;
     int r;
+    /* A local file without a checksum is what it holds now (kvz_store_resolve reads it too):
+     * the entry its old bytes made under the same URL is another template's. */
+    int local = !t->digest && !t->checksums_url ? kvz_fetch_local_path(&path, t->url, err) : 0;
+    free(path);
+    if (local < 0)
+        return -1;
+    if (local) {
+        char now[72];
+        if (kvz_store_resolve(now, s, t, err) < 0)
+            return -1;
+        return kvz_cache_object(out, s, now + strlen("sha256:"), err);
+    }
     if (kvz_cache_identity(id, t, err) < 0)
         return -1;
     if (kvz_cache_index(hex, s, id) == 1 && (r = kvz_cache_object(out, s, hex, err)) != 0)

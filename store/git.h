@@ -15,6 +15,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* The largest kvz.lock read from a commit. */
+#define KVZ_GIT_LOCK_MAX (16u << 20)
+
 /* kvz_git_checkout's return when the commit's signature is refused (--require-signed). */
 #define KVZ_GIT_SIGNATURE_REFUSED (-2)
 
@@ -38,6 +41,7 @@ struct kvz_git_tree {
     char *path; /* in the repository, "" for the root */
     struct kvz_git_file *files;
     size_t n_files;
+    struct kvz_git_file *lock; /* kvz.lock beside the first manifest in the commit, or NULL */
     char *note;   /* something to tell the user (history rewritten, offline), or NULL */
     char *signer; /* who signed the commit, when --require-signed verified it, or NULL */
 };
@@ -46,7 +50,8 @@ struct kvz_git_tree {
  * Brings the mirror of src's repository up to date (unless o->offline or o->pin is already in
  * it), resolves src's ref (or takes o->pin), checks the signature when o->require_signed, and
  * reads the manifest files at src->path of that commit: the file, or the folder's *.yaml and
- * *.yml. A failed first fetch leaves no mirror; a failed later one leaves the mirror as it
+ * *.yml, and kvz.lock beside them (in that folder, or beside that file) when the commit has
+ * one. A failed first fetch leaves no mirror; a failed later one leaves the mirror as it
  * was. Returns 0 and *out (free with kvz_git_tree_free), KVZ_GIT_SIGNATURE_REFUSED or -1 with
  * a one-line message.
  */

@@ -245,8 +245,11 @@ static bool manifest_name(const char *n)
     return (l > 5 && !strcmp(n + l - 5, ".yaml")) || (l > 4 && !strcmp(n + l - 4, ".yml"));
 }
 
-static int add_blob(struct kvz_git_tree *t, git_repository *repo, const git_oid *id,
-                    const char *path, struct kvz_error **err)
+/* Reads blob `id` (at `path` in the commit) into *f; `max` bytes at most, `hint` says what to do
+ * when it is larger. */
+static int read_blob(struct kvz_git_file *f, const struct kvz_git_tree *t, git_repository *repo,
+                     const git_oid *id, const char *path, size_t max, const char *hint,
+                     struct kvz_error **err)
 {
     git_blob *blob = NULL;
     if (git_blob_lookup(&blob, repo, id) < 0)
@@ -255,18 +258,11 @@ static int add_blob(struct kvz_git_tree *t, git_repository *repo, const git_oid 
             "'%s' in commit %s of '%s' cannot be read (%s); the mirror is corrupt: remove it and run again",
             path, t->commit, t->url, git_msg());
     size_t len = (size_t)git_blob_rawsize(blob);
-    if (len > KVZ_MANIFEST_MAX_FILE_SIZE) {
+    if (len > max) {
         git_blob_free(blob);
-        return kvz_error_set(
-            err,
-            "'%s' in commit %s of '%s' is larger than %u MiB; split it into several files in one folder",
-            path, t->commit, t->url, KVZ_MANIFEST_MAX_FILE_SIZE >> 20);
+        return kvz_error_set(err, "'%s' in commit %s of '%s' is larger than %zu MiB; %s", path,
+                             t->commit, t->url, max >> 20, hint);
     }
-    struct kvz_git_file *v = realloc(t->files, (t->n_files + 1) * sizeof(*v));
-    if (!v)
-        goto oom;
-    t->files = v;
-    struct kvz_git_file *f = &v[t->n_files];
     struct kvz_buf name = KVZ_BUF_INIT;
     kvz_buf_printf(&name, "%s@%s:%s", t->url, t->commit, path);
     f->name = kvz_buf_detach(&name);
@@ -275,16 +271,64 @@ static int add_blob(struct kvz_git_tree *t, git_repository *repo, const git_oid 
     if (!f->name || !f->data) {
         free(f->name);
         free(f->data);
-        goto oom;
+        f->name = f->data = NULL;
+        git_blob_free(blob);
+        return kvz_error_set(err, "git: out of memory");
     }
     memcpy(f->data, git_blob_rawcontent(blob), len);
     f->data[len] = '\0';
-    t->n_files++;
     git_blob_free(blob);
     return 0;
-oom:
-    git_blob_free(blob);
-    return kvz_error_set(err, "git: out of memory");
+}
+
+static int add_blob(struct kvz_git_tree *t, git_repository *repo, const git_oid *id,
+                    const char *path, struct kvz_error **err)
+{
+    struct kvz_git_file *v = realloc(t->files, (t->n_files + 1) * sizeof(*v));
+    if (!v)
+        return kvz_error_set(err, "git: out of memory");
+    t->files = v;
+    if (read_blob(&v[t->n_files], t, repo, id, path, KVZ_MANIFEST_MAX_FILE_SIZE,
+                  "split it into several files in one folder", err) < 0)
+        return -1;
+    t->n_files++;
+    return 0;
+}
+
+/* kvz.lock beside the first manifest: in the folder t->path names, or beside the file it names;
+ * t->lock stays NULL when the commit has none there. */
+static int read_lock(struct kvz_git_tree *t, git_repository *repo, const git_tree *root,
+                     bool path_is_file, struct kvz_error **err)
+{
+    struct kvz_buf p = KVZ_BUF_INIT;
+    git_tree_entry *e = NULL;
+    size_t dl = strlen(t->path);
+    int ret = 0;
+    if (path_is_file) {
+        const char *slash = strrchr(t->path, '/');
+        dl = slash ? (size_t)(slash - t->path) : 0;
+    }
+    kvz_buf_printf(&p, "%.*s%skvz.lock", (int)dl, t->path, dl ? "/" : "");
+    if (p.oom) {
+        ret = kvz_error_set(err, "git: out of memory");
+    } else if (git_tree_entry_bypath(&e, root, kvz_buf_cstr(&p)) == 0) {
+        git_filemode_t mode = git_tree_entry_filemode(e);
+        if (mode != GIT_FILEMODE_BLOB && mode != GIT_FILEMODE_BLOB_EXECUTABLE)
+            ret = kvz_error_set(
+                err,
+                "'%s' in commit %s of '%s' is not a file; commit the kvz.lock that 'kvz lock' writes there",
+                kvz_buf_cstr(&p), t->commit, t->url);
+        else if (!(t->lock = calloc(1, sizeof(*t->lock))))
+            ret = kvz_error_set(err, "git: out of memory");
+        else if ((ret = read_blob(t->lock, t, repo, git_tree_entry_id(e), kvz_buf_cstr(&p),
+                                  KVZ_GIT_LOCK_MAX, "write it again with 'kvz lock'", err)) < 0) {
+            free(t->lock);
+            t->lock = NULL;
+        }
+    }
+    git_tree_entry_free(e);
+    kvz_buf_release(&p);
+    return ret;
 }
 
 /* The manifest files at t->path of commit `id`. */
@@ -311,7 +355,9 @@ static int read_tree(struct kvz_git_tree *t, git_repository *repo, const git_oid
         }
         git_filemode_t mode = git_tree_entry_filemode(e);
         if (mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE) {
-            ret = add_blob(t, repo, git_tree_entry_id(e), t->path, err);
+            ret = add_blob(t, repo, git_tree_entry_id(e), t->path, err) < 0
+                      ? -1
+                      : read_lock(t, repo, root, true, err);
             goto cleanup;
         }
         if (mode != GIT_FILEMODE_TREE) {
@@ -352,7 +398,7 @@ static int read_tree(struct kvz_git_tree *t, git_repository *repo, const git_oid
             *t->path ? t->path : "/", t->commit, t->url);
         goto cleanup;
     }
-    ret = 0;
+    ret = read_lock(t, repo, root, false, err);
 cleanup:
     git_tree_entry_free(e);
     git_tree_free(sub);
@@ -523,6 +569,11 @@ void kvz_git_tree_free(struct kvz_git_tree *t)
         free(t->files[i].data);
     }
     free(t->files);
+    if (t->lock) {
+        free(t->lock->name);
+        free(t->lock->data);
+        free(t->lock);
+    }
     free(t->url);
     free(t->ref);
     free(t->path);

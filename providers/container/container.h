@@ -295,4 +295,11 @@ int kvz_ct_stop_many(struct kvz_host *h, const char *const *names, const unsigne
 int kvz_ct_set_power(struct kvz_host *h, const char *name, bool on, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
+/* ---- adopt.c: kvz import ---- */
+
+struct kvz_adoption;
+/* The provider's adopt (providers/provider.h). */
+int kvz_ct_adopt(struct kvz_adoption *out, struct kvz_host *h, const struct kvz_resource *want,
+                 bool dry_run, struct kvz_error **err) __attribute__((warn_unused_result));
+
 #endif

@@ -82,10 +82,13 @@ cleanup:
     return ret;
 }
 
-/* Defines (or redefines) the domain of `want` on storage at rootfs/img (in `dir`). */
+/* Defines (or redefines) the domain of `want` on storage at rootfs/img (in `dir`).
+ * keep_uuid, keep_mac: a redefinition keeps the domain's own (an imported container has no
+ * stack-derived ones); NULL: derived from stack and name. */
 static int define_domain(virDomainPtr *out, struct kvz_host *h, const struct kvz_resource *want,
                          const char *template_digest, const char *dir, const char *rootfs,
-                         const char *img, struct kvz_error **err)
+                         const char *img, const char *keep_uuid, const char *keep_mac,
+                         struct kvz_error **err)
 {
     struct ct_meta cm;
     char uuid[37], mac[18];
@@ -101,8 +104,8 @@ static int define_domain(virDomainPtr *out, struct kvz_host *h, const struct kvz
     virNodeInfo node;
     struct kvz_ct_def def = {
         .name = want->name,
-        .uuid = uuid,
-        .mac = mac,
+        .uuid = keep_uuid ? keep_uuid : uuid,
+        .mac = keep_mac ? keep_mac : mac,
         .memory = want->memory,
         .max_memory = virNodeGetInfo(h->conn, &node) == 0 ? (uint64_t)node.memory * 1024 : 0,
         .cpus_milli = want->cpus_milli,
@@ -113,6 +116,7 @@ static int define_domain(virDomainPtr *out, struct kvz_host *h, const struct kvz
     };
     if (kvz_ct_xml_build(&xml, &def, err) < 0)
         goto cleanup;
+    kvz_host_log(h, want->name, "defining domain");
     if (!(*out = virDomainDefineXML(h->conn, xml))) {
         kvz_error_set(err, "define container '%s': %s", want->name, kvz_virt_msg());
         goto cleanup;
@@ -179,7 +183,7 @@ int kvz_ct_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
         kvz_ct_storage_make(&rootfs, &img, h, want, src, dir, have_domain, in_use, overlay, err) <
             0)
         goto cleanup;
-    if (define_domain(&dom, h, want, digest, dir, rootfs, img, err) < 0 ||
+    if (define_domain(&dom, h, want, digest, dir, rootfs, img, NULL, NULL, err) < 0 ||
         kvz_ct_storage_mark(dir, want->disk != 0, KVZ_CT_STORAGE_DEFINED, err) < 0 ||
         converge_power(h, dom, want, err) < 0)
         goto cleanup;
@@ -217,6 +221,7 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
 {
     const struct kvz_resource *want = chg->want;
     char *dir = NULL, *rootfs = NULL, *img = NULL, *xml = NULL;
+    struct kvz_observed_resource tmp = {0};
     virDomainPtr dom = NULL;
     int ret = -1;
 
@@ -237,19 +242,22 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
         kvz_error_set(err, "read container '%s': %s", want->name, kvz_virt_msg());
         goto cleanup;
     }
-    struct kvz_observed_resource tmp = {0};
-    int parsed = kvz_ct_xml_parse(&tmp, &rootfs, &img, xml, err);
-    kvz_observed_resource_release(&tmp);
-    if (parsed < 0)
+    if (kvz_ct_xml_parse(&tmp, &rootfs, &img, xml, err) < 0)
         goto cleanup;
 
     /* Live first: these never need a restart on LXC. A stopped container gets them with the
      * redefinition below. */
     bool redefine = has_field(chg, "network") || !running;
-    if (running && has_field(chg, "memory") && kvz_ct_set_memory(dom, want->memory, err) < 0)
-        goto cleanup;
-    if (running && has_field(chg, "cpus") && kvz_ct_set_cpus(dom, want->cpus_milli, err) < 0)
-        goto cleanup;
+    if (running && has_field(chg, "memory")) {
+        kvz_host_log(h, want->name, "setting memory live");
+        if (kvz_ct_set_memory(dom, want->memory, err) < 0)
+            goto cleanup;
+    }
+    if (running && has_field(chg, "cpus")) {
+        kvz_host_log(h, want->name, "setting cpus live");
+        if (kvz_ct_set_cpus(dom, want->cpus_milli, err) < 0)
+            goto cleanup;
+    }
     if (has_field(chg, "disk")) {
         if (!img) {
             kvz_error_set(err, "container '%s' has no disk image to grow", want->name);
@@ -301,9 +309,14 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
         free(work);
         if (injected < 0)
             goto cleanup;
+        char uuid[VIR_UUID_STRING_BUFLEN];
+        if (virDomainGetUUIDString(dom, uuid) < 0) {
+            kvz_error_set(err, "read container '%s': %s", want->name, kvz_virt_msg());
+            goto cleanup;
+        }
         virDomainFree(dom);
         dom = NULL;
-        if (define_domain(&dom, h, want, made_from, dir, rootfs, img, err) < 0)
+        if (define_domain(&dom, h, want, made_from, dir, rootfs, img, uuid, tmp.mac, err) < 0)
             goto cleanup;
     }
     if (refresh_metadata(h, dom, want, made_from, dir, running, err) < 0)
@@ -318,6 +331,7 @@ cleanup:
     if (dom)
         virDomainFree(dom);
     free(dir);
+    kvz_observed_resource_release(&tmp);
     free(rootfs);
     free(img);
     free(xml);
@@ -378,6 +392,8 @@ static int container_remove(struct kvz_host *h, const char *name, struct kvz_err
         goto cleanup;
     if (kvz_ct_storage_remove(h, name, dir, err) < 0 || kvz_ct_storage_sweep(dir, err) < 0)
         goto cleanup;
+    if (dom)
+        kvz_host_log(h, name, "undefining domain");
     if (dom && virDomainUndefine(dom) < 0) {
         kvz_error_set(err, "undefine '%s': %s", name, kvz_virt_msg());
         goto cleanup;
@@ -436,4 +452,5 @@ const struct kvz_provider_ops kvz_container_ops = {
     .record = container_record,
     .stop_many = kvz_ct_stop_many,
     .field_is_live = container_field_is_live,
+    .adopt = kvz_ct_adopt,
 };

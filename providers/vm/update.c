@@ -406,6 +406,7 @@ static int update_restart(struct kvz_host *h, virDomainPtr dom, const struct kvz
     const struct kvz_resource *want = chg->want;
     const char *tdigest = chg->have ? chg->have->template_digest : NULL;
     char *xml = NULL, *cdrom = NULL, *drivers = NULL, *cdrom_now = NULL, *drivers_now = NULL;
+    char *target_now = NULL, *disk_now = NULL;
     int rc = -1;
     bool was_running = virDomainIsActive(dom) == 1;
 
@@ -439,7 +440,14 @@ static int update_restart(struct kvz_host *h, virDomainPtr dom, const struct kvz
         goto cleanup;
     if (kvz_vm_seed_refresh(h, want, err) < 0)
         goto cleanup;
-    struct kvz_vm_media paths = {cdrom, drivers};
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    if (virDomainGetUUIDString(dom, uuid) < 0) {
+        kvz_vm_fail(err, dom, "read");
+        goto cleanup;
+    }
+    if (disk_target(&target_now, &disk_now, dom, err) < 0)
+        goto cleanup;
+    struct kvz_vm_media paths = {cdrom, drivers, disk_now, uuid, chg->have ? chg->have->mac : NULL};
     if (kvz_vm_definition(&xml, h, want, &paths, tdigest, err) < 0)
         goto cleanup;
     virDomainPtr redefined = virDomainDefineXML(h->conn, xml);
@@ -462,6 +470,8 @@ cleanup:
     free(xml);
     free(cdrom);
     free(drivers);
+    free(target_now);
+    free(disk_now);
     return rc;
 }
 

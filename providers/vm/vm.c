@@ -155,8 +155,8 @@ int kvz_vm_definition(char **out, struct kvz_host *h, const struct kvz_resource 
     kvz_identity_uuid(uuid, h->stack, want->name);
     struct kvz_vm_domain_spec s = {
         .name = want->name,
-        .uuid = uuid,
-        .mac = mac,
+        .uuid = media && media->uuid ? media->uuid : uuid,
+        .mac = media && media->mac ? media->mac : mac,
         .kvm = caps.kvm,
         .os = want->os,
         .firmware = want->firmware,
@@ -164,7 +164,7 @@ int kvz_vm_definition(char **out, struct kvz_host *h, const struct kvz_resource 
         .max_memory = want->max_memory > want->memory ? want->max_memory : want->memory,
         .cpus = want->cpus_milli / 1000 ? want->cpus_milli / 1000 : 1,
         .max_cpus = want->max_cpus,
-        .disk_path = disk,
+        .disk_path = media && media->disk_path ? media->disk_path : disk,
         .seed_path = win ? NULL : seed,
         .cdrom_path = media ? media->cdrom : NULL,
         .cdrom_drive = want->cdrom != NULL,
@@ -290,6 +290,7 @@ int kvz_vm_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
         snprintf(made_from, sizeof(made_from), "sha256:%.64s", image_digest);
     if (kvz_vm_definition(&xml, h, want, media, made_from[0] ? made_from : NULL, err) < 0)
         goto cleanup;
+    kvz_host_log(h, want->name, "defining domain");
     dom = virDomainDefineXML(h->conn, xml);
     if (!dom) {
         kvz_error_set(err, "define vm '%s': %s", want->name, kvz_virt_msg());
@@ -343,7 +344,8 @@ static int vm_create(struct kvz_host *h, const struct kvz_resource *want,
     const char *hex = !img                       ? NULL
                       : strchr(img->digest, ':') ? strchr(img->digest, ':') + 1
                                                  : img->digest;
-    struct kvz_vm_media paths = {iso ? iso->path : NULL, drv ? drv->path : NULL};
+    struct kvz_vm_media paths = {.cdrom = iso ? iso->path : NULL,
+                                 .drivers = drv ? drv->path : NULL};
     return kvz_vm_create_from(h, want, img ? img->path : NULL, hex, &paths, err);
 }
 
@@ -465,4 +467,5 @@ const struct kvz_provider_ops kvz_vm_ops = {
     .host_warning = vm_host_warning,
     .caveat = vm_caveat,
     .prune = kvz_vm_storage_prune,
+    .adopt = kvz_vm_adopt,
 };

@@ -261,6 +261,9 @@ int kvz_vm_stop(struct kvz_host *h, struct _virDomain *dom, unsigned timeout_s,
 struct kvz_vm_media {
     const char *cdrom;   /* the install medium */
     const char *drivers; /* the drivers ISO */
+    /* a redefinition keeps the domain's own disk, UUID and MAC (an imported vm's are not in
+     * kvz's pool, nor derived from its stack); NULL: kvz's */
+    const char *disk_path, *uuid, *mac;
 };
 
 /*
@@ -314,5 +317,12 @@ int kvz_vm_stop_timeout(void);
 int kvz_vm_create_from(struct kvz_host *h, const struct kvz_resource *want, const char *image_path,
                        const char *image_digest, const struct kvz_vm_media *media,
                        struct kvz_error **err) __attribute__((warn_unused_result));
+
+/* ---- adopt.c: kvz import ---- */
+
+struct kvz_adoption;
+/* The provider's adopt (providers/provider.h). */
+int kvz_vm_adopt(struct kvz_adoption *out, struct kvz_host *h, const struct kvz_resource *want,
+                 bool dry_run, struct kvz_error **err) __attribute__((warn_unused_result));
 
 #endif

@@ -59,3 +59,13 @@ finish() {
   if ((fails)); then echo "$0: $fails failed"; exit 1; fi
   echo "$0: ok"
 }
+# ct_memory_limit URI NAME: the memory limit (bytes) the kernel enforces on the running
+# container NAME, read from its init's cgroup (v1 memory controller, or v2's memory.max)
+ct_memory_limit() {
+  local id pid cg
+  id=$(virsh -q -c "$1" domid "$2" 2>/dev/null | head -1)
+  pid=$(cut -d' ' -f1 "/proc/$id/task/$id/children" 2>/dev/null) || return 1
+  cg=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' "/proc/$pid/cgroup")
+  if [[ -n $cg ]]; then cat "/sys/fs/cgroup/memory$cg/memory.limit_in_bytes"; else
+    cat "/sys/fs/cgroup$(awk -F: '$1 == 0 {print $3}' "/proc/$pid/cgroup")/memory.max"; fi
+}

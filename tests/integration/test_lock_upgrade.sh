@@ -4,6 +4,7 @@
 # need not boot), locked and applied; a newer entry of each published; plan keeps them; lock
 # --upgrade prints old -> new and names both guests; status shows the version each was made
 # from and that a newer one is locked; a saved plan replaces both with exactly the locked ones.
+# Then a SUMS template locked after its guest was made and the cache cleared: no replace.
 # Every domain is named kvzt13-<pid>-*, in its own stack and state dir; all removed at exit.
 set -uo pipefail
 kvz=${KVZ_BINARY:?}
@@ -133,4 +134,44 @@ check "the vm was made from the 96M image" sh -c "qemu-img info -U --backing-cha
 run 0 "$kvz" status "${m[@]}" && has "1.1-1" && has "20240301_05:24" && lacks "newer:" && ok "status: up to date" || bad "status: up to date"
 run 0 "$kvz" plan "${m[@]}" --detailed-exitcode --lockfile readonly && ok "nothing left to do" || bad "nothing left to do"
 run 0 "$kvz" destroy "${m[@]}" --auto-approve && ok "destroyed" || bad "destroyed"
+
+# A SUMS template locked after its guest was made, the cache cleared in between: the lock's
+# sha512 cannot be resolved to the guest's content digest, and that is no change (the guest
+# keeps its data); after a pull the content decides, and other bytes under the pin replace it.
+sct=$p-sums sstate=$work/sstate
+mkdir -p "$www/sums" "$work/s"
+cp "$work/tpl/busybox-rootfs.tar.gz" "$www/sums/bb.tar.gz"
+(cd "$www/sums" && sha512sum bb.tar.gz >SHA512SUMS)
+cat >"$work/s/kvz.yaml" <<YAML
+kvz: 1
+stack: $p-sums
+templates:
+  bb:
+    url: http://127.0.0.1:$port/sums/bb.tar.gz
+    checksums: http://127.0.0.1:$port/sums/SHA512SUMS
+containers:
+  $sct:
+    template: bb
+    memory: 32MiB
+    network: none
+YAML
+s=(--state-dir "$sstate")
+sm=(-f "$work/s/kvz.yaml")
+run 0 "$kvz" "${s[@]}" apply "${sm[@]}" --auto-approve && ok "SUMS: applied without a lock" || bad "SUMS: applied without a lock"
+rm -rf "$sstate/cache"
+run 0 "$kvz" "${s[@]}" lock "${sm[@]}" && has "bb: locked sha512:" && ok "SUMS: locked after the cache was cleared" || bad "SUMS: locked after the cache was cleared"
+run 0 "$kvz" "${s[@]}" plan "${sm[@]}" --detailed-exitcode && lacks "replace" &&
+  has "container '$sct': kvz.lock pins template 'bb' to sha512:" && has "run 'kvz templates pull'" &&
+  ok "SUMS: the lock replaces nothing, and says the pin is not compared yet" || bad "SUMS: the lock replaces nothing, and says the pin is not compared yet"
+run 0 "$kvz" "${s[@]}" templates pull "${sm[@]}" && run 0 "$kvz" "${s[@]}" plan "${sm[@]}" --detailed-exitcode &&
+  lacks "not in the cache" && ok "SUMS: pulled, the same content: no change" || bad "SUMS: pulled, the same content: no change"
+cp "$www/images/system/busybox-standard_1.1-1_amd64.tar.gz" "$www/sums/bb.tar.gz"
+(cd "$www/sums" && sha512sum bb.tar.gz >SHA512SUMS)
+run 0 "$kvz" "${s[@]}" lock --upgrade "${sm[@]}" && run 0 "$kvz" "${s[@]}" templates pull "${sm[@]}" &&
+  run 2 "$kvz" "${s[@]}" plan "${sm[@]}" --detailed-exitcode && has "template changed" &&
+  ok "SUMS: other bytes under the upgraded pin replace the guest" || bad "SUMS: other bytes under the upgraded pin replace the guest"
+run 0 "$kvz" "${s[@]}" apply "${sm[@]}" --auto-approve --lockfile readonly &&
+  check "SUMS: the guest was made from the new bytes" test "$(cat "$sstate/containers/$p-sums/$sct/rootfs/etc/kvz-version" 2>/dev/null)" = two ||
+  bad "SUMS: applied the upgrade"
+run 0 "$kvz" "${s[@]}" destroy "${sm[@]}" --auto-approve && ok "SUMS: destroyed" || bad "SUMS: destroyed"
 finish

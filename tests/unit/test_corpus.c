@@ -238,7 +238,8 @@ static void test_validate_cli(void **state)
     const char *g = kvz_buf_cstr(&good);
 
     char *dflt[] = {"kvz", "validate", NULL};
-    expect_run(kvz_buf_cstr(&quick), dflt, 0, "kvz.yaml: valid (1 container, 1 vm, 2 templates)\n");
+    expect_run(kvz_buf_cstr(&quick), dflt, 0,
+               "kvz.yaml: valid (1 network, 1 container, 1 vm, 2 templates)\n");
     char *quiet[] = {"kvz", "-q", "validate", "-f", "full.yaml", NULL};
     expect_run(g, quiet, 0, "");
     char *quiet_after[] = {"kvz", "validate", "-f", "minimal.yaml", "-q", NULL};

@@ -253,11 +253,59 @@ static void test_spec_digest(void **state)
     free(id);
 }
 
+/* A guest made from a SUMS template before kvz.lock pinned it: compared by content, and a
+ * sha512 pin that cannot be resolved to a content digest is no change (issue 13). */
+static void test_template_locked_sums(void **state)
+{
+    (void)state;
+    const char *sha512 = "c2c24a69ce613133d18747c66ae1eba1"; /* shortened */
+    const char *content = "sha256:dff5441059ea36a26bc0b27b312c7b2b0750b9ee0710fc383404f60cb5dc9049";
+    char digest[130], *source = NULL, *other = NULL;
+    struct kvz_template t = {
+        .name = "bb", .url = "http://h/bb.tar.gz", .checksums_url = "http://h/SHA512SUMS"};
+    assert_int_equal(kvz_template_identity(&source, &t, NULL), 0); /* as applied before the lock */
+    t.url = "http://h/moved.tar.gz";
+    assert_int_equal(kvz_template_identity(&other, &t, NULL), 0);
+    t.url = "http://h/bb.tar.gz";
+
+    /* what apply_lock makes of it (planner/templates_resolve.c) */
+    snprintf(digest, sizeof(digest), "%s", sha512);
+    t.locked_checksums = t.checksums_url;
+    t.checksums_url = NULL;
+    t.locked = true;
+    t.algo = KVZ_DIGEST_SHA512;
+    t.digest = digest;
+    assert_int_equal(kvz_template_compare(content, source, &t, NULL), KVZ_TEMPLATE_PIN_UNKNOWN);
+    assert_true(kvz_template_digest_matches(content, source, &t, NULL));
+    /* the cache resolves the pin: the content decides, both ways */
+    assert_int_equal(kvz_template_compare(content, source, &t, content), KVZ_TEMPLATE_SAME);
+    assert_int_equal(kvz_template_compare(content, source, &t, "sha256:ab12"),
+                     KVZ_TEMPLATE_CHANGED);
+    /* made from another url: a changed source */
+    assert_int_equal(kvz_template_compare(content, other, &t, NULL), KVZ_TEMPLATE_CHANGED);
+    /* made from the locked template itself: its pin is its source, an upgraded pin a change */
+    char *pinned = NULL;
+    assert_int_equal(kvz_template_identity(&pinned, &t, NULL), 0);
+    assert_int_equal(kvz_template_compare(content, pinned, &t, NULL), KVZ_TEMPLATE_SAME);
+    digest[0] = digest[0] == 'c' ? 'd' : 'c';
+    assert_int_equal(kvz_template_compare(content, pinned, &t, NULL), KVZ_TEMPLATE_CHANGED);
+    /* a sha256 pin is the content digest itself */
+    snprintf(digest, sizeof(digest), "%s", content + 7);
+    t.algo = KVZ_DIGEST_SHA256;
+    assert_int_equal(kvz_template_compare(content, source, &t, NULL), KVZ_TEMPLATE_SAME);
+    digest[0] = digest[0] == 'd' ? 'e' : 'd';
+    assert_int_equal(kvz_template_compare(content, source, &t, NULL), KVZ_TEMPLATE_CHANGED);
+    free(source);
+    free(other);
+    free(pinned);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_example),
         cmocka_unit_test(test_noop),
+        cmocka_unit_test(test_template_locked_sums),
         cmocka_unit_test(test_drift),
         cmocka_unit_test(test_unmanaged),
         cmocka_unit_test(test_other_stack),
