@@ -6,6 +6,7 @@
 #include "cmd/stack.h"
 #include "cmd/status_hosts.h"
 #include "cmd/status_networks.h"
+#include "cmd/status_storage.h"
 #include "cmd/status_table.h"
 #include "cmd/status_templates.h"
 #include "parser/units.h"
@@ -80,6 +81,8 @@ int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char 
                     kvz_status_network_json(row, h, &r);
                 else if (row)
                     kvz_status_template_json(row, h, &r);
+                if (row)
+                    kvz_status_storage_json(row, h);
                 json_array_append_new(rows, row);
             } else {
                 kvz_status_table_add_observed(&table, h, kvz_buf_cstr(&drift));
@@ -106,6 +109,7 @@ int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char 
     if (!json) {
         kvz_status_networks_print(&r);
         kvz_status_templates_print(&r);
+        kvz_status_storage_print(&r, cli->state_dir);
     }
     if (json) {
         json_t *j = json_pack("{s:i, s:s, s:O}", "format_version", 1, "stack", r.m->stack,

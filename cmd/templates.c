@@ -105,16 +105,42 @@ cleanup:
     return rc;
 }
 
+/* How many guests on the hosts were made from the content `digest`; -1 when unknown. */
+static long guests_using(const struct kvz_hosts *hs, bool seen, const char *digest)
+{
+    long n = 0;
+    if (!seen)
+        return -1;
+    for (int k = 0; k < KVZ_N_KINDS; k++)
+        for (size_t i = 0; i < hs->observed[k].n; i++)
+            n += hs->observed[k].v[i].managed && hs->observed[k].v[i].template_digest &&
+                 !strcmp(hs->observed[k].v[i].template_digest, digest);
+    return n;
+}
+
 static int do_list(struct kvz_cli *cli, const struct kvz_manifest *m)
 {
     struct kvz_store *s = NULL;
     struct kvz_error *err = NULL;
+    struct kvz_hosts hs;
     int rc = KVZ_EXIT_ERROR;
+    memset(&hs, 0, sizeof(hs));
     if (kvz_store_open(&s, cli->state_dir, NULL, &err) < 0) {
         kvz_out_kvz_error(cli, err);
         goto cleanup;
     }
-    printf("%-24s %-7s %10s  %-24s %s\n", "NAME", "KIND", "SIZE", "DIGEST", "CACHED");
+    /* the guests that use each template, from the hosts' domains; a list without a reachable
+     * libvirtd still lists the cache (GUESTS "?") */
+    struct kvz_hosts_config cfg = {
+        .m = m,
+        .uri = {cli->containers_uri, cli->vms_uri},
+        .state_dir = cli->state_dir,
+        .all_kinds = true,
+    };
+    struct kvz_error *herr = NULL;
+    bool seen = kvz_hosts_open(&hs, &cfg, &herr) == 0 && kvz_hosts_observe(&hs, &herr) == 0;
+    kvz_error_free(herr);
+    printf("%-24s %-7s %10s  %-24s %6s %s\n", "NAME", "KIND", "SIZE", "DIGEST", "GUESTS", "CACHED");
     for (size_t i = 0; i < m->n_templates; i++) {
         const struct kvz_template *t = &m->templates[i];
         struct kvz_image img = {0};
@@ -138,11 +164,16 @@ static int do_list(struct kvz_cli *cli, const struct kvz_manifest *m)
         } else {
             snprintf(dg, sizeof(dg), "(insecure)");
         }
-        printf("%-24s %-7s %10s  %-24s %s\n", t->name, kind, size, dg, r ? "yes" : "no");
+        long guests = r ? guests_using(&hs, seen, img.digest) : 0;
+        char gs[24] = "?";
+        if (guests >= 0)
+            snprintf(gs, sizeof(gs), "%ld", guests);
+        printf("%-24s %-7s %10s  %-24s %6s %s\n", t->name, kind, size, dg, gs, r ? "yes" : "no");
         kvz_image_release(&img);
     }
     rc = KVZ_EXIT_OK;
 cleanup:
+    kvz_hosts_close(&hs);
     kvz_store_free(s);
     kvz_error_free(err);
     return rc;
@@ -184,16 +215,21 @@ static int used_by_guests(struct kvz_cli *cli, const struct kvz_manifest *m, str
     }
     size_t cap = 0;
     for (int k = 0; k < KVZ_N_KINDS; k++)
-        cap += hs->observed[k].n;
+        cap += 2 * hs->observed[k].n;
     if (!(*out = calloc(cap + 1, sizeof(**out)))) {
         kvz_out_error(cli, "out of memory");
         return -1;
     }
     *n = 0;
     for (int k = 0; k < KVZ_N_KINDS; k++)
-        for (size_t i = 0; i < hs->observed[k].n; i++)
-            if (hs->observed[k].v[i].managed && hs->observed[k].v[i].template_digest)
-                (*out)[(*n)++] = hs->observed[k].v[i].template_digest;
+        for (size_t i = 0; i < hs->observed[k].n; i++) {
+            const struct kvz_observed_resource *r = &hs->observed[k].v[i];
+            if (r->managed && r->template_digest)
+                (*out)[(*n)++] = r->template_digest;
+            /* and the tree a container's overlay mounts: the domain's own word for it */
+            if (r->layer_lower)
+                (*out)[(*n)++] = r->layer_lower;
+        }
     return 0;
 }
 

@@ -3,6 +3,7 @@
  * problem and what to do.
  */
 #include "providers/doctor.h"
+#include "providers/layers.h"
 
 #include "base/buf.h"
 #include "base/fs.h"
@@ -401,6 +402,27 @@ static void check_networking(struct doctor *d, const struct needs *n, const char
         check_forwarding(d, true);
 }
 
+/* How containers without disk: keep their rootfs here (providers/layers.h). */
+static void check_layers(struct doctor *d, const char *uri, const char *state_dir, bool needed)
+{
+    enum kvz_layers l;
+    const char *why = NULL, *hook;
+    struct kvz_error *e = NULL;
+    if (kvz_layers_choose(&l, &why, uri, state_dir, &e) < 0) {
+        report(d, ST_FAIL, needed, "layers", "%s", kvz_error_msg(e));
+        kvz_error_free(e);
+    } else if (l == KVZ_LAYERS_OVERLAY) {
+        bool have = kvz_layers_hook_installed(&hook);
+        report(
+            d, ST_OK, false, "layers",
+            "overlay: containers share their template's tree, each with its own layer; libvirt hook '%s' %s",
+            hook, have ? "installed" : "installed by the first apply (which reloads libvirtd)");
+    } else {
+        report(d, ST_WARN, false, "layers", "%s: each container gets a private tree (%s)",
+               kvz_layers_str(l), why);
+    }
+}
+
 static void silent(void *ctx, virErrorPtr e)
 {
 }
@@ -428,6 +450,7 @@ int kvz_doctor_run(struct kvz_checks *out, const struct kvz_doctor_input *in,
         check_kvm_device(&d); /* a local device: says nothing of a remote host */
     check_cgroups(&d, needs.containers);
     check_state_dir(&d, in->state_dir);
+    check_layers(&d, lxc_uri, in->state_dir, needs.containers);
     check_ovmf(&d, needs.uefi || !m, needs.secure_boot);
     check_swtpm(&d, qemu, qemu_uri, needs.tpm);
     check_networking(&d, &needs, qemu_uri, !m);

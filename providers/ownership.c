@@ -63,7 +63,10 @@ static int to_xml(char **out, const struct kvz_ownership *o, bool with_ns, struc
         add_child(root, ns, EL_STATEDIR, o->state_dir) < 0 ||
         add_child(root, ns, EL_TSOURCE, o->template_source) < 0 ||
         add_child(root, ns, EL_STOP, o->stop_timeout) < 0 ||
-        add_child(root, ns, EL_TVERSION, o->template_version) < 0)
+        add_child(root, ns, EL_TVERSION, o->template_version) < 0 ||
+        add_child(root, ns, KVZ_OWN_LAYER_LOWER, o->layer_lower) < 0 ||
+        add_child(root, ns, KVZ_OWN_LAYER_UPPER, o->layer_upper) < 0 ||
+        add_child(root, ns, KVZ_OWN_LAYER_WORK, o->layer_work) < 0)
         goto oom;
 
     /* The element alone, without the <?xml?> declaration: it goes inside <metadata>. */
@@ -152,20 +155,23 @@ int kvz_ownership_from_domain_node(struct kvz_ownership **out, struct _xmlNode *
         if (c->type != XML_ELEMENT_NODE || (c->ns && !is_kvz_ns(c)))
             continue;
         const char *n = (const char *)c->name;
-        char **dst = strcmp(n, EL_STACK) == 0      ? &o->stack
-                     : strcmp(n, EL_KIND) == 0     ? &kind
-                     : strcmp(n, EL_SPEC) == 0     ? &o->spec_digest
-                     : strcmp(n, EL_TEMPLATE) == 0 ? &o->template_digest
-                     : strcmp(n, EL_CONFIG) == 0   ? &o->config_digest
-                     : strcmp(n, EL_APPLIED) == 0  ? &o->applied_at
-                     : strcmp(n, EL_VERSION) == 0  ? &o->kvz_version
-                     : strcmp(n, EL_SOURCE) == 0   ? &o->source
-                     : strcmp(n, EL_PROTECT) == 0  ? &protect
-                     : strcmp(n, EL_STATEDIR) == 0 ? &o->state_dir
-                     : strcmp(n, EL_TSOURCE) == 0  ? &o->template_source
-                     : strcmp(n, EL_STOP) == 0     ? &o->stop_timeout
-                     : strcmp(n, EL_TVERSION) == 0 ? &o->template_version
-                                                   : NULL;
+        char **dst = strcmp(n, EL_STACK) == 0              ? &o->stack
+                     : strcmp(n, EL_KIND) == 0             ? &kind
+                     : strcmp(n, EL_SPEC) == 0             ? &o->spec_digest
+                     : strcmp(n, EL_TEMPLATE) == 0         ? &o->template_digest
+                     : strcmp(n, EL_CONFIG) == 0           ? &o->config_digest
+                     : strcmp(n, EL_APPLIED) == 0          ? &o->applied_at
+                     : strcmp(n, EL_VERSION) == 0          ? &o->kvz_version
+                     : strcmp(n, EL_SOURCE) == 0           ? &o->source
+                     : strcmp(n, EL_PROTECT) == 0          ? &protect
+                     : strcmp(n, EL_STATEDIR) == 0         ? &o->state_dir
+                     : strcmp(n, EL_TSOURCE) == 0          ? &o->template_source
+                     : strcmp(n, EL_STOP) == 0             ? &o->stop_timeout
+                     : strcmp(n, EL_TVERSION) == 0         ? &o->template_version
+                     : strcmp(n, KVZ_OWN_LAYER_LOWER) == 0 ? &o->layer_lower
+                     : strcmp(n, KVZ_OWN_LAYER_UPPER) == 0 ? &o->layer_upper
+                     : strcmp(n, KVZ_OWN_LAYER_WORK) == 0  ? &o->layer_work
+                                                           : NULL;
         if (dst && read_child(dst, c) < 0)
             goto oom;
     }
@@ -216,6 +222,9 @@ void kvz_ownership_free(struct kvz_ownership *o)
     free(o->template_source);
     free(o->stop_timeout);
     free(o->template_version);
+    free(o->layer_lower);
+    free(o->layer_upper);
+    free(o->layer_work);
     free(o);
 }
 

@@ -30,7 +30,15 @@ struct kvz_ownership {
     char *stop_timeout;    /* seconds a graceful stop may take (decimal), or NULL: default */
     /* the catalog entry's version it was made from, or NULL */
     char *template_version;
+    /* a container on shared layers (docs/containers.md): the template's read-only tree and its
+     * own writable layer; the libvirt hook mounts them on the domain's filesystem source */
+    char *layer_lower, *layer_upper, *layer_work;
 };
+
+/* The elements of the layers, read by the libvirt hook (kvz-lxc-hook) too. */
+#define KVZ_OWN_LAYER_LOWER "layer-lower"
+#define KVZ_OWN_LAYER_UPPER "layer-upper"
+#define KVZ_OWN_LAYER_WORK  "layer-work"
 
 /* The <kvz:resource xmlns:kvz=...> element as a string, escaped by libxml2; caller frees *out. */
 int kvz_ownership_to_xml(char **out, const struct kvz_ownership *o, struct kvz_error **err)

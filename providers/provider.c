@@ -25,6 +25,8 @@ void kvz_observed_resource_release(struct kvz_observed_resource *r)
     free(r->mac);
     free(r->hostname);
     free(r->problem);
+    free(r->layer_lower);
+    free(r->own_path);
     free(r->cdrom);
     free(r->drivers);
     free(r->unattend);

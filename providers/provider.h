@@ -89,6 +89,13 @@ struct kvz_observed_resource {
     bool storage_ok;        /* rootfs / disk image present and complete */
     bool seed_missing;      /* vm: its cloud-init seed is gone (rebuilt from the manifest, live) */
     char *problem;          /* drift that has no field: "rootfs missing", or NULL */
+    /* container: how its files are kept ("overlay": the template's tree shared read-only plus
+     * its own layer; "copy": a private tree; "disk": an ext4 image; static strings, NULL when
+     * unknown), the template tree its overlay uses, and where its own files are (the overlay's
+     * upper dir, the private tree or the image: status adds up their disk use) */
+    const char *storage_kind;
+    char *layer_lower;
+    char *own_path;
     /* networks: the settings of the running network (of the definition when it is not active),
      * its DHCP host entries as netspec.leases, and the leases its DHCP server handed out (for
      * status only: they change by themselves, so plans never compare them) */

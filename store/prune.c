@@ -181,8 +181,19 @@ int kvz_store_prune(uint64_t *out_freed, size_t *out_removed, size_t *out_busy, 
 {
     struct prune_ctx c = {0};
     int ret = -1;
+    size_t rl = strlen(s->root);
     for (size_t i = 0; i < n_used; i++) {
         const char *hex = used[i] && !strncmp(used[i], "sha256:", 7) ? used[i] + 7 : NULL;
+        /* a path into an object (the tree a container's overlay mounts): that object */
+        if (used[i] && !strncmp(used[i], s->root, rl) && !strncmp(used[i] + rl, "/objects/", 9)) {
+            char obj[KVZ_HEX256];
+            snprintf(obj, sizeof(obj), "%.64s", used[i] + rl + 9);
+            if (strlen(obj) == 64 && keep_add(&c.objects, obj) < 0) {
+                kvz_error_set(err, "out of memory");
+                goto cleanup;
+            }
+            continue;
+        }
         if (hex && strlen(hex) == 64 && keep_add(&c.objects, hex) < 0) {
             kvz_error_set(err, "out of memory");
             goto cleanup;

@@ -150,7 +150,8 @@ int kvz_store_lookup(struct kvz_image *out, struct kvz_store *s, const struct kv
 /*
  * Removes every cache object, index entry and partial download that none of the n templates
  * `keep` refers to and whose content digest ("sha256:HEX") is not among the n_used `used` (what
- * the hosts' guests were made from). An object that a running pull or apply holds (struct
+ * the hosts' guests were made from; an entry may also be a path into an object, the tree a
+ * container's overlay mounts). An object that a running pull or apply holds (struct
  * kvz_image's hold) is left alone too and counted in *out_busy. Sets *out_freed to the bytes
  * freed on disk and *out_removed to the objects removed. Returns 0 or -1.
  */

@@ -8,6 +8,7 @@
  *   observe.c    every domain's definition, state and enforced limits
  *   power.c      start, and graceful stop for every kind of init
  *   xml.c        domain XML written and read with libxml2
+ *   layers.c     shared layers: the host's choice, the libvirt hook, the container's own layer
  *   rootfs.c     private rootfs copy, architecture check, injected files
  *   disk.c       the ext4 image of `disk:` (mkfs.ext4 -d, debugfs, resize)
  *   tune.c       memory and CPU limits through libvirt's cgroup parameters
@@ -15,7 +16,11 @@
  * The planner never includes this header.
  *
  * Files of one container live under <state_dir>/containers/<stack>/<name>/:
- *   rootfs/       the private rootfs copy (no `disk:`), renamed into place when complete
+ *   rootfs/       the private rootfs copy (no `disk:`), renamed into place when complete; for
+ *                 a container on shared layers, the empty dir the hook mounts the overlay on
+ *   upper/ work/  a container on shared layers: its own writable layer (renamed into place
+ *                 when complete) and overlayfs's work dir; the lower layer is the template's
+ *                 tree in the store, named in storage.json and in the domain's metadata
  *   disk.img      the ext4 image (with `disk:`), renamed into place when complete
  *   storage.json  written last: the storage is complete (and whether a domain was defined on it)
  *   anything else unfinished work a killed create left; the next create deletes it
@@ -34,6 +39,8 @@
 
 #define KVZ_CT_ROOTFS_DIR       "rootfs"
 #define KVZ_CT_DISK_IMG         "disk.img"
+#define KVZ_CT_UPPER_DIR        "upper"
+#define KVZ_CT_WORK_DIR         "work"
 #define KVZ_CT_CPU_PERIOD       100000 /* µs; cpus 1.5 = quota 150000 per this period */
 #define KVZ_CT_STOP_TIMEOUT_S   30     /* a graceful stop, unless the container says stop_timeout */
 #define KVZ_CT_INITCTL_GRACE_MS 5000   /* initctl unknown (remote host): then SIGTERM */
@@ -103,10 +110,12 @@ int kvz_ct_storage_mark(const char *dir, bool disk, enum kvz_ct_storage state,
  * there (then the injected files are refreshed, unless `in_use`). Storage marked defined while
  * no domain exists (`have_domain` false) belonged to a guest deleted outside kvz: it is set
  * aside as <dir>.orphan-TIME and made afresh. *rootfs / *img: the one in use (caller frees).
+ * `overlay`: new storage without `disk:` is the container's own layer over `src` (the hook's
+ * mount point is *rootfs); complete storage is kept whatever it is.
  */
 int kvz_ct_storage_make(char **rootfs, char **img, struct kvz_host *h,
                         const struct kvz_resource *want, const char *src, const char *dir,
-                        bool have_domain, bool in_use, struct kvz_error **err)
+                        bool have_domain, bool in_use, bool overlay, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
 /* The path the domain gets for the image of container `name`: a short symlink, because libvirt
@@ -121,6 +130,23 @@ int kvz_ct_storage_remove(struct kvz_host *h, const char *name, const char *dir,
 
 /* Deletes the <dir>.trash-* trees killed removes left. */
 int kvz_ct_storage_sweep(const char *dir, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/* The layers of the container in `dir`: *lower the template's tree, *upper and *work its own
+ * dirs (caller frees each); all NULL when its storage is not an overlay. */
+int kvz_ct_storage_layers(char **lower, char **upper, char **work, const char *dir,
+                          struct kvz_error **err) __attribute__((warn_unused_result));
+
+/* --- layers.c --- */
+
+/* Installs kvz-lxc-hook as libvirt's LXC hook unless the current one is there, and reloads the
+ * local libvirtd so it runs it. Once per process; `name` is the container it is done for. */
+int kvz_ct_hook_install(struct kvz_host *h, const char *name, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/* Makes the container's own layer's root (the existing dir `upper`) and the dirs the injected
+ * files go into with the owner and mode they have in the template's tree `lower`. */
+int kvz_ct_upper_prepare(const char *upper, const char *lower, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
 /* --- rootfs.c --- */

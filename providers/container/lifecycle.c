@@ -3,8 +3,10 @@
 
 #include "base/buf.h"
 #include "base/fs.h"
+#include "providers/container/lxc_hook.h"
 #include "providers/domain.h"
 #include "providers/volume.h"
+#include "providers/layers.h"
 #include "store/store.h"
 
 #include <dirent.h>
@@ -30,15 +32,43 @@ int kvz_ct_dir(char **out, const struct kvz_host *h, const char *name, struct kv
     return 0;
 }
 
+/* kvz's metadata for `want`, with the layers of its storage in `dir` (what the hook mounts). */
+struct ct_meta {
+    struct kvz_domain_meta m;
+    char *lower, *upper, *work;
+};
+
+static int ct_meta_init(struct ct_meta *cm, struct kvz_host *h, const struct kvz_resource *want,
+                        const char *template_digest, const char *dir, struct kvz_error **err)
+{
+    memset(cm, 0, sizeof(*cm));
+    if (kvz_domain_meta_init(&cm->m, h, KVZ_KIND_CONTAINER, want, template_digest, err) < 0 ||
+        kvz_ct_storage_layers(&cm->lower, &cm->upper, &cm->work, dir, err) < 0)
+        return -1;
+    cm->m.o.layer_lower = cm->lower;
+    cm->m.o.layer_upper = cm->upper;
+    cm->m.o.layer_work = cm->work;
+    return 0;
+}
+
+static void ct_meta_release(struct ct_meta *cm)
+{
+    kvz_domain_meta_release(&cm->m);
+    free(cm->lower);
+    free(cm->upper);
+    free(cm->work);
+}
+
 /* Rewrites kvz's metadata after an update, live and in the definition. */
 static int refresh_metadata(struct kvz_host *h, virDomainPtr dom, const struct kvz_resource *want,
-                            const char *template_digest, bool running, struct kvz_error **err)
+                            const char *template_digest, const char *dir, bool running,
+                            struct kvz_error **err)
 {
-    struct kvz_domain_meta m;
+    struct ct_meta cm;
     char *xml = NULL;
     int ret = -1;
-    if (kvz_domain_meta_init(&m, h, KVZ_KIND_CONTAINER, want, template_digest, err) < 0 ||
-        kvz_ownership_to_metadata_xml(&xml, &m.o, err) < 0)
+    if (ct_meta_init(&cm, h, want, template_digest, dir, err) < 0 ||
+        kvz_ownership_to_metadata_xml(&xml, &cm.m.o, err) < 0)
         goto cleanup;
     unsigned int flags = VIR_DOMAIN_AFFECT_CONFIG | (running ? VIR_DOMAIN_AFFECT_LIVE : 0);
     if (virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, xml, KVZ_XMLNS_PREFIX, KVZ_XMLNS,
@@ -48,26 +78,27 @@ static int refresh_metadata(struct kvz_host *h, virDomainPtr dom, const struct k
     }
     ret = 0;
 cleanup:
-    kvz_domain_meta_release(&m);
+    ct_meta_release(&cm);
     free(xml);
     return ret;
 }
 
-/* Defines (or redefines) the domain of `want` on storage at rootfs/img. */
-/* keep_uuid, keep_mac: a redefinition keeps the domain's own (an imported container has no
+/* Defines (or redefines) the domain of `want` on storage at rootfs/img (in `dir`).
+ * keep_uuid, keep_mac: a redefinition keeps the domain's own (an imported container has no
  * stack-derived ones); NULL: derived from stack and name. */
 static int define_domain(virDomainPtr *out, struct kvz_host *h, const struct kvz_resource *want,
-                         const char *template_digest, const char *rootfs, const char *img,
-                         const char *keep_uuid, const char *keep_mac, struct kvz_error **err)
+                         const char *template_digest, const char *dir, const char *rootfs,
+                         const char *img, const char *keep_uuid, const char *keep_mac,
+                         struct kvz_error **err)
 {
-    struct kvz_domain_meta m;
+    struct ct_meta cm;
     char uuid[37], mac[18];
     char *meta = NULL, *xml = NULL;
     int ret = -1;
 
     *out = NULL;
-    if (kvz_domain_meta_init(&m, h, KVZ_KIND_CONTAINER, want, template_digest, err) < 0 ||
-        kvz_ownership_to_xml(&meta, &m.o, err) < 0)
+    if (ct_meta_init(&cm, h, want, template_digest, dir, err) < 0 ||
+        kvz_ownership_to_xml(&meta, &cm.m.o, err) < 0)
         goto cleanup;
     kvz_identity_uuid(uuid, h->stack, want->name);
     kvz_identity_mac(mac, h->stack, want->name);
@@ -93,7 +124,7 @@ static int define_domain(virDomainPtr *out, struct kvz_host *h, const struct kvz
     }
     ret = 0;
 cleanup:
-    kvz_domain_meta_release(&m);
+    ct_meta_release(&cm);
     free(meta);
     free(xml);
     return ret;
@@ -103,7 +134,7 @@ int kvz_ct_define(virDomainPtr *out, struct kvz_host *h, const struct kvz_resour
                   const char *template_digest, const char *rootfs, const char *img,
                   struct kvz_error **err)
 {
-    return define_domain(out, h, want, template_digest, rootfs, img, NULL, NULL, err);
+    return define_domain(out, h, want, template_digest, NULL, rootfs, img, NULL, NULL, err);
 }
 
 int kvz_ct_converge_power(struct kvz_host *h, virDomainPtr dom, const struct kvz_resource *want,
@@ -143,10 +174,23 @@ int kvz_ct_create_from(struct kvz_host *h, const struct kvz_resource *want, cons
         virDomainFree(dom);
         dom = NULL;
     }
+    /* Without disk:, the template's tree is shared when the host can (providers/layers.h) */
+    bool overlay = false;
+    if (!want->disk) {
+        enum kvz_layers layers;
+        const char *why;
+        if (kvz_layers_choose(&layers, &why, h->uri, h->state_dir, err) < 0)
+            goto cleanup;
+        overlay = layers == KVZ_LAYERS_OVERLAY && src && kvz_lxc_hook_path_ok(src) &&
+                  kvz_lxc_hook_path_ok(dir);
+        if (overlay && kvz_ct_hook_install(h, want->name, err) < 0)
+            goto cleanup;
+    }
     if (kvz_mkdir_p(dir, 0700, err) < 0 ||
-        kvz_ct_storage_make(&rootfs, &img, h, want, src, dir, have_domain, in_use, err) < 0)
+        kvz_ct_storage_make(&rootfs, &img, h, want, src, dir, have_domain, in_use, overlay, err) <
+            0)
         goto cleanup;
-    if (define_domain(&dom, h, want, digest, rootfs, img, NULL, NULL, err) < 0 ||
+    if (define_domain(&dom, h, want, digest, dir, rootfs, img, NULL, NULL, err) < 0 ||
         kvz_ct_storage_mark(dir, want->disk != 0, KVZ_CT_STORAGE_DEFINED, err) < 0 ||
         kvz_ct_converge_power(h, dom, want, err) < 0)
         goto cleanup;
@@ -268,8 +312,17 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
         if (kvz_ct_stop(h, dom, want->stop_timeout, err) < 0)
             goto cleanup;
         running = false;
-        if (inject &&
-            (img ? kvz_disk_inject(img, want, err) : kvz_rootfs_inject(rootfs, want, err)) < 0)
+        /* a container on shared layers gets them in its own layer (the hook unmounted it) */
+        char *lower = NULL, *upper = NULL, *work = NULL;
+        int injected = !inject ? 0
+                       : img   ? kvz_disk_inject(img, want, err)
+                       : kvz_ct_storage_layers(&lower, &upper, &work, dir, err) < 0
+                           ? -1
+                           : kvz_rootfs_inject(upper ? upper : rootfs, want, err);
+        free(lower);
+        free(upper);
+        free(work);
+        if (injected < 0)
             goto cleanup;
         char uuid[VIR_UUID_STRING_BUFLEN];
         if (virDomainGetUUIDString(dom, uuid) < 0) {
@@ -278,10 +331,10 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
         }
         virDomainFree(dom);
         dom = NULL;
-        if (define_domain(&dom, h, want, made_from, rootfs, img, uuid, tmp.mac, err) < 0)
+        if (define_domain(&dom, h, want, made_from, dir, rootfs, img, uuid, tmp.mac, err) < 0)
             goto cleanup;
     }
-    if (refresh_metadata(h, dom, want, made_from, running, err) < 0)
+    if (refresh_metadata(h, dom, want, made_from, dir, running, err) < 0)
         goto cleanup;
     /* Restarted or not, the final power state is what want->state says. */
     if (kvz_ct_converge_power(h, dom, want, err) < 0)
@@ -377,13 +430,20 @@ static int container_record(struct kvz_host *h, const struct kvz_change *chg,
                             struct kvz_error **err)
 {
     virDomainPtr dom = NULL;
-    if (kvz_domain_lookup(&dom, NULL, h, KVZ_KIND_CONTAINER, chg->name, err) < 0)
+    char *dir = NULL;
+    if (kvz_ct_dir(&dir, h, chg->name, err) < 0 ||
+        kvz_domain_lookup(&dom, NULL, h, KVZ_KIND_CONTAINER, chg->name, err) < 0) {
+        free(dir);
         return -1;
-    if (!dom)
+    }
+    if (!dom) {
+        free(dir);
         return kvz_error_set(err, "container '%s' does not exist; plan again", chg->name);
+    }
     int ret = refresh_metadata(h, dom, chg->want, chg->have ? chg->have->template_digest : NULL,
-                               virDomainIsActive(dom) == 1, err);
+                               dir, virDomainIsActive(dom) == 1, err);
     virDomainFree(dom);
+    free(dir);
     return ret;
 }
 

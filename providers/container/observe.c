@@ -44,7 +44,7 @@ static int observe_one(struct kvz_observed_resource *r, bool *gone, bool autosta
                        virDomainPtr dom, struct kvz_error **err)
 {
     struct kvz_ownership *o = NULL;
-    char *xml = NULL, *rootfs = NULL, *img = NULL;
+    char *xml = NULL, *rootfs = NULL, *img = NULL, *upper = NULL;
     int ret = -1;
 
     memset(r, 0, sizeof(*r));
@@ -61,6 +61,9 @@ static int observe_one(struct kvz_observed_resource *r, bool *gone, bool autosta
     if (o) {
         r->kind = o->kind; /* another kind's metadata on an LXC domain: planned as that kind */
         kvz_domain_meta_observed(r, o);
+        r->layer_lower = o->layer_lower;
+        upper = o->layer_upper;
+        o->layer_lower = o->layer_upper = NULL;
     }
     if (r->running) { /* what the kernel enforces now; the definition is read above */
         uint64_t mem = 0;
@@ -99,12 +102,36 @@ static int observe_one(struct kvz_observed_resource *r, bool *gone, bool autosta
             goto oom;
         }
         kvz_error_free(bad);
+        r->storage_kind = "disk";
+        if (!(r->own_path = strdup(img)))
+            goto oom;
+    } else if (rootfs && upper) {
+        /* on shared layers: the mount point, the template's tree and its own layer; the mount
+         * itself is libvirtd's (the hook's), not necessarily visible here */
+        r->storage_kind = "overlay";
+        const char *missing = !kvz_path_is(rootfs, true) ? "rootfs missing"
+                              : !r->layer_lower || !kvz_path_is(r->layer_lower, true)
+                                  ? "template layer missing"
+                              : !kvz_path_is(upper, true) ? "container layer missing"
+                                                          : NULL;
+        r->storage_ok = !missing;
+        if (missing && !(r->problem = strdup(missing)))
+            goto oom;
+        if (r->storage_ok && r->managed &&
+            (kvz_rootfs_read_hostname(&r->hostname, upper, err) < 0 ||
+             (!r->hostname && kvz_rootfs_read_hostname(&r->hostname, r->layer_lower, err) < 0)))
+            goto cleanup;
+        r->own_path = upper;
+        upper = NULL;
     } else if (rootfs) {
         r->storage_ok = kvz_path_is(rootfs, true);
         if (!r->storage_ok && !(r->problem = strdup("rootfs missing")))
             goto oom;
         if (r->storage_ok && r->managed && kvz_rootfs_read_hostname(&r->hostname, rootfs, err) < 0)
             goto cleanup;
+        r->storage_kind = "copy";
+        if (!(r->own_path = strdup(rootfs)))
+            goto oom;
     }
     ret = 0;
     goto cleanup;
@@ -119,6 +146,7 @@ cleanup:
     free(xml);
     free(rootfs);
     free(img);
+    free(upper);
     return ret;
 }
 

@@ -1,6 +1,7 @@
 /* Starting and stopping containers: graceful stops for every kind of init, forced after a
  * timeout. */
 #include "providers/container/container.h"
+#include "providers/ownership.h"
 
 #include "providers/domain.h"
 
@@ -115,6 +116,18 @@ int kvz_ct_start(struct kvz_host *h, virDomainPtr dom, struct kvz_error **err)
     const char *name = virDomainGetName(dom);
     if (virDomainIsActive(dom) == 1)
         return 0;
+    /* on shared layers, libvirt's hook mounts the container's root: made sure it is there (a
+     * hook deleted since is installed again) */
+    char *xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+    struct kvz_ownership *own = NULL;
+    if (xml && kvz_ownership_from_domain_xml(&own, xml, NULL) == 0 && own && own->layer_upper &&
+        kvz_ct_hook_install(h, name, err) < 0) {
+        kvz_ownership_free(own);
+        free(xml);
+        return -1;
+    }
+    kvz_ownership_free(own);
+    free(xml);
     kvz_host_log(h, name, "starting");
     /* libvirt 9.0's LXC driver picks a free loop device and then attaches it: two containers
      * starting at once can pick the same one, and the second fails with EBUSY. Tried again. */

@@ -28,22 +28,41 @@ static const char *state_name(enum kvz_ct_storage s)
     return s == KVZ_CT_STORAGE_DEFINED ? "defined" : "complete";
 }
 
+#define KIND_OVERLAY "overlay"
+
+/* storage.json of `dir`, or NULL when missing or unreadable. */
+static json_t *marker_load(const char *dir)
+{
+    char *marker = NULL;
+    if (!dir || kvz_path_join(&marker, dir, MARKER, NULL) < 0) /* no dir: no local layers */
+        return NULL;
+    json_t *j = json_load_file(marker, 0, NULL);
+    free(marker);
+    return j;
+}
+
 int kvz_ct_storage_state(enum kvz_ct_storage *out, const char *dir, bool disk,
                          struct kvz_error **err)
 {
-    char *marker = NULL, *final = NULL;
-    json_t *j = NULL;
+    char *final = NULL, *mnt = NULL;
+    json_t *j = marker_load(dir);
     int ret = -1;
     *out = KVZ_CT_STORAGE_NONE;
-    if (kvz_path_join(&marker, dir, MARKER, err) < 0 ||
-        kvz_path_join(&final, dir, disk ? KVZ_CT_DISK_IMG : KVZ_CT_ROOTFS_DIR, err) < 0)
-        goto cleanup;
-    ret = 0;
-    if (!kvz_path_is(final, !disk) || !(j = json_load_file(marker, 0, NULL)))
-        goto cleanup;
     const char *state = json_string_value(json_object_get(j, "state"));
     const char *kind = json_string_value(json_object_get(j, "storage"));
-    if (!state || !kind || strcmp(kind, disk ? KVZ_CT_DISK_IMG : KVZ_CT_ROOTFS_DIR))
+    /* without `disk:` the storage is a private tree or the container's own layer */
+    bool overlay = !disk && kind && !strcmp(kind, KIND_OVERLAY);
+    const char *want = disk ? KVZ_CT_DISK_IMG : overlay ? KIND_OVERLAY : KVZ_CT_ROOTFS_DIR;
+    if (kvz_path_join(&final, dir,
+                      disk      ? KVZ_CT_DISK_IMG
+                      : overlay ? KVZ_CT_UPPER_DIR
+                                : KVZ_CT_ROOTFS_DIR,
+                      err) < 0 ||
+        kvz_path_join(&mnt, dir, KVZ_CT_ROOTFS_DIR, err) < 0)
+        goto cleanup;
+    ret = 0;
+    if (!j || !state || !kind || strcmp(kind, want) || !kvz_path_is(final, !disk) ||
+        (overlay && !kvz_path_is(mnt, true)))
         goto cleanup;
     if (!strcmp(state, "defined"))
         *out = KVZ_CT_STORAGE_DEFINED;
@@ -51,13 +70,34 @@ int kvz_ct_storage_state(enum kvz_ct_storage *out, const char *dir, bool disk,
         *out = KVZ_CT_STORAGE_COMPLETE;
 cleanup:
     json_decref(j);
-    free(marker);
     free(final);
+    free(mnt);
     return ret;
 }
 
-int kvz_ct_storage_mark(const char *dir, bool disk, enum kvz_ct_storage state,
-                        struct kvz_error **err)
+int kvz_ct_storage_layers(char **lower, char **upper, char **work, const char *dir,
+                          struct kvz_error **err)
+{
+    json_t *j = marker_load(dir);
+    const char *kind = json_string_value(json_object_get(j, "storage"));
+    const char *l = json_string_value(json_object_get(j, "lower"));
+    int ret = 0;
+    *lower = *upper = *work = NULL;
+    if (kind && !strcmp(kind, KIND_OVERLAY) && l &&
+        (!(*lower = strdup(l)) || kvz_path_join(upper, dir, KVZ_CT_UPPER_DIR, err) < 0 ||
+         kvz_path_join(work, dir, KVZ_CT_WORK_DIR, err) < 0)) {
+        free(*lower);
+        free(*upper);
+        *lower = *upper = NULL;
+        ret = kvz_error_set(err, "'%s': out of memory", dir);
+    }
+    json_decref(j);
+    return ret;
+}
+
+/* storage.json says: the storage of `kind` (over the template tree `lower`) is in `state`. */
+static int mark_kind(const char *dir, const char *kind, const char *lower,
+                     enum kvz_ct_storage state, struct kvz_error **err)
 {
     struct kvz_buf tmp = KVZ_BUF_INIT, final = KVZ_BUF_INIT;
     char when[32];
@@ -65,8 +105,10 @@ int kvz_ct_storage_mark(const char *dir, bool disk, enum kvz_ct_storage state,
     kvz_utc_now(when);
     kvz_buf_printf(&tmp, "%s/.%s.tmp", dir, MARKER);
     kvz_buf_printf(&final, "%s/%s", dir, MARKER);
-    json_t *j = json_pack("{s:s, s:s, s:s}", "storage", disk ? KVZ_CT_DISK_IMG : KVZ_CT_ROOTFS_DIR,
-                          "state", state_name(state), "at", when);
+    json_t *j =
+        json_pack("{s:s, s:s, s:s}", "storage", kind, "state", state_name(state), "at", when);
+    if (j && lower)
+        json_object_set_new(j, "lower", json_string(lower));
     char *text = j ? json_dumps(j, JSON_SORT_KEYS) : NULL;
     if (!text || tmp.oom || final.oom) {
         kvz_error_set(err, "'%s/%s': out of memory", dir, MARKER);
@@ -90,6 +132,46 @@ cleanup:
     free(text);
     kvz_buf_release(&tmp);
     kvz_buf_release(&final);
+    return ret;
+}
+
+int kvz_ct_storage_mark(const char *dir, bool disk, enum kvz_ct_storage state,
+                        struct kvz_error **err)
+{
+    char *lower = NULL, *upper = NULL, *work = NULL;
+    if (!disk && kvz_ct_storage_layers(&lower, &upper, &work, dir, err) < 0)
+        return -1;
+    int ret = mark_kind(dir,
+                        disk    ? KVZ_CT_DISK_IMG
+                        : lower ? KIND_OVERLAY
+                                : KVZ_CT_ROOTFS_DIR,
+                        lower, state, err);
+    free(lower);
+    free(upper);
+    free(work);
+    return ret;
+}
+
+/* The container's own layer over the template tree `src`, made at `tmp` (renamed to upper/ by
+ * the caller); the mount point rootfs/ and overlayfs's work dir beside it. */
+static int make_upper(const char *tmp, const char *src, const char *dir,
+                      const struct kvz_resource *want, struct kvz_error **err)
+{
+    char *work = NULL, *mnt = NULL;
+    int ret = -1;
+    if (kvz_path_join(&work, dir, KVZ_CT_WORK_DIR, err) < 0 ||
+        kvz_path_join(&mnt, dir, KVZ_CT_ROOTFS_DIR, err) < 0)
+        goto cleanup;
+    if (mkdir(tmp, 0700) < 0 || mkdir(work, 0700) < 0 || mkdir(mnt, 0755) < 0) {
+        kvz_error_set_errno(err, "mkdir in '%s'", dir);
+        goto cleanup;
+    }
+    if (kvz_ct_upper_prepare(tmp, src, err) < 0 || kvz_rootfs_inject(tmp, want, err) < 0)
+        goto cleanup;
+    ret = 0;
+cleanup:
+    free(work);
+    free(mnt);
     return ret;
 }
 
@@ -195,9 +277,9 @@ cleanup:
 
 int kvz_ct_storage_make(char **rootfs_out, char **img_out, struct kvz_host *h,
                         const struct kvz_resource *want, const char *src, const char *dir,
-                        bool have_domain, bool in_use, struct kvz_error **err)
+                        bool have_domain, bool in_use, bool overlay, struct kvz_error **err)
 {
-    char *rootfs = NULL, *img = NULL, *tmp = NULL;
+    char *rootfs = NULL, *img = NULL, *tmp = NULL, *upper = NULL, *lower = NULL, *work = NULL;
     bool disk = want->disk != 0;
     enum kvz_ct_storage state;
     int ret = -1;
@@ -216,8 +298,10 @@ int kvz_ct_storage_make(char **rootfs_out, char **img_out, struct kvz_host *h,
         /* finished by an earlier create that died before defining the domain: keep it, but
          * make sure the injected files are the wanted ones (never into a mounted image) */
         kvz_host_log(h, want->name, "reusing complete storage from an earlier run");
-        if (!in_use &&
-            (disk ? kvz_disk_inject(img, want, err) : kvz_rootfs_inject(rootfs, want, err)) < 0)
+        if (!disk && kvz_ct_storage_layers(&lower, &upper, &work, dir, err) < 0)
+            goto cleanup;
+        if (!in_use && (disk ? kvz_disk_inject(img, want, err)
+                             : kvz_rootfs_inject(upper ? upper : rootfs, want, err)) < 0)
             goto cleanup;
     } else {
         if (!src) {
@@ -226,25 +310,38 @@ int kvz_ct_storage_make(char **rootfs_out, char **img_out, struct kvz_host *h,
             goto cleanup;
         }
         /* anything here is unfinished: a partial copy, a tree a remove did not finish */
+        overlay = overlay && !disk;
         if (remove_leftovers(dir, err) < 0 ||
-            kvz_path_join(&tmp, dir, disk ? KVZ_CT_DISK_IMG ".tmp" : KVZ_CT_ROOTFS_DIR ".tmp",
+            kvz_path_join(&tmp, dir,
+                          disk      ? KVZ_CT_DISK_IMG ".tmp"
+                          : overlay ? KVZ_CT_UPPER_DIR ".tmp"
+                                    : KVZ_CT_ROOTFS_DIR ".tmp",
                           err) < 0 ||
+            kvz_path_join(&upper, dir, KVZ_CT_UPPER_DIR, err) < 0 ||
             kvz_rootfs_check_arch(src, want->template_name ? want->template_name : src, err) < 0)
             goto cleanup;
         if (disk) {
             kvz_host_log(h, want->name, "making ext4 disk image");
             if (kvz_disk_make(tmp, want->disk, src, err) < 0 || kvz_disk_inject(tmp, want, err) < 0)
                 goto cleanup;
+        } else if (overlay) {
+            kvz_host_log(h, want->name, "sharing the template's tree (overlay)");
+            if (make_upper(tmp, src, dir, want, err) < 0)
+                goto cleanup;
         } else {
             kvz_host_log(h, want->name, "copying rootfs");
             if (kvz_rootfs_copy(src, tmp, err) < 0 || kvz_rootfs_inject(tmp, want, err) < 0)
                 goto cleanup;
         }
-        if (rename(tmp, final) < 0) {
-            kvz_error_set_errno(err, "rename '%s' to '%s'", tmp, final);
+        if (rename(tmp, overlay ? upper : final) < 0) {
+            kvz_error_set_errno(err, "rename '%s' to '%s'", tmp, overlay ? upper : final);
             goto cleanup;
         }
-        if (kvz_ct_storage_mark(dir, disk, KVZ_CT_STORAGE_COMPLETE, err) < 0)
+        if (mark_kind(dir,
+                      disk      ? KVZ_CT_DISK_IMG
+                      : overlay ? KIND_OVERLAY
+                                : KVZ_CT_ROOTFS_DIR,
+                      overlay ? src : NULL, KVZ_CT_STORAGE_COMPLETE, err) < 0)
             goto cleanup;
     }
     if (disk && !in_use) {
@@ -274,6 +371,9 @@ cleanup:
     if (ret < 0 && tmp)
         kvz_tree_discard(tmp);
     free(tmp);
+    free(upper);
+    free(lower);
+    free(work);
     free(rootfs);
     free(img);
     return ret;

@@ -137,7 +137,8 @@ run 3 "$kvz" apply -f "$m" --auto-approve --max-disruption restart && has "would
   ok "--max-disruption restart refuses a replace"
 run 0 "$kvz" apply -f "$m" --auto-approve && ok "replace applied"
 check "b running after replace" test "$(domstate $p-b)" = running
-check "b has a rootfs again" test -x "$state/containers/$p-web/$p-b/rootfs/sbin/init"
+# as b has it: on shared layers the overlay is mounted in libvirtd's namespace only
+check "b has a rootfs again" nsenter -t "$(cat /run/libvirtd.pid)" -m test -x "$state/containers/$p-web/$p-b/rootfs/sbin/init"
 run 0 "$kvz" plan -f "$m" --detailed-exitcode && ok "converged after replace"
 
 # --- approval on a terminal: anything but "yes" cancels, "yes" applies

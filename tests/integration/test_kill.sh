@@ -78,8 +78,11 @@ complete() {
       [[ $(virsh -q -c lxc:///system domstate "$name" 2>/dev/null | head -1) == running ]] || { echo "$name not running"; return 1; }
       dir=$st/containers/$p-$kind/$name
       if [[ $kind == dir ]]; then
-        grep -qx "complete $$" "$dir/rootfs/zzz-marker" 2>/dev/null || { echo "$name: marker missing"; return 1; }
-        [[ $(stat -c %s "$dir/rootfs/usr/share/blob") == $((25 << 20)) ]] || { echo "$name: blob cut"; return 1; }
+        # the rootfs as the guest has it: on shared layers the overlay is mounted in libvirtd's
+        # namespace only
+        lvns=(nsenter -t "$(cat /run/libvirtd.pid)" -m --)
+        "${lvns[@]}" grep -qx "complete $$" "$dir/rootfs/zzz-marker" 2>/dev/null || { echo "$name: marker missing"; return 1; }
+        [[ $("${lvns[@]}" stat -c %s "$dir/rootfs/usr/share/blob") == $((25 << 20)) ]] || { echo "$name: blob cut"; return 1; }
       else
         debugfs -R 'cat /zzz-marker' "$dir/disk.img" 2>/dev/null | grep -qx "complete $$" || { echo "$name: marker missing in the image"; return 1; }
       fi

@@ -150,6 +150,38 @@ static void test_network(void **state)
     free(xml);
 }
 
+/* A container on shared layers: its layers round-trip, and a domain without them has none. */
+static void test_layers(void **state)
+{
+    struct kvz_ownership with = sample;
+    with.layer_lower = "/var/lib/kvz/cache/objects/ab";
+    with.layer_upper = "/var/lib/kvz/containers/web/web1/upper";
+    with.layer_work = "/var/lib/kvz/containers/web/web1/work";
+    char *xml = NULL, *dom = NULL;
+    struct kvz_error *err = NULL;
+    struct kvz_ownership *o = NULL;
+    assert_int_equal(kvz_ownership_to_xml(&xml, &with, &err), 0);
+    assert_non_null(
+        strstr(xml, "<kvz:" KVZ_OWN_LAYER_UPPER ">/var/lib/kvz/containers/web/web1/upper<"));
+    dom = domain_with(xml);
+    assert_int_equal(kvz_ownership_from_domain_xml(&o, dom, &err), 0);
+    assert_string_equal(o->layer_lower, with.layer_lower);
+    assert_string_equal(o->layer_upper, with.layer_upper);
+    assert_string_equal(o->layer_work, with.layer_work);
+    kvz_ownership_free(o);
+    free(dom);
+    free(xml);
+    assert_int_equal(kvz_ownership_to_xml(&xml, &sample, &err), 0);
+    assert_null(strstr(xml, "layer-"));
+    dom = domain_with(xml);
+    assert_int_equal(kvz_ownership_from_domain_xml(&o, dom, &err), 0);
+    assert_null(o->layer_lower);
+    assert_null(o->layer_upper);
+    kvz_ownership_free(o);
+    free(dom);
+    free(xml);
+}
+
 static void test_identity(void **state)
 {
     char mac[18], mac2[18], uuid[37], uuid2[37];
@@ -196,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_network),
         cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_layers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
