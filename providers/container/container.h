@@ -133,7 +133,7 @@ int kvz_ct_storage_sweep(const char *dir, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
 /* The layers of the container in `dir`: *lower the template's tree, *upper and *work its own
- * dirs (caller frees each); all NULL when its storage is not an overlay. */
+ * dirs (caller frees each); all NULL when its storage is not an overlay, or `dir` is NULL. */
 int kvz_ct_storage_layers(char **lower, char **upper, char **work, const char *dir,
                           struct kvz_error **err) __attribute__((warn_unused_result));
 
