@@ -1,0 +1,26 @@
+#ifndef KVZ_PARSER_MANIFEST_RULES_H
+#define KVZ_PARSER_MANIFEST_RULES_H
+
+#include "parser/diag.h"
+#include "parser/manifest.h"
+#include "parser/schema.h"
+#include "parser/yaml_tree.h"
+
+/*
+ * The rules between the keys of one template (`k` its name, `v` its settings in `file`,
+ * `raw` what the schema decoded): at most one of sha256, sha512 and checksums; a checksum or
+ * `insecure:`; http(s) only with a checksum (or a catalog). Reported to `d`.
+ */
+void kvz_manifest_template_check(struct kvz_diags *d, const char *file, const struct kvz_ynode *k,
+                                 const struct kvz_ynode *v, const struct kvz_template_raw *raw);
+
+/*
+ * The rules between the fields of one container or vm `r` (`k` its name, `v` its settings):
+ * sizes the host would round (4 KiB pages for a container's limit, MiB for a vm's memory) are
+ * refused with the two nearest that work; a windows container is refused; then the vm rules
+ * (kvz_manifest_vm_check). Reported to `d`.
+ */
+void kvz_manifest_resource_check(struct kvz_diags *d, const char *file, const struct kvz_ynode *k,
+                                 const struct kvz_ynode *v, struct kvz_resource *r);
+
+#endif
