@@ -66,27 +66,6 @@ const char *kvz_manifest_uri(const struct kvz_manifest *m, enum kvz_kind k)
     return m && m->containers_uri ? m->containers_uri : KVZ_DEFAULT_CONTAINERS_URI;
 }
 
-static struct kvz_loc loc_of(const char *file, const struct kvz_ynode *n)
-{
-    struct kvz_loc l = {file, n ? n->line : 0, n ? n->col : 0};
-    return l;
-}
-
-static void diag_at(struct loader *L, enum kvz_severity sev, struct kvz_loc at, const char *code,
-                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void diag_at(struct loader *L, enum kvz_severity sev, struct kvz_loc at, const char *code,
-                    const char *fmt, ...)
-{
-    struct kvz_buf b = KVZ_BUF_INIT;
-    va_list ap;
-    va_start(ap, fmt);
-    kvz_buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    kvz_diags_add(L->d, sev, at.file, at.line, at.col, code, "%s", kvz_buf_cstr(&b));
-    kvz_buf_release(&b);
-}
-
 static void oom(struct loader *L, const char *file)
 {
     if (!L->oom)
@@ -156,9 +135,10 @@ static void merge_setting(struct loader *L, struct setting *s, const char *what,
         return;
     }
     if (strcmp(s->value, *value))
-        diag_at(L, KVZ_SEV_ERROR, at, "conflict",
-                "%s '%s' differs from '%s' at %s:%u:%u; the files of one run must agree", what,
-                kvz_show(*value), kvz_show(s->value), s->at.file, s->at.line, s->at.col);
+        kvz_manifest_diag(L->d, KVZ_SEV_ERROR, at, "conflict",
+                          "%s '%s' differs from '%s' at %s:%u:%u; the files of one run must agree",
+                          what, kvz_show(*value), kvz_show(s->value), s->at.file, s->at.line,
+                          s->at.col);
 }
 
 static void load_head(struct loader *L, const char *file, const struct kvz_ynode *root)
@@ -167,12 +147,13 @@ static void load_head(struct loader *L, const char *file, const struct kvz_ynode
     const struct kvz_ynode *conn = kvz_ymap_get(root, "connection");
     kvz_schema_decode(&kvz_schema_file, root, &h, "the manifest", root, file, L->d);
     if (conn && !L->connection_at.file)
-        L->connection_at = loc_of(file, conn);
-    merge_setting(L, &L->stack, "stack", &h.stack, loc_of(file, kvz_ymap_get(root, "stack")));
+        L->connection_at = kvz_manifest_loc(file, conn);
+    merge_setting(L, &L->stack, "stack", &h.stack,
+                  kvz_manifest_loc(file, kvz_ymap_get(root, "stack")));
     merge_setting(L, &L->containers_uri, "connection containers", &h.containers_uri,
-                  loc_of(file, kvz_ymap_get(conn, "containers")));
+                  kvz_manifest_loc(file, kvz_ymap_get(conn, "containers")));
     merge_setting(L, &L->vms_uri, "connection vms", &h.vms_uri,
-                  loc_of(file, kvz_ymap_get(conn, "vms")));
+                  kvz_manifest_loc(file, kvz_ymap_get(conn, "vms")));
     free(h.stack);
     free(h.containers_uri);
     free(h.vms_uri);
@@ -187,14 +168,14 @@ static bool check_name(struct loader *L, const char *file, const struct kvz_ynod
     char fix[64];
     const char *problem = kvz_name_problem(k->str, fix, sizeof(fix));
     if (fix[0])
-        diag_at(
-            L, KVZ_SEV_ERROR, loc_of(file, k), "bad-name",
+        kvz_manifest_diag(
+            L->d, KVZ_SEV_ERROR, kvz_manifest_loc(file, k), "bad-name",
             "%s name '%s' %s (did you mean '%s'?); names are 1-63 lowercase letters, digits and '-'",
             what, kvz_show(k->str), problem, fix);
     else
-        diag_at(L, KVZ_SEV_ERROR, loc_of(file, k), "bad-name",
-                "%s name '%s' %s; names are 1-63 lowercase letters, digits and '-'", what,
-                kvz_show(k->str), problem);
+        kvz_manifest_diag(L->d, KVZ_SEV_ERROR, kvz_manifest_loc(file, k), "bad-name",
+                          "%s name '%s' %s; names are 1-63 lowercase letters, digits and '-'", what,
+                          kvz_show(k->str), problem);
     return false;
 }
 
@@ -207,12 +188,13 @@ static bool body_ok(struct loader *L, const char *file, const struct kvz_ynode *
     if (v->type == KVZ_YINVALID)
         return false;
     if (kvz_ynode_is_null(v))
-        diag_at(L, KVZ_SEV_ERROR, loc_of(file, k), "bad-type",
-                "%s '%s' has no settings; give at least %s", what, kvz_show(k->str), needs);
+        kvz_manifest_diag(L->d, KVZ_SEV_ERROR, kvz_manifest_loc(file, k), "bad-type",
+                          "%s '%s' has no settings; give at least %s", what, kvz_show(k->str),
+                          needs);
     else
-        diag_at(L, KVZ_SEV_ERROR, loc_of(file, v), "bad-type",
-                "%s '%s' must be a mapping of settings, not %s; give at least %s", what,
-                kvz_show(k->str), kvz_ynode_describe(v), needs);
+        kvz_manifest_diag(L->d, KVZ_SEV_ERROR, kvz_manifest_loc(file, v), "bad-type",
+                          "%s '%s' must be a mapping of settings, not %s; give at least %s", what,
+                          kvz_show(k->str), kvz_ynode_describe(v), needs);
     return false;
 }
 
@@ -264,7 +246,7 @@ static void load_template(struct loader *L, const char *file, const struct kvz_y
     raw.checksums = NULL;
     t->insecure = raw.insecure;
     t->hint = t->url ? kvz_url_content_kind(t->url) : KVZ_CONTENT_UNKNOWN;
-    t->loc = loc_of(file, k);
+    t->loc = kvz_manifest_loc(file, k);
     pub->n_templates++;
 cleanup:
     kvz_schema_release(&kvz_schema_template, &raw);
@@ -319,13 +301,13 @@ static void load_resource(struct loader *L, const char *file, enum kvz_kind kind
             goto cleanup;
         }
     }
-    p.r.loc = loc_of(file, k);
-    p.r.host_loc = loc_of(file, kvz_ymap_get(v, "host"));
-    p.tmpl_at = loc_of(file, kvz_ymap_get(v, kind == KVZ_KIND_VM ? "image" : "template"));
-    p.cdrom_at = loc_of(file, kvz_ymap_get(v, "cdrom"));
-    p.drivers_at = loc_of(file, kvz_ymap_get(v, "drivers"));
-    p.net_at.ip = loc_of(file, kvz_ymap_get(v, "ip"));
-    p.net_at.subnet = loc_of(file, kvz_ymap_get(v, "subnet"));
+    p.r.loc = kvz_manifest_loc(file, k);
+    p.r.host_loc = kvz_manifest_loc(file, kvz_ymap_get(v, "host"));
+    p.tmpl_at = kvz_manifest_loc(file, kvz_ymap_get(v, kind == KVZ_KIND_VM ? "image" : "template"));
+    p.cdrom_at = kvz_manifest_loc(file, kvz_ymap_get(v, "cdrom"));
+    p.drivers_at = kvz_manifest_loc(file, kvz_ymap_get(v, "drivers"));
+    p.net_at.ip = kvz_manifest_loc(file, kvz_ymap_get(v, "ip"));
+    p.net_at.subnet = kvz_manifest_loc(file, kvz_ymap_get(v, "subnet"));
     p.seq = L->seq++;
 
     if (L->npend[kind] == L->cappend[kind]) {
@@ -455,9 +437,10 @@ static int index_templates(struct loader *L)
             first = i;
             continue;
         }
-        diag_at(L, KVZ_SEV_ERROR, b->loc, "duplicate-name",
-                "template '%s' is defined twice (first at %s:%u:%u); rename or remove one", b->name,
-                a->loc.file, a->loc.line, a->loc.col);
+        kvz_manifest_diag(
+            L->d, KVZ_SEV_ERROR, b->loc, "duplicate-name",
+            "template '%s' is defined twice (first at %s:%u:%u); rename or remove one", b->name,
+            a->loc.file, a->loc.line, a->loc.col);
     }
     L->m->tmpl_by_name = idx;
     return 0;
@@ -480,8 +463,8 @@ static int index_resources(struct loader *L, struct res_key *keys)
         }
         const struct kvz_resource *a = &pub->resources[keys[first].idx];
         const struct kvz_resource *b = &pub->resources[keys[i].idx];
-        diag_at(
-            L, KVZ_SEV_ERROR, b->loc, "duplicate-name",
+        kvz_manifest_diag(
+            L->d, KVZ_SEV_ERROR, b->loc, "duplicate-name",
             "%s name '%s' is already used by the %s at %s:%u:%u; names are unique across networks, containers and vms, rename one",
             kvz_kind_str(b->kind), b->name, kvz_kind_str(a->kind), a->loc.file, a->loc.line,
             a->loc.col);
@@ -524,11 +507,12 @@ static const struct kvz_template *resolve(struct loader *L, const char *name, st
         sugg = kvz_suggest(name, cands, pub->n_templates);
     }
     if (sugg)
-        diag_at(L, KVZ_SEV_ERROR, at, "unknown-template",
-                "%s '%s' is not a defined template (did you mean '%s'?)", role, name, sugg);
+        kvz_manifest_diag(L->d, KVZ_SEV_ERROR, at, "unknown-template",
+                          "%s '%s' is not a defined template (did you mean '%s'?)", role, name,
+                          sugg);
     else
-        diag_at(
-            L, KVZ_SEV_ERROR, at, "unknown-template",
+        kvz_manifest_diag(
+            L->d, KVZ_SEV_ERROR, at, "unknown-template",
             "%s '%s' is not a defined template; define it under 'templates:' in one of the files",
             role, name);
     free(cands);
@@ -541,9 +525,9 @@ static const struct kvz_template *resolve_iso(struct loader *L, const char *name
 {
     const struct kvz_template *t = name ? resolve(L, name, at, role) : NULL;
     if (t && t->hint != KVZ_CONTENT_ISO && t->hint != KVZ_CONTENT_UNKNOWN)
-        diag_at(L, KVZ_SEV_ERROR, at, "content-kind",
-                "template '%s' is %s (by its URL), but '%s:' takes an ISO (.iso)", t->name,
-                kvz_content_kind_phrase(t->hint), role);
+        kvz_manifest_diag(L->d, KVZ_SEV_ERROR, at, "content-kind",
+                          "template '%s' is %s (by its URL), but '%s:' takes an ISO (.iso)",
+                          t->name, kvz_content_kind_phrase(t->hint), role);
     return t;
 }
 
@@ -558,23 +542,23 @@ static void check_refs(struct loader *L, struct pending *p)
         if (t && r->kind == KVZ_KIND_CONTAINER) {
             const char *arch = t->url ? kvz_url_foreign_arch(t->url) : NULL;
             if (t->hint == KVZ_CONTENT_DISK || t->hint == KVZ_CONTENT_ISO)
-                diag_at(
-                    L, KVZ_SEV_ERROR, p->tmpl_at, "content-kind",
+                kvz_manifest_diag(
+                    L->d, KVZ_SEV_ERROR, p->tmpl_at, "content-kind",
                     "template '%s' is %s (by its URL), but a container needs a rootfs archive (.tar, .tar.xz, ...); use it in a vm, or pick a rootfs template",
                     t->name, kvz_content_kind_phrase(t->hint));
             else if (arch)
-                diag_at(
-                    L, KVZ_SEV_ERROR, p->tmpl_at, "foreign-arch",
+                kvz_manifest_diag(
+                    L->d, KVZ_SEV_ERROR, p->tmpl_at, "foreign-arch",
                     "template '%s' is built for %s, but a container runs on this host's kernel and CPU (%s); use a template built for %s, or a vm for other architectures",
                     t->name, arch, kvz_host_arch(), kvz_host_arch());
         } else if (t && t->hint == KVZ_CONTENT_ROOTFS) {
-            diag_at(
-                L, KVZ_SEV_ERROR, p->tmpl_at, "content-kind",
+            kvz_manifest_diag(
+                L->d, KVZ_SEV_ERROR, p->tmpl_at, "content-kind",
                 "template '%s' is a rootfs archive (by its URL), but a vm's image must be a disk image (.qcow2, .img, .raw); run it as a container instead",
                 t->name);
         } else if (t && t->hint == KVZ_CONTENT_ISO) {
-            diag_at(
-                L, KVZ_SEV_ERROR, p->tmpl_at, "content-kind",
+            kvz_manifest_diag(
+                L->d, KVZ_SEV_ERROR, p->tmpl_at, "content-kind",
                 "template '%s' is an ISO image, not a disk image; use it as 'cdrom: %s' and give 'disk:' for a blank disk",
                 t->name, t->name);
         }

@@ -11,17 +11,14 @@
 #include <stdarg.h>
 #include <stdint.h>
 
-static struct kvz_loc loc_of(const char *file, const struct kvz_ynode *n)
+struct kvz_loc kvz_manifest_loc(const char *file, const struct kvz_ynode *n)
 {
     struct kvz_loc l = {file, n ? n->line : 0, n ? n->col : 0};
     return l;
 }
 
-static void diag_at(struct kvz_diags *d, enum kvz_severity sev, struct kvz_loc at, const char *code,
-                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void diag_at(struct kvz_diags *d, enum kvz_severity sev, struct kvz_loc at, const char *code,
-                    const char *fmt, ...)
+void kvz_manifest_diag(struct kvz_diags *d, enum kvz_severity sev, struct kvz_loc at,
+                       const char *code, const char *fmt, ...)
 {
     struct kvz_buf b = KVZ_BUF_INIT;
     va_list ap;
@@ -42,25 +39,27 @@ void kvz_manifest_template_check(struct kvz_diags *d, const char *file, const st
         if (!at || at->type == KVZ_YINVALID)
             continue;
         if (count++)
-            diag_at(d, KVZ_SEV_ERROR, loc_of(file, at), "checksum-conflict",
-                    "template '%s' has more than one of sha256, sha512 and checksums; keep one",
-                    kvz_show(k->str));
+            kvz_manifest_diag(
+                d, KVZ_SEV_ERROR, kvz_manifest_loc(file, at), "checksum-conflict",
+                "template '%s' has more than one of sha256, sha512 and checksums; keep one",
+                kvz_show(k->str));
     }
     const struct kvz_ynode *insecure_at = kvz_ymap_get(v, "insecure");
     if (raw->insecure && count)
-        diag_at(d, KVZ_SEV_ERROR, loc_of(file, insecure_at), "checksum-conflict",
-                "template '%s' has a checksum and 'insecure: true'; remove 'insecure'",
-                kvz_show(k->str));
+        kvz_manifest_diag(d, KVZ_SEV_ERROR, kvz_manifest_loc(file, insecure_at),
+                          "checksum-conflict",
+                          "template '%s' has a checksum and 'insecure: true'; remove 'insecure'",
+                          kvz_show(k->str));
     enum kvz_url_scheme scheme = raw->url ? kvz_url_scheme(raw->url) : KVZ_URL_BAD;
     if ((scheme == KVZ_URL_HTTP || scheme == KVZ_URL_HTTPS) && !count && !raw->insecure &&
         !raw->catalog)
-        diag_at(
-            d, KVZ_SEV_ERROR, loc_of(file, k), "checksum-missing",
+        kvz_manifest_diag(
+            d, KVZ_SEV_ERROR, kvz_manifest_loc(file, k), "checksum-missing",
             "template '%s' downloads over http(s) without a checksum; add 'sha256: HEX', 'sha512: HEX' or 'checksums: URL' of a SHA256SUMS file (or 'insecure: true' to skip verification)",
             kvz_show(k->str));
     if (raw->insecure && !count)
-        diag_at(
-            d, KVZ_SEV_WARNING, loc_of(file, insecure_at), "insecure-template",
+        kvz_manifest_diag(
+            d, KVZ_SEV_WARNING, kvz_manifest_loc(file, insecure_at), "insecure-template",
             "template '%s' is not verified (insecure: true); anyone on the network path can change what it installs; add a sha256",
             kvz_show(k->str));
 }
@@ -78,11 +77,12 @@ static void check_granularity(struct kvz_diags *d, const char *file, const struc
     if (bytes >= unit)
         kvz_size_human(&lo, bytes - bytes % unit);
     kvz_size_human(&hi, bytes - bytes % unit + unit);
-    diag_at(d, KVZ_SEV_ERROR, loc_of(file, kvz_ymap_get(v, key)), "size-granularity",
-            "%s '%s': %s %s is not a whole number of %s, %s; use %s%s%s", kvz_kind_str(r->kind),
-            kvz_show(r->name), key, kvz_show(kvz_ymap_get(v, key)->str),
-            unit == 4096 ? "4KiB pages" : "MiB", why, lo.len ? kvz_buf_cstr(&lo) : "",
-            lo.len ? " or " : "", kvz_buf_cstr(&hi));
+    kvz_manifest_diag(d, KVZ_SEV_ERROR, kvz_manifest_loc(file, kvz_ymap_get(v, key)),
+                      "size-granularity",
+                      "%s '%s': %s %s is not a whole number of %s, %s; use %s%s%s",
+                      kvz_kind_str(r->kind), kvz_show(r->name), key,
+                      kvz_show(kvz_ymap_get(v, key)->str), unit == 4096 ? "4KiB pages" : "MiB", why,
+                      lo.len ? kvz_buf_cstr(&lo) : "", lo.len ? " or " : "", kvz_buf_cstr(&hi));
     kvz_buf_release(&lo);
     kvz_buf_release(&hi);
 }
@@ -102,8 +102,8 @@ void kvz_manifest_resource_check(struct kvz_diags *d, const char *file, const st
     }
     if (r->kind == KVZ_KIND_CONTAINER) {
         if (r->os == KVZ_OS_WINDOWS)
-            diag_at(
-                d, KVZ_SEV_ERROR, loc_of(file, os), "container-windows",
+            kvz_manifest_diag(
+                d, KVZ_SEV_ERROR, kvz_manifest_loc(file, os), "container-windows",
                 "container '%s' cannot run windows: a container shares the host's Linux kernel; declare it under 'vms:' instead",
                 kvz_show(r->name));
         return;

@@ -6,6 +6,14 @@
 #include "parser/schema.h"
 #include "parser/yaml_tree.h"
 
+/* Where node `n` of `file` stands (line and column 0 without a node). */
+struct kvz_loc kvz_manifest_loc(const char *file, const struct kvz_ynode *n);
+
+/* A diagnostic at `at`, its message formatted from `fmt`. */
+void kvz_manifest_diag(struct kvz_diags *d, enum kvz_severity sev, struct kvz_loc at,
+                       const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /*
  * The rules between the keys of one template (`k` its name, `v` its settings in `file`,
  * `raw` what the schema decoded): at most one of sha256, sha512 and checksums; a checksum or
