@@ -17,16 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The plan's verdict on one resource: "none" when it matches the manifests. */
-static const struct kvz_change *change_of(const struct kvz_plan *p, enum kvz_kind k,
-                                          const char *name)
-{
-    for (size_t i = 0; p && i < p->n_changes; i++)
-        if (p->changes[i].kind == k && !strcmp(p->changes[i].name, name))
-            return &p->changes[i];
-    return NULL;
-}
-
 static void drift_str(struct kvz_buf *b, const struct kvz_change *c, bool planned)
 {
     if (!planned)
@@ -74,7 +64,7 @@ int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char 
             if (!h->managed || !h->stack || strcmp(h->stack, r.m->stack))
                 continue;
             struct kvz_buf drift = KVZ_BUF_INIT;
-            drift_str(&drift, change_of(r.plan, h->kind, h->name), planned);
+            drift_str(&drift, kvz_plan_change_of(r.plan, h->kind, h->name), planned);
             if (json) {
                 json_t *row = kvz_status_json(h, kvz_buf_cstr(&drift));
                 if (row && h->kind == KVZ_KIND_NETWORK)

@@ -13,15 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct kvz_change *change_of(const struct kvz_plan *p, enum kvz_kind k,
-                                          const char *name)
-{
-    for (size_t i = 0; p && i < p->n_changes; i++)
-        if (p->changes[i].kind == k && !strcmp(p->changes[i].name, name))
-            return &p->changes[i];
-    return NULL;
-}
-
 static void row(json_t *rows, bool json, const char *host, const char *kind, const char *name,
                 const char *state, uint64_t memory, uint32_t cpus_milli, const char *drift)
 {
@@ -71,7 +62,7 @@ int kvz_cmd_status_hosts(struct kvz_cli *cli, const struct kvz_opts *o,
                 const struct kvz_observed_resource *h = &fh->hs.observed[k].v[j];
                 if (!h->managed || !h->stack || strcmp(h->stack, m->stack))
                     continue;
-                const struct kvz_change *c = change_of(p, h->kind, h->name);
+                const struct kvz_change *c = kvz_plan_change_of(p, h->kind, h->name);
                 struct kvz_buf drift = KVZ_BUF_INIT;
                 if (!p)
                     kvz_buf_puts(&drift, "unknown (no plan)");

@@ -82,6 +82,15 @@ size_t kvz_plan_n_changes(const struct kvz_plan *p)
     return p->n_changes - p->counts[KVZ_ACTION_NOOP];
 }
 
+const struct kvz_change *kvz_plan_change_of(const struct kvz_plan *p, enum kvz_kind k,
+                                            const char *name)
+{
+    for (size_t i = 0; p && i < p->n_changes; i++)
+        if (p->changes[i].kind == k && !strcmp(p->changes[i].name, name))
+            return &p->changes[i];
+    return NULL;
+}
+
 static void change_release(struct kvz_change *c)
 {
     free(c->name);

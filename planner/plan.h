@@ -67,6 +67,11 @@ void kvz_plan_input_set_hosts(struct kvz_plan_input *in, struct kvz_hosts *hs);
 /* Changes other than noop. */
 size_t kvz_plan_n_changes(const struct kvz_plan *p);
 
+/* The plan's change of resource `name` of kind `k` (a noop when it matches the manifests), or
+ * NULL when the plan has none (p may be NULL). Owned by the plan. */
+const struct kvz_change *kvz_plan_change_of(const struct kvz_plan *p, enum kvz_kind k,
+                                            const char *name);
+
 enum kvz_disruption kvz_change_disruption(const struct kvz_change *c);
 
 /* When the executor runs a change (docs/plan.md, "Apply order"): networks made, changed or
