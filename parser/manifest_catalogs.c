@@ -1,4 +1,5 @@
 /* `catalogs:` and a template's catalog, signature and keyring keys (parser/manifest_catalogs.h). */
+#include "parser/manifest_rules.h"
 #include "parser/manifest_catalogs.h"
 
 #include "base/buf.h"
@@ -8,22 +9,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void diag(struct kvz_diags *d, const char *file, const struct kvz_ynode *at,
-                 const char *code, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void diag(struct kvz_diags *d, const char *file, const struct kvz_ynode *at,
-                 const char *code, const char *fmt, ...)
-{
-    struct kvz_buf b = KVZ_BUF_INIT;
-    va_list ap;
-    va_start(ap, fmt);
-    kvz_buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    kvz_diags_add(d, KVZ_SEV_ERROR, file, at ? at->line : 0, at ? at->col : 0, code, "%s",
-                  kvz_buf_cstr(&b));
-    kvz_buf_release(&b);
-}
 
 char *kvz_manifest_beside(const char *file, const char *rel)
 {
@@ -51,26 +36,28 @@ int kvz_manifest_catalog_load(struct kvz_diags *d, const char *file, const struc
     struct kvz_buf owner = KVZ_BUF_INIT;
     int ret = 0;
     if (!kvz_name_valid(k->str)) {
-        diag(d, file, k, "bad-name",
-             "catalog name '%s' is not valid; use lowercase letters, digits and '-' (at most 63)",
-             kvz_show(k->str));
+        kvz_manifest_error(
+            d, file, k, "bad-name",
+            "catalog name '%s' is not valid; use lowercase letters, digits and '-' (at most 63)",
+            kvz_show(k->str));
         return 0;
     }
     if (v->type != KVZ_YMAP) {
-        diag(d, file, k, "bad-type",
-             "catalog '%s' must be a mapping of settings; give at least 'kind:' and 'url:'",
-             kvz_show(k->str));
+        kvz_manifest_error(
+            d, file, k, "bad-type",
+            "catalog '%s' must be a mapping of settings; give at least 'kind:' and 'url:'",
+            kvz_show(k->str));
         return 0;
     }
     kvz_buf_printf(&owner, "catalog '%s'", kvz_show(k->str));
     kvz_schema_decode(&kvz_schema_catalog, v, &raw, kvz_buf_cstr(&owner), k, file, d);
     if (raw.signature && raw.kind != KVZ_CATALOG_APLINFO)
-        diag(
+        kvz_manifest_error(
             d, file, kvz_ymap_get(v, "signature"), "catalog-signature",
             "catalog '%s': 'signature:' is for aplinfo; a simplestreams index is verified from its .json.gpg beside it when 'keyring:' is given",
             kvz_show(k->str));
     if (raw.signature && !raw.keyring)
-        diag(
+        kvz_manifest_error(
             d, file, kvz_ymap_get(v, "signature"), "keyring-missing",
             "catalog '%s' has a signature but no 'keyring:' to check it with; add 'keyring: FILE' (relative to the manifest)",
             kvz_show(k->str));
@@ -106,38 +93,39 @@ int kvz_manifest_template_sources(struct kvz_diags *d, const char *file, const s
 {
     const char *name = kvz_show(k->str);
     if (raw->catalog && (raw->url || t->url))
-        diag(d, file, kvz_ymap_get(v, "catalog"), "template-source",
-             "template '%s' has both 'url:' and 'catalog:'; keep one", name);
+        kvz_manifest_error(d, file, kvz_ymap_get(v, "catalog"), "template-source",
+                           "template '%s' has both 'url:' and 'catalog:'; keep one", name);
     else if (!raw->catalog && !raw->url && !t->url && !kvz_ymap_get(v, "url"))
-        diag(d, file, k, "missing-key",
-             "template '%s' needs 'url:' (or 'catalog:' and 'name:' of a catalog entry)", name);
+        kvz_manifest_error(
+            d, file, k, "missing-key",
+            "template '%s' needs 'url:' (or 'catalog:' and 'name:' of a catalog entry)", name);
     if (raw->catalog && !raw->entry)
-        diag(
+        kvz_manifest_error(
             d, file, kvz_ymap_get(v, "catalog"), "missing-key",
             "template '%s' names a catalog but no entry; add 'name: ENTRY' (see 'kvz templates search')",
             name);
     if (raw->entry && !raw->catalog)
-        diag(d, file, kvz_ymap_get(v, "name"), "template-source",
-             "template '%s': 'name:' picks a catalog entry; add 'catalog: NAME' or remove it",
-             name);
+        kvz_manifest_error(
+            d, file, kvz_ymap_get(v, "name"), "template-source",
+            "template '%s': 'name:' picks a catalog entry; add 'catalog: NAME' or remove it", name);
     if (raw->catalog &&
         (t->digest || raw->sha256 || raw->sha512 || raw->checksums || raw->insecure))
-        diag(
+        kvz_manifest_error(
             d, file, kvz_ymap_get(v, "catalog"), "checksum-conflict",
             "template '%s' takes its digest from catalog '%s'; remove its sha256, sha512, checksums or insecure",
             name, kvz_show(raw->catalog));
     if (raw->signature && !raw->checksums)
-        diag(
+        kvz_manifest_error(
             d, file, kvz_ymap_get(v, "signature"), "signature-without-checksums",
             "template '%s': 'signature:' signs a checksums file; add 'checksums: URL' of the signed SUMS file",
             name);
     if (raw->signature && !raw->keyring)
-        diag(
+        kvz_manifest_error(
             d, file, kvz_ymap_get(v, "signature"), "keyring-missing",
             "template '%s' has a signature but no 'keyring:' to check it with; add 'keyring: FILE' (relative to the manifest)",
             name);
     if (raw->keyring && !raw->signature)
-        diag(
+        kvz_manifest_error(
             d, file, kvz_ymap_get(v, "keyring"), "signature-missing",
             "template '%s' has a keyring but no 'signature:'; add 'signature: URL' of the SUMS file's detached signature",
             name);

@@ -17,16 +17,31 @@ struct kvz_loc kvz_manifest_loc(const char *file, const struct kvz_ynode *n)
     return l;
 }
 
+static void vdiag(struct kvz_diags *d, enum kvz_severity sev, struct kvz_loc at, const char *code,
+                  const char *fmt, va_list ap)
+{
+    struct kvz_buf b = KVZ_BUF_INIT;
+    kvz_buf_vprintf(&b, fmt, ap);
+    kvz_diags_add(d, sev, at.file, at.line, at.col, code, "%s", kvz_buf_cstr(&b));
+    kvz_buf_release(&b);
+}
+
 void kvz_manifest_diag(struct kvz_diags *d, enum kvz_severity sev, struct kvz_loc at,
                        const char *code, const char *fmt, ...)
 {
-    struct kvz_buf b = KVZ_BUF_INIT;
     va_list ap;
     va_start(ap, fmt);
-    kvz_buf_vprintf(&b, fmt, ap);
+    vdiag(d, sev, at, code, fmt, ap);
     va_end(ap);
-    kvz_diags_add(d, sev, at.file, at.line, at.col, code, "%s", kvz_buf_cstr(&b));
-    kvz_buf_release(&b);
+}
+
+void kvz_manifest_error(struct kvz_diags *d, const char *file, const struct kvz_ynode *at,
+                        const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vdiag(d, KVZ_SEV_ERROR, kvz_manifest_loc(file, at), code, fmt, ap);
+    va_end(ap);
 }
 
 void kvz_manifest_template_check(struct kvz_diags *d, const char *file, const struct kvz_ynode *k,

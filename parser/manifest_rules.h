@@ -14,6 +14,11 @@ void kvz_manifest_diag(struct kvz_diags *d, enum kvz_severity sev, struct kvz_lo
                        const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/* An error at node `at` of `file` (its name's place in messages: line and column 0 without). */
+void kvz_manifest_error(struct kvz_diags *d, const char *file, const struct kvz_ynode *at,
+                        const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /*
  * The rules between the keys of one template (`k` its name, `v` its settings in `file`,
  * `raw` what the schema decoded): at most one of sha256, sha512 and checksums; a checksum or

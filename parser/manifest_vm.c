@@ -3,6 +3,8 @@
  * and Secure Boot with UEFI) and the unattended-install answer file read from beside the
  * manifest.
  */
+#include "parser/manifest_catalogs.h"
+#include "parser/manifest_rules.h"
 #include "parser/manifest_vm.h"
 
 #include "base/buf.h"
@@ -16,34 +18,6 @@
 /* An autounattend.xml larger than this is not an answer file. */
 #define UNATTEND_MAX (1u << 20)
 
-static void diag(struct kvz_diags *d, const char *file, const struct kvz_ynode *at,
-                 const char *code, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void diag(struct kvz_diags *d, const char *file, const struct kvz_ynode *at,
-                 const char *code, const char *fmt, ...)
-{
-    struct kvz_buf b = KVZ_BUF_INIT;
-    va_list ap;
-    va_start(ap, fmt);
-    kvz_buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    kvz_diags_add(d, KVZ_SEV_ERROR, file, at ? at->line : 0, at ? at->col : 0, code, "%s",
-                  kvz_buf_cstr(&b));
-    kvz_buf_release(&b);
-}
-
-/* `rel` beside the manifest `file` (absolute paths as they are). Caller frees. */
-static char *beside(const char *file, const char *rel)
-{
-    struct kvz_buf b = KVZ_BUF_INIT;
-    const char *slash = strrchr(file, '/');
-    if (rel[0] == '/' || !slash)
-        kvz_buf_puts(&b, rel);
-    else
-        kvz_buf_printf(&b, "%.*s/%s", (int)(slash - file), file, rel);
-    return kvz_buf_detach(&b);
-}
-
 /* unattend: an XML body as is, else a file relative to the manifest, read now. */
 static void load_unattend(struct kvz_diags *d, const char *file, const struct kvz_ynode *at,
                           struct kvz_resource *r)
@@ -51,11 +25,11 @@ static void load_unattend(struct kvz_diags *d, const char *file, const struct kv
     const char *s = r->unattend + strspn(r->unattend, " \t\r\n");
     if (*s == '<')
         return;
-    char *path = beside(file, r->unattend);
+    char *path = kvz_manifest_beside(file, r->unattend);
     FILE *f = path ? fopen(path, "rb") : NULL;
     struct kvz_buf body = KVZ_BUF_INIT;
     if (!f) {
-        diag(
+        kvz_manifest_error(
             d, file, at, "unattend-file",
             "unattend file '%s' cannot be read (%s); give an autounattend.xml path relative to the manifest, or the XML itself",
             kvz_show(path ? path : r->unattend), strerror(path ? errno : ENOMEM));
@@ -66,21 +40,23 @@ static void load_unattend(struct kvz_diags *d, const char *file, const struct kv
     while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && body.len <= UNATTEND_MAX)
         kvz_buf_add(&body, chunk, n);
     if (ferror(f) || body.oom) {
-        diag(d, file, at, "unattend-file", "unattend file '%s' cannot be read; check it",
-             kvz_show(path));
+        kvz_manifest_error(d, file, at, "unattend-file",
+                           "unattend file '%s' cannot be read; check it", kvz_show(path));
         goto cleanup;
     }
     if (body.len > UNATTEND_MAX) {
-        diag(d, file, at, "unattend-file",
-             "unattend file '%s' is larger than %u KiB; an autounattend.xml is a few KiB",
-             kvz_show(path), UNATTEND_MAX >> 10);
+        kvz_manifest_error(
+            d, file, at, "unattend-file",
+            "unattend file '%s' is larger than %u KiB; an autounattend.xml is a few KiB",
+            kvz_show(path), UNATTEND_MAX >> 10);
         goto cleanup;
     }
     const char *text = kvz_buf_cstr(&body);
     if (strlen(text) != body.len || text[strspn(text, " \t\r\n\xef\xbb\xbf")] != '<') {
-        diag(d, file, at, "unattend-file",
-             "unattend file '%s' is not XML; it must hold an autounattend.xml (<unattend ...>)",
-             kvz_show(path));
+        kvz_manifest_error(
+            d, file, at, "unattend-file",
+            "unattend file '%s' is not XML; it must hold an autounattend.xml (<unattend ...>)",
+            kvz_show(path));
         goto cleanup;
     }
     free(r->unattend);
@@ -103,20 +79,20 @@ void kvz_manifest_vm_check(struct kvz_diags *d, const char *file, const struct k
     const struct kvz_ynode *tpm = kvz_ymap_get(v, "tpm");
     const struct kvz_ynode *unattend = kvz_ymap_get(v, "unattend");
     if (r->memory && r->max_memory && r->max_memory < r->memory)
-        diag(d, file, maxm, "max-memory",
-             "max_memory %s is less than memory %s; raise max_memory or remove it",
-             kvz_show(maxm->str), kvz_show(mem->str));
+        kvz_manifest_error(d, file, maxm, "max-memory",
+                           "max_memory %s is less than memory %s; raise max_memory or remove it",
+                           kvz_show(maxm->str), kvz_show(mem->str));
     if (r->max_cpus && r->cpus_milli && (uint64_t)r->max_cpus * 1000 < r->cpus_milli)
-        diag(d, file, maxc, "max-cpus",
-             "max_cpus %s is less than cpus %s; raise max_cpus or remove it", kvz_show(maxc->str),
-             kvz_show(cpus->str));
+        kvz_manifest_error(d, file, maxc, "max-cpus",
+                           "max_cpus %s is less than cpus %s; raise max_cpus or remove it",
+                           kvz_show(maxc->str), kvz_show(cpus->str));
     if (r->has_cloud_init && r->os != KVZ_OS_LINUX)
-        diag(
+        kvz_manifest_error(
             d, file, kvz_ymap_key(v, "cloud_init"), "cloud-init-os",
             "vm '%s' is windows but has cloud_init, which only linux guests read; remove cloud_init (use 'unattend:' for an unattended install)",
             kvz_show(r->name));
     if (r->unattend && r->os != KVZ_OS_WINDOWS)
-        diag(
+        kvz_manifest_error(
             d, file, kvz_ymap_key(v, "unattend"), "unattend-os",
             "vm '%s' is linux but has unattend, which only Windows Setup reads; use cloud_init instead, or set os: windows",
             kvz_show(r->name));
@@ -129,18 +105,19 @@ void kvz_manifest_vm_check(struct kvz_diags *d, const char *file, const struct k
     if (!sb && win_uefi)
         r->secure_boot = true;
     if (r->secure_boot && r->firmware != KVZ_FW_UEFI)
-        diag(
+        kvz_manifest_error(
             d, file, sb, "secure-boot-bios",
             "vm '%s' has secure_boot but firmware bios; Secure Boot is UEFI's: add 'firmware: uefi' or remove secure_boot",
             kvz_show(r->name));
     bool has_image = kvz_ymap_get(v, "image") != NULL;
     if (!has_image && !kvz_ymap_get(v, "cdrom"))
-        diag(
+        kvz_manifest_error(
             d, file, k, "vm-no-boot",
             "vm '%s' has nothing to boot; add 'image: TEMPLATE' (a disk image) or 'cdrom: TEMPLATE' (an install ISO)",
             kvz_show(r->name));
     else if (!has_image && !kvz_ymap_get(v, "disk"))
-        diag(d, file, k, "vm-no-disk",
-             "vm '%s' has no image, so it needs 'disk:' for its blank disk; add e.g. 'disk: 64GiB'",
-             kvz_show(r->name));
+        kvz_manifest_error(
+            d, file, k, "vm-no-disk",
+            "vm '%s' has no image, so it needs 'disk:' for its blank disk; add e.g. 'disk: 64GiB'",
+            kvz_show(r->name));
 }
