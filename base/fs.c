@@ -3,6 +3,7 @@
 #include "base/buf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,4 +95,48 @@ void kvz_utc_now(char out[32])
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int kvz_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                          struct kvz_error **err)
+{
+    struct kvz_buf tmp = KVZ_BUF_INIT;
+    const unsigned char *p = data;
+    int fd = -1, rc = -1;
+    kvz_buf_printf(&tmp, "%s.%ld.tmp", path, (long)getpid());
+    if (tmp.oom)
+        return kvz_error_set(err, "write '%s': out of memory", path);
+    fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0 || fchmod(fd, mode) < 0) {
+        kvz_error_set_errno(err, "create '%s'", tmp.ptr);
+        goto cleanup;
+    }
+    for (size_t off = 0; off < len;) {
+        ssize_t n = write(fd, p + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            kvz_error_set_errno(err, "write '%s'", tmp.ptr);
+            goto cleanup;
+        }
+        off += (size_t)n;
+    }
+    if (fsync(fd) < 0 || close(fd) < 0) {
+        fd = -1;
+        kvz_error_set_errno(err, "write '%s'", tmp.ptr);
+        goto cleanup;
+    }
+    fd = -1;
+    if (rename(tmp.ptr, path) < 0) {
+        kvz_error_set_errno(err, "rename '%s' to '%s'", tmp.ptr, path);
+        goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    if (rc < 0)
+        unlink(tmp.ptr);
+    kvz_buf_release(&tmp);
+    return rc;
 }

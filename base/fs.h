@@ -10,6 +10,7 @@
 #include "base/error.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -37,6 +38,15 @@ void kvz_tree_discard(const char *path);
 /* Whether `path` exists as a directory (dir) or a regular file (!dir), without following a
  * final symlink. */
 bool kvz_path_is(const char *path, bool dir);
+
+/*
+ * Writes `len` bytes to `path` atomically: a temporary file beside it (`<path>.<pid>.tmp`, which
+ * the store's prune knows as being written; mode `mode`, whatever the umask; never through a
+ * symlink), written whole and fsync'd, then renamed over `path`. A failure leaves `path` as it
+ * was and no temporary file. Returns 0 or -1 (the errno kept).
+ */
+int kvz_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                          struct kvz_error **err) __attribute__((warn_unused_result));
 
 /* The current time as RFC 3339 UTC ("2026-12-02T10:00:00Z") in out. */
 void kvz_utc_now(char out[32]);

@@ -2,6 +2,7 @@
 #include "planner/lockfile.h"
 
 #include "base/buf.h"
+#include "base/fs.h"
 #include "base/error.h"
 #include "parser/template_url.h"
 
@@ -268,34 +269,11 @@ char *kvz_lockfile_format(const struct kvz_lockfile *lf)
 int kvz_lockfile_write(const char *path, const struct kvz_lockfile *lf, struct kvz_error **err)
 {
     char *text = kvz_lockfile_format(lf);
-    struct kvz_buf tmp = KVZ_BUF_INIT;
-    int fd = -1, ret = -1;
     if (!text)
         return kvz_error_set(err, "lockfile '%s': out of memory", path);
-    kvz_buf_printf(&tmp, "%s.tmp.%d", path, (int)getpid());
-    if (tmp.oom) {
-        kvz_error_set(err, "lockfile '%s': out of memory", path);
-        goto cleanup;
-    }
-    fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    size_t len = strlen(text);
-    if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) < 0) {
-        kvz_error_set_errno(err, "write lockfile '%s'", tmp.ptr);
-        goto cleanup;
-    }
-    if (close(fd) < 0 || rename(tmp.ptr, path) < 0) {
-        fd = -1;
-        kvz_error_set_errno(err, "write lockfile '%s'", path);
-        goto cleanup;
-    }
-    fd = -1;
-    ret = 0;
-cleanup:
-    if (fd >= 0)
-        close(fd);
-    if (ret < 0 && tmp.ptr)
-        unlink(tmp.ptr);
-    kvz_buf_release(&tmp);
+    int ret = kvz_write_file_atomic(path, text, strlen(text), 0644, err);
+    if (ret < 0)
+        kvz_error_wrap(err, "lockfile '%s'", path);
     free(text);
     return ret;
 }

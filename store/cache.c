@@ -241,31 +241,9 @@ int kvz_cache_index(char out[KVZ_HEX256], const struct kvz_store *s, const char 
 static int write_atomic(const struct kvz_store *s, const char *dir, const char *name,
                         const char *data, struct kvz_error **err)
 {
-    struct kvz_buf tmp = KVZ_BUF_INIT;
     char *p = kvz_cache_path(s, dir, name);
-    int fd = -1, ret = -1;
-    kvz_buf_printf(&tmp, "%s.%ld.tmp", p ? p : "", (long)getpid());
-    if (!p || tmp.oom) {
-        kvz_error_set(err, "out of memory");
-        goto cleanup;
-    }
-    fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    size_t len = strlen(data);
-    if (fd < 0 || write(fd, data, len) != (ssize_t)len || fsync(fd) < 0) {
-        kvz_error_set_errno(err, "write '%s'", tmp.ptr);
-        goto cleanup;
-    }
-    if (rename(tmp.ptr, p) < 0) {
-        kvz_error_set_errno(err, "rename '%s'", tmp.ptr);
-        goto cleanup;
-    }
-    ret = 0;
-cleanup:
-    if (fd >= 0)
-        close(fd);
-    if (ret < 0 && tmp.ptr)
-        unlink(tmp.ptr);
-    kvz_buf_release(&tmp);
+    int ret = p ? kvz_write_file_atomic(p, data, strlen(data), 0644, err)
+                : kvz_error_set(err, "out of memory");
     free(p);
     return ret;
 }

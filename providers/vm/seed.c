@@ -6,6 +6,7 @@
 #include "providers/vm/vm.h"
 
 #include "base/buf.h"
+#include "base/fs.h"
 #include "parser/spec_digest.h"
 
 #include <archive.h>
@@ -226,52 +227,12 @@ int kvz_vm_unattend_iso(unsigned char **out, size_t *out_len, const char *xml,
     return iso_image(out, out_len, "UNATTEND", names, data, 1, err);
 }
 
-/* Writes `len` bytes to `path` atomically (a temporary file renamed into place), mode 0600. */
+/* user_data and answer files hold passwords: no one else may read them (whatever the umask);
+ * libvirt's DAC labelling gives the file to qemu's user when the VM starts. */
 static int write_private(const char *path, const unsigned char *data, size_t len,
                          struct kvz_error **err)
 {
-    int rc = -1, fd = -1;
-    struct kvz_buf tmp = KVZ_BUF_INIT;
-    kvz_buf_printf(&tmp, "%s.tmp.%ld", path, (long)getpid());
-    if (tmp.oom) {
-        kvz_error_set(err, "'%s': out of memory", path);
-        goto cleanup;
-    }
-    /* user_data and answer files hold passwords: no one else may read them (whatever the
-     * umask); libvirt's DAC labelling gives the file to qemu's user when the VM starts */
-    fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0 || fchmod(fd, 0600) < 0) {
-        kvz_error_set_errno(err, "create '%s'", tmp.ptr);
-        goto cleanup;
-    }
-    for (size_t off = 0; off < len;) {
-        ssize_t n = write(fd, data + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            kvz_error_set_errno(err, "write '%s'", tmp.ptr);
-            goto cleanup;
-        }
-        off += (size_t)n;
-    }
-    if (fsync(fd) < 0 || close(fd) < 0) {
-        fd = -1;
-        kvz_error_set_errno(err, "write '%s'", tmp.ptr);
-        goto cleanup;
-    }
-    fd = -1;
-    if (rename(tmp.ptr, path) < 0) {
-        kvz_error_set_errno(err, "rename '%s' to '%s'", tmp.ptr, path);
-        goto cleanup;
-    }
-    rc = 0;
-cleanup:
-    if (fd >= 0)
-        close(fd);
-    if (rc < 0 && tmp.ptr)
-        unlink(tmp.ptr);
-    kvz_buf_release(&tmp);
-    return rc;
+    return kvz_write_file_atomic(path, data, len, 0600, err);
 }
 
 int kvz_vm_seed_write(const char *path, const struct kvz_vm_seed *s, struct kvz_error **err)
