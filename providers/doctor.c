@@ -34,29 +34,45 @@ struct doctor {
 static void report(struct doctor *d, enum kvz_check_status st, bool blocks, const char *check,
                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+bool kvz_checks_vadd(struct kvz_checks *c, enum kvz_check_status st, const char *name,
+                     const char *fmt, va_list ap)
+{
+    struct kvz_buf b = KVZ_BUF_INIT;
+    kvz_buf_vprintf(&b, fmt, ap);
+    char *msg = kvz_buf_detach(&b);
+    struct kvz_check *v = msg ? realloc(c->v, (c->n + 1) * sizeof(*v)) : NULL;
+    if (!v) {
+        free(msg);
+        return false;
+    }
+    c->v = v;
+    v[c->n++] = (struct kvz_check){.status = st, .name = name, .msg = msg};
+    if (st == KVZ_CHECK_FAIL)
+        c->blocked = true;
+    return true;
+}
+
+bool kvz_checks_add(struct kvz_checks *c, enum kvz_check_status st, const char *name,
+                    const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    bool ok = kvz_checks_vadd(c, st, name, fmt, ap);
+    va_end(ap);
+    return ok;
+}
+
 static void report(struct doctor *d, enum kvz_check_status st, bool blocks, const char *check,
                    const char *fmt, ...)
 {
-    struct kvz_checks *c = d->out;
-    struct kvz_buf b = KVZ_BUF_INIT;
     /* A problem that the manifests do not need is only a warning. */
     if (st == ST_FAIL && !blocks)
         st = ST_WARN;
     va_list ap;
     va_start(ap, fmt);
-    kvz_buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    char *msg = kvz_buf_detach(&b);
-    struct kvz_check *v = msg ? realloc(c->v, (c->n + 1) * sizeof(*v)) : NULL;
-    if (!v) {
-        free(msg);
+    if (!kvz_checks_vadd(d->out, st, check, fmt, ap))
         d->oom = true;
-        return;
-    }
-    c->v = v;
-    v[c->n++] = (struct kvz_check){.status = st, .name = check, .msg = msg};
-    if (st == ST_FAIL)
-        c->blocked = true;
+    va_end(ap);
 }
 
 /* What the manifests need of the host; everything when there are none. */

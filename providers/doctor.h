@@ -10,6 +10,7 @@
 #include "base/error.h"
 #include "parser/manifest.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -26,6 +27,13 @@ struct kvz_checks {
     size_t n;
     bool blocked; /* a FAIL: the manifests cannot run here as they are */
 };
+
+/* Appends check `name` (a string that outlives c) with status `st` and the formatted message;
+ * a FAIL sets c->blocked. Returns false when out of memory (the check is then left out). */
+bool kvz_checks_add(struct kvz_checks *c, enum kvz_check_status st, const char *name,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+bool kvz_checks_vadd(struct kvz_checks *c, enum kvz_check_status st, const char *name,
+                     const char *fmt, va_list ap);
 
 struct kvz_doctor_input {
     const struct kvz_manifest *m; /* NULL: check for everything kvz can do */

@@ -13,29 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void add(struct kvz_checks *c, enum kvz_check_status st, const char *name, const char *fmt,
-                ...) __attribute__((format(printf, 4, 5)));
-
-static void add(struct kvz_checks *c, enum kvz_check_status st, const char *name, const char *fmt,
-                ...)
-{
-    struct kvz_buf b = KVZ_BUF_INIT;
-    va_list ap;
-    va_start(ap, fmt);
-    kvz_buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    char *msg = kvz_buf_detach(&b);
-    struct kvz_check *v = msg ? realloc(c->v, (c->n + 1) * sizeof(*v)) : NULL;
-    if (!v) {
-        free(msg);
-        return;
-    }
-    c->v = v;
-    v[c->n++] = (struct kvz_check){.status = st, .name = name, .msg = msg};
-    if (st == KVZ_CHECK_FAIL)
-        c->blocked = true;
-}
-
 static void version_str(char out[32], unsigned long v)
 {
     snprintf(out, 32, "%lu.%lu.%lu", v / 1000000, (v / 1000) % 1000, v % 1000);
@@ -49,12 +26,14 @@ static void check_kvm(struct kvz_checks *c, virConnectPtr conn)
 {
     char *caps = virConnectGetDomainCapabilities(conn, NULL, "x86_64", NULL, "kvm", 0);
     if (caps) {
-        add(c, KVZ_CHECK_OK, "kvm",
+        kvz_checks_add(
+            c, KVZ_CHECK_OK, "kvm",
             "libvirt offers KVM there (whether it is kvm_pvm, which cannot run stock guests, cannot be seen through libvirt: run kvz doctor on the host to check)");
         free(caps);
         return;
     }
-    add(c, KVZ_CHECK_WARN, "kvm",
+    kvz_checks_add(
+        c, KVZ_CHECK_WARN, "kvm",
         "no KVM there: vms run under TCG emulation, many times slower; enable virtualization on that host for production vms");
 }
 
@@ -65,21 +44,24 @@ static void check_pool(struct kvz_checks *c, virConnectPtr conn, const char *sta
     virStoragePoolPtr pool = virStoragePoolLookupByName(conn, name);
     virStoragePoolInfo info;
     if (!pool) {
-        add(c, KVZ_CHECK_OK, "pool",
-            "no kvz pool '%s' yet: the first apply makes it in " KVZ_REMOTE_POOL_ROOT "/%s", name,
-            name);
+        kvz_checks_add(c, KVZ_CHECK_OK, "pool",
+                       "no kvz pool '%s' yet: the first apply makes it in " KVZ_REMOTE_POOL_ROOT
+                       "/%s",
+                       name, name);
         return;
     }
     if (virStoragePoolGetInfo(pool, &info) < 0) {
-        add(c, KVZ_CHECK_FAIL, "pool", "pool '%s': %s; check libvirt's storage driver there", name,
-            virGetLastErrorMessage());
+        kvz_checks_add(c, KVZ_CHECK_FAIL, "pool",
+                       "pool '%s': %s; check libvirt's storage driver there", name,
+                       virGetLastErrorMessage());
     } else if (info.state != VIR_STORAGE_POOL_RUNNING) {
-        add(c, KVZ_CHECK_WARN, "pool", "pool '%s' is not active; the next apply starts it", name);
+        kvz_checks_add(c, KVZ_CHECK_WARN, "pool",
+                       "pool '%s' is not active; the next apply starts it", name);
     } else {
         unsigned long long gib = info.available >> 30;
-        add(c, gib < 2 ? KVZ_CHECK_WARN : KVZ_CHECK_OK, "pool",
-            "pool '%s': %llu GiB free of %llu GiB%s", name, gib, info.capacity >> 30,
-            gib < 2 ? "; free space there before making guests" : "");
+        kvz_checks_add(c, gib < 2 ? KVZ_CHECK_WARN : KVZ_CHECK_OK, "pool",
+                       "pool '%s': %llu GiB free of %llu GiB%s", name, gib, info.capacity >> 30,
+                       gib < 2 ? "; free space there before making guests" : "");
     }
     virStoragePoolFree(pool);
 }
@@ -97,7 +79,8 @@ int kvz_doctor_host(struct kvz_checks *out, const struct kvz_host_def *def, cons
             continue;
         virConnectPtr conn = virConnectOpen(uri);
         if (!conn) {
-            add(out, KVZ_CHECK_FAIL, "reachable",
+            kvz_checks_add(
+                out, KVZ_CHECK_FAIL, "reachable",
                 "%s '%s': %s; check that the host is reachable (ssh keys, known_hosts) and runs libvirtd",
                 key[k], uri, virGetLastErrorMessage());
             continue;
@@ -109,8 +92,8 @@ int kvz_doctor_host(struct kvz_checks *out, const struct kvz_host_def *def, cons
             version_str(lv, lib);
         if (virConnectGetVersion(conn, &hv) == 0 && hv)
             version_str(hvs, hv);
-        add(out, KVZ_CHECK_OK, "libvirt", "%s '%s': libvirt %s, driver %s %s", key[k], uri, lv,
-            type ? type : "?", hvs);
+        kvz_checks_add(out, KVZ_CHECK_OK, "libvirt", "%s '%s': libvirt %s, driver %s %s", key[k],
+                       uri, lv, type ? type : "?", hvs);
         if (k == KVZ_KIND_VM)
             check_kvm(out, conn);
         if (any)
