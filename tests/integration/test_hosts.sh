@@ -201,7 +201,10 @@ fifo=$work/answer; mkfifo "$fifo"
 script -qfec "$kvz --state-dir $S apply -f $work/lock.yaml" /dev/null <"$fifo" >"$work/a.out" 2>&1 &
 apid=$!
 exec 9>"$fifo"
-for _ in $(seq 1 100); do grep -q "Only 'yes' is accepted" "$work/a.out" 2>/dev/null && break; sleep 0.1; done
+# under ASan and a loaded machine runner A may need long to get there: the second runner starts
+# only once A asks (it holds the lock from before its plan), never on a timer
+for _ in $(seq 1 1200); do grep -q "Only 'yes' is accepted" "$work/a.out" 2>/dev/null && break; sleep 0.1; done
+check "runner A holds the lock and asks" grep -q "Only 'yes' is accepted" "$work/a.out"
 run 1 "$kvz" --state-dir "$work/state-b" apply -f "$work/lock.yaml" --auto-approve &&
   has "host 'there' is locked by root@$(hostname) (pid " && has "for stack '$p-s'" &&
   has "run 'kvz unlock --host there'" && lacks "create done" &&
