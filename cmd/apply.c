@@ -23,7 +23,8 @@ static int check_disruption(struct kvz_cli *cli, const struct kvz_plan *p, enum 
     return -1;
 }
 
-/* kvz apply PLANFILE: the saved manifests and targets, re-observed; stale plans refused. */
+/* kvz apply PLANFILE: the saved manifests and targets, re-observed; stale plans refused. 1: a
+ * plan of many hosts, loaded but not yet checked. */
 static int load_planfile(struct kvz_cli *cli, struct kvz_stack_run *r, const char *file,
                          const struct kvz_opts *o, struct kvz_planfile **pf)
 {
@@ -47,6 +48,8 @@ static int load_planfile(struct kvz_cli *cli, struct kvz_stack_run *r, const cha
         kvz_error_free(err);
         return -1;
     }
+    if ((*pf)->many)
+        return 1; /* the hosts' path checks it (cmd/apply_hosts.c) */
     if (kvz_stack_lock(cli, r) < 0 || kvz_stack_observe(cli, r, uri) < 0 ||
         kvz_stack_plan(cli, r, (const char *const *)(*pf)->targets, (*pf)->n_targets, false) < 0 ||
         kvz_stack_fingerprint(cli, r, fp) < 0)
@@ -79,14 +82,21 @@ int cmd_apply(struct kvz_cli *cli, const struct kvz_command *c, int argc, char *
         goto cleanup;
     }
     if (o.args.n) {
-        if (o.files.n || o.targets.n) {
+        if (o.files.n || o.targets.n || o.hosts.n) {
             kvz_out_error(
                 cli,
-                "a plan file holds its manifests and targets; drop -f and --target, or drop the plan file");
+                "a plan file holds its manifests, targets and hosts; drop -f, --target and --host, or drop the plan file");
             goto cleanup;
         }
-        if (load_planfile(cli, &r, o.args.v[0], &o, &pf) < 0) {
+        int many = load_planfile(cli, &r, o.args.v[0], &o, &pf);
+        if (many < 0) {
             rc = kvz_stack_fail_rc(&r);
+            goto cleanup;
+        }
+        if (many) {
+            rc = kvz_cmd_apply_planfile_hosts(cli, &o, &r, pf);
+            if (rc == KVZ_EXIT_OK && !o.json)
+                kvz_stack_git_applied(cli, &r, (const char *const *)pf->paths, false);
             goto cleanup;
         }
         /* the saved plan was reviewed when it was made: it is the approval */

@@ -3,6 +3,7 @@
 #include "base/buf.h"
 #include "cmd/plan_hosts.h"
 #include "planner/executor.h"
+#include "planner/fingerprint.h"
 #include "planner/provenance.h"
 #include "store/store.h"
 
@@ -132,10 +133,11 @@ static int check_moves(struct kvz_cli *cli, const struct kvz_hosts_run *run,
     return 0;
 }
 
-int kvz_cmd_apply_hosts(struct kvz_cli *cli, const struct kvz_opts *o, struct kvz_stack_run *r,
-                        bool destroy)
+/* Shows the planned run, asks (unless o->auto_approve), applies its hosts in parallel and prints
+ * the summary; the exit code. */
+static int execute(struct kvz_cli *cli, const struct kvz_opts *o, struct kvz_stack_run *r,
+                   struct kvz_hosts_run *run, bool destroy)
 {
-    struct kvz_hosts_run run;
     struct one *w = NULL;
     pthread_t *th = NULL;
     bool *started = NULL;
@@ -144,35 +146,28 @@ int kvz_cmd_apply_hosts(struct kvz_cli *cli, const struct kvz_opts *o, struct kv
     const char *what = destroy ? "Destroy" : "Apply";
     int rc = KVZ_EXIT_ERROR;
     size_t failed = 0, done = 0, n_failed_changes = 0;
-    memset(&run, 0, sizeof(run));
     pthread_mutex_init(&out.lock, NULL);
-    if (o->json && !o->auto_approve) {
-        kvz_out_error(cli, "--json leaves no room for a question: pass --auto-approve too");
-        goto cleanup;
-    }
-    if (kvz_stack_lock(cli, r) < 0 || kvz_hosts_run_plan(&run, cli, o, r->m, destroy, true) < 0)
-        goto cleanup;
     /* -q with nothing to ask: only the run's summary (and errors) */
     bool show_plan = !o->json && (cli->verbosity >= 0 || !o->auto_approve);
     if (show_plan)
-        kvz_hosts_run_print(cli, &run, r->m, false);
-    size_t n = run.f.n;
+        kvz_hosts_run_print(cli, run, r->m, false);
+    size_t n = run->f.n;
     if (!(w = calloc(n + 1, sizeof(*w))) || !(th = calloc(n + 1, sizeof(*th))) ||
         !(started = calloc(n + 1, sizeof(*started))) || !(out.results = json_array())) {
         kvz_out_error(cli, "%s: out of memory", destroy ? "destroy" : "apply");
         goto cleanup;
     }
     for (size_t i = 0; i < n; i++) {
-        const struct kvz_plan *p = run.v[i].plan;
+        const struct kvz_plan *p = run->v[i].plan;
         if (p && o->max_disruption < kvz_plan_disruption(p, NULL)) {
             kvz_out_error(
                 cli, "host '%s': the plan goes beyond --max-disruption %s; nothing was changed",
-                run.v[i].host, kvz_disruption_str(o->max_disruption));
+                run->v[i].host, kvz_disruption_str(o->max_disruption));
             rc = KVZ_EXIT_DISRUPTION;
             goto cleanup;
         }
     }
-    if (kvz_host_plans_n_changes(run.v, n) &&
+    if (kvz_host_plans_n_changes(run->v, n) &&
         kvz_stack_approve(cli, o->auto_approve, destroy ? "destroy" : "apply",
                           destroy ? "resources" : "changes") < 0)
         goto cleanup;
@@ -183,17 +178,17 @@ int kvz_cmd_apply_hosts(struct kvz_cli *cli, const struct kvz_opts *o, struct kv
     }
     for (size_t i = 0; i < n; i++) {
         w[i] = (struct one){.out = &out,
-                            .host = run.v[i].host,
-                            .hs = &run.f.v[i].hs,
-                            .plan = run.v[i].plan,
+                            .host = run->v[i].host,
+                            .hs = &run->f.v[i].hs,
+                            .plan = run->v[i].plan,
                             .o = o,
                             .state_dir = cli->state_dir};
-        w[i].error = run.v[i].plan ? NULL : strdup(run.v[i].error);
+        w[i].error = run->v[i].plan ? NULL : strdup(run->v[i].error);
     }
     char **why = calloc(n + 1, sizeof(*why));
     for (size_t i = 0; why && i < n; i++)
         why[i] = w[i].error;
-    int moves_ok = why ? check_moves(cli, &run, r->m, why) : -1;
+    int moves_ok = why ? check_moves(cli, run, r->m, why) : -1;
     free(why);
     if (moves_ok < 0)
         goto cleanup;
@@ -201,8 +196,8 @@ int kvz_cmd_apply_hosts(struct kvz_cli *cli, const struct kvz_opts *o, struct kv
         putchar('\n');
     clock_gettime(CLOCK_MONOTONIC, &out.t0);
     for (size_t i = 0; i < n; i++) {
-        struct kvz_fleet_host *fh = &run.f.v[i];
-        if (w[i].error || !kvz_plan_n_changes(run.v[i].plan))
+        struct kvz_fleet_host *fh = &run->f.v[i];
+        if (w[i].error || !kvz_plan_n_changes(run->v[i].plan))
             continue;
         for (int k = 0; k < KVZ_N_KINDS; k++)
             fh->hs.h[k].source = r->source;
@@ -215,7 +210,7 @@ int kvz_cmd_apply_hosts(struct kvz_cli *cli, const struct kvz_opts *o, struct kv
             pthread_join(th[i], NULL);
     /* what the destroyed guests used and no other guest of that host does */
     for (size_t i = 0; destroy && i < n; i++)
-        if (run.v[i].plan && !w[i].error && kvz_stack_prune_storage(cli, &run.f.v[i].hs) < 0)
+        if (run->v[i].plan && !w[i].error && kvz_stack_prune_storage(cli, &run->f.v[i].hs) < 0)
             w[i].error = strdup("its unused storage could not be removed (see above)");
     for (size_t i = 0; i < n; i++) {
         done += w[i].res.done;
@@ -223,7 +218,7 @@ int kvz_cmd_apply_hosts(struct kvz_cli *cli, const struct kvz_opts *o, struct kv
         failed += w[i].error != NULL;
     }
     if (o->json) {
-        json_t *j = kvz_host_plans_to_json(run.v, n, r->m->stack);
+        json_t *j = kvz_host_plans_to_json(run->v, n, r->m->stack);
         json_t *hosts = json_object();
         for (size_t i = 0; i < n; i++)
             json_object_set_new(hosts, w[i].host,
@@ -255,13 +250,83 @@ int kvz_cmd_apply_hosts(struct kvz_cli *cli, const struct kvz_opts *o, struct kv
     else
         rc = KVZ_EXIT_OK;
 cleanup:
-    for (size_t i = 0; w && i < run.f.n; i++)
+    for (size_t i = 0; w && i < run->f.n; i++)
         free(w[i].error);
     free(w);
     free(th);
     free(started);
     json_decref(out.results);
-    kvz_hosts_run_release(&run);
     pthread_mutex_destroy(&out.lock);
+    return rc;
+}
+
+int kvz_cmd_apply_hosts(struct kvz_cli *cli, const struct kvz_opts *o, struct kvz_stack_run *r,
+                        bool destroy)
+{
+    struct kvz_hosts_run run;
+    int rc = KVZ_EXIT_ERROR;
+    memset(&run, 0, sizeof(run));
+    if (o->json && !o->auto_approve)
+        kvz_out_error(cli, "--json leaves no room for a question: pass --auto-approve too");
+    else if (kvz_stack_lock(cli, r) == 0 &&
+             kvz_hosts_run_plan(&run, cli, o, r->m, destroy, true) == 0)
+        rc = execute(cli, o, r, &run, destroy);
+    kvz_hosts_run_release(&run);
+    return rc;
+}
+
+/* Every host of the saved plan observed again under its lock: each must have its recorded
+ * fingerprint and plan. A host that cannot be reached or is stale refuses the whole plan. */
+static int check_planfile_hosts(struct kvz_cli *cli, const struct kvz_planfile *pf,
+                                const struct kvz_manifest *m, const struct kvz_hosts_run *run)
+{
+    int ret = 0;
+    for (size_t i = 0; i < run->f.n; i++) {
+        const struct kvz_fleet_host *fh = &run->f.v[i];
+        const struct kvz_planfile_host *h = kvz_planfile_host(pf, run->v[i].host);
+        struct kvz_error *err = NULL;
+        char fp[65];
+        if (!run->v[i].plan)
+            kvz_out_error(cli, "%s", run->v[i].error);
+        else if (!h)
+            kvz_out_error(cli, "stale plan: host '%s' is not in it; run 'kvz plan -o' again",
+                          run->v[i].host);
+        else if (kvz_observed_fingerprint(fp, fh->hs.observed, KVZ_N_KINDS, m->stack, m, &err) <
+                     0 ||
+                 kvz_planfile_check_host(pf, h, m, fp, run->v[i].plan, &err) < 0)
+            kvz_out_kvz_error(cli, err);
+        else
+            continue;
+        kvz_error_free(err);
+        ret = -1;
+    }
+    if (ret < 0)
+        kvz_out_error(
+            cli,
+            "apply: a saved plan is applied whole or not at all, and not every host matches it; nothing was changed");
+    return ret;
+}
+
+int kvz_cmd_apply_planfile_hosts(struct kvz_cli *cli, const struct kvz_opts *o,
+                                 struct kvz_stack_run *r, const struct kvz_planfile *pf)
+{
+    struct kvz_hosts_run run;
+    struct kvz_error *err = NULL;
+    int rc = KVZ_EXIT_ERROR;
+    /* the targets and hosts it was made for; it was reviewed when it was made: no question */
+    struct kvz_opts po = *o;
+    po.targets = (struct kvz_paths){.v = (const char **)pf->targets, .n = pf->n_targets};
+    po.hosts = (struct kvz_paths){.v = (const char **)pf->only, .n = pf->n_only};
+    po.auto_approve = true;
+    memset(&run, 0, sizeof(run));
+    if (kvz_planfile_check_inventory(pf, r->m, &err) < 0) {
+        kvz_out_kvz_error(cli, err);
+        kvz_error_free(err);
+    } else if (kvz_stack_lock(cli, r) == 0 &&
+               kvz_hosts_run_plan(&run, cli, &po, r->m, false, true) == 0 &&
+               check_planfile_hosts(cli, pf, r->m, &run) == 0) {
+        rc = execute(cli, &po, r, &run, false);
+    }
+    kvz_hosts_run_release(&run);
     return rc;
 }

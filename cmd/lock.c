@@ -4,6 +4,7 @@
 #include "base/buf.h"
 #include "base/error.h"
 #include "cmd/options.h"
+#include "cmd/plan_hosts.h"
 #include "cmd/stack.h"
 #include "parser/git_source.h"
 #include "planner/lockfile.h"
@@ -148,6 +149,51 @@ static size_t print_changes(const struct kvz_lockfile *old, const struct kvz_loc
 }
 
 /* The guests a later apply replaces because their template changed in the lock. */
+/* The replaces in p due to a template whose digest the lock changed; printed, counted. */
+static size_t replaced_in(const struct kvz_plan *p, const char *host,
+                          const struct kvz_lockfile *old, const struct kvz_lockfile *now)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->n_changes; i++) {
+        const struct kvz_change *c = &p->changes[i];
+        if (c->action != KVZ_ACTION_REPLACE || !c->want || !c->want->tmpl)
+            continue;
+        const struct kvz_lock_entry *a = kvz_lockfile_get(old, c->want->tmpl->name),
+                                    *b = kvz_lockfile_get(now, c->want->tmpl->name);
+        if (!b || (a && !strcmp(a->digest, b->digest)))
+            continue;
+        printf("a later 'kvz apply' replaces %s '%s'%s%s%s (template '%s')\n",
+               kvz_kind_str(c->kind), c->name, host ? " on host '" : "", host ? host : "",
+               host ? "'" : "", c->want->tmpl->name);
+        n++;
+    }
+    return n;
+}
+
+/* The same over the hosts of a manifest with hosts: (each observed at once); a host that cannot
+ * be seen is named, and its guests are unknown. */
+static int replaced_on_hosts(struct kvz_cli *cli, struct kvz_manifest *m,
+                             const struct kvz_lockfile *old, const struct kvz_lockfile *now,
+                             size_t *n)
+{
+    struct kvz_hosts_run run;
+    struct kvz_opts every = {0}; /* every host, every guest */
+    int ret = 0;
+    if (kvz_hosts_run_plan(&run, cli, &every, m, false, false) < 0)
+        ret = -1;
+    for (size_t i = 0; ret == 0 && i < run.f.n; i++) {
+        if (run.v[i].plan) {
+            *n += replaced_in(run.v[i].plan, run.v[i].host, old, now);
+            continue;
+        }
+        kvz_out_error(cli, "%s", run.v[i].error);
+        ret = -1;
+    }
+    kvz_hosts_run_release(&run);
+    return ret;
+}
+
+/* kvz lock --upgrade: which guests on the hosts a later apply replaces because of it. */
 static int print_replaced(struct kvz_cli *cli, struct kvz_manifest *m,
                           const struct kvz_lockfile *old, const struct kvz_lockfile *now)
 {
@@ -155,25 +201,17 @@ static int print_replaced(struct kvz_cli *cli, struct kvz_manifest *m,
     int ret = -1;
     size_t n = 0;
     r.m = m;
-    if (kvz_stack_observe(cli, &r, NULL) < 0 || kvz_stack_plan(cli, &r, NULL, 0, false) < 0) {
+    if (m->hosts_declared
+            ? replaced_on_hosts(cli, m, old, now, &n) < 0
+            : kvz_stack_observe(cli, &r, NULL) < 0 || kvz_stack_plan(cli, &r, NULL, 0, false) < 0) {
         kvz_out_error(cli,
                       "the lock was written, but which guests a later apply replaces is unknown");
         goto cleanup;
     }
-    for (size_t i = 0; i < r.plan->n_changes; i++) {
-        const struct kvz_change *c = &r.plan->changes[i];
-        if (c->action != KVZ_ACTION_REPLACE || !c->want || !c->want->tmpl)
-            continue;
-        const struct kvz_lock_entry *a = kvz_lockfile_get(old, c->want->tmpl->name),
-                                    *b = kvz_lockfile_get(now, c->want->tmpl->name);
-        if (!b || (a && !strcmp(a->digest, b->digest)))
-            continue;
-        printf("a later 'kvz apply' replaces %s '%s' (template '%s')\n", kvz_kind_str(c->kind),
-               c->name, c->want->tmpl->name);
-        n++;
-    }
+    if (r.plan)
+        n += replaced_in(r.plan, NULL, old, now);
     if (!n)
-        printf("no guest on the host is replaced by it\n");
+        printf("no guest on the host%s is replaced by it\n", m->hosts_declared ? "s" : "");
     ret = 0;
 cleanup:
     r.m = NULL; /* the caller's */

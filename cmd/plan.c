@@ -25,7 +25,7 @@ int cmd_plan(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **
         goto cleanup;
     }
     if (opened == 1) {
-        rc = kvz_cmd_plan_hosts(cli, &o, r.m);
+        rc = kvz_cmd_plan_hosts(cli, &o, &r);
         goto cleanup;
     }
     if (o.markdown)
@@ -37,11 +37,9 @@ int cmd_plan(struct kvz_cli *cli, const struct kvz_command *c, int argc, char **
         if (kvz_stack_fingerprint(cli, &r, fp) < 0)
             goto cleanup;
         const char *uri[KVZ_N_KINDS] = {r.hs.uri[0], r.hs.uri[1]};
-        const char **pins = r.n_trees ? calloc(r.n_trees, sizeof(*pins)) : NULL;
-        for (size_t i = 0; pins && i < r.n_trees; i++)
-            pins[i] = r.trees[i] ? r.trees[i]->commit : NULL;
-        int w = r.n_trees && !pins
-                    ? kvz_error_set(&err, "plan: out of memory")
+        bool oom;
+        const char **pins = kvz_stack_commits(&r, &oom);
+        int w = oom ? kvz_error_set(&err, "plan: out of memory")
                     : kvz_planfile_write(o.out, r.plan, r.m, o.files.v, pins, o.files.n,
                                          o.targets.v, o.targets.n, uri, fp, &err);
         free(pins);

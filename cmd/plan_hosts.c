@@ -1,6 +1,9 @@
 #include "cmd/plan_hosts.h"
 
 #include "base/buf.h"
+#include "cmd/template_digests.h"
+#include "planner/fingerprint.h"
+#include "planner/planfile.h"
 #include "planner/plan_hosts.h"
 #include "providers/fleet.h"
 
@@ -16,7 +19,8 @@ bool kvz_cmd_many_hosts(const struct kvz_manifest *m, const struct kvz_opts *o)
 
 /* The plan of one observed host; on failure v->error says why. */
 static void plan_one(struct kvz_host_plan *v, struct kvz_fleet_host *fh, const struct kvz_opts *o,
-                     const struct kvz_manifest *m, const char *state_dir, bool destroy)
+                     const struct kvz_manifest *m, const char *state_dir, bool destroy,
+                     char *const *template_digests)
 {
     struct kvz_error *e = NULL;
     v->host = fh->def->name;
@@ -34,6 +38,7 @@ static void plan_one(struct kvz_host_plan *v, struct kvz_fleet_host *fh, const s
     };
     kvz_plan_input_set_hosts(&in, &fh->hs);
     in.state_dir = state_dir;
+    in.template_digests = (const char *const *)template_digests;
     if (kvz_plan_compute(&v->plan, &in, &e) < 0) {
         struct kvz_buf b = KVZ_BUF_INIT;
         kvz_buf_printf(&b, "host '%s': %s", fh->def->name, kvz_error_msg(e));
@@ -59,21 +64,22 @@ static void host_warnings(struct kvz_cli *cli, struct kvz_fleet_host *fh)
 }
 
 /* The connection a host's lock is taken through: any of its kinds (one libvirtd serves them). */
-static virConnectPtr remote_conn(const struct kvz_fleet_host *fh)
+static virConnectPtr lock_conn(const struct kvz_fleet_host *fh)
 {
     for (int k = 0; !fh->err && k < KVZ_N_KINDS; k++)
-        if (fh->hs.ops[k] && fh->hs.h[k].conn && !kvz_uri_is_local(fh->hs.uri[k]))
+        if (fh->hs.ops[k] && fh->hs.h[k].conn)
             return fh->hs.h[k].conn;
     return NULL;
 }
 
-/* Takes the lock of every remote host, then observes it again under the lock. */
+/* Takes the lock of every host in scope, local ones included, then observes it again under the
+ * lock. */
 static void lock_hosts(struct kvz_hosts_run *run, const struct kvz_manifest *m,
                        const char *state_dir)
 {
     for (size_t i = 0; i < run->f.n; i++) {
         struct kvz_fleet_host *fh = &run->f.v[i];
-        virConnectPtr conn = remote_conn(fh);
+        virConnectPtr conn = lock_conn(fh);
         if (!conn)
             continue;
         if (kvz_host_lock_acquire(&run->locks[i], conn, fh->def->name, m->stack, state_dir,
@@ -114,8 +120,16 @@ int kvz_hosts_run_plan(struct kvz_hosts_run *out, struct kvz_cli *cli, const str
     }
     if (lock)
         lock_hosts(out, m, cli->state_dir);
+    const struct kvz_hosts **hs = calloc(out->f.n + 1, sizeof(*hs));
+    for (size_t i = 0; hs && i < out->f.n; i++)
+        hs[i] = out->f.v[i].err ? NULL : &out->f.v[i].hs;
+    int resolved = hs ? kvz_template_digests(&out->template_digests, cli, m, hs, out->f.n) : -1;
+    free(hs);
+    if (resolved < 0)
+        return -1;
+    out->n_template_digests = m->n_templates;
     for (size_t i = 0; i < out->f.n; i++) {
-        plan_one(&out->v[i], &out->f.v[i], o, m, cli->state_dir, destroy);
+        plan_one(&out->v[i], &out->f.v[i], o, m, cli->state_dir, destroy, out->template_digests);
         if (!destroy)
             host_warnings(cli, &out->f.v[i]);
     }
@@ -153,20 +167,68 @@ void kvz_hosts_run_release(struct kvz_hosts_run *run)
         kvz_host_lock_release(&run->locks[i]);
     free(run->locks);
     free(run->v);
+    kvz_template_digests_free(run->template_digests, run->n_template_digests);
     kvz_fleet_close(&run->f);
     memset(run, 0, sizeof(*run));
 }
 
-int kvz_cmd_plan_hosts(struct kvz_cli *cli, const struct kvz_opts *o, const struct kvz_manifest *m)
+/* plan -o: every host in scope with its plan and fingerprint (planner/planfile.h). */
+static int save_plan(struct kvz_cli *cli, const struct kvz_opts *o, const struct kvz_stack_run *r,
+                     const struct kvz_hosts_run *run)
 {
+    struct kvz_error *err = NULL;
+    struct kvz_planfile_host *h = calloc(run->f.n + 1, sizeof(*h));
+    char(*fp)[65] = calloc(run->f.n + 1, sizeof(*fp));
+    bool oom = !h || !fp;
+    const char **pins = kvz_stack_commits(r, &oom);
+    int ret = -1;
+    for (size_t i = 0; !oom && i < run->f.n; i++) {
+        const struct kvz_fleet_host *fh = &run->f.v[i];
+        if (!run->v[i].plan) {
+            kvz_out_error(
+                cli,
+                "plan -o: host '%s' could not be planned, so no plan file was saved (a saved plan holds every host in scope); fix it, or leave it out with --host",
+                run->v[i].host);
+            goto cleanup;
+        }
+        if (kvz_observed_fingerprint(fp[i], fh->hs.observed, KVZ_N_KINDS, r->m->stack, r->m, &err) <
+            0)
+            goto cleanup;
+        h[i].name = fh->def->name;
+        for (int k = 0; k < KVZ_N_KINDS; k++)
+            h[i].uri[k] = k < 2 ? fh->def->uri[k] : NULL;
+        h[i].fingerprint = fp[i];
+        oom = !(h[i].plan = kvz_plan_to_json(run->v[i].plan));
+    }
+    const struct kvz_planfile_source src = {
+        .m = r->m,
+        .paths = o->files.v,
+        .commits = pins,
+        .n_paths = o->files.n,
+        .targets = o->targets.v,
+        .n_targets = o->targets.n,
+    };
+    if (oom)
+        kvz_error_set(&err, "plan: out of memory");
+    else if (kvz_planfile_write_hosts(o->out, &src, o->hosts.v, o->hosts.n, h, run->f.n, &err) == 0)
+        ret = 0;
+cleanup:
+    if (err)
+        kvz_out_kvz_error(cli, err);
+    kvz_error_free(err);
+    for (size_t i = 0; h && i < run->f.n; i++)
+        json_decref(h[i].plan);
+    free(h);
+    free(fp);
+    free(pins);
+    return ret;
+}
+
+int kvz_cmd_plan_hosts(struct kvz_cli *cli, const struct kvz_opts *o, const struct kvz_stack_run *r)
+{
+    const struct kvz_manifest *m = r->m;
     struct kvz_hosts_run run;
     int rc = KVZ_EXIT_ERROR;
-    if (o->out) {
-        kvz_out_error(
-            cli,
-            "plan -o: a plan file of a manifest with hosts: cannot be saved yet; run 'kvz plan' and 'kvz apply' on the manifests");
-        return rc;
-    }
     if (o->markdown) {
         kvz_out_error(
             cli,
@@ -180,14 +242,24 @@ int kvz_cmd_plan_hosts(struct kvz_cli *cli, const struct kvz_opts *o, const stru
     for (size_t i = 0; i < run.f.n; i++)
         if (!run.v[i].plan)
             kvz_out_error(cli, "%s", run.v[i].error);
-    if (failed)
+    if (failed) {
         kvz_out_error(
             cli,
             "plan: %zu of %zu hosts could not be planned; fix them, or leave them out with --host",
             failed, run.f.n);
-    else
-        rc = o->detailed && kvz_host_plans_n_changes(run.v, run.f.n) ? KVZ_EXIT_CHANGES
-                                                                     : KVZ_EXIT_OK;
+        if (o->out)
+            kvz_out_error(
+                cli, "plan -o: no plan file was saved (a saved plan holds every host in scope)");
+        goto cleanup;
+    }
+    if (o->out) {
+        if (save_plan(cli, o, r, &run) < 0)
+            goto cleanup;
+        if (!o->json && cli->verbosity >= 0)
+            printf("\nSaved the plan of %zu %s to '%s'; apply exactly it with 'kvz apply %s'.\n",
+                   run.f.n, run.f.n == 1 ? "host" : "hosts", o->out, o->out);
+    }
+    rc = o->detailed && kvz_host_plans_n_changes(run.v, run.f.n) ? KVZ_EXIT_CHANGES : KVZ_EXIT_OK;
 cleanup:
     kvz_hosts_run_release(&run);
     return rc;

@@ -5,6 +5,7 @@
 
 #include "cmd/cli.h"
 #include "cmd/options.h"
+#include "cmd/stack.h"
 #include "parser/manifest.h"
 #include "planner/plan_hosts.h"
 #include "providers/fleet.h"
@@ -14,12 +15,14 @@
 struct kvz_hosts_run {
     struct kvz_fleet f;
     struct kvz_host_plan *v;
-    struct kvz_host_lock *locks; /* per host: held on remote hosts for an apply or destroy */
+    struct kvz_host_lock *locks; /* per host: held for an apply or destroy */
+    char **template_digests;     /* per manifest template (cmd/template_digests.h) */
+    size_t n_template_digests;
 };
 
-/* Observes the hosts of m in scope (--host) at once and plans each; with `lock`, each remote
- * host's lock is taken first (providers/host_lock.h) and the host observed again under it (a
- * host whose lock is held elsewhere fails alone, naming the holder) (destroy: deletes every
+/* Observes the hosts of m in scope (--host) at once and plans each; with `lock`, each host's
+ * lock (local hosts too) is taken first (providers/host_lock.h) and the host observed again under
+ * it (a host whose lock is held elsewhere fails alone, naming the holder) (destroy: deletes every
  * managed resource of the stack in scope); a host that fails has its reason in v[i].error.
  * -1 (printed) only when nothing can be planned. Release with kvz_hosts_run_release. */
 int kvz_hosts_run_plan(struct kvz_hosts_run *out, struct kvz_cli *cli, const struct kvz_opts *o,
@@ -34,9 +37,10 @@ void kvz_hosts_run_release(struct kvz_hosts_run *run);
 /* Whether this run goes through the many-hosts path: the manifests have hosts:, or --host. */
 bool kvz_cmd_many_hosts(const struct kvz_manifest *m, const struct kvz_opts *o);
 
-/* Observes every host in scope at once, plans each, prints the plan; the exit code: 1 when a
- * host could not be planned (named in the summary), else 0, or 2 with --detailed-exitcode and
- * changes. */
-int kvz_cmd_plan_hosts(struct kvz_cli *cli, const struct kvz_opts *o, const struct kvz_manifest *m);
+/* Observes every host in scope at once, plans each, prints the plan, and with -o saves it (only
+ * when every host was planned); the exit code: 1 when a host could not be planned (named in the
+ * summary), else 0, or 2 with --detailed-exitcode and changes. */
+int kvz_cmd_plan_hosts(struct kvz_cli *cli, const struct kvz_opts *o,
+                       const struct kvz_stack_run *r);
 
 #endif

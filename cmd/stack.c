@@ -7,6 +7,7 @@
 #include "cmd/lock.h"
 #include "cmd/plan_hosts.h"
 #include "cmd/pull_progress.h"
+#include "cmd/template_digests.h"
 #include "planner/provenance.h"
 #include "store/git.h"
 #include "store/store.h"
@@ -72,55 +73,15 @@ fail:
     return -1;
 }
 
-/* Whether a guest of the manifests that uses t (as its template, cdrom or drivers) exists on
- * the host: only such templates need resolving. */
-static bool in_use(const struct kvz_stack_run *r, const struct kvz_template *t)
-{
-    for (size_t i = 0; i < r->m->n_resources; i++) {
-        const struct kvz_resource *w = &r->m->resources[i];
-        const struct kvz_observed *o = &r->hs.observed[w->kind];
-        if (w->tmpl != t && w->cdrom != t && w->drivers != t)
-            continue;
-        for (size_t j = 0; j < o->n; j++)
-            if (!strcmp(o->v[j].name, w->name))
-                return true;
-    }
-    return false;
-}
-
-/* What the templates of existing guests hold, as far as known without a download (a template
- * that cannot be resolved is unknown, and the planner compares its source instead). */
+/* What the templates of this host's existing guests hold (cmd/template_digests.h). */
 static int resolve_templates(struct kvz_cli *cli, struct kvz_stack_run *r)
 {
-    struct kvz_store *s = NULL;
-    struct kvz_error *err = NULL;
+    const struct kvz_hosts *hs = &r->hs;
     if (r->template_digests)
         return 0;
+    if (kvz_template_digests(&r->template_digests, cli, r->m, &hs, 1) < 0)
+        return -1;
     r->n_template_digests = r->m->n_templates;
-    if (!(r->template_digests = calloc(r->m->n_templates + 1, sizeof(char *)))) {
-        kvz_out_error(cli, "plan: out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < r->m->n_templates; i++) {
-        const struct kvz_template *t = &r->m->templates[i];
-        char digest[72];
-        if (!in_use(r, t))
-            continue;
-        if (!s && kvz_store_open(&s, cli->state_dir, NULL, &err) < 0)
-            break;
-        int known = kvz_store_resolve(digest, s, t, &err);
-        kvz_error_clear(&err); /* a local file that cannot be read now is simply unknown */
-        if (known == 1 && !(r->template_digests[i] = strdup(digest))) {
-            kvz_error_set(&err, "plan: out of memory");
-            break;
-        }
-    }
-    kvz_store_free(s);
-    if (err) {
-        kvz_out_kvz_error(cli, err);
-        kvz_error_free(err);
-        return -1;
-    }
     return 0;
 }
 
@@ -451,9 +412,7 @@ void kvz_stack_release(struct kvz_stack_run *r)
         kvz_git_tree_free(r->trees[i]);
     free(r->trees);
     r->trees = NULL;
-    for (size_t i = 0; r->template_digests && i < r->n_template_digests; i++)
-        free(r->template_digests[i]);
-    free(r->template_digests);
+    kvz_template_digests_free(r->template_digests, r->n_template_digests);
     r->template_digests = NULL;
     kvz_lock_release(&r->lock);
 }

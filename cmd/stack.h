@@ -76,6 +76,10 @@ struct json_t *kvz_stack_sources_json(const struct kvz_stack_run *r);
 void kvz_stack_git_applied(struct kvz_cli *cli, const struct kvz_stack_run *r,
                            const char *const *paths, bool nothing_to_do);
 
+/* Per path r was loaded from: the commit of its git source, or NULL for a local path (for a
+ * saved plan's pins); NULL without git sources, or with *oom set. Free the array only. */
+const char **kvz_stack_commits(const struct kvz_stack_run *r, bool *oom);
+
 /* Prints r->plan as Markdown (kvz plan --format markdown), naming the git sources' commits. */
 void kvz_stack_print_markdown(struct kvz_cli *cli, const struct kvz_stack_run *r);
 

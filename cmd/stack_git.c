@@ -206,3 +206,12 @@ void kvz_stack_print_markdown(struct kvz_cli *cli, const struct kvz_stack_run *r
     free(from);
     kvz_buf_release(&b);
 }
+
+const char **kvz_stack_commits(const struct kvz_stack_run *r, bool *oom)
+{
+    const char **pins = r->n_trees ? calloc(r->n_trees, sizeof(*pins)) : NULL;
+    *oom = r->n_trees && !pins;
+    for (size_t i = 0; pins && i < r->n_trees; i++)
+        pins[i] = r->trees[i] ? r->trees[i]->commit : NULL;
+    return pins;
+}

@@ -13,8 +13,17 @@ rdir=/var/tmp/$p-remote
 export NO_COLOR=1
 fails=0
 . "$(dirname "$0")/shlib.sh"
+planted=
+locks_before=$(virsh -q -c lxc:///system pool-info kvz-locks >/dev/null 2>&1 && echo yes)
 cleanup() {
   remove_domains lxc:///system "$p-"
+  [[ -n $planted ]] && virsh -q -c lxc:///system vol-delete --pool kvz-locks host.lock >/dev/null 2>&1
+  # the runner's kvz-locks pool, when this test made it and it is empty
+  if [[ -z $locks_before ]] && ! virsh -q -c lxc:///system vol-list kvz-locks 2>/dev/null | grep -q .; then
+    virsh -q -c lxc:///system pool-destroy kvz-locks >/dev/null 2>&1
+    virsh -q -c lxc:///system pool-undefine kvz-locks >/dev/null 2>&1
+    rmdir /var/lib/libvirt/kvz/locks 2>/dev/null
+  fi
   "$src/tests/integration/remote-host/stop" "$rdir"
   rm -rf "$work"
 }
@@ -121,6 +130,83 @@ run 0 "$kvz" --state-dir "$S" destroy -f "$work/three.yaml" --host here --auto-a
   has "here: $p-a (container): delete done" && ok "destroy --host here"
 check "$p-a is gone" bash -c "! virsh -q -c lxc:///system dominfo $p-a >/dev/null 2>&1"
 check "the remote host has only what the test defined" test "$(virsh -q -c "$KVZ_REMOTE_LXC" list --all --name | grep -c .)" = 1
+
+# --- a saved plan of two hosts: it records each host and refuses a changed inventory before it
+# contacts anything, refuses the whole plan when one host changed, and applies exactly it
+two="  here:
+    containers: lxc:///system
+  there:
+    containers: $KVZ_REMOTE_LXC"
+ctp() { # ctp NAME HOST MEMORY
+  printf '  %s:\n    host: %s\n    template: bb\n    memory: %s\n    disk: 64MiB\n    network: none\n' "$1" "$2" "$3"
+}
+{ ctp $p-p1 here 48MiB; ctp $p-p2 there 48MiB; } | hosts=$two manifest "$work/pf.yaml"
+run 1 "$kvz" --state-dir "$S" plan -f "$work/three.yaml" -o "$work/three.plan" &&
+  has "plan -o: no plan file was saved" && ok "plan -o with a host that cannot be planned saves nothing"
+check "... no file" test ! -e "$work/three.plan"
+run 0 "$kvz" --state-dir "$S" plan -f "$work/pf.yaml" -o "$work/pf.plan" &&
+  has "Host here:" && has "Host there:" && has "Saved the plan of 2 hosts to '$work/pf.plan'" &&
+  ok "plan -o of two hosts"
+if python3 - "$work/pf.plan" "$KVZ_REMOTE_LXC" <<'PY'; then ok "the plan file records each host, its URIs and plan"; else bad "plan file: $(cat "$work/pf.plan")"; fi
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["format_version"] == 2 and j["host_selection"] == []
+assert [h["name"] for h in j["hosts"]] == ["here", "there"]
+assert j["hosts"][1]["uris"] == {"containers": sys.argv[2], "vms": None}
+assert all(len(h["observed_fingerprint"]) == 64 for h in j["hosts"])
+assert [c["action"] for h in j["hosts"] for c in h["plan"]["changes"]] == ["create", "create"]
+PY
+run 1 "$kvz" --state-dir "$S" apply "$work/pf.plan" --host here &&
+  has "a plan file holds its manifests, targets and hosts" && ok "apply PLANFILE --host is refused"
+cp "$work/pf.yaml" "$work/pf.yaml.saved"
+{ ctp $p-p1 here 48MiB; ctp $p-p2 there 48MiB; } | hosts="$two
+  dead:
+    containers: $dead" manifest "$work/pf.yaml"
+run 1 "$kvz" --state-dir "$S" apply "$work/pf.plan" &&
+  has "stale plan: host 'dead' was added to the manifests since it was made" && lacks "cannot connect" &&
+  ok "a host added to the inventory: stale plan, refused before any host is contacted"
+sed "s|$KVZ_REMOTE_LXC|lxc+ssh://root@127.0.0.2:1/system|" "$work/pf.yaml.saved" >"$work/pf.yaml"
+run 1 "$kvz" --state-dir "$S" apply "$work/pf.plan" &&
+  has "stale plan: host 'there' has another URI for containers now" && ok "a host moved to another URI: stale plan"
+cp "$work/pf.yaml.saved" "$work/pf.yaml"
+check "nothing was made by the refused plans" bash -c "! virsh -q -c lxc:///system dominfo $p-p1 >/dev/null 2>&1 && ! virsh -q -c '$KVZ_REMOTE_LXC' dominfo $p-p2 >/dev/null 2>&1"
+run 0 "$kvz" --state-dir "$S" apply "$work/pf.plan" &&
+  has "here: $p-p1 (container): create done" && has "there: $p-p2 (container): create done" &&
+  has "Apply complete: 2 changes done on 2 hosts." && ok "apply PLANFILE of two hosts applies exactly it"
+check "the lock of 'here' is released too" test -z "$(virsh -q -c lxc:///system vol-list kvz-locks 2>/dev/null | grep host.lock)"
+# the template moved to another URL with the same bytes: its guests on both hosts keep it (the
+# planner compares templates by content digest over hosts, as for one host)
+cp "$tar" "$work/moved.tar.gz"
+{ ctp $p-p1 here 48MiB; ctp $p-p2 there 48MiB; } | hosts=$two tar=$work/moved.tar.gz manifest "$work/pf-moved.yaml"
+run 0 "$kvz" --state-dir "$S" plan -f "$work/pf-moved.yaml" --detailed-exitcode &&
+  has "  no changes (1 resource)" && lacks "-/+" && ok "a template at a new URL with the same digest: no replace on either host"
+{ ctp $p-p1 here 64MiB; ctp $p-p2 there 64MiB; } | hosts=$two manifest "$work/pf.yaml"
+run 0 "$kvz" --state-dir "$S" plan -f "$work/pf.yaml" -o "$work/pf2.plan" &&
+  has "  ~ $p-p1 (container) (live)" && has "  ~ $p-p2 (container) (live)" && ok "plan -o of a live change on both hosts"
+virsh -q -c "$KVZ_REMOTE_LXC" destroy $p-p2 >/dev/null
+run 1 "$kvz" --state-dir "$S" apply "$work/pf2.plan" &&
+  has "stale plan: host 'there' changed since it was made" &&
+  has "a saved plan is applied whole or not at all" && lacks "update done" &&
+  ok "one host changed by hand: the whole saved plan is refused, naming it"
+check "... and 'here' was not changed" test "$(virsh -q -c lxc:///system dumpxml $p-p1 | sed -n 's:.*<currentMemory unit=.KiB.>\([0-9]*\)<.*:\1:p')" = $((48 << 10))
+virsh -q -c "$KVZ_REMOTE_LXC" start $p-p2 >/dev/null
+lockhere() { # lockhere JSON: a lock another runner left on the runner's own libvirtd ('here')
+  printf '%s' "$1" >"$work/rec-here"
+  virsh -q -c lxc:///system vol-create-as kvz-locks host.lock "$(stat -c %s "$work/rec-here")" >/dev/null &&
+    virsh -q -c lxc:///system vol-upload --pool kvz-locks host.lock "$work/rec-here"
+}
+planted=1 # removed by cleanup if the test stops before it does
+lockhere '{"pid": 4242, "since": "2026-01-01T00:00:00Z", "stack": "other", "state_dir": "/x", "where": "ci-runner-7", "who": "ci"}'
+run 1 "$kvz" --state-dir "$S" apply "$work/pf2.plan" &&
+  has "host 'here' is locked by ci@ci-runner-7 (pid 4242)" && lacks "update done" &&
+  ok "a local host under hosts: has the host lock too: a runner applying over ssh excludes this one"
+virsh -q -c lxc:///system vol-delete --pool kvz-locks host.lock >/dev/null && planted=
+run 0 "$kvz" --state-dir "$S" apply "$work/pf2.plan" &&
+  has "here: $p-p1 (container): update done" && has "there: $p-p2 (container): update done" &&
+  ok "the same plan file applies once the host is as planned again"
+run 1 "$kvz" --state-dir "$S" apply "$work/pf2.plan" &&
+  has "stale plan: host 'here' changed since it was made" && ok "a saved plan applies once"
+run 0 "$kvz" --state-dir "$S" destroy -f "$work/pf.yaml" --auto-approve && ok "destroyed $p-p1 and $p-p2"
 
 # --- containers on two hosts: on 'there' the rootfs is an ext4 image volume of its pool, made
 # here from the verified tree and uploaded; a live memory change keeps the domain and the

@@ -105,6 +105,7 @@ check "the vm is defined" sh -c "virsh -q -c qemu:///system dominfo $vm >/dev/nu
 run 0 "$kvz" status "${m[@]}" && has "1.0-1" && has "20240101_05:24" && lacks "newer:" &&
   ok "status: the versions the guests were made from, nothing newer locked" || bad "status: the versions the guests were made from, nothing newer locked"
 
+cp "$work/m/kvz.lock" "$work/lock.v1"
 publish 2
 run 0 "$kvz" plan "${m[@]}" --detailed-exitcode && ok "a newer entry changes nothing while locked" || bad "a newer entry changes nothing while locked"
 run 0 "$kvz" lock --upgrade "${m[@]}" &&
@@ -112,6 +113,13 @@ run 0 "$kvz" lock --upgrade "${m[@]}" &&
   has "-> 20240301_05:24 sha256:" &&
   has "a later 'kvz apply' replaces container '$ct' (template 'bb')" &&
   has "a later 'kvz apply' replaces vm '$vm' (template 'cloud')" && ok "lock --upgrade: old -> new, both guests named" || bad "lock --upgrade: old -> new, both guests named"
+# the same manifest with hosts: (its one host the runner's libvirtd): the guests named per host
+mkdir -p "$work/mh" && cp -r "$work/m/keys" "$work/mh/" && cp "$work/lock.v1" "$work/mh/kvz.lock"
+sed 's|^containers:|hosts:\n  here:\n    containers: lxc:///system\n    vms: qemu:///system\ncontainers:|' "$work/m/kvz.yaml" >"$work/mh/kvz.yaml"
+run 0 "$kvz" lock --upgrade -f "$work/mh/kvz.yaml" && has "-> 1.1-1 sha512:" &&
+  has "a later 'kvz apply' replaces container '$ct' on host 'here' (template 'bb')" &&
+  has "a later 'kvz apply' replaces vm '$vm' on host 'here' (template 'cloud')" &&
+  ok "lock --upgrade with hosts: each guest named with its host" || bad "lock --upgrade with hosts: each guest named with its host"
 run 0 "$kvz" status "${m[@]}" && has "newer: 1.1-1 sha512:" && has "newer: 20240301_05:24 sha256:" &&
   ok "status: a newer template is locked for both" || bad "status: a newer template is locked for both"
 "$kvz" status "${m[@]}" --json >"$work/status.json" 2>"$work/status.err"; python3 -c '

@@ -70,7 +70,7 @@ static void test_bad_options(void **state)
     expect((const char *[]){"apply", "a.json", "b.json", NULL}, 1,
            "unexpected argument 'b.json'; 'kvz apply' takes one plan file");
     expect((const char *[]){"apply", "-f", manifest, "plan.json", NULL}, 1,
-           "a plan file holds its manifests and targets");
+           "a plan file holds its manifests, targets and hosts");
     expect((const char *[]){"status", "extra", NULL}, 1, "unexpected argument 'extra'");
 }
 

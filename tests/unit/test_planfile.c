@@ -170,12 +170,127 @@ static void test_fingerprint_of_networks(void **state)
     assert_string_not_equal(a, b);
 }
 
+/* A plan of two hosts (tests/data/plan/hosts.yaml, copied): recorded per host, read back; a
+ * host added, gone or on other URIs is a changed inventory; a changed host is named. */
+static void test_planfile_of_hosts(void **state)
+{
+    char d[] = "/tmp/kvzt-planfile-hosts-XXXXXX", src[1024], file[1100], fp[2][65], cmd[2300];
+    const char *top = getenv("KVZ_SOURCE_DIR");
+    struct kvz_error *err = NULL;
+    assert_non_null(mkdtemp(d));
+    for (int i = 0; i < 2; i++) {
+        const char *ext = i ? "json" : "yaml";
+        snprintf(src, sizeof(src), "%s/tests/data/plan/hosts.%s", top, ext);
+        snprintf(file, sizeof(file), "%s/hosts.%s", d, ext);
+        copy(src, file);
+    }
+    struct plan_fixture fx;
+    assert_int_equal(plan_fixture_load(&fx, d, "hosts"), 0);
+    struct kvz_plan_input in;
+    struct kvz_plan *p[2] = {NULL, NULL};
+    struct kvz_observed none[KVZ_N_KINDS] = {{0}};
+    const char *names[] = {"h1", "h2"};
+    struct kvz_planfile_host h[2] = {{0}};
+    for (int i = 0; i < 2; i++) {
+        plan_fixture_input(&in, &fx);
+        in.host = names[i];
+        for (int k = 0; i == 1 && k < KVZ_N_KINDS; k++)
+            in.observed[k] = &none[k];
+        assert_int_equal(kvz_plan_compute(&p[i], &in, NULL), 0);
+        assert_int_equal(
+            kvz_observed_fingerprint(fp[i], i ? none : fx.observed, KVZ_N_KINDS, "s", fx.m, NULL),
+            0);
+        h[i] = (struct kvz_planfile_host){.name = (char *)names[i], .fingerprint = fp[i]};
+        h[i].uri[KVZ_KIND_CONTAINER] = fx.m->hosts[i].uri[KVZ_KIND_CONTAINER];
+        h[i].plan = kvz_plan_to_json(p[i]);
+    }
+    snprintf(file, sizeof(file), "%s/plan.json", d);
+    const char *paths[] = {fx.m->files[0]};
+    const struct kvz_planfile_source source = {.m = fx.m, .paths = paths, .n_paths = 1};
+    assert_int_equal(kvz_planfile_write_hosts(file, &source, NULL, 0, h, 2, NULL), 0);
+
+    struct kvz_planfile *pf = NULL;
+    assert_int_equal(kvz_planfile_read(&pf, file, NULL), 0);
+    assert_true(pf->many);
+    assert_int_equal(pf->n_hosts, 2);
+    assert_string_equal(pf->hosts[1].name, "h2");
+    assert_string_equal(pf->hosts[0].uri[KVZ_KIND_CONTAINER], "lxc+ssh://root@h1/system");
+    assert_null(pf->hosts[0].uri[KVZ_KIND_VM]);
+    assert_int_equal(kvz_planfile_check_inventory(pf, fx.m, NULL), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(
+            kvz_planfile_check_host(pf, kvz_planfile_host(pf, names[i]), fx.m, fp[i], p[i], NULL),
+            0);
+    /* h1 changed: its fingerprint and its plan are its own, not h2's */
+    assert_int_equal(kvz_planfile_check_host(pf, &pf->hosts[0], fx.m, fp[1], p[0], &err), -1);
+    assert_non_null(strstr(kvz_error_msg(err), "stale plan: host 'h1' changed"));
+    kvz_error_clear(&err);
+    assert_int_equal(kvz_planfile_check_host(pf, &pf->hosts[1], fx.m, fp[1], p[0], &err), -1);
+    assert_non_null(strstr(kvz_error_msg(err), "stale plan: on host 'h2' it no longer matches"));
+    kvz_error_clear(&err);
+
+    /* the inventory changed: a third host, h2 gone, h1 elsewhere; each is named */
+    static const struct {
+        const char *sed, *says;
+    } edits[] = {
+        {"s|^hosts:|hosts:\\n  h3:\\n    containers: lxc+ssh://root@h3/system|",
+         "stale plan: host 'h3' was added to the manifests"},
+        {"/^  h2:/,+1d; s/host: h2/host: h1/",
+         "stale plan: host 'h2' is no longer in the manifests"},
+        {"s|root@h1/|root@h1b/|",
+         "stale plan: host 'h1' has another URI for containers now (lxc+ssh://root@h1b/system, planned on lxc+ssh://root@h1/system)"},
+    };
+    for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+        snprintf(cmd, sizeof(cmd), "sed -e '%s' '%s/hosts.yaml' > '%s/edited.yaml'", edits[i].sed,
+                 d, d);
+        assert_int_equal(system(cmd), 0);
+        snprintf(src, sizeof(src), "%s/edited.yaml", d);
+        const char *ep = src;
+        struct kvz_manifest *edited = NULL;
+        struct kvz_diags diags = KVZ_DIAGS_INIT;
+        assert_int_equal(kvz_manifest_load(&edited, &ep, 1, &diags), 0);
+        kvz_diags_release(&diags);
+        assert_int_equal(kvz_planfile_check_inventory(pf, edited, &err), -1);
+        assert_non_null(strstr(kvz_error_msg(err), edits[i].says));
+        kvz_error_clear(&err);
+        /* ... and its digest differs, so no host would pass either */
+        assert_int_equal(kvz_planfile_check_host(pf, &pf->hosts[0], edited, fp[0], p[0], &err), -1);
+        assert_non_null(strstr(kvz_error_msg(err), "stale plan: the manifests changed"));
+        kvz_error_clear(&err);
+        kvz_manifest_free(edited);
+    }
+    kvz_planfile_free(pf);
+
+    /* --host h2: only h2 recorded; h1 is outside the selection, not "added" */
+    assert_int_equal(kvz_planfile_write_hosts(file, &source, names + 1, 1, h + 1, 1, NULL), 0);
+    assert_int_equal(kvz_planfile_read(&pf, file, NULL), 0);
+    assert_int_equal(pf->n_only, 1);
+    assert_int_equal(kvz_planfile_check_inventory(pf, fx.m, NULL), 0);
+    kvz_planfile_free(pf);
+
+    /* a recorded host's plan edited by hand: the file's own digest refuses it */
+    snprintf(cmd, sizeof(cmd), "sed -i 's|\"h2\"|\"h9\"|' '%s'", file);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(kvz_planfile_read(&pf, file, &err), -1);
+    assert_non_null(strstr(kvz_error_msg(err), "was changed after kvz wrote it"));
+    kvz_error_clear(&err);
+
+    for (int i = 0; i < 2; i++) {
+        json_decref(h[i].plan);
+        kvz_plan_free(p[i]);
+    }
+    plan_fixture_release(&fx);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_planfile_roundtrip_and_stale),
         cmocka_unit_test(test_fingerprint_ignores_ids_and_other_stacks),
         cmocka_unit_test(test_fingerprint_of_networks),
+        cmocka_unit_test(test_planfile_of_hosts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
