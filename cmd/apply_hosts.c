@@ -150,7 +150,7 @@ static int execute(struct kvz_cli *cli, const struct kvz_opts *o, struct kvz_sta
     /* -q with nothing to ask: only the run's summary (and errors) */
     bool show_plan = !o->json && (cli->verbosity >= 0 || !o->auto_approve);
     if (show_plan)
-        kvz_hosts_run_print(cli, run, r->m, false);
+        kvz_hosts_run_print(cli, run, r, false);
     size_t n = run->f.n;
     if (!(w = calloc(n + 1, sizeof(*w))) || !(th = calloc(n + 1, sizeof(*th))) ||
         !(started = calloc(n + 1, sizeof(*started))) || !(out.results = json_array())) {
@@ -225,6 +225,9 @@ static int execute(struct kvz_cli *cli, const struct kvz_opts *o, struct kvz_sta
                                 json_pack("{s:I, s:I, s:o}", "done", (json_int_t)w[i].res.done,
                                           "failed", (json_int_t)w[i].res.failed, "error",
                                           w[i].error ? json_string(w[i].error) : json_null()));
+        json_t *src = kvz_stack_sources_json(r);
+        if (src)
+            json_object_set_new(j, "sources", src);
         json_object_set(j, "results", out.results);
         json_object_set_new(j, "result",
                             json_pack("{s:I, s:I, s:o}", "done", (json_int_t)done, "failed",

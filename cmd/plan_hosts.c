@@ -141,10 +141,15 @@ int kvz_hosts_run_plan(struct kvz_hosts_run *out, struct kvz_cli *cli, const str
 }
 
 void kvz_hosts_run_print(struct kvz_cli *cli, const struct kvz_hosts_run *run,
-                         const struct kvz_manifest *m, bool json)
+                         const struct kvz_stack_run *r, bool json)
 {
     if (json) {
-        json_t *j = kvz_host_plans_to_json(run->v, run->f.n, m->stack);
+        json_t *j = kvz_host_plans_to_json(run->v, run->f.n, r->m->stack);
+        json_t *src = kvz_stack_sources_json(r);
+        if (j && src)
+            json_object_set_new(j, "sources", src);
+        else
+            json_decref(src);
         char *s = j ? json_dumps(j, 0) : NULL;
         if (s)
             printf("%s\n", s);
@@ -155,6 +160,7 @@ void kvz_hosts_run_print(struct kvz_cli *cli, const struct kvz_hosts_run *run,
         return;
     }
     struct kvz_buf b = KVZ_BUF_INIT;
+    kvz_stack_print_sources(cli, r);
     kvz_host_plans_render_text(&b, run->v, run->f.n, cli->color);
     fputs(kvz_buf_cstr(&b), stdout);
     kvz_buf_release(&b);
@@ -237,7 +243,7 @@ int kvz_cmd_plan_hosts(struct kvz_cli *cli, const struct kvz_opts *o, const stru
     }
     if (kvz_hosts_run_plan(&run, cli, o, m, false, false) < 0)
         goto cleanup;
-    kvz_hosts_run_print(cli, &run, m, o->json);
+    kvz_hosts_run_print(cli, &run, r, o->json);
     size_t failed = kvz_host_plans_n_failed(run.v, run.f.n);
     for (size_t i = 0; i < run.f.n; i++)
         if (!run.v[i].plan)

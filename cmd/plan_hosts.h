@@ -28,9 +28,9 @@ struct kvz_hosts_run {
 int kvz_hosts_run_plan(struct kvz_hosts_run *out, struct kvz_cli *cli, const struct kvz_opts *o,
                        const struct kvz_manifest *m, bool destroy, bool lock);
 
-/* Prints the plans (text or JSON) on stdout. */
+/* Prints the plans (text or JSON) on stdout, with the commits of r's git sources. */
 void kvz_hosts_run_print(struct kvz_cli *cli, const struct kvz_hosts_run *run,
-                         const struct kvz_manifest *m, bool json);
+                         const struct kvz_stack_run *r, bool json);
 
 void kvz_hosts_run_release(struct kvz_hosts_run *run);
 

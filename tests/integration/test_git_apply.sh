@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Plan and apply from a git source on the real libvirtd (LXC, busybox): the commit printed and
 # recorded as provenance (guest metadata, status), a saved plan applied after its branch moved,
-# a pinned commit the mirror no longer has, exit 3 for --max-disruption, the pull-mode skip.
+# a pinned commit the mirror no longer has, exit 3 for --max-disruption, the pull-mode skip;
+# then the same manifest with hosts: (its commit printed, in JSON, pinned in a saved plan).
 set -uo pipefail
 kvz=${KVZ_BINARY:?KVZ_BINARY must name the kvz binary}
 src_dir=${KVZ_SOURCE_DIR:?}
@@ -23,7 +24,11 @@ sha=$(cut -d' ' -f1 "$work/tpl/SHA256SUMS")
 g() { git -C "$work/clone" -c user.name=kvz-test -c user.email=test@example.org "$@"; }
 commit() { # commit MEMORY [HOSTNAME]
   {
-    printf 'kvz: 1\nstack: %s\nconnection:\n  containers: %s\n' "$p" "$uri"
+    if [[ -n ${hosts:-} ]]; then # the manifest with hosts: (docs/hosts.md), one host
+      printf 'kvz: 1\nstack: %s\nhosts:\n  local:\n    containers: %s\n' "$p" "$uri"
+    else
+      printf 'kvz: 1\nstack: %s\nconnection:\n  containers: %s\n' "$p" "$uri"
+    fi
     printf 'templates:\n  bb:\n    url: file://%s/tpl/busybox-rootfs.tar.gz\n    sha256: %s\n' "$work" "$sha"
     printf 'containers:\n  %s-a:\n    template: bb\n    memory: %s\n    network: none\n' "$p" "$1"
     [[ -n ${2:-} ]] && printf '    hostname: %s\n' "$2"
@@ -77,5 +82,18 @@ git -C "$work/origin.git" reflog expire --expire=now --all && git -C "$work/orig
 rm -rf "$state"/git/*
 run 1 "$kvz" apply "$work/plan2.json" && has "commit $cgone of the saved plan is no longer in"
 check "nothing applied" test "$(mem)" = 131072
+
+# --- the same with hosts: a saved plan of many hosts pins its commit too
+hosts=1 commit 80MiB
+c4=$(g rev-parse HEAD)
+run 0 "$kvz" plan -f "$src" -o "$work/plan3.json" && has "commit $c4 of main" && has "Saved the plan of 1 host"
+check "the plan file of hosts pins the commit" python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["format_version"] == 2 and j["commits"] == [sys.argv[2]], j["commits"]' "$work/plan3.json" "$c4"
+run 0 "$kvz" plan --json -f "$src" && { has "\"commit\": \"$c4\"" || has "\"commit\":\"$c4\""; }
+hosts=1 commit 72MiB
+run 0 "$kvz" apply "$work/plan3.json" && has "commit $c4 of main" && has "local: $p-a (container): update done"
+check "the planned commit's memory (80MiB), over hosts" test "$(mem)" = 81920
 
 finish
