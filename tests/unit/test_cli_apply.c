@@ -72,6 +72,10 @@ static void test_bad_options(void **state)
     expect((const char *[]){"apply", "-f", manifest, "plan.json", NULL}, 1,
            "a plan file holds its manifests and targets");
     expect((const char *[]){"status", "extra", NULL}, 1, "unexpected argument 'extra'");
+    expect((const char *[]){"status", "--all", "-f", manifest, NULL}, 1,
+           "--all reads no manifest: drop -f");
+    expect((const char *[]){"status", "--all", "--host", "local", "-f", manifest, NULL}, 1,
+           "--containers-uri and --vms-uri do not go with --host");
 }
 
 static void test_plan_file_errors(void **state)
