@@ -50,6 +50,12 @@ static int load_planfile(struct kvz_cli *cli, struct kvz_stack_run *r, const cha
     }
     if ((*pf)->many)
         return 1; /* the hosts' path checks it (cmd/apply_hosts.c) */
+    if (r->m->hosts_declared) {
+        kvz_out_error(
+            cli,
+            "stale plan: it was made of manifests without hosts:, which have hosts: now; run 'kvz plan -o' again and review the new plan");
+        return -1;
+    }
     if (kvz_stack_lock(cli, r) < 0 || kvz_stack_observe(cli, r, uri) < 0 ||
         kvz_stack_plan(cli, r, (const char *const *)(*pf)->targets, (*pf)->n_targets, false) < 0 ||
         kvz_stack_fingerprint(cli, r, fp) < 0)

@@ -32,7 +32,7 @@ static const struct kvz_command commands[] = {
      "delete the stack's guests",
      O(FILE) | O(AUTO_APPROVE) | O(TARGET) | O(PARALLEL) | O(FORCE) | O(HOST), 0, NULL, NULL},
     {"status", cmd_status,
-     "kvz status [-f PATH]... [--json] [--host NAME]... | kvz status --all [--json]",
+     "kvz status [-f PATH]... [--json] [--host NAME]... | kvz status --all [--json] [--host NAME]... [-f PATH]...",
      "managed resources, state, drift, provenance",
      O(FILE) | O(JSON) | O(HOST) | O(ALL) | O(OFFLINE) | O(REQUIRE_SIGNED), 0, NULL, NULL},
     {"templates", cmd_templates, "kvz templates pull|list|prune|search [WORDS] [-f PATH]...",

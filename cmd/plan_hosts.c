@@ -178,6 +178,22 @@ void kvz_hosts_run_release(struct kvz_hosts_run *run)
     memset(run, 0, sizeof(*run));
 }
 
+/* --format markdown (docs/hosts.md), with the commits of the git sources */
+static void print_markdown(struct kvz_cli *cli, const struct kvz_hosts_run *run,
+                           const struct kvz_stack_run *r)
+{
+    struct kvz_buf b = KVZ_BUF_INIT;
+    size_t n = 0;
+    char **from = kvz_stack_from_lines(r, &n);
+    if (kvz_host_plans_render_markdown(&b, run->v, run->f.n, r->m->stack, (const char *const *)from,
+                                       n) < 0)
+        kvz_out_error(cli, "plan: out of memory");
+    else
+        fputs(kvz_buf_cstr(&b), stdout);
+    kvz_stack_from_lines_free(from, n);
+    kvz_buf_release(&b);
+}
+
 /* plan -o: every host in scope with its plan and fingerprint (planner/planfile.h). */
 static int save_plan(struct kvz_cli *cli, const struct kvz_opts *o, const struct kvz_stack_run *r,
                      const struct kvz_hosts_run *run)
@@ -235,15 +251,12 @@ int kvz_cmd_plan_hosts(struct kvz_cli *cli, const struct kvz_opts *o, const stru
     const struct kvz_manifest *m = r->m;
     struct kvz_hosts_run run;
     int rc = KVZ_EXIT_ERROR;
-    if (o->markdown) {
-        kvz_out_error(
-            cli,
-            "plan --format markdown: a manifest with hosts: is shown as text or json in this version; drop --format markdown or use --json");
-        return rc;
-    }
     if (kvz_hosts_run_plan(&run, cli, o, m, false, false) < 0)
         goto cleanup;
-    kvz_hosts_run_print(cli, &run, r, o->json);
+    if (o->markdown)
+        print_markdown(cli, &run, r);
+    else
+        kvz_hosts_run_print(cli, &run, r, o->json);
     size_t failed = kvz_host_plans_n_failed(run.v, run.f.n);
     for (size_t i = 0; i < run.f.n; i++)
         if (!run.v[i].plan)
@@ -261,7 +274,7 @@ int kvz_cmd_plan_hosts(struct kvz_cli *cli, const struct kvz_opts *o, const stru
     if (o->out) {
         if (save_plan(cli, o, r, &run) < 0)
             goto cleanup;
-        if (!o->json && cli->verbosity >= 0)
+        if (!o->json && !o->markdown && cli->verbosity >= 0)
             printf("\nSaved the plan of %zu %s to '%s'; apply exactly it with 'kvz apply %s'.\n",
                    run.f.n, run.f.n == 1 ? "host" : "hosts", o->out, o->out);
     }

@@ -46,10 +46,9 @@ int kvz_stack_observe(struct kvz_cli *cli, struct kvz_stack_run *r,
                       const char *const uri[KVZ_N_KINDS])
 {
     struct kvz_error *err = NULL;
-    if (r->m->hosts_declared) {
-        kvz_out_error(
-            cli,
-            "the manifests have hosts:, which plan, apply, destroy, status, doctor --host and unlock drive; 'kvz templates' and plan files take manifests without hosts: in this version (docs/hosts.md)");
+    if (r->m->hosts_declared) { /* the callers take the hosts' path first (cmd/plan_hosts.h) */
+        kvz_out_error(cli,
+                      "the manifests have hosts:; this command does not take them (docs/hosts.md)");
         return -1;
     }
     struct kvz_hosts_config cfg = {

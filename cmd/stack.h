@@ -80,6 +80,11 @@ void kvz_stack_git_applied(struct kvz_cli *cli, const struct kvz_stack_run *r,
  * saved plan's pins); NULL without git sources, or with *oom set. Free the array only. */
 const char **kvz_stack_commits(const struct kvz_stack_run *r, bool *oom);
 
+/* The "git+URL//PATH: commit C of REF" line of each git source of r, for Markdown (*n of them;
+ * NULL without any). Free with kvz_stack_from_lines_free. */
+char **kvz_stack_from_lines(const struct kvz_stack_run *r, size_t *n);
+void kvz_stack_from_lines_free(char **from, size_t n);
+
 /* Prints r->plan as Markdown (kvz plan --format markdown), naming the git sources' commits. */
 void kvz_stack_print_markdown(struct kvz_cli *cli, const struct kvz_stack_run *r);
 

@@ -186,24 +186,36 @@ void kvz_stack_git_applied(struct kvz_cli *cli, const struct kvz_stack_run *r,
     }
 }
 
+char **kvz_stack_from_lines(const struct kvz_stack_run *r, size_t *n)
+{
+    char **from = r->n_trees ? calloc(r->n_trees, sizeof(*from)) : NULL;
+    *n = 0;
+    for (size_t i = 0; from && i < r->n_trees; i++) {
+        const struct kvz_git_tree *t = r->trees[i];
+        if (t && asprintf(&from[*n], "git+%s%s%s: commit %s of %s", t->url, *t->path ? "//" : "",
+                          t->path, t->commit, shown_ref(t)) >= 0)
+            (*n)++;
+    }
+    return from;
+}
+
+void kvz_stack_from_lines_free(char **from, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(from[i]);
+    free(from);
+}
+
 void kvz_stack_print_markdown(struct kvz_cli *cli, const struct kvz_stack_run *r)
 {
     struct kvz_buf b = KVZ_BUF_INIT;
-    char **from = r->n_trees ? calloc(r->n_trees, sizeof(*from)) : NULL;
     size_t n = 0;
-    for (size_t i = 0; from && i < r->n_trees; i++) {
-        const struct kvz_git_tree *t = r->trees[i];
-        if (t && asprintf(&from[n], "git+%s%s%s: commit %s of %s", t->url, *t->path ? "//" : "",
-                          t->path, t->commit, shown_ref(t)) >= 0)
-            n++;
-    }
+    char **from = kvz_stack_from_lines(r, &n);
     if (kvz_plan_render_markdown(&b, r->plan, (const char *const *)from, n) < 0)
         kvz_out_error(cli, "plan: out of memory");
     else
         fputs(kvz_buf_cstr(&b), stdout);
-    for (size_t i = 0; i < n; i++)
-        free(from[i]);
-    free(from);
+    kvz_stack_from_lines_free(from, n);
     kvz_buf_release(&b);
 }
 

@@ -36,11 +36,6 @@ int cmd_status(struct kvz_cli *cli, const struct kvz_command *c, int argc, char 
 
     if (kvz_opts_parse(&o, cli, c, argc, argv) < 0)
         goto cleanup;
-    if (o.all && o.hosts.n) {
-        kvz_out_error(cli, "status --all reads no manifest, so it knows no hosts: drop --host and "
-                           "name the host's connections with --containers-uri and --vms-uri");
-        goto cleanup;
-    }
     if (o.all) {
         rc = kvz_status_all(cli, &o);
         goto cleanup;

@@ -3,10 +3,12 @@
 #include "cmd/options.h"
 #include "cmd/pull_progress.h"
 #include "cmd/stack.h"
+#include "cmd/templates_hosts.h"
 #include "cmd/templates_search.h"
 
 #include "base/error.h"
 #include "parser/manifest.h"
+#include "planner/lock.h"
 #include "providers/hosts.h"
 #include "store/store.h"
 
@@ -106,15 +108,17 @@ cleanup:
 }
 
 /* How many guests on the hosts were made from the content `digest`; -1 when unknown. */
-static long guests_using(const struct kvz_hosts *hs, bool seen, const char *digest)
+static long guests_using(const struct kvz_tmpl_scope *sc, bool seen, const char *digest)
 {
     long n = 0;
     if (!seen)
         return -1;
-    for (int k = 0; k < KVZ_N_KINDS; k++)
-        for (size_t i = 0; i < hs->observed[k].n; i++)
-            n += hs->observed[k].v[i].managed && hs->observed[k].v[i].template_digest &&
-                 !strcmp(hs->observed[k].v[i].template_digest, digest);
+    for (size_t h = 0; h < sc->n; h++)
+        for (int k = 0; k < KVZ_N_KINDS; k++)
+            for (size_t i = 0; i < sc->v[h]->observed[k].n; i++) {
+                const struct kvz_observed_resource *r = &sc->v[h]->observed[k].v[i];
+                n += r->managed && r->template_digest && !strcmp(r->template_digest, digest);
+            }
     return n;
 }
 
@@ -122,24 +126,24 @@ static int do_list(struct kvz_cli *cli, const struct kvz_manifest *m)
 {
     struct kvz_store *s = NULL;
     struct kvz_error *err = NULL;
-    struct kvz_hosts hs;
+    struct kvz_tmpl_scope sc;
     int rc = KVZ_EXIT_ERROR;
-    memset(&hs, 0, sizeof(hs));
+    memset(&sc, 0, sizeof(sc));
     if (kvz_store_open(&s, cli->state_dir, NULL, &err) < 0) {
         kvz_out_kvz_error(cli, err);
         goto cleanup;
     }
-    /* the guests that use each template, from the hosts' domains; a list without a reachable
-     * libvirtd still lists the cache (GUESTS "?") */
-    struct kvz_hosts_config cfg = {
-        .m = m,
-        .uri = {cli->containers_uri, cli->vms_uri},
-        .state_dir = cli->state_dir,
-        .all_kinds = true,
-    };
+    /* the guests that use each template, from the hosts' domains (every host of hosts:); a
+     * list without a reachable libvirtd still lists the cache (GUESTS "?") */
     struct kvz_error *herr = NULL;
-    bool seen = kvz_hosts_open(&hs, &cfg, &herr) == 0 && kvz_hosts_observe(&hs, &herr) == 0;
+    bool seen = kvz_tmpl_scope_open(&sc, cli, m, false, &herr) == 0 && !sc.n_failed;
+    if (herr && m->hosts_declared)
+        kvz_out_kvz_error(cli, herr);
     kvz_error_free(herr);
+    for (size_t i = 0; i < sc.f.n && cli->verbosity >= 0; i++)
+        if (sc.f.v[i].err)
+            kvz_out_warn(cli, "%s: its guests are not counted (GUESTS ?)",
+                         kvz_error_msg(sc.f.v[i].err));
     printf("%-24s %-7s %10s  %-24s %6s %s\n", "NAME", "KIND", "SIZE", "DIGEST", "GUESTS", "CACHED");
     for (size_t i = 0; i < m->n_templates; i++) {
         const struct kvz_template *t = &m->templates[i];
@@ -164,7 +168,7 @@ static int do_list(struct kvz_cli *cli, const struct kvz_manifest *m)
         } else {
             snprintf(dg, sizeof(dg), "(insecure)");
         }
-        long guests = r ? guests_using(&hs, seen, img.digest) : 0;
+        long guests = r ? guests_using(&sc, seen, img.digest) : 0;
         char gs[24] = "?";
         if (guests >= 0)
             snprintf(gs, sizeof(gs), "%ld", guests);
@@ -173,7 +177,7 @@ static int do_list(struct kvz_cli *cli, const struct kvz_manifest *m)
     }
     rc = KVZ_EXIT_OK;
 cleanup:
-    kvz_hosts_close(&hs);
+    kvz_tmpl_scope_close(&sc);
     kvz_store_free(s);
     kvz_error_free(err);
     return rc;
@@ -195,41 +199,48 @@ cleanup:
     return rc;
 }
 
-/* What the guests on the hosts (of every stack) were made from: prune keeps it. A kind that
- * cannot be observed makes prune refuse: it would not know what those guests use. */
-static int used_by_guests(struct kvz_cli *cli, const struct kvz_manifest *m, struct kvz_hosts *hs,
-                          const char ***out, size_t *n)
+/* What the guests on the hosts (of every stack; with hosts:, on every host) were made from:
+ * prune keeps it. A kind or a host that cannot be observed makes prune refuse: it would not
+ * know what those guests use. */
+static int used_by_guests(struct kvz_cli *cli, const struct kvz_manifest *m,
+                          struct kvz_tmpl_scope *sc, bool lock, const char ***out, size_t *n)
 {
     struct kvz_error *err = NULL;
-    struct kvz_hosts_config cfg = {
-        .m = m,
-        .uri = {cli->containers_uri, cli->vms_uri},
-        .state_dir = cli->state_dir,
-        .all_kinds = true, /* every kind's guests' templates must be seen */
-    };
-    if (kvz_hosts_open(hs, &cfg, &err) < 0 || kvz_hosts_observe(hs, &err) < 0) {
+    if (kvz_tmpl_scope_open(sc, cli, m, lock, &err) < 0) {
         kvz_error_wrap(&err, "prune needs to see which templates the guests use");
         kvz_out_kvz_error(cli, err);
         kvz_error_free(err);
         return -1;
     }
+    if (sc->n_failed) {
+        for (size_t i = 0; i < sc->f.n; i++)
+            if (sc->f.v[i].err)
+                kvz_out_kvz_error(cli, sc->f.v[i].err);
+        kvz_out_error(
+            cli,
+            "prune needs to see which templates the guests use: %zu of %zu hosts could not be seen; nothing was removed",
+            sc->n_failed, sc->f.n);
+        return -1;
+    }
     size_t cap = 0;
-    for (int k = 0; k < KVZ_N_KINDS; k++)
-        cap += 2 * hs->observed[k].n;
+    for (size_t h = 0; h < sc->n; h++)
+        for (int k = 0; k < KVZ_N_KINDS; k++)
+            cap += 2 * sc->v[h]->observed[k].n;
     if (!(*out = calloc(cap + 1, sizeof(**out)))) {
         kvz_out_error(cli, "out of memory");
         return -1;
     }
     *n = 0;
-    for (int k = 0; k < KVZ_N_KINDS; k++)
-        for (size_t i = 0; i < hs->observed[k].n; i++) {
-            const struct kvz_observed_resource *r = &hs->observed[k].v[i];
-            if (r->managed && r->template_digest)
-                (*out)[(*n)++] = r->template_digest;
-            /* and the tree a container's overlay mounts: the domain's own word for it */
-            if (r->layer_lower)
-                (*out)[(*n)++] = r->layer_lower;
-        }
+    for (size_t h = 0; h < sc->n; h++)
+        for (int k = 0; k < KVZ_N_KINDS; k++)
+            for (size_t i = 0; i < sc->v[h]->observed[k].n; i++) {
+                const struct kvz_observed_resource *r = &sc->v[h]->observed[k].v[i];
+                if (r->managed && r->template_digest)
+                    (*out)[(*n)++] = r->template_digest;
+                /* and the tree a container's overlay mounts: the domain's own word for it */
+                if (r->layer_lower)
+                    (*out)[(*n)++] = r->layer_lower;
+            }
     return 0;
 }
 
@@ -237,20 +248,26 @@ static int do_prune(struct kvz_cli *cli, const struct kvz_manifest *m)
 {
     struct kvz_store *s = NULL;
     struct kvz_error *err = NULL;
-    struct kvz_hosts hs;
+    struct kvz_tmpl_scope sc;
+    struct kvz_lock lock = KVZ_LOCK_INIT;
     const struct kvz_template **keep = calloc(m->n_templates ? m->n_templates : 1, sizeof(*keep));
     const char **used = NULL;
     uint64_t freed = 0;
     size_t removed = 0, busy = 0, n_used = 0;
     int rc = KVZ_EXIT_ERROR;
-    memset(&hs, 0, sizeof(hs));
+    memset(&sc, 0, sizeof(sc));
     if (!keep) {
         kvz_out_error(cli, "out of memory");
         goto cleanup;
     }
     for (size_t i = 0; i < m->n_templates; i++)
         keep[i] = &m->templates[i];
-    if (used_by_guests(cli, m, &hs, &used, &n_used) < 0)
+    /* with hosts: everything under the state-dir lock and each remote host's lock, seen once */
+    if (m->hosts_declared && kvz_lock_acquire(&lock, cli->state_dir, &err) < 0) {
+        kvz_out_kvz_error(cli, err);
+        goto cleanup;
+    }
+    if (used_by_guests(cli, m, &sc, m->hosts_declared, &used, &n_used) < 0)
         goto cleanup;
     if (kvz_store_open(&s, cli->state_dir, NULL, &err) < 0 ||
         kvz_store_prune(&freed, &removed, &busy, s, keep, m->n_templates, used, n_used, &err) < 0) {
@@ -265,9 +282,17 @@ static int do_prune(struct kvz_cli *cli, const struct kvz_manifest *m)
             printf("; %zu in use by a running apply or pull, kept", busy);
         putchar('\n');
     }
-    rc = prune_storage(cli, m);
+    if (!m->hosts_declared) {
+        rc = prune_storage(cli, m);
+        goto cleanup;
+    }
+    rc = KVZ_EXIT_OK;
+    for (size_t i = 0; i < sc.n; i++)
+        if (kvz_stack_prune_storage(cli, sc.v[i]) < 0)
+            rc = KVZ_EXIT_ERROR;
 cleanup:
-    kvz_hosts_close(&hs);
+    kvz_tmpl_scope_close(&sc);
+    kvz_lock_release(&lock);
     kvz_store_free(s);
     kvz_error_free(err);
     free(keep);

@@ -86,8 +86,7 @@ int kvz_host_plans_link_moves(struct kvz_host_plan *v, size_t n)
     return 0;
 }
 
-/* The counts of every planned host together, in a plan of no changes. */
-static void totals(struct kvz_plan *out, const struct kvz_host_plan *v, size_t n)
+void kvz_host_plans_totals(struct kvz_plan *out, const struct kvz_host_plan *v, size_t n)
 {
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; i < n; i++) {
@@ -116,7 +115,7 @@ int kvz_host_plans_render_text(struct kvz_buf *out, const struct kvz_host_plan *
         else
             kvz_plan_render_changes(out, p, color);
     }
-    totals(&all, v, n);
+    kvz_host_plans_totals(&all, v, n);
     kvz_buf_putc(out, '\n');
     kvz_plan_render_summary(out, &all);
     for (size_t i = 0; i < n; i++) {
@@ -167,7 +166,7 @@ json_t *kvz_host_plans_to_json(const struct kvz_host_plan *v, size_t n, const ch
             json_array_append_new(
                 warnings, json_pack("{s:s, s:s}", "host", v[i].host, "warning", p->warnings[w]));
     }
-    totals(&all, v, n);
+    kvz_host_plans_totals(&all, v, n);
     json_t *j = json_pack("{s:i, s:s, s:o, s:o, s:o}", "format_version", 1, "stack", stack,
                           "changes", changes, "summary", counts_json(&all), "hosts", hosts);
     if (j && json_array_size(warnings))

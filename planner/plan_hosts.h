@@ -30,6 +30,17 @@ size_t kvz_host_plans_n_changes(const struct kvz_host_plan *v, size_t n);
 /* Hosts that have no plan. */
 size_t kvz_host_plans_n_failed(const struct kvz_host_plan *v, size_t n);
 
+/* The counts of every planned host together, in *out: a plan without changes or warnings
+ * (counts, n_live, n_restart, n_changes only; nothing to free). */
+void kvz_host_plans_totals(struct kvz_plan *out, const struct kvz_host_plan *v, size_t n);
+
+/* Markdown for a pull request comment (docs/git.md, docs/hosts.md): the summary of every host
+ * together, one line per host (its counts, no changes, or not planned), one "From ..." line per
+ * source; then a section per host: its summary, warnings and changes as one host's Markdown plan
+ * shows them, or why it has none. -1 on out of memory. */
+int kvz_host_plans_render_markdown(struct kvz_buf *out, const struct kvz_host_plan *v, size_t n,
+                                   const char *stack, const char *const *sources, size_t n_sources);
+
 /* Text (docs/hosts.md): "Host NAME:" and its changes, or why it has none; then the summary of
  * every host together and one line per host. */
 int kvz_host_plans_render_text(struct kvz_buf *out, const struct kvz_host_plan *v, size_t n,

@@ -1,7 +1,7 @@
 /* The plan as a Markdown comment for a pull request (kvz plan --format markdown, docs/git.md):
  * the summary first, then a table of the changes with their disruption in words, then each
  * change's field deltas. user_data and cloud_init are never shown, not even their digests. */
-#include "planner/plan.h"
+#include "planner/render_markdown.h"
 
 #include "parser/units.h"
 
@@ -11,7 +11,7 @@
 /* A table cell or inline text: what could start markup ('|', '`', '*', '[', '<', ...)
  * escaped (GitHub and GitLab leave an underscore inside a word alone); line ends become
  * spaces. */
-static void md_text(struct kvz_buf *out, const char *s)
+void kvz_md_text(struct kvz_buf *out, const char *s)
 {
     for (; s && *s; s++) {
         if (*s == '\n' || *s == '\r')
@@ -51,7 +51,7 @@ static void value(struct kvz_buf *out, const struct kvz_field_delta *f, bool aft
         break;
     }
     }
-    md_text(out, kvz_buf_cstr(&t));
+    kvz_md_text(out, kvz_buf_cstr(&t));
     kvz_buf_release(&t);
 }
 
@@ -78,7 +78,7 @@ static const char *in_words(const struct kvz_change *c)
     return "none";
 }
 
-static const char *worst_words(enum kvz_disruption d)
+const char *kvz_md_disruption_words(enum kvz_disruption d)
 {
     switch (d) {
     case KVZ_DISRUPT_NONE:
@@ -93,57 +93,66 @@ static const char *worst_words(enum kvz_disruption d)
     return "";
 }
 
-int kvz_plan_render_markdown(struct kvz_buf *out, const struct kvz_plan *p,
-                             const char *const *sources, size_t n_sources)
+void kvz_md_summary(struct kvz_buf *out, const struct kvz_plan *p)
 {
-    struct kvz_buf sum = KVZ_BUF_INIT;
-    kvz_buf_puts(out, "### kvz plan: stack `");
-    md_text(out, p->stack);
-    kvz_buf_puts(out, "`\n\n");
     if (!kvz_plan_n_changes(p)) {
         kvz_buf_printf(out, "**No changes**: the host matches the manifests (%zu %s).\n",
                        p->n_changes, p->n_changes == 1 ? "resource" : "resources");
-    } else {
-        kvz_plan_render_summary(&sum, p);
-        const struct kvz_change *worst = NULL;
-        kvz_buf_puts(out, "**");
-        kvz_buf_add(out, sum.ptr, sum.len ? sum.len - 1 : 0); /* without its line end */
-        kvz_buf_printf(out, "** Disruption: %s.\n", worst_words(kvz_plan_disruption(p, &worst)));
+        return;
     }
-    for (size_t i = 0; i < n_sources; i++) {
+    struct kvz_buf sum = KVZ_BUF_INIT;
+    const struct kvz_change *worst = NULL;
+    kvz_plan_render_summary(&sum, p);
+    kvz_buf_puts(out, "**");
+    kvz_buf_add(out, sum.ptr, sum.len ? sum.len - 1 : 0); /* without its line end */
+    kvz_buf_printf(out, "** Disruption: %s.\n",
+                   kvz_md_disruption_words(kvz_plan_disruption(p, &worst)));
+    kvz_buf_release(&sum);
+}
+
+void kvz_md_sources(struct kvz_buf *out, const char *const *sources, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
         kvz_buf_puts(out, i ? "From " : "\nFrom ");
-        md_text(out, sources[i]);
+        kvz_md_text(out, sources[i]);
         kvz_buf_puts(out, ".\n");
     }
+}
+
+void kvz_md_warnings(struct kvz_buf *out, const struct kvz_plan *p)
+{
     for (size_t i = 0; i < p->n_warnings; i++) {
         kvz_buf_puts(out, i ? "" : "\n");
         kvz_buf_puts(out, "> **Warning:** ");
-        md_text(out, p->warnings[i]);
+        kvz_md_text(out, p->warnings[i]);
         kvz_buf_puts(out, "\n");
     }
-    if (!kvz_plan_n_changes(p))
-        goto done;
+}
+
+void kvz_md_changes(struct kvz_buf *out, const struct kvz_plan *p, const char *host, int level)
+{
     kvz_buf_puts(out, "\n| host | kind | name | action | disruption |\n"
                       "| --- | --- | --- | --- | --- |\n");
     for (size_t i = 0; i < p->n_changes; i++) {
         const struct kvz_change *c = &p->changes[i];
         if (c->action == KVZ_ACTION_NOOP)
             continue;
-        /* one host a plan for now; the column is there for plans of many hosts */
-        kvz_buf_printf(out, "| local | %s | `", kvz_kind_str(c->kind));
-        md_text(out, c->name);
+        kvz_buf_puts(out, "| ");
+        kvz_md_text(out, c->host ? c->host : host);
+        kvz_buf_printf(out, " | %s | `", kvz_kind_str(c->kind));
+        kvz_md_text(out, c->name);
         kvz_buf_printf(out, "` | %s | %s |\n", kvz_action_str(c->action), in_words(c));
     }
     for (size_t i = 0; i < p->n_changes; i++) {
         const struct kvz_change *c = &p->changes[i];
         if (c->action == KVZ_ACTION_NOOP || (!c->n_fields && !c->reason))
             continue;
-        kvz_buf_printf(out, "\n#### %s `", kvz_action_str(c->action));
-        md_text(out, c->name);
+        kvz_buf_printf(out, "\n%.*s %s `", level, "######", kvz_action_str(c->action));
+        kvz_md_text(out, c->name);
         kvz_buf_printf(out, "` (%s)\n", kvz_kind_str(c->kind));
         if (c->reason && c->action != KVZ_ACTION_CREATE) {
             kvz_buf_puts(out, "\n");
-            md_text(out, c->reason);
+            kvz_md_text(out, c->reason);
             kvz_buf_puts(out, ".\n");
         }
         if (!c->n_fields)
@@ -154,10 +163,10 @@ int kvz_plan_render_markdown(struct kvz_buf *out, const struct kvz_plan *p,
         for (size_t j = 0; j < c->n_fields; j++) {
             const struct kvz_field_delta *f = &c->fields[j];
             kvz_buf_puts(out, "| ");
-            md_text(out, f->field);
+            kvz_md_text(out, f->field);
             if (f->key) {
                 kvz_buf_putc(out, ' ');
-                md_text(out, f->key);
+                kvz_md_text(out, f->key);
             }
             kvz_buf_puts(out, " | ");
             if (secret(f->field)) {
@@ -174,7 +183,18 @@ int kvz_plan_render_markdown(struct kvz_buf *out, const struct kvz_plan *p,
                                                                                     : " |\n");
         }
     }
-done:
-    kvz_buf_release(&sum);
+}
+
+int kvz_plan_render_markdown(struct kvz_buf *out, const struct kvz_plan *p,
+                             const char *const *sources, size_t n_sources)
+{
+    kvz_buf_puts(out, "### kvz plan: stack `");
+    kvz_md_text(out, p->stack);
+    kvz_buf_puts(out, "`\n\n");
+    kvz_md_summary(out, p);
+    kvz_md_sources(out, sources, n_sources);
+    kvz_md_warnings(out, p);
+    if (kvz_plan_n_changes(p))
+        kvz_md_changes(out, p, "local", 4);
     return out->oom ? -1 : 0;
 }

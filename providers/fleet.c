@@ -21,6 +21,7 @@ static void *observe_one(void *arg)
         .state_dir = j->cfg->state_dir,
         .source = j->cfg->source,
         .host = fh->def->name,
+        .all_kinds = j->cfg->all_kinds,
     };
     if (kvz_hosts_open(&fh->hs, &hc, &fh->err) == 0 && kvz_hosts_observe(&fh->hs, &fh->err) < 0)
         kvz_hosts_close(&fh->hs);

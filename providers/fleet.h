@@ -31,6 +31,7 @@ struct kvz_fleet_config {
     size_t n_only;
     const char *state_dir;
     const char *source;
+    bool all_kinds; /* every kind a host has a URI for must connect (kvz templates) */
 };
 
 /*

@@ -49,6 +49,32 @@ assert a["state"] == "running" and a["memory"] == 64 << 20
 ' "$out" "$p"
 run 1 "$kvz" status --all -f "$work/one.yaml" && has "--all reads no manifest" && ok "--all with -f refused"
 
+# --all --host: the hosts of a manifest's hosts: ("local" is this libvirtd, "dead" answers nothing)
+cat >"$work/hosts.yaml" <<YAML
+kvz: 1
+stack: $p-hosts
+hosts:
+  local:
+    containers: $uri
+  dead:
+    containers: lxc+ssh://root@127.0.0.1:1/system?no_verify=1
+YAML
+run 0 "$kvz" status --all --host local -f "$work/hosts.yaml" && has "Host local:" && lacks "Host dead:" &&
+  ok "--all --host local: a table for that host"
+check "--all --host shows both stacks' guests" bash -c "grep -qE '^$p-one +$p-a +container +running ' <<<\"\$1\" && grep -qE '^$p-two +$p-b ' <<<\"\$1\"" _ "$out"
+run 1 "$kvz" status --all --host local --host dead -f "$work/hosts.yaml" --json &&
+  ok "--all --host with a dead host: exit 1"
+check "--json: rows name their host and stack, the dead host its reason" python3 -c '
+import json, sys
+j = json.loads(sys.argv[1])
+rows = {r["name"]: r for r in j["resources"]}
+a = rows[sys.argv[2] + "-a"]
+assert a["host"] == "local" and a["stack"] == sys.argv[2] + "-one", a
+assert "cannot connect" in j["failed_hosts"]["dead"], j["failed_hosts"]
+' "$(grep '^{' <<<"$out")" "$p"
+run 1 "$kvz" status --all --host nowhere -f "$work/hosts.yaml" && has "--host 'nowhere' is not a host" &&
+  ok "--all --host of an unknown host is refused"
+
 # one stack: JSON cpus as plan prints it; columns aligned under a long drift reason
 run 0 "$kvz" status -f "$work/one.yaml" --json &&
   check "status --json: cpus 1, not 1.0" grep -q '"cpus": 1,' <<<"$out"

@@ -72,6 +72,10 @@ static void test_bad_options(void **state)
     expect((const char *[]){"apply", "-f", manifest, "plan.json", NULL}, 1,
            "a plan file holds its manifests, targets and hosts");
     expect((const char *[]){"status", "extra", NULL}, 1, "unexpected argument 'extra'");
+    expect((const char *[]){"status", "--all", "-f", manifest, NULL}, 1,
+           "--all reads no manifest: drop -f");
+    expect((const char *[]){"status", "--all", "--host", "local", "-f", manifest, NULL}, 1,
+           "--containers-uri and --vms-uri do not go with --host");
 }
 
 static void test_plan_file_errors(void **state)
@@ -103,12 +107,54 @@ static void test_unreachable_host(void **state)
     expect((const char *[]){"plan", "-f", bad, NULL}, 1, "did you mean 'memory'");
 }
 
+/* plan --format markdown with hosts: a section per host, the unreachable one with its error */
+static void test_markdown_of_hosts(void **state)
+{
+    char path[1100];
+    int st;
+    snprintf(path, sizeof(path), "%s/hosts.yaml", state_dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("kvz: 1\nstack: s\nhosts:\n  a:\n    containers: test+unix:///nonexistent\n"
+          "  b:\n    containers: test+unix:///nonexistent\n"
+          "templates:\n  rootfs:\n    url: https://example.org/r.tar.xz\n"
+          "    sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n"
+          "containers:\n  web1:\n    host: a\n    template: rootfs\n    memory: 64MiB\n",
+          f);
+    fclose(f);
+    /* not kvz_test_run_kvz: --containers-uri does not go with hosts: */
+    char cmd[2600];
+    snprintf(cmd, sizeof(cmd),
+             "NO_COLOR=1 '%s' --state-dir '%s' plan -f '%s' --format markdown 2>&1 </dev/null",
+             getenv("KVZ_BINARY"), state_dir, path);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    struct kvz_buf b = KVZ_BUF_INIT;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
+        kvz_buf_add(&b, chunk, n);
+    int w = pclose(p);
+    st = WIFEXITED(w) ? WEXITSTATUS(w) : -1;
+    char *out = kvz_buf_detach(&b);
+    if (st != 1 || !strstr(out, "#### Host `b`"))
+        fprintf(stderr, "exit %d, output:\n%s", st, out);
+    assert_int_equal(st, 1); /* a host could not be planned */
+    assert_non_null(strstr(out, "### kvz plan: stack `s` on 2 hosts\n"));
+    assert_non_null(strstr(out, "**1 of 2 hosts could not be planned:** `a`"));
+    assert_non_null(strstr(out, "#### Host `a`\n\n**Not planned:** host 'a': cannot connect"));
+    assert_non_null(strstr(out, "#### Host `b`\n\n**No changes**"));
+    assert_non_null(strstr(out, "error: plan: 1 of 2 hosts could not be planned"));
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_plan_file_errors),
         cmocka_unit_test(test_unreachable_host),
+        cmocka_unit_test(test_markdown_of_hosts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
