@@ -151,6 +151,10 @@ void kvz_domain_meta_observed(struct kvz_observed_resource *r, struct kvz_owners
     r->template_source = o->template_source;
     r->template_version = o->template_version;
     o->template_version = NULL;
+    if (!r->hostname) { /* a remote container's image: what kvz wrote into it */
+        r->hostname = o->hostname;
+        o->hostname = NULL;
+    }
     r->protect = o->protect;
     r->stop_timeout = o->stop_timeout ? (unsigned)strtoul(o->stop_timeout, NULL, 10) : 0;
     o->stack = o->spec_digest = o->template_digest = o->config_digest = NULL;

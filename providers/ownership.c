@@ -24,6 +24,7 @@
 #define EL_TSOURCE  "template-source"
 #define EL_STOP     "stop-timeout"
 #define EL_TVERSION "template-version"
+#define EL_HOSTNAME "hostname"
 
 static int add_child(xmlNodePtr parent, xmlNsPtr ns, const char *name, const char *value)
 {
@@ -64,6 +65,7 @@ static int to_xml(char **out, const struct kvz_ownership *o, bool with_ns, struc
         add_child(root, ns, EL_TSOURCE, o->template_source) < 0 ||
         add_child(root, ns, EL_STOP, o->stop_timeout) < 0 ||
         add_child(root, ns, EL_TVERSION, o->template_version) < 0 ||
+        add_child(root, ns, EL_HOSTNAME, o->hostname) < 0 ||
         add_child(root, ns, KVZ_OWN_LAYER_LOWER, o->layer_lower) < 0 ||
         add_child(root, ns, KVZ_OWN_LAYER_UPPER, o->layer_upper) < 0 ||
         add_child(root, ns, KVZ_OWN_LAYER_WORK, o->layer_work) < 0)
@@ -168,6 +170,7 @@ int kvz_ownership_from_domain_node(struct kvz_ownership **out, struct _xmlNode *
                      : strcmp(n, EL_TSOURCE) == 0          ? &o->template_source
                      : strcmp(n, EL_STOP) == 0             ? &o->stop_timeout
                      : strcmp(n, EL_TVERSION) == 0         ? &o->template_version
+                     : strcmp(n, EL_HOSTNAME) == 0         ? &o->hostname
                      : strcmp(n, KVZ_OWN_LAYER_LOWER) == 0 ? &o->layer_lower
                      : strcmp(n, KVZ_OWN_LAYER_UPPER) == 0 ? &o->layer_upper
                      : strcmp(n, KVZ_OWN_LAYER_WORK) == 0  ? &o->layer_work
@@ -222,6 +225,7 @@ void kvz_ownership_free(struct kvz_ownership *o)
     free(o->template_source);
     free(o->stop_timeout);
     free(o->template_version);
+    free(o->hostname);
     free(o->layer_lower);
     free(o->layer_upper);
     free(o->layer_work);

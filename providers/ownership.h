@@ -33,6 +33,9 @@ struct kvz_ownership {
     /* a container on shared layers (docs/containers.md): the template's read-only tree and its
      * own writable layer; the libvirt hook mounts them on the domain's filesystem source */
     char *layer_lower, *layer_upper, *layer_work;
+    /* a container whose rootfs is an image on a remote host (docs/hosts.md): the hostname kvz
+     * wrote into it, which cannot be read back through libvirt */
+    char *hostname;
 };
 
 /* The elements of the layers, read by the libvirt hook (kvz-lxc-hook) too. */

@@ -4,7 +4,8 @@
 /*
  * Storage on a host kvz reaches only through libvirt (docs/hosts.md): volumes of a pool found by
  * their path on that host, made from bytes kvz holds here through libvirt's volume upload
- * (sparse: holes are sent as holes), with progress. Nothing is written on this machine.
+ * (sparse: holes are sent as holes), with progress, and copied back here by download (a
+ * remote container's image, changed here and uploaded again).
  */
 
 #include "base/error.h"
@@ -55,6 +56,17 @@ int kvz_volume_put_bytes(virStoragePoolPtr pool, const char *name, const unsigne
 int kvz_volume_upload_file(virStoragePoolPtr pool, const char *name, const char *file,
                            struct kvz_host *h, const char *resource, const char *what,
                            unsigned long long *out_sent, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/*
+ * Copies the volume at `path` on conn's host into the new local file `file` (mode 0600; it must
+ * not exist), its holes as holes (virStorageVolDownload with a sparse stream). Progress goes to
+ * h's log (h may be NULL) as "`what`: N%" under `resource`; *out_recv (may be NULL) receives the
+ * data bytes received. On failure the file is removed.
+ */
+int kvz_volume_download_file(virConnectPtr conn, const char *path, const char *file,
+                             struct kvz_host *h, const char *resource, const char *what,
+                             unsigned long long *out_recv, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
 #endif

@@ -77,7 +77,24 @@ int kvz_ct_create_remote(struct kvz_host *h, const struct kvz_resource *want, co
  * (short: a loop device's backing file name is at most 63 characters); caller frees. */
 char *kvz_ct_remote_image_path(const struct kvz_host *h, const char *name);
 
-/* Stops and undefines the domain, and deletes its image volume and mark. Missing is success. */
+/*
+ * A change of what is inside a stopped remote container's image (its disk grown: `grow`; its
+ * hostname and ssh keys: `inject`): downloads the image at `in_use` (sparse) into the state
+ * dir's tmp, changes it here, and uploads it with its mark into the container's other image
+ * slot ("ct-HEX.img" / "ct-HEX.b.img"), whose path goes to *out_path (caller frees). The image
+ * in use is not touched: the caller redefines the domain on the new one, then retires the old
+ * one with kvz_ct_retire_remote (or the new one, when that fails). The local copy goes always.
+ */
+int kvz_ct_rewrite_remote(char **out_path, struct kvz_host *h, const struct kvz_resource *want,
+                          const char *in_use, bool grow, bool inject, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/* Deletes the image volume at `path` on the host, its mark first. Missing is success. */
+int kvz_ct_retire_remote(struct kvz_host *h, const char *path, struct kvz_error **err)
+    __attribute__((warn_unused_result));
+
+/* Stops and undefines the domain, and deletes its image volumes (both slots) and their marks.
+ * Missing is success. */
 int kvz_ct_remove_remote(struct kvz_host *h, const char *name, struct kvz_error **err)
     __attribute__((warn_unused_result));
 

@@ -48,6 +48,9 @@ static int ct_meta_init(struct ct_meta *cm, struct kvz_host *h, const struct kvz
     cm->m.o.layer_lower = cm->lower;
     cm->m.o.layer_upper = cm->upper;
     cm->m.o.layer_work = cm->work;
+    /* a remote container's image cannot be read from here: record the hostname written in it */
+    if (kvz_host_is_remote(h))
+        cm->m.o.hostname = (char *)(want->hostname ? want->hostname : want->name);
     return 0;
 }
 
@@ -225,6 +228,20 @@ static bool has_field(const struct kvz_change *chg, const char *field)
     return false;
 }
 
+/* A remote container stopped for a change that failed runs again on its old, whole image. */
+static void restart_after_failure(struct kvz_host *h, const char *name)
+{
+    struct kvz_error *ignored = NULL;
+    virDomainPtr dom = virDomainLookupByName(h->conn, name);
+    if (dom && virDomainIsActive(dom) != 1) {
+        kvz_host_log(h, name, "starting it again on its image as it was");
+        if (kvz_ct_start(h, dom, &ignored) < 0)
+            kvz_error_free(ignored);
+    }
+    if (dom)
+        virDomainFree(dom);
+}
+
 static int container_update(struct kvz_host *h, const struct kvz_change *chg,
                             const struct kvz_media *media, struct kvz_error **err)
 {
@@ -236,12 +253,11 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
 
     if (!want)
         return kvz_error_set(err, "update container '%s': no desired spec", chg->name);
-    if (kvz_host_is_remote(h) && (has_field(chg, "disk") || has_field(chg, "hostname") ||
-                                  has_field(chg, "ssh_authorized_keys")))
-        return kvz_error_set(
-            err,
-            "update container '%s': its disk, hostname and ssh keys live in its image on a remote host, which this version does not change in place; replace it (kvz destroy --target %s, then apply)",
-            chg->name, chg->name);
+    /* on a remote host these live in its image: changed here, uploaded to its other slot */
+    bool rewrite = kvz_host_is_remote(h) && (has_field(chg, "disk") || has_field(chg, "hostname") ||
+                                             has_field(chg, "ssh_authorized_keys"));
+    char *new_img = NULL;
+    bool restart_on_failure = false;
     /* an update keeps what the guest was made from */
     const char *made_from = chg->have ? chg->have->template_digest : NULL;
     if (kvz_domain_lookup(&dom, NULL, h, KVZ_KIND_CONTAINER, want->name, err) < 0)
@@ -273,7 +289,7 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
         if (kvz_ct_set_cpus(dom, want->cpus_milli, err) < 0)
             goto cleanup;
     }
-    if (has_field(chg, "disk")) {
+    if (has_field(chg, "disk") && !rewrite) {
         if (!img) {
             kvz_error_set(err, "container '%s' has no disk image to grow", want->name);
             goto cleanup;
@@ -308,14 +324,22 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
     }
     /* Network, hostname and ssh keys go into the definition and the rootfs: restart. */
     bool inject = has_field(chg, "hostname") || has_field(chg, "ssh_authorized_keys");
-    if (inject || redefine) {
+    if (inject || redefine || rewrite) {
+        if (rewrite && !img) {
+            kvz_error_set(err, "container '%s' has no rootfs image on the host", want->name);
+            goto cleanup;
+        }
+        restart_on_failure = rewrite && running && want->state == KVZ_POWER_RUNNING;
         if (kvz_ct_stop(h, dom, want->stop_timeout, err) < 0)
             goto cleanup;
         running = false;
+        if (rewrite &&
+            kvz_ct_rewrite_remote(&new_img, h, want, img, has_field(chg, "disk"), inject, err) < 0)
+            goto cleanup;
         /* a container on shared layers gets them in its own layer (the hook unmounted it) */
         char *lower = NULL, *upper = NULL, *work = NULL;
-        int injected = !inject ? 0
-                       : img   ? kvz_disk_inject(img, want, err)
+        int injected = !inject || rewrite ? 0
+                       : img              ? kvz_disk_inject(img, want, err)
                        : kvz_ct_storage_layers(&lower, &upper, &work, dir, err) < 0
                            ? -1
                            : kvz_rootfs_inject(upper ? upper : rootfs, want, err);
@@ -331,8 +355,20 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
         }
         virDomainFree(dom);
         dom = NULL;
-        if (define_domain(&dom, h, want, made_from, dir, rootfs, img, uuid, tmp.mac, err) < 0)
+        if (define_domain(&dom, h, want, made_from, dir, rootfs, new_img ? new_img : img, uuid,
+                          tmp.mac, err) < 0)
             goto cleanup;
+        /* the domain is on the new image: the old one goes */
+        if (new_img) {
+            char *old_img = img;
+            img = new_img;
+            new_img = NULL;
+            if (kvz_ct_retire_remote(h, old_img, err) < 0) {
+                free(old_img);
+                goto cleanup;
+            }
+            free(old_img);
+        }
     }
     if (refresh_metadata(h, dom, want, made_from, dir, running, err) < 0)
         goto cleanup;
@@ -341,10 +377,19 @@ static int container_update(struct kvz_host *h, const struct kvz_change *chg,
         goto cleanup;
     ret = 0;
 cleanup:
+    if (ret < 0 && new_img) {
+        /* the domain was not moved onto it: the image it uses is still the old, whole one */
+        struct kvz_error *ignored = NULL;
+        if (kvz_ct_retire_remote(h, new_img, &ignored) < 0)
+            kvz_error_free(ignored);
+    }
+    if (ret < 0 && restart_on_failure)
+        restart_after_failure(h, want->name);
     if (ret < 0)
         kvz_error_wrap(err, "update container '%s'", chg->name);
     if (dom)
         virDomainFree(dom);
+    free(new_img);
     free(dir);
     kvz_observed_resource_release(&tmp);
     free(rootfs);
@@ -453,9 +498,10 @@ static bool container_field_is_live(struct kvz_host *h, const struct kvz_resourc
     if (!strcmp(field, "memory") || !strcmp(field, "cpus") || !strcmp(field, "autostart") ||
         !strcmp(field, "protect"))
         return true;
-    /* Online ext4 grow needs CAP_SYS_RESOURCE; a stopped container grows offline anyway. */
+    /* Online ext4 grow needs CAP_SYS_RESOURCE; a stopped container grows offline anyway. On a
+     * remote host the image is grown here, between a stop and a start. */
     if (!strcmp(field, "disk"))
-        return !have->running || kvz_disk_online_resize_possible();
+        return !have->running || (!kvz_host_is_remote(h) && kvz_disk_online_resize_possible());
     return false; /* network, hostname, ssh keys: restart with re-injection */
 }
 

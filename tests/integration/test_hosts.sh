@@ -270,6 +270,51 @@ cg=$(sed -n 's/^[0-9]*:memory://p' "/proc/$init/cgroup")
 lim=$(nsenter -t "$KVZ_REMOTE_PID" -m cat "/sys/fs/cgroup/memory$cg/memory.limit_in_bytes" 2>/dev/null ||
   nsenter -t "$KVZ_REMOTE_PID" -m cat "/sys/fs/cgroup$(sed -n 's/^0:://p' "/proc/$init/cgroup")/memory.max")
 check "the kernel on 'there' enforces 80MiB ($lim)" test "$lim" = $((80 << 20))
+# --- a remote container's disk, hostname and ssh keys change in place: its image is downloaded,
+# changed here and uploaded into its other slot; the domain moves onto it, the old one goes; the
+# guest's own files and its domain (uuid) stay
+ctx() { # ctx NAME HOST DISK [HOSTNAME [KEY]]
+  printf '  %s:\n    host: %s\n    template: bb\n    memory: 80MiB\n    disk: %s\n    network: none\n' "$1" "$2" "$3"
+  [[ -n ${4:-} ]] && printf '    hostname: %s\n' "$4"
+  [[ -n ${5:-} ]] && printf '    ssh_authorized_keys:\n      - "%s"\n' "$5"
+  return 0
+}
+initof() { local id; id=$(virsh -q -c "$KVZ_REMOTE_LXC" domid "$1" | tr -d ' '); cut -d' ' -f1 "/proc/$id/task/$id/children"; }
+srcof() { virsh -q -c "$KVZ_REMOTE_LXC" dumpxml "$1" | sed -n "s:.*<source file='\([^']*\)'.*:\1:p"; }
+uuid1=$(virsh -q -c "$KVZ_REMOTE_LXC" domuuid $p-r1)
+src_a=$(srcof $p-r1)
+nsenter -t "$(initof $p-r1)" -m -- /bin/sh -c 'echo kept >/root/kept && sync'
+{ ctd $p-h1 here 48MiB; ctx $p-r1 there 96MiB r1-renamed; ctd $p-r2 there 48MiB; } | manifest "$work/cts.yaml"
+run 2 "$kvz" --state-dir "$S" plan -f "$work/cts.yaml" --host there --detailed-exitcode &&
+  has "  ~ $p-r1 (container) (restart)" && has "disk: 64MiB -> 96MiB" && has "hostname: $p-r1 -> r1-renamed" &&
+  ok "plan: a remote container's disk grow and hostname are a restart"
+run 0 "$kvz" --state-dir "$S" apply -f "$work/cts.yaml" --host there --auto-approve &&
+  has "there: $p-r1: downloading rootfs image from the host" && has "there: $p-r1: rootfs image downloaded" &&
+  has "there: $p-r1: growing disk" && has "there: $p-r1 (container): update done" &&
+  ok "apply: the remote container's image grown and rewritten, uploaded again"
+src_b=$(srcof $p-r1)
+check "the domain is on the other slot ($src_b)" test "$src_b" = "${src_a%.img}.b.img"
+check "same domain (uuid)" test "$(virsh -q -c "$KVZ_REMOTE_LXC" domuuid $p-r1)" = "$uuid1"
+check "it runs" test "$(virsh -q -c "$KVZ_REMOTE_LXC" domstate $p-r1 | head -1)" = running
+init=$(initof $p-r1)
+check "the guest's own file is kept" test "$(nsenter -t "$init" -m cat /root/kept)" = kept
+check "its hostname is the new one" test "$(nsenter -t "$init" -m cat /etc/hostname)" = r1-renamed
+kb=$(df -k --output=size "/proc/$init/root/" | tail -1 | tr -d ' ')
+check "its file system has grown to 96MiB ($kb KiB)" test "$kb" -gt $((80 << 10))
+check "the old slot is gone from the pool" bash -c "! virsh -q -c '$KVZ_REMOTE_LXC' vol-list '$cpool' | grep -q '$(basename "$src_a")'"
+check "nothing of it left on the runner" test -z "$(ls -A "$S/tmp")"
+run 0 "$kvz" --state-dir "$S" plan -f "$work/cts.yaml" --host there --detailed-exitcode &&
+  has "  no changes (2 resources)" && ok "replan after the rewrite: no changes (the hostname is recorded)"
+ssh-keygen -q -t ed25519 -N "" -C kvz@test -f "$work/key" && key=$(cat "$work/key.pub")
+{ ctd $p-h1 here 48MiB; ctx $p-r1 there 96MiB r1-renamed "$key"; ctd $p-r2 there 48MiB; } | manifest "$work/cts.yaml"
+run 0 "$kvz" --state-dir "$S" apply -f "$work/cts.yaml" --host there --auto-approve &&
+  has "there: $p-r1 (container): update done" && ok "apply: ssh keys written into the remote image"
+init=$(initof $p-r1)
+check "the key is in the guest" test "$(nsenter -t "$init" -m cat /root/.ssh/authorized_keys)" = "$key"
+check "back on the first slot, the second gone" bash -c "[[ '$(srcof $p-r1)' == '$src_a' ]] && ! virsh -q -c '$KVZ_REMOTE_LXC' vol-list '$cpool' | grep -q '$(basename "$src_b")'"
+check "the file is still kept" test "$(nsenter -t "$init" -m cat /root/kept)" = kept
+run 0 "$kvz" --state-dir "$S" plan -f "$work/cts.yaml" --host there --detailed-exitcode &&
+  has "  no changes (2 resources)" && ok "replan after the keys: no changes"
 run 0 "$kvz" --state-dir "$S" destroy -f "$work/cts.yaml" --host here --host there --auto-approve &&
   has "there: $p-r1 (container): delete done" && has "here: $p-h1 (container): delete done" &&
   ok "destroy on both hosts"
