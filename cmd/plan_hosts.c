@@ -63,32 +63,13 @@ static void host_warnings(struct kvz_cli *cli, struct kvz_fleet_host *fh)
     }
 }
 
-/* The connection a host's lock is taken through: any of its kinds (one libvirtd serves them). */
-static virConnectPtr lock_conn(const struct kvz_fleet_host *fh)
-{
-    for (int k = 0; !fh->err && k < KVZ_N_KINDS; k++)
-        if (fh->hs.ops[k] && fh->hs.h[k].conn)
-            return fh->hs.h[k].conn;
-    return NULL;
-}
-
 /* Takes the lock of every host in scope, local ones included, then observes it again under the
  * lock. */
 static void lock_hosts(struct kvz_hosts_run *run, const struct kvz_manifest *m,
                        const char *state_dir)
 {
-    for (size_t i = 0; i < run->f.n; i++) {
-        struct kvz_fleet_host *fh = &run->f.v[i];
-        virConnectPtr conn = lock_conn(fh);
-        if (!conn)
-            continue;
-        if (kvz_host_lock_acquire(&run->locks[i], conn, fh->def->name, m->stack, state_dir,
-                                  &fh->err) < 0 ||
-            kvz_hosts_observe(&fh->hs, &fh->err) < 0) {
-            kvz_host_lock_release(&run->locks[i]);
-            kvz_hosts_close(&fh->hs);
-        }
-    }
+    for (size_t i = 0; i < run->f.n; i++)
+        kvz_fleet_host_lock(&run->locks[i], &run->f.v[i], m->stack, state_dir);
 }
 
 int kvz_hosts_run_plan(struct kvz_hosts_run *out, struct kvz_cli *cli, const struct kvz_opts *o,

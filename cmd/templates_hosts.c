@@ -3,15 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The connection a host's lock is taken through: any remote kind (one libvirtd serves all). */
-static virConnectPtr remote_conn(const struct kvz_hosts *hs)
-{
-    for (int k = 0; k < KVZ_N_KINDS; k++)
-        if (hs->ops[k] && hs->h[k].conn && !kvz_uri_is_local(hs->uri[k]))
-            return hs->h[k].conn;
-    return NULL;
-}
-
 static int open_one(struct kvz_tmpl_scope *s, struct kvz_cli *cli, const struct kvz_manifest *m,
                     struct kvz_error **err)
 {
@@ -50,14 +41,8 @@ int kvz_tmpl_scope_open(struct kvz_tmpl_scope *s, struct kvz_cli *cli, const str
         return kvz_error_set(err, "out of memory");
     for (size_t i = 0; i < s->f.n; i++) {
         struct kvz_fleet_host *fh = &s->f.v[i];
-        virConnectPtr conn = fh->err || !lock ? NULL : remote_conn(&fh->hs);
-        if (conn && (kvz_host_lock_acquire(&s->locks[i], conn, fh->def->name, m->stack,
-                                           cli->state_dir, &fh->err) < 0 ||
-                     kvz_hosts_observe(&fh->hs, &fh->err) < 0)) {
-            kvz_host_lock_release(&s->locks[i]);
-            kvz_hosts_close(&fh->hs);
-            kvz_error_wrap(&fh->err, "host '%s'", fh->def->name);
-        }
+        if (lock) /* local hosts too, as an apply does */
+            kvz_fleet_host_lock(&s->locks[i], fh, m->stack, cli->state_dir);
         if (fh->err)
             s->n_failed++;
         else

@@ -26,7 +26,7 @@ struct kvz_tmpl_scope {
 
 /* Connects every kind and observes it. Without hosts: -1 when that fails (*err says why).
  * With hosts: a host that fails is left out of v, counted in n_failed, and its reason is in
- * f.v[i].err; with `lock` each remote host's lock (providers/host_lock.h) is taken and the host
+ * f.v[i].err; with `lock` each host's lock (providers/host_lock.h) is taken and the host
  * observed again under it. -1 (*err) too for --containers-uri/--vms-uri with hosts:, or out of
  * memory. Close with kvz_tmpl_scope_close, also after a failure. */
 int kvz_tmpl_scope_open(struct kvz_tmpl_scope *s, struct kvz_cli *cli, const struct kvz_manifest *m,

@@ -96,3 +96,19 @@ void kvz_fleet_close(struct kvz_fleet *f)
         memset(f, 0, sizeof(*f));
     }
 }
+
+void kvz_fleet_host_lock(struct kvz_host_lock *l, struct kvz_fleet_host *fh, const char *stack,
+                         const char *state_dir)
+{
+    virConnectPtr conn = NULL; /* any kind's: one libvirtd serves them */
+    for (int k = 0; !fh->err && !conn && k < KVZ_N_KINDS; k++)
+        if (fh->hs.ops[k])
+            conn = fh->hs.h[k].conn;
+    if (!conn)
+        return;
+    if (kvz_host_lock_acquire(l, conn, fh->def->name, stack, state_dir, &fh->err) < 0 ||
+        kvz_hosts_observe(&fh->hs, &fh->err) < 0) {
+        kvz_host_lock_release(l);
+        kvz_hosts_close(&fh->hs);
+    }
+}

@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "parser/manifest.h"
+#include "providers/host_lock.h"
 #include "providers/hosts.h"
 
 #include <stdbool.h>
@@ -41,6 +42,12 @@ struct kvz_fleet_config {
  */
 int kvz_fleet_observe(struct kvz_fleet *out, const struct kvz_fleet_config *cfg,
                       struct kvz_error **err) __attribute__((warn_unused_result));
+
+/* Takes the host lock of an observed host (providers/host_lock.h) through any of its
+ * connections, local hosts too, then observes it again under the lock. On failure fh->err says
+ * why (a lock held elsewhere names its holder) and fh's connections are closed. */
+void kvz_fleet_host_lock(struct kvz_host_lock *l, struct kvz_fleet_host *fh, const char *stack,
+                         const char *state_dir);
 
 void kvz_fleet_close(struct kvz_fleet *f);
 
