@@ -311,28 +311,37 @@ cleanup:
     return ret;
 }
 
-int kvz_planfile_check(const struct kvz_planfile *pf, const struct kvz_manifest *m,
-                       const char *fingerprint, const struct kvz_plan *p, struct kvz_error **err)
+/* The saved plan still does what it showed, on one host (`host` NULL: a plan file of one host):
+ * the manifests' digest, the host's fingerprint and the recomputed plan are those recorded. */
+static int check(const struct kvz_planfile *pf, const char *host, const char *saved_fingerprint,
+                 json_t *saved_plan, const struct kvz_manifest *m, const char *fingerprint,
+                 const struct kvz_plan *p, struct kvz_error **err)
 {
+    static const char again[] = "run 'kvz plan -o' again and review the new plan";
     char digest[65];
     if (kvz_manifest_digest(digest, m, err) < 0)
         return -1;
     if (strcmp(digest, pf->manifest_digest))
+        return kvz_error_set(err, "stale plan: the manifests changed since it was made; %s", again);
+    if (strcmp(fingerprint, saved_fingerprint))
         return kvz_error_set(
             err,
-            "stale plan: the manifests changed since it was made; run 'kvz plan -o' again and review the new plan");
-    if (strcmp(fingerprint, pf->fingerprint))
-        return kvz_error_set(
-            err,
-            "stale plan: the host changed since it was made (guests of the stack were created, changed or removed); run 'kvz plan -o' again and review the new plan");
+            "stale plan: %s%s%s changed since it was made (guests of the stack were created, changed or removed); %s",
+            host ? "host '" : "the host", host ? host : "", host ? "'" : "", again);
     json_t *now = kvz_plan_to_json(p);
-    bool same = now && json_equal(now, pf->plan);
+    bool same = now && json_equal(now, saved_plan);
     json_decref(now);
     if (!same)
-        return kvz_error_set(
-            err,
-            "stale plan: it no longer matches what kvz would do now; run 'kvz plan -o' again and review the new plan");
+        return kvz_error_set(err,
+                             "stale plan: %s%s%sit no longer matches what kvz would do now; %s",
+                             host ? "on host '" : "", host ? host : "", host ? "' " : "", again);
     return 0;
+}
+
+int kvz_planfile_check(const struct kvz_planfile *pf, const struct kvz_manifest *m,
+                       const char *fingerprint, const struct kvz_plan *p, struct kvz_error **err)
+{
+    return check(pf, NULL, pf->fingerprint, pf->plan, m, fingerprint, p, err);
 }
 
 const struct kvz_planfile_host *kvz_planfile_host(const struct kvz_planfile *pf, const char *name)
@@ -392,27 +401,7 @@ int kvz_planfile_check_host(const struct kvz_planfile *pf, const struct kvz_plan
                             const struct kvz_manifest *m, const char *fingerprint,
                             const struct kvz_plan *p, struct kvz_error **err)
 {
-    char digest[65];
-    if (kvz_manifest_digest(digest, m, err) < 0)
-        return -1;
-    if (strcmp(digest, pf->manifest_digest))
-        return kvz_error_set(
-            err,
-            "stale plan: the manifests changed since it was made; run 'kvz plan -o' again and review the new plan");
-    if (strcmp(fingerprint, h->fingerprint))
-        return kvz_error_set(
-            err,
-            "stale plan: host '%s' changed since it was made (guests of the stack were created, changed or removed); run 'kvz plan -o' again and review the new plan",
-            h->name);
-    json_t *now = kvz_plan_to_json(p);
-    bool same = now && json_equal(now, h->plan);
-    json_decref(now);
-    if (!same)
-        return kvz_error_set(
-            err,
-            "stale plan: on host '%s' it no longer matches what kvz would do now; run 'kvz plan -o' again and review the new plan",
-            h->name);
-    return 0;
+    return check(pf, h->name, h->fingerprint, h->plan, m, fingerprint, p, err);
 }
 
 static void free_strings(char **v, size_t n)

@@ -182,6 +182,26 @@ static void test_layers(void **state)
     free(xml);
 }
 
+/* A remote container's hostname (what kvz wrote into its image) round-trips; absent otherwise. */
+static void test_hostname(void **state)
+{
+    struct kvz_ownership with = sample;
+    with.hostname = "web1.example.org";
+    char *xml = NULL, *dom = NULL;
+    struct kvz_ownership *o = NULL;
+    assert_int_equal(kvz_ownership_to_xml(&xml, &with, NULL), 0);
+    assert_non_null(strstr(xml, "<kvz:hostname>web1.example.org</kvz:hostname>"));
+    dom = domain_with(xml);
+    assert_int_equal(kvz_ownership_from_domain_xml(&o, dom, NULL), 0);
+    assert_string_equal(o->hostname, "web1.example.org");
+    kvz_ownership_free(o);
+    free(dom);
+    free(xml);
+    assert_int_equal(kvz_ownership_to_xml(&xml, &sample, NULL), 0);
+    assert_null(strstr(xml, "hostname"));
+    free(xml);
+}
+
 static void test_identity(void **state)
 {
     char mac[18], mac2[18], uuid[37], uuid2[37];
@@ -227,6 +247,7 @@ int main(void)
         cmocka_unit_test(test_metadata_form_has_no_namespace),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_network),
+        cmocka_unit_test(test_hostname),
         cmocka_unit_test(test_identity),
         cmocka_unit_test(test_layers),
     };
