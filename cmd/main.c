@@ -5,6 +5,7 @@
 #include "cmd/options.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,8 +237,19 @@ static int run_command(struct kvz_cli *cli, int argc, char **argv)
     return c->fn(cli, c, argc - 1, argv + 1);
 }
 
+static void on_sigpipe(int sig)
+{
+    (void)sig;
+}
+
 int main(int argc, char **argv)
 {
+    /* libvirt talks to an ssh child through pipes: a host whose ssh has died must fail its own
+     * connection with EPIPE, not kill the whole run (libvirt leaves SIGPIPE to its caller). A
+     * handler, not SIG_IGN, so that the programs kvz runs start with the default. */
+    struct sigaction sa = {.sa_handler = on_sigpipe};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPIPE, &sa, NULL);
     const char *nc = getenv("NO_COLOR");
     bool color_ok = !(nc && *nc);
     struct kvz_cli cli = {
