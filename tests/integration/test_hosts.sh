@@ -288,10 +288,12 @@ nsenter -t "$(initof $p-r1)" -m -- /bin/sh -c 'echo kept >/root/kept && sync'
 run 2 "$kvz" --state-dir "$S" plan -f "$work/cts.yaml" --host there --detailed-exitcode &&
   has "  ~ $p-r1 (container) (restart)" && has "disk: 64MiB -> 96MiB" && has "hostname: $p-r1 -> r1-renamed" &&
   ok "plan: a remote container's disk grow and hostname are a restart"
+t0=$(date +%s.%N)
 run 0 "$kvz" --state-dir "$S" apply -f "$work/cts.yaml" --host there --auto-approve &&
   has "there: $p-r1: downloading rootfs image from the host" && has "there: $p-r1: rootfs image downloaded" &&
   has "there: $p-r1: growing disk" && has "there: $p-r1 (container): update done" &&
   ok "apply: the remote container's image grown and rewritten, uploaded again"
+echo "# grow 64->96MiB + hostname of a running remote container: apply took $(echo "$(date +%s.%N) - $t0" | bc) s"
 src_b=$(srcof $p-r1)
 check "the domain is on the other slot ($src_b)" test "$src_b" = "${src_a%.img}.b.img"
 check "same domain (uuid)" test "$(virsh -q -c "$KVZ_REMOTE_LXC" domuuid $p-r1)" = "$uuid1"
@@ -315,6 +317,40 @@ check "back on the first slot, the second gone" bash -c "[[ '$(srcof $p-r1)' == 
 check "the file is still kept" test "$(nsenter -t "$init" -m cat /root/kept)" = kept
 run 0 "$kvz" --state-dir "$S" plan -f "$work/cts.yaml" --host there --detailed-exitcode &&
   has "  no changes (2 resources)" && ok "replan after the keys: no changes"
+# a rewrite that fails midway (resize2fs fails, after the stop and the download) leaves the
+# domain running on its old, whole slot, and no half-made other slot
+mkdir -p "$work/badbin" && ln -sf /bin/false "$work/badbin/resize2fs"
+{ ctd $p-h1 here 48MiB; ctx $p-r1 there 128MiB r1-renamed "$key"; ctd $p-r2 there 48MiB; } | manifest "$work/cts.yaml"
+run 1 env PATH="$work/badbin:$PATH" "$kvz" --state-dir "$S" apply -f "$work/cts.yaml" --host there --auto-approve &&
+  has "there: $p-r1: downloading rootfs image from the host" && has "$p-r1 (container): update failed: " && has "there: $p-r1: starting it again on its image as it was" &&
+  ok "a rewrite whose grow fails is reported"
+grep -E "^error: .*resize" <<<"$out" | sed 's/^/# /'
+check "... $p-r1 runs again" test "$(virsh -q -c "$KVZ_REMOTE_LXC" domstate $p-r1 | head -1)" = running
+check "... on its old slot" test "$(srcof $p-r1)" = "$src_a"
+cap=$(virsh -q -c "$KVZ_REMOTE_LXC" vol-info "$src_a" --bytes | awk '/^Capacity:/ {print $2}')
+check "... still 96MiB ($cap)" test "$cap" = $((96 << 20))
+check "... its mark still there" bash -c "virsh -q -c '$KVZ_REMOTE_LXC' vol-list '$cpool' | grep -qF '$(basename "$src_a").ok'"
+check "... no half-made other slot" bash -c "! virsh -q -c '$KVZ_REMOTE_LXC' vol-list '$cpool' | grep -qF '$(basename "$src_b")'"
+check "... nothing left on the runner" test -z "$(ls -A "$S/tmp")"
+check "... the guest's file kept" test "$(nsenter -t "$(initof $p-r1)" -m cat /root/kept)" = kept
+run 2 "$kvz" --state-dir "$S" plan -f "$work/cts.yaml" --host there --detailed-exitcode &&
+  has "disk: 96MiB -> 128MiB" && ok "... and the grow is still planned"
+# the hostname of a stopped one: it stays stopped; the image itself holds it (read back here)
+virsh -q -c "$KVZ_REMOTE_LXC" destroy $p-r1 >/dev/null
+{ ctd $p-h1 here 48MiB; ctx $p-r1 there 96MiB r1-again "$key"; ctd $p-r2 there 48MiB; } |
+  sed "/^  $p-r1:/a\\    state: stopped" | manifest "$work/cts.yaml"
+run 0 "$kvz" --state-dir "$S" apply -f "$work/cts.yaml" --host there --auto-approve &&
+  has "there: $p-r1 (container): update done" && ok "apply: the hostname of a stopped remote container"
+check "it stays stopped" test "$(virsh -q -c "$KVZ_REMOTE_LXC" domstate $p-r1 | head -1)" = "shut off"
+check "on the other slot" test "$(srcof $p-r1)" = "$src_b"
+virsh -q -c "$KVZ_REMOTE_LXC" vol-download "$src_b" "$work/r1.img" 2>/dev/null
+check "the image holds the new hostname" test "$(debugfs -R 'cat /etc/hostname' "$work/r1.img" 2>/dev/null)" = r1-again
+check "... and the guest's file" test "$(debugfs -R 'cat /root/kept' "$work/r1.img" 2>/dev/null)" = kept
+rm -f "$work/r1.img"
+run 0 "$kvz" --state-dir "$S" plan -f "$work/cts.yaml" --host there --detailed-exitcode &&
+  has "  no changes (2 resources)" && ok "replan after it: no changes"
+# a slot a rewrite killed midway would leave: destroy removes it too (the pool goes only empty)
+virsh -q -c "$KVZ_REMOTE_LXC" vol-create-as "$cpool" "$(basename "$src_a")" 1M >/dev/null
 run 0 "$kvz" --state-dir "$S" destroy -f "$work/cts.yaml" --host here --host there --auto-approve &&
   has "there: $p-r1 (container): delete done" && has "here: $p-h1 (container): delete done" &&
   ok "destroy on both hosts"
