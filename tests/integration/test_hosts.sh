@@ -293,7 +293,7 @@ run 0 "$kvz" --state-dir "$S" apply -f "$work/cts.yaml" --host there --auto-appr
   has "there: $p-r1: downloading rootfs image from the host" && has "there: $p-r1: rootfs image downloaded" &&
   has "there: $p-r1: growing disk" && has "there: $p-r1 (container): update done" &&
   ok "apply: the remote container's image grown and rewritten, uploaded again"
-echo "# grow 64->96MiB + hostname of a running remote container: apply took $(echo "$(date +%s.%N) - $t0" | bc) s"
+echo "# grow 64->96MiB + hostname of a running remote container: apply took $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}') s"
 src_b=$(srcof $p-r1)
 check "the domain is on the other slot ($src_b)" test "$src_b" = "${src_a%.img}.b.img"
 check "same domain (uuid)" test "$(virsh -q -c "$KVZ_REMOTE_LXC" domuuid $p-r1)" = "$uuid1"
