@@ -92,6 +92,7 @@ import json, sys
 j = json.load(open(sys.argv[1]))
 assert j["format_version"] == 2 and j["commits"] == [sys.argv[2]], j["commits"]' "$work/plan3.json" "$c4"
 run 0 "$kvz" plan --json -f "$src" && { has "\"commit\": \"$c4\"" || has "\"commit\":\"$c4\""; }
+run 0 "$kvz" plan --format markdown -f "$src" && has "commit $c4 of main" && has "#### Host \`local\`"
 hosts=1 commit 72MiB
 run 0 "$kvz" apply "$work/plan3.json" && has "commit $c4 of main" && has "local: $p-a (container): update done"
 check "the planned commit's memory (80MiB), over hosts" test "$(mem)" = 81920
