@@ -222,24 +222,25 @@ cleanup:
 
 /* ---- from a file, sparse ---- */
 
+void kvz_transfer_step(struct kvz_transfer *t, unsigned long long n, bool data)
+{
+    t->done += n;
+    if (data)
+        t->data += n;
+    int pct = t->size ? (int)(t->done * 100 / t->size) : 100;
+    if (!t->h || pct / 10 == t->last_pct / 10)
+        return;
+    t->last_pct = pct;
+    char msg[160];
+    snprintf(msg, sizeof(msg), "%s: %d%% (%llu MiB of data %s)", t->what, pct, t->data >> 20,
+             t->verb);
+    kvz_host_log(t->h, t->resource, msg);
+}
+
 struct up {
     int fd;
-    unsigned long long size, done, sent;
-    int last_pct;
-    struct kvz_host *h;
-    const char *resource, *what;
+    struct kvz_transfer t;
 };
-
-static void progress(struct up *u)
-{
-    int pct = u->size ? (int)(u->done * 100 / u->size) : 100;
-    if (pct / 10 == u->last_pct / 10)
-        return;
-    u->last_pct = pct;
-    char msg[160];
-    snprintf(msg, sizeof(msg), "%s: %d%% (%llu MiB of data sent)", u->what, pct, u->sent >> 20);
-    kvz_host_log(u->h, u->resource, msg);
-}
 
 static int file_source(virStreamPtr st, char *bytes, size_t nbytes, void *opaque)
 {
@@ -248,11 +249,8 @@ static int file_source(virStreamPtr st, char *bytes, size_t nbytes, void *opaque
     do
         n = read(u->fd, bytes, nbytes);
     while (n < 0 && errno == EINTR);
-    if (n > 0) {
-        u->done += (unsigned long long)n;
-        u->sent += (unsigned long long)n;
-        progress(u);
-    }
+    if (n > 0)
+        kvz_transfer_step(&u->t, (unsigned long long)n, true);
     return (int)n;
 }
 
@@ -286,7 +284,7 @@ static int file_in_data(virStreamPtr st, int *in_data, long long *length, void *
     off_t cur = lseek(u->fd, 0, SEEK_CUR);
     if (cur < 0)
         return -1;
-    if ((unsigned long long)cur >= u->size) {
+    if ((unsigned long long)cur >= u->t.size) {
         *in_data = 0;
         *length = 0;
         return 0;
@@ -297,7 +295,7 @@ static int file_in_data(virStreamPtr st, int *in_data, long long *length, void *
     if (data < 0 || data > cur) {
         /* a hole up to the next data, or to the end */
         *in_data = 0;
-        *length = (long long)((data < 0 ? (off_t)u->size : data) - cur);
+        *length = (long long)((data < 0 ? (off_t)u->t.size : data) - cur);
     } else {
         off_t hole = lseek(u->fd, cur, SEEK_HOLE);
         if (hole < 0)
@@ -316,8 +314,7 @@ static int file_skip(virStreamPtr st, long long length, void *opaque)
     struct up *u = opaque;
     if (lseek(u->fd, length, SEEK_CUR) < 0)
         return -1;
-    u->done += (unsigned long long)length;
-    progress(u);
+    kvz_transfer_step(&u->t, (unsigned long long)length, false);
     return 0;
 }
 
@@ -329,17 +326,19 @@ int kvz_volume_upload_file(virStoragePoolPtr pool, const char *name, const char 
     virStorageVolPtr vol = NULL;
     virStreamPtr st = NULL;
     struct stat sb;
-    struct up u = {.fd = -1, .last_pct = -10, .h = h, .resource = resource, .what = what};
+    struct up u = {
+        .fd = -1,
+        .t = {.last_pct = -10, .h = h, .resource = resource, .what = what, .verb = "sent"}};
     int rc = -1;
     if ((u.fd = open(file, O_RDONLY | O_CLOEXEC)) < 0 || fstat(u.fd, &sb) < 0) {
         kvz_error_set_errno(err, "open '%s'", file);
         goto cleanup;
     }
-    u.size = (unsigned long long)sb.st_size;
-    if (!(vol = fresh_volume(pool, name, u.size, "0644", err)))
+    u.t.size = (unsigned long long)sb.st_size;
+    if (!(vol = fresh_volume(pool, name, u.t.size, "0644", err)))
         goto cleanup;
     if (!(st = virStreamNew(conn, 0)) ||
-        virStorageVolUpload(vol, st, 0, u.size, VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM) < 0 ||
+        virStorageVolUpload(vol, st, 0, u.t.size, VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM) < 0 ||
         virStreamSparseSendAll(st, file_source, file_in_data, file_skip, &u) < 0 ||
         virStreamFinish(st) < 0) {
         kvz_error_set(err, "upload '%s' to volume '%s': %s", file, name, kvz_virt_msg());
@@ -348,7 +347,7 @@ int kvz_volume_upload_file(virStoragePoolPtr pool, const char *name, const char 
         goto cleanup;
     }
     if (out_sent)
-        *out_sent = u.sent;
+        *out_sent = u.t.data;
     rc = 0;
 cleanup:
     if (rc < 0 && vol)

@@ -31,6 +31,18 @@ int kvz_remote_pool_ensure_named(virStoragePoolPtr *out, virConnectPtr conn, con
                                  const char *path, struct kvz_error **err)
     __attribute__((warn_unused_result));
 
+/* How far a volume upload or download is: h's log gets "`what`: N% (M MiB of data `verb`)"
+ * under `resource` every 10% (h may be NULL: no log). */
+struct kvz_transfer {
+    unsigned long long size, done, data; /* bytes in all, so far, and of them data (not holes) */
+    int last_pct;                        /* start at -10 */
+    struct kvz_host *h;
+    const char *resource, *what, *verb;
+};
+
+/* n more bytes moved (data: real bytes; else a hole skipped). */
+void kvz_transfer_step(struct kvz_transfer *t, unsigned long long n, bool data);
+
 /* The capacity of the volume at `path`, in bytes. */
 int kvz_volume_capacity(unsigned long long *out, virConnectPtr conn, const char *path,
                         struct kvz_error **err) __attribute__((warn_unused_result));

@@ -15,22 +15,8 @@
 
 struct down {
     int fd;
-    unsigned long long size, done, recv;
-    int last_pct;
-    struct kvz_host *h;
-    const char *resource, *what;
+    struct kvz_transfer t;
 };
-
-static void progress(struct down *d)
-{
-    int pct = d->size ? (int)(d->done * 100 / d->size) : 100;
-    if (!d->h || pct / 10 == d->last_pct / 10)
-        return;
-    d->last_pct = pct;
-    char msg[160];
-    snprintf(msg, sizeof(msg), "%s: %d%% (%llu MiB of data received)", d->what, pct, d->recv >> 20);
-    kvz_host_log(d->h, d->resource, msg);
-}
 
 static int sink(virStreamPtr st, const char *data, size_t nbytes, void *opaque)
 {
@@ -44,9 +30,7 @@ static int sink(virStreamPtr st, const char *data, size_t nbytes, void *opaque)
             return -1;
         off += (size_t)n;
     }
-    d->done += nbytes;
-    d->recv += nbytes;
-    progress(d);
+    kvz_transfer_step(&d->t, nbytes, true);
     return (int)nbytes;
 }
 
@@ -55,8 +39,7 @@ static int hole(virStreamPtr st, long long length, void *opaque)
     struct down *d = opaque;
     if (lseek(d->fd, (off_t)length, SEEK_CUR) < 0)
         return -1;
-    d->done += (unsigned long long)length;
-    progress(d);
+    kvz_transfer_step(&d->t, (unsigned long long)length, false);
     return 0;
 }
 
@@ -67,13 +50,15 @@ int kvz_volume_download_file(virConnectPtr conn, const char *path, const char *f
     virStorageVolPtr vol = virStorageVolLookupByPath(conn, path);
     virStreamPtr st = NULL;
     virStorageVolInfo info;
-    struct down d = {.fd = -1, .last_pct = -10, .h = h, .resource = resource, .what = what};
+    struct down d = {
+        .fd = -1,
+        .t = {.last_pct = -10, .h = h, .resource = resource, .what = what, .verb = "received"}};
     int rc = -1;
     if (!vol || virStorageVolGetInfo(vol, &info) < 0) {
         kvz_error_set(err, "volume '%s' on the host: %s", path, kvz_virt_msg());
         goto cleanup;
     }
-    d.size = info.capacity;
+    d.t.size = info.capacity;
     if ((d.fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
         kvz_error_set_errno(err, "create '%s'", file);
         goto cleanup;
@@ -92,13 +77,13 @@ int kvz_volume_download_file(virConnectPtr conn, const char *path, const char *f
         kvz_error_set_errno(err, "write '%s'", file);
         goto cleanup;
     }
-    if ((unsigned long long)end != d.size) {
+    if ((unsigned long long)end != d.t.size) {
         kvz_error_set(err, "download volume '%s': %lld bytes received of %llu; try again", path,
-                      (long long)end, d.size);
+                      (long long)end, d.t.size);
         goto cleanup;
     }
     if (out_recv)
-        *out_recv = d.recv;
+        *out_recv = d.t.data;
     rc = 0;
 cleanup:
     if (d.fd >= 0)
